@@ -1,0 +1,47 @@
+// The RLS session context: a value the policies verify, not trust.
+//
+// The server signs "v1.<backend pid>.<expiry ms>.<store scope>.<user id>" with HMAC-SHA256 under a key that
+// only the schema owner can read, and sets it transaction-locally (set_config(..., true)) as a bound
+// parameter, so it never appears in pg_stat_activity. The policies call zava_ctx.visible_store_ids(), a
+// SECURITY DEFINER function that recomputes the HMAC with the stored key and checks the backend pid and the
+// expiry. SQL running as the query role can call set_config itself, but cannot forge a signature, cannot
+// read the key, and cannot reuse a context from another backend.
+import { createHmac, randomBytes } from 'node:crypto';
+import type { Identity } from './types.js';
+
+export const CONTEXT_SETTING = 'zava.ctx';
+const VERSION = 'v1';
+/** How long a signed context stays valid; it is also dropped at the end of its transaction. */
+export const CONTEXT_LIFETIME_MS = 15 * 60_000;
+
+export interface ContextKey {
+  /** The raw HMAC key, known to the server. */
+  readonly key: Buffer;
+}
+
+/** A new random key with the derived inner and outer pads PostgreSQL needs to compute HMAC with sha256(). */
+export function newContextKey(): { key: Buffer; innerPad: Buffer; outerPad: Buffer } {
+  const key = randomBytes(32);
+  return { key, ...hmacPads(key) };
+}
+
+export function hmacPads(key: Buffer): { innerPad: Buffer; outerPad: Buffer } {
+  const block = Buffer.alloc(64);
+  key.copy(block);
+  return { innerPad: Buffer.from(block.map((b) => b ^ 0x36)), outerPad: Buffer.from(block.map((b) => b ^ 0x5c)) };
+}
+
+export function scopeOf(identity: Identity): string {
+  if (identity.storeIds === 'all') return '*';
+  for (const id of identity.storeIds) {
+    if (!Number.isInteger(id) || id < 0) throw new Error(`invalid store id in identity: ${id}`);
+  }
+  return identity.storeIds.join('-');
+}
+
+export function signContext(key: Buffer, identity: Identity, backendPid: number, now = Date.now()): string {
+  if (!/^[0-9a-fA-F-]{1,64}$/.test(identity.userId)) throw new Error('identity user id must be a UUID');
+  const payload = [VERSION, String(backendPid), String(now + CONTEXT_LIFETIME_MS), scopeOf(identity), identity.userId].join('.');
+  const signature = createHmac('sha256', key).update(payload, 'utf8').digest('hex');
+  return `${payload}.${signature}`;
+}

@@ -1,0 +1,195 @@
+// The embedded backend: PGlite (PostgreSQL in WebAssembly) with pgvector, persisted in a local directory,
+// owned by a worker thread. One PostgreSQL session serves everything, so transactions are serialized here.
+import { Worker } from 'node:worker_threads';
+import { DatabaseUnavailableError, QueryError, QueryTimeoutError } from '../../infra/errors.js';
+import { Mutex } from '../../infra/mutex.js';
+import { CONTEXT_SETTING, signContext } from '../context.js';
+import { IdentityDirectory } from '../identity.js';
+import type {
+  AdminSession,
+  Identity,
+  ManagedDatabase,
+  QueryOptions,
+  ReadOptions,
+  ReadSession,
+  RowSet,
+  SqlParam,
+} from '../types.js';
+import type { WorkerReply, WorkerRequest, WorkerRows } from './protocol.js';
+
+export interface EmbeddedOptions {
+  readonly dataDir: string;
+  readonly statementTimeoutMs: number;
+  readonly maxRows: number;
+}
+
+interface WorkerHandle {
+  readonly worker: Worker;
+  readonly backendPid: number;
+  readonly pending: Map<number, { resolve: (value: unknown) => void; reject: (error: Error) => void }>;
+}
+
+export class EmbeddedDatabase implements ManagedDatabase {
+  readonly kind = 'embedded' as const;
+  readonly hasVector = true;
+  readonly location: string;
+  private readonly lock = new Mutex();
+  private readonly identities: IdentityDirectory;
+  private handle: Promise<WorkerHandle>;
+  private nextId = 1;
+  private contextKey: Buffer | undefined;
+  private closed = false;
+
+  private constructor(private readonly options: EmbeddedOptions) {
+    this.location = `embedded database at ${options.dataDir}`;
+    this.handle = this.startWorker();
+    this.identities = new IdentityDirectory((sql) => this.ownerQuery(sql));
+  }
+
+  static async open(options: EmbeddedOptions): Promise<EmbeddedDatabase> {
+    const db = new EmbeddedDatabase(options);
+    await db.handle;
+    return db;
+  }
+
+  private async startWorker(): Promise<WorkerHandle> {
+    const worker = new Worker(new URL('./worker.js', import.meta.url));
+    const pending: WorkerHandle['pending'] = new Map();
+    worker.on('message', (reply: WorkerReply) => {
+      const waiter = pending.get(reply.id);
+      if (!waiter) return;
+      pending.delete(reply.id);
+      if (reply.ok) waiter.resolve(reply.value);
+      else {
+        const { message, code, ...info } = reply.error;
+        waiter.reject(new QueryError(message, { ...info, ...(code ? { sqlState: code } : {}) }));
+      }
+    });
+    const failAll = (error: Error) => {
+      for (const waiter of pending.values()) waiter.reject(error);
+      pending.clear();
+    };
+    worker.on('error', (error) => failAll(new DatabaseUnavailableError(`embedded database worker failed: ${error.message}`)));
+    worker.on('exit', () => failAll(new DatabaseUnavailableError('embedded database worker stopped')));
+    const partial = { worker, pending, backendPid: 0 };
+    try {
+      const opened = (await this.send(partial, { op: 'open', dataDir: this.options.dataDir })) as { backendPid: number };
+      return { ...partial, backendPid: opened.backendPid };
+    } catch (error) {
+      await worker.terminate();
+      throw new DatabaseUnavailableError(
+        `cannot open the ${this.location}: ${error instanceof Error ? error.message : String(error)}`,
+        { cause: error },
+      );
+    }
+  }
+
+  private send(handle: Omit<WorkerHandle, 'backendPid'>, request: WorkerRequest, timeoutMs?: number): Promise<unknown> {
+    const id = this.nextId++;
+    return new Promise((resolve, reject) => {
+      let timer: NodeJS.Timeout | undefined;
+      handle.pending.set(id, {
+        resolve: (value) => (clearTimeout(timer), resolve(value)),
+        reject: (error) => (clearTimeout(timer), reject(error)),
+      });
+      if (timeoutMs !== undefined) {
+        timer = setTimeout(() => {
+          handle.pending.delete(id);
+          reject(new QueryTimeoutError(timeoutMs));
+          this.restartWorker(handle.worker);
+        }, timeoutMs);
+      }
+      handle.worker.postMessage({ id, request });
+    });
+  }
+
+  /** A statement ran past its timeout: stop the WebAssembly PostgreSQL where it stands and reopen. */
+  private restartWorker(stuck: Worker): void {
+    const restarted = stuck.terminate().then(() => this.startWorker());
+    this.handle = restarted;
+    restarted.catch(() => undefined); // surfaced to the next caller that awaits the handle
+  }
+
+  private async call(request: WorkerRequest, timeoutMs?: number): Promise<unknown> {
+    if (this.closed) throw new DatabaseUnavailableError('the embedded database is closed');
+    return this.send(await this.handle, request, timeoutMs);
+  }
+
+  private async rows(request: WorkerRequest, timeoutMs?: number): Promise<RowSet> {
+    const result = (await this.call(request, timeoutMs)) as WorkerRows;
+    return { columns: result.columns, rows: result.rows, rowCount: result.rows.length, truncated: result.truncated };
+  }
+
+  async prepare(): Promise<void> {
+    const result = await this.ownerQuery(`SELECT encode(hmac_key, 'hex') FROM zava_private.context_key WHERE id = 1`);
+    const key = result.rows[0]?.[0];
+    if (typeof key !== 'string') throw new DatabaseUnavailableError('the RLS context key is missing: run `zava-mcp db migrate`');
+    this.contextKey = Buffer.from(key, 'hex');
+  }
+
+  resolveIdentity(userId: string | undefined | null): Promise<Identity> {
+    return this.identities.resolve(userId);
+  }
+
+  async withIdentity<T>(identity: Identity, work: (session: ReadSession) => Promise<T>, options: ReadOptions = {}): Promise<T> {
+    const key = this.contextKey;
+    if (!key) throw new DatabaseUnavailableError('the database is not prepared: call prepare() after migrating');
+    const timeoutMs = options.timeoutMs ?? this.options.statementTimeoutMs;
+    return this.lock.run(async () => {
+      const handle = await this.handle;
+      const token = signContext(key, identity, handle.backendPid);
+      await this.call({ op: 'exec', sql: 'BEGIN READ ONLY' });
+      try {
+        await this.call({ op: 'query', sql: `SELECT set_config('${CONTEXT_SETTING}', $1, true), set_config('search_path', 'pg_catalog, retail', true)`, params: [token] });
+        const session: ReadSession = {
+          query: async (sql: string, params: readonly SqlParam[] = [], queryOptions: QueryOptions = {}) => {
+            if ((await this.handle) !== handle) throw new QueryError('the transaction was cancelled by an earlier timeout');
+            return this.rows({ op: 'sandbox', sql, params, maxRows: queryOptions.maxRows ?? this.options.maxRows }, timeoutMs);
+          },
+        };
+        return await work(session);
+      } finally {
+        // A timeout replaced the worker, and with it the transaction; otherwise end it and undo any
+        // session-level setting the query made (RESET ALL), so the next call starts clean.
+        if ((await this.handle.catch(() => undefined)) === handle) {
+          await this.call({ op: 'exec', sql: 'ROLLBACK; RESET ALL' });
+        }
+      }
+    });
+  }
+
+  ownerQuery(sql: string, params: readonly SqlParam[] = []): Promise<RowSet> {
+    return this.lock.run(() => this.rows({ op: 'query', sql, params }));
+  }
+
+  async withAdminTransaction<T>(work: (session: AdminSession) => Promise<T>): Promise<T> {
+    return this.lock.run(async () => {
+      const session: AdminSession = {
+        exec: async (sql) => void (await this.call({ op: 'exec', sql })),
+        query: (sql, params = []) => this.rows({ op: 'query', sql, params }),
+        copyCsv: async (table, columns, csv) => void (await this.call({ op: 'copy', table, columns, csv })),
+      };
+      await session.exec('BEGIN');
+      try {
+        const result = await work(session);
+        await session.exec('COMMIT');
+        return result;
+      } catch (error) {
+        await session.exec('ROLLBACK').catch(() => undefined);
+        throw error;
+      }
+    });
+  }
+
+  async close(): Promise<void> {
+    await this.lock.run(async () => {
+      if (this.closed) return;
+      const handle = await this.handle.catch(() => undefined);
+      if (handle) {
+        await this.send(handle, { op: 'close' }).catch(() => undefined);
+        await handle.worker.terminate();
+      }
+      this.closed = true;
+    });
+  }
+}

@@ -1,0 +1,331 @@
+// Versioned migrations, applied in order, each recorded in zava_meta.schema_migrations, all in one owner
+// transaction under an advisory lock so concurrent replicas cannot apply the same step twice.
+import { newContextKey } from './context.js';
+import type { AdminSession, SqlParam } from './types.js';
+
+export interface MigrationContext {
+  /** pgvector is installed (embedded always; server when the extension is available). */
+  readonly hasVector: boolean;
+  readonly queryRole: string;
+  readonly queryRolePassword: string | undefined;
+}
+
+export interface Migration {
+  readonly version: number;
+  readonly name: string;
+  up(session: AdminSession, context: MigrationContext): Promise<void>;
+}
+
+const MIGRATION_LOCK_KEY = 7_362_001; // arbitrary, constant: "zava migrations"
+
+/** SQL identifier quoting; role names are also validated by config. */
+export function quoteIdent(name: string): string {
+  return `"${name.replaceAll('"', '""')}"`;
+}
+
+export function quoteLiteral(value: string): string {
+  return `'${value.replaceAll("'", "''")}'`;
+}
+
+/** Tables whose rows belong to one store, and the column that says which. */
+export const STORE_SCOPED_TABLES: ReadonlyArray<readonly [table: string, storeColumn: string]> = [
+  ['orders', 'store_id'],
+  ['order_items', 'store_id'],
+  ['inventory', 'store_id'],
+  ['customers', 'primary_store_id'],
+];
+
+/** Reference tables every authenticated identity may read. */
+export const SHARED_TABLES = ['stores', 'categories', 'product_types', 'products', 'product_description_embeddings'] as const;
+
+export const RETAIL_TABLES = [...SHARED_TABLES, ...STORE_SCOPED_TABLES.map(([table]) => table)] as const;
+
+const schema: Migration = {
+  version: 1,
+  name: 'retail schema',
+  async up(session, { hasVector }) {
+    if (hasVector) await session.exec('CREATE EXTENSION IF NOT EXISTS vector');
+    const embeddingType = hasVector ? 'vector' : 'real[]';
+    await session.exec(`
+      CREATE SCHEMA IF NOT EXISTS retail;
+
+      CREATE TABLE retail.stores (
+        store_id      integer PRIMARY KEY,
+        store_name    text NOT NULL UNIQUE,
+        rls_user_id   uuid NOT NULL UNIQUE,
+        is_online     boolean NOT NULL DEFAULT false,
+        region        text NOT NULL
+      );
+
+      CREATE TABLE retail.categories (
+        category_id   serial PRIMARY KEY,
+        category_name text NOT NULL UNIQUE
+      );
+
+      CREATE TABLE retail.product_types (
+        type_id       serial PRIMARY KEY,
+        category_id   integer NOT NULL REFERENCES retail.categories,
+        type_name     text NOT NULL,
+        UNIQUE (category_id, type_name)
+      );
+
+      CREATE TABLE retail.products (
+        product_id            serial PRIMARY KEY,
+        sku                   text NOT NULL UNIQUE,
+        product_name          text NOT NULL,
+        category_id           integer NOT NULL REFERENCES retail.categories,
+        type_id               integer NOT NULL REFERENCES retail.product_types,
+        cost                  numeric(10,2) NOT NULL CHECK (cost >= 0),
+        base_price            numeric(10,2) NOT NULL CHECK (base_price > 0),
+        gross_margin_percent  numeric(5,2) NOT NULL DEFAULT 33.00,
+        product_description   text NOT NULL
+      );
+
+      CREATE TABLE retail.customers (
+        customer_id       serial PRIMARY KEY,
+        first_name        text NOT NULL,
+        last_name         text NOT NULL,
+        email             text NOT NULL UNIQUE,
+        phone             text,
+        primary_store_id  integer NOT NULL REFERENCES retail.stores,
+        created_at        timestamptz NOT NULL DEFAULT now()
+      );
+
+      CREATE TABLE retail.orders (
+        order_id     serial PRIMARY KEY,
+        customer_id  integer NOT NULL REFERENCES retail.customers,
+        store_id     integer NOT NULL REFERENCES retail.stores,
+        order_date   date NOT NULL
+      );
+
+      CREATE TABLE retail.order_items (
+        order_item_id     serial PRIMARY KEY,
+        order_id          integer NOT NULL REFERENCES retail.orders,
+        store_id          integer NOT NULL REFERENCES retail.stores,
+        product_id        integer NOT NULL REFERENCES retail.products,
+        quantity          integer NOT NULL CHECK (quantity > 0),
+        unit_price        numeric(10,2) NOT NULL,
+        discount_percent  integer NOT NULL DEFAULT 0 CHECK (discount_percent BETWEEN 0 AND 100),
+        discount_amount   numeric(10,2) NOT NULL DEFAULT 0,
+        total_amount      numeric(12,2) NOT NULL
+      );
+
+      CREATE TABLE retail.inventory (
+        store_id     integer NOT NULL REFERENCES retail.stores,
+        product_id   integer NOT NULL REFERENCES retail.products,
+        stock_level  integer NOT NULL CHECK (stock_level >= 0),
+        PRIMARY KEY (store_id, product_id)
+      );
+
+      CREATE TABLE retail.product_description_embeddings (
+        product_id             integer PRIMARY KEY REFERENCES retail.products ON DELETE CASCADE,
+        description_embedding  ${embeddingType} NOT NULL,
+        model                  text NOT NULL,
+        dimensions             integer NOT NULL CHECK (dimensions > 0),
+        updated_at             timestamptz NOT NULL DEFAULT now()
+      );
+
+      -- Indexes for the analytics the tools run: per store and period, per product, revenue roll-ups.
+      CREATE INDEX orders_store_date_idx ON retail.orders (store_id, order_date);
+      CREATE INDEX orders_date_idx ON retail.orders (order_date);
+      CREATE INDEX orders_customer_idx ON retail.orders (customer_id);
+      CREATE INDEX order_items_order_idx ON retail.order_items (order_id);
+      CREATE INDEX order_items_product_revenue_idx ON retail.order_items (product_id) INCLUDE (store_id, quantity, total_amount);
+      CREATE INDEX order_items_store_revenue_idx ON retail.order_items (store_id, product_id) INCLUDE (order_id, quantity, total_amount);
+      CREATE INDEX customers_store_idx ON retail.customers (primary_store_id);
+      CREATE INDEX products_category_idx ON retail.products (category_id);
+      CREATE INDEX products_type_idx ON retail.products (type_id);
+      CREATE INDEX inventory_product_idx ON retail.inventory (product_id);
+    `);
+  },
+};
+
+const security: Migration = {
+  version: 2,
+  name: 'query role, signed RLS context, policies',
+  async up(session, { queryRole, queryRolePassword }) {
+    const role = quoteIdent(queryRole);
+    const sandbox = quoteIdent(`${queryRole}_sandbox`);
+    // Roles are cluster-wide: another database may have created them already.
+    await session.exec(`
+      DO $$ BEGIN
+        CREATE ROLE ${role} LOGIN;
+      EXCEPTION WHEN duplicate_object OR unique_violation THEN NULL; END $$;
+      DO $$ BEGIN
+        CREATE ROLE ${sandbox} NOLOGIN;
+      EXCEPTION WHEN duplicate_object OR unique_violation THEN NULL; END $$;
+      ALTER ROLE ${role} NOSUPERUSER NOCREATEDB NOCREATEROLE NOREPLICATION NOBYPASSRLS LOGIN;
+      ALTER ROLE ${sandbox} NOSUPERUSER NOCREATEDB NOCREATEROLE NOREPLICATION NOBYPASSRLS NOLOGIN INHERIT;
+    `);
+    if (queryRolePassword) await session.exec(`ALTER ROLE ${role} PASSWORD ${quoteLiteral(queryRolePassword)}`);
+    // The sandbox role holds no grant of its own: it inherits the query role's SELECTs.
+    const member = await session.query(
+      `SELECT 1 FROM pg_auth_members m JOIN pg_roles r ON r.oid = m.roleid JOIN pg_roles s ON s.oid = m.member
+        WHERE r.rolname = $1 AND s.rolname = $2`,
+      [queryRole, `${queryRole}_sandbox`],
+    );
+    if (member.rowCount === 0) await session.exec(`GRANT ${role} TO ${sandbox}`);
+
+    const key = newContextKey();
+    await session.exec(`
+      CREATE SCHEMA zava_private;
+      REVOKE ALL ON SCHEMA zava_private FROM PUBLIC;
+      CREATE TABLE zava_private.context_key (
+        id          integer PRIMARY KEY CHECK (id = 1),
+        hmac_key    bytea NOT NULL,
+        inner_pad   bytea NOT NULL,
+        outer_pad   bytea NOT NULL,
+        created_at  timestamptz NOT NULL DEFAULT now()
+      );
+      REVOKE ALL ON zava_private.context_key FROM PUBLIC;
+      CREATE TABLE zava_private.regional_managers (
+        rls_user_id   uuid NOT NULL,
+        region        text NOT NULL,
+        manager_name  text NOT NULL,
+        PRIMARY KEY (rls_user_id, region)
+      );
+      REVOKE ALL ON zava_private.regional_managers FROM PUBLIC;
+    `);
+    await session.query(
+      `INSERT INTO zava_private.context_key (id, hmac_key, inner_pad, outer_pad)
+       VALUES (1, decode($1, 'hex'), decode($2, 'hex'), decode($3, 'hex'))`,
+      [key.key.toString('hex'), key.innerPad.toString('hex'), key.outerPad.toString('hex')] satisfies SqlParam[],
+    );
+
+    // The policies' only source of identity. verified_scope() returns the signed store scope, or NULL when the
+    // context is missing, forged, from another backend or expired.
+    await session.exec(`
+      CREATE SCHEMA zava_ctx;
+      REVOKE ALL ON SCHEMA zava_ctx FROM PUBLIC;
+      GRANT USAGE ON SCHEMA zava_ctx TO ${role};
+
+      CREATE FUNCTION zava_ctx.verified_scope() RETURNS text
+        LANGUAGE plpgsql STABLE SECURITY DEFINER SET search_path = pg_catalog, pg_temp AS $fn$
+      DECLARE
+        raw   text := current_setting('zava.ctx', true);
+        parts text[];
+        k     record;
+      BEGIN
+        IF raw IS NULL OR raw = '' THEN RETURN NULL; END IF;
+        parts := string_to_array(raw, '.');
+        IF cardinality(parts) <> 6 OR parts[1] <> 'v1' THEN RETURN NULL; END IF;
+        SELECT inner_pad, outer_pad INTO k FROM zava_private.context_key WHERE id = 1;
+        IF NOT FOUND THEN RETURN NULL; END IF;
+        IF encode(sha256(k.outer_pad || sha256(k.inner_pad || convert_to(array_to_string(parts[1:5], '.'), 'UTF8'))), 'hex')
+           IS DISTINCT FROM parts[6] THEN
+          RETURN NULL;
+        END IF;
+        IF parts[2] IS DISTINCT FROM pg_backend_pid()::text THEN RETURN NULL; END IF;
+        IF parts[3] !~ '^[0-9]{1,15}$'
+           OR parts[3]::bigint < floor(extract(epoch FROM clock_timestamp()) * 1000)::bigint THEN
+          RETURN NULL;
+        END IF;
+        IF parts[4] !~ '^(\\*|[0-9]+(-[0-9]+)*)?$' THEN RETURN NULL; END IF;
+        RETURN parts[4];
+      END
+      $fn$;
+
+      CREATE FUNCTION zava_ctx.visible_store_ids() RETURNS integer[]
+        LANGUAGE sql STABLE SECURITY DEFINER SET search_path = pg_catalog, pg_temp AS $fn$
+        SELECT CASE
+                 WHEN scope IS NULL OR scope = '' THEN '{}'::integer[]
+                 WHEN scope = '*' THEN ARRAY(SELECT store_id FROM retail.stores ORDER BY store_id)
+                 ELSE string_to_array(scope, '-')::integer[]
+               END
+          FROM zava_ctx.verified_scope() AS scope
+      $fn$;
+
+      CREATE FUNCTION zava_ctx.is_authenticated() RETURNS boolean
+        LANGUAGE sql STABLE SECURITY DEFINER SET search_path = pg_catalog, pg_temp AS $fn$
+        SELECT zava_ctx.verified_scope() IS NOT NULL
+      $fn$;
+
+      REVOKE ALL ON ALL FUNCTIONS IN SCHEMA zava_ctx FROM PUBLIC;
+      GRANT EXECUTE ON ALL FUNCTIONS IN SCHEMA zava_ctx TO ${role};
+    `);
+
+    // Row Level Security: the subselect makes the check an init plan, run once per query, not per row.
+    const statements: string[] = [];
+    for (const [table, column] of STORE_SCOPED_TABLES) {
+      statements.push(
+        `ALTER TABLE retail.${table} ENABLE ROW LEVEL SECURITY`,
+        `CREATE POLICY store_scope ON retail.${table} FOR SELECT USING (${column} = ANY ((SELECT zava_ctx.visible_store_ids())::integer[]))`,
+      );
+    }
+    for (const table of SHARED_TABLES) {
+      statements.push(
+        `ALTER TABLE retail.${table} ENABLE ROW LEVEL SECURITY`,
+        `CREATE POLICY authenticated ON retail.${table} FOR SELECT USING ((SELECT zava_ctx.is_authenticated()))`,
+      );
+    }
+    statements.push(
+      `REVOKE ALL ON SCHEMA retail FROM PUBLIC`,
+      `REVOKE ALL ON ALL TABLES IN SCHEMA retail FROM PUBLIC`,
+      `GRANT USAGE ON SCHEMA retail TO ${role}`,
+      `GRANT SELECT ON ALL TABLES IN SCHEMA retail TO ${role}`,
+    );
+    await session.exec(statements.join(';\n'));
+
+    // The embedded backend's sandbox. PGlite runs PostgreSQL in single-user mode, whose session user is always
+    // the bootstrap superuser, so a plain SET ROLE could be undone by the query. Inside a SECURITY DEFINER
+    // function PostgreSQL refuses any change of role or session authorization, so user SQL executed here runs
+    // as the sandbox role (the query role's grants, nothing more) and cannot climb back out.
+    await session.exec(`
+      CREATE SCHEMA zava_exec;
+      REVOKE ALL ON SCHEMA zava_exec FROM PUBLIC;
+      GRANT USAGE ON SCHEMA zava_exec TO ${sandbox};
+      CREATE FUNCTION zava_exec.run(query text, params text[], max_rows integer) RETURNS SETOF record
+        LANGUAGE plpgsql SECURITY DEFINER SET search_path = pg_catalog, retail, pg_temp AS $fn$
+      DECLARE
+        r record;
+        n integer := 0;
+      BEGIN
+        IF coalesce(cardinality(params), 0) > 8 THEN
+          RAISE EXCEPTION 'at most 8 query parameters are supported';
+        END IF;
+        FOR r IN EXECUTE query USING params[1], params[2], params[3], params[4], params[5], params[6], params[7], params[8] LOOP
+          n := n + 1;
+          EXIT WHEN n > max_rows;
+          RETURN NEXT r;
+        END LOOP;
+      END
+      $fn$;
+      REVOKE ALL ON FUNCTION zava_exec.run(text, text[], integer) FROM PUBLIC;
+      ALTER FUNCTION zava_exec.run(text, text[], integer) OWNER TO ${sandbox};
+    `);
+  },
+};
+
+export const MIGRATIONS: readonly Migration[] = [schema, security];
+
+export interface MigrationReport {
+  readonly applied: readonly { version: number; name: string }[];
+  readonly current: number;
+}
+
+export async function migrate(session: AdminSession, context: MigrationContext): Promise<MigrationReport> {
+  await session.exec(`
+    CREATE SCHEMA IF NOT EXISTS zava_meta;
+    CREATE TABLE IF NOT EXISTS zava_meta.schema_migrations (
+      version     integer PRIMARY KEY,
+      name        text NOT NULL,
+      applied_at  timestamptz NOT NULL DEFAULT now()
+    );
+    REVOKE ALL ON SCHEMA zava_meta FROM PUBLIC;
+  `);
+  await session.query('SELECT pg_advisory_xact_lock($1::bigint)', [MIGRATION_LOCK_KEY]);
+  const done = await session.query('SELECT version FROM zava_meta.schema_migrations');
+  const appliedBefore = new Set(done.rows.map((row) => Number(row[0])));
+  const applied: { version: number; name: string }[] = [];
+  for (const migration of MIGRATIONS) {
+    if (appliedBefore.has(migration.version)) continue;
+    await migration.up(session, context);
+    await session.query('INSERT INTO zava_meta.schema_migrations (version, name) VALUES ($1::int, $2)', [
+      migration.version,
+      migration.name,
+    ]);
+    applied.push({ version: migration.version, name: migration.name });
+  }
+  return { applied, current: Math.max(0, ...appliedBefore, ...applied.map((m) => m.version)) };
+}
+

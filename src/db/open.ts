@@ -1,0 +1,25 @@
+// Chooses the backend from configuration: a DATABASE_URL means a PostgreSQL server, otherwise the embedded
+// database in its data directory.
+import type { Config } from '../infra/config.js';
+import { EmbeddedDatabase } from './embedded/backend.js';
+import { migrate, type MigrationReport } from './migrations.js';
+import { ServerDatabase } from './server/backend.js';
+import type { ManagedDatabase } from './types.js';
+
+export async function openDatabase(config: Config): Promise<ManagedDatabase> {
+  if (config.databaseUrl) return ServerDatabase.open(config);
+  return EmbeddedDatabase.open({
+    dataDir: config.dataDir,
+    statementTimeoutMs: config.statementTimeoutMs,
+    maxRows: config.maxRows,
+  });
+}
+
+/** Applies pending migrations, then loads the signing key so identity-scoped reads can run. */
+export async function migrateDatabase(db: ManagedDatabase, config: Config): Promise<MigrationReport> {
+  const report = await db.withAdminTransaction((session) =>
+    migrate(session, { hasVector: db.hasVector, queryRole: config.queryRole, queryRolePassword: config.queryRolePassword }),
+  );
+  await db.prepare();
+  return report;
+}

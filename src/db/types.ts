@@ -1,0 +1,90 @@
+// The data-access contract shared by the embedded (PGlite) and server (pg) backends.
+// Everything above the db layer talks to a Database, never to a driver.
+
+export type IdentityRole = 'head_office' | 'regional_manager' | 'store_manager';
+
+/** Who a call runs as, and which stores' rows PostgreSQL will let it see. */
+export interface Identity {
+  /** The manager UUID (stores.rls_user_id, a regional manager id, or the head-office UUID). */
+  readonly userId: string;
+  readonly role: IdentityRole;
+  /** 'all' for head office; otherwise the store ids the policies will admit. */
+  readonly storeIds: 'all' | readonly number[];
+}
+
+export interface ColumnInfo {
+  readonly name: string;
+  /** PostgreSQL type OID of the column. */
+  readonly dataTypeID: number;
+}
+
+/** Rows come back as arrays in column order; values are JSON-friendly (see db/values.ts). */
+export interface RowSet {
+  readonly columns: readonly ColumnInfo[];
+  readonly rows: unknown[][];
+  /** Rows returned (after the row cap). */
+  readonly rowCount: number;
+  /** True when the query produced more than maxRows rows and the rest were dropped. */
+  readonly truncated: boolean;
+}
+
+/** A parameter is sent as text; SQL must cast it where the type matters ($1::int, $2::vector). */
+export type SqlParam = string | number | boolean | null;
+
+export interface QueryOptions {
+  /** Stop reading after this many rows and set truncated (default: db.maxRows from config). */
+  readonly maxRows?: number;
+}
+
+/** The one thing a caller can do inside an identity-scoped transaction: read. */
+export interface ReadSession {
+  query(sql: string, params?: readonly SqlParam[], options?: QueryOptions): Promise<RowSet>;
+}
+
+export interface ReadOptions {
+  /** Statement timeout for every query in the transaction (default: config, 30 s). */
+  readonly timeoutMs?: number;
+}
+
+export type BackendKind = 'embedded' | 'server';
+
+export interface Database {
+  readonly kind: BackendKind;
+  /** Whether pgvector is installed (embedded: always; server: when the extension exists). */
+  readonly hasVector: boolean;
+  /**
+   * Resolve a manager UUID to an identity. Throws UnknownIdentityError for a missing or unknown id:
+   * never falls back to head office.
+   */
+  resolveIdentity(userId: string | undefined | null): Promise<Identity>;
+  /**
+   * Run `work` in one READ ONLY transaction as the query role, under `identity`'s RLS context.
+   * The context is signed and bound to the backend; nothing outlives the transaction.
+   */
+  withIdentity<T>(identity: Identity, work: (session: ReadSession) => Promise<T>, options?: ReadOptions): Promise<T>;
+  /** Trusted owner-side reads (schema introspection, ground truth in tests). Never pass user SQL here. */
+  ownerQuery(sql: string, params?: readonly SqlParam[]): Promise<RowSet>;
+  close(): Promise<void>;
+}
+
+/** Trusted owner-side work: migrations, seeding, imports. Runs as the connection's owner, not the query role. */
+export interface AdminSession {
+  /** Runs trusted SQL, possibly several statements, without parameters. */
+  exec(sql: string): Promise<void>;
+  query(sql: string, params?: readonly SqlParam[]): Promise<RowSet>;
+  /** Bulk-loads CSV text (no header) into table(columns) with COPY. */
+  copyCsv(table: string, columns: readonly string[], csv: string): Promise<void>;
+}
+
+/** A backend as the CLI and the server hold it: the Database contract plus owner-side operations. */
+export interface ManagedDatabase extends Database {
+  /** Human-readable location, password-free, for messages. */
+  readonly location: string;
+  /** One owner transaction: everything in `work` commits together or not at all. */
+  withAdminTransaction<T>(work: (session: AdminSession) => Promise<T>): Promise<T>;
+  /**
+   * Loads the RLS signing key and backend facts after migrations; must be called before withIdentity.
+   * Idempotent.
+   */
+  prepare(): Promise<void>;
+}
