@@ -1,0 +1,100 @@
+// The product catalog: the built-in Zava DIY catalog, or a retailer's own in the same documented JSON shape
+// (categories → product types → products). Validated whole before anything is written.
+import { readFileSync } from 'node:fs';
+import { z } from 'zod';
+import { DataLoadError } from '../infra/errors.js';
+
+const ProductSchema = z.object({
+  sku: z.string().trim().min(1).max(64).optional(),
+  name: z.string().trim().min(1).max(200),
+  description: z.string().trim().min(1).max(2000),
+  price: z.number().positive().max(1_000_000),
+});
+
+const TypeSchema = z.object({
+  name: z.string().trim().min(1).max(100),
+  products: z.array(ProductSchema).min(1),
+});
+
+const CategorySchema = z.object({
+  name: z.string().trim().min(1).max(100),
+  /** Monthly sales multipliers, January to December; flat when absent. */
+  seasonality: z.array(z.number().min(0).max(10)).length(12).optional(),
+  types: z.array(TypeSchema).min(1),
+});
+
+const CatalogSchema = z.object({
+  name: z.string().optional(),
+  categories: z.array(CategorySchema).min(1),
+});
+
+export type Catalog = z.infer<typeof CatalogSchema>;
+export type CatalogCategory = z.infer<typeof CategorySchema>;
+
+/** A catalog product with the ids it will get in the database. */
+export interface CatalogRow {
+  readonly productId: number;
+  readonly categoryId: number;
+  readonly typeId: number;
+  readonly sku: string;
+  readonly name: string;
+  readonly description: string;
+  readonly priceCents: number;
+}
+
+export const DEFAULT_CATALOG_URL = new URL('../../../catalog/zava-diy-catalog.json', import.meta.url);
+
+export function parseCatalog(text: string, source: string): Catalog {
+  let json: unknown;
+  try {
+    json = JSON.parse(text);
+  } catch (error) {
+    throw new DataLoadError(`${source} is not valid JSON: ${(error as Error).message}`);
+  }
+  const parsed = CatalogSchema.safeParse(json);
+  if (!parsed.success) {
+    const issue = parsed.error.issues[0]!;
+    throw new DataLoadError(`${source}: ${issue.path.join('.') || '(root)'}: ${issue.message}`);
+  }
+  const catalog = parsed.data;
+  const seen = { sku: new Set<string>(), name: new Set<string>() };
+  for (const category of catalog.categories) {
+    for (const type of category.types) {
+      for (const product of type.products) {
+        if (product.sku && seen.sku.has(product.sku)) throw new DataLoadError(`${source}: duplicate SKU ${product.sku}`);
+        if (seen.name.has(product.name)) throw new DataLoadError(`${source}: duplicate product name "${product.name}"`);
+        if (product.sku) seen.sku.add(product.sku);
+        seen.name.add(product.name);
+      }
+    }
+  }
+  return catalog;
+}
+
+export function loadDefaultCatalog(): Catalog {
+  return parseCatalog(readFileSync(DEFAULT_CATALOG_URL, 'utf8'), 'catalog/zava-diy-catalog.json');
+}
+
+/** Numbers the catalog the way it will be loaded: categories, types and products in file order from 1. */
+export function catalogRows(catalog: Catalog): CatalogRow[] {
+  const rows: CatalogRow[] = [];
+  let typeId = 0;
+  catalog.categories.forEach((category, categoryIndex) => {
+    for (const type of category.types) {
+      typeId++;
+      for (const product of type.products) {
+        const productId = rows.length + 1;
+        rows.push({
+          productId,
+          categoryId: categoryIndex + 1,
+          typeId,
+          sku: product.sku ?? `ZAVA-${String(productId).padStart(5, '0')}`,
+          name: product.name,
+          description: product.description,
+          priceCents: Math.round(product.price * 100),
+        });
+      }
+    }
+  });
+  return rows;
+}
