@@ -1,0 +1,63 @@
+// `zava-mcp db migrate|seed`: prepare a database, embedded or server.
+import type { Config } from '../infra/config.js';
+import { DataLoadError } from '../infra/errors.js';
+import { consoleProgress } from '../infra/progress.js';
+import { migrateDatabase, openDatabase } from '../db/open.js';
+import type { ManagedDatabase } from '../db/types.js';
+import { salesSummary, seedDatabase, validateSeedOptions } from '../data/seed.js';
+
+/** Default dataset sizes: the embedded one is ready in about a minute on a small machine. */
+export const DEFAULT_CUSTOMERS = { embedded: 20_000, server: 100_000 } as const;
+export const DEFAULT_SEED = 42;
+
+export interface SeedFlags {
+  customers?: string | undefined;
+  seed?: string | undefined;
+  replace?: boolean | undefined;
+}
+
+export function parseWholeNumber(flag: string, text: string | undefined): number | undefined {
+  if (text === undefined || text === '') return undefined;
+  if (!/^-?\d+$/.test(text.trim())) throw new DataLoadError(`${flag} must be a whole number (got "${text}")`);
+  return Number(text);
+}
+
+export async function withDatabase<T>(config: Config, work: (db: ManagedDatabase) => Promise<T>): Promise<T> {
+  const db = await openDatabase(config);
+  try {
+    return await work(db);
+  } finally {
+    await db.close();
+  }
+}
+
+export async function runMigrate(config: Config, out: NodeJS.WritableStream = process.stderr): Promise<void> {
+  await withDatabase(config, async (db) => {
+    const report = await migrateDatabase(db, config);
+    if (report.applied.length === 0) out.write(`${db.location}: schema is up to date (version ${report.current}); nothing to do.\n`);
+    for (const step of report.applied) out.write(`${db.location}: applied migration ${step.version} (${step.name})\n`);
+  });
+}
+
+export function seedSettings(flags: SeedFlags, db: Pick<ManagedDatabase, 'kind'>, env: NodeJS.ProcessEnv = process.env) {
+  const customers = parseWholeNumber('--customers', flags.customers ?? env.ZAVA_CUSTOMERS) ?? DEFAULT_CUSTOMERS[db.kind];
+  const seed = parseWholeNumber('--seed', flags.seed ?? env.ZAVA_SEED) ?? DEFAULT_SEED;
+  validateSeedOptions({ customers, seed });
+  return { customers, seed };
+}
+
+export async function runSeed(config: Config, flags: SeedFlags, out: NodeJS.WritableStream = process.stderr): Promise<void> {
+  // Refuse bad sizes before touching the database.
+  seedSettings(flags, { kind: config.databaseUrl ? 'server' : 'embedded' });
+  await withDatabase(config, async (db) => {
+    const { customers, seed } = seedSettings(flags, db);
+    await migrateDatabase(db, config);
+    out.write(`Seeding ${db.location} with ${customers.toLocaleString('en-US')} customers (seed ${seed})\n`);
+    const report = await seedDatabase(db, { customers, seed, replace: flags.replace === true, progress: consoleProgress() });
+    const counts = Object.entries(report.counts)
+      .map(([table, rows]) => `  ${table.padEnd(32)} ${rows.toLocaleString('en-US').padStart(10)}`)
+      .join('\n');
+    out.write(`\nRows loaded:\n${counts}\nGenerated in ${(report.generateMs / 1000).toFixed(1)} s, loaded in ${(report.loadMs / 1000).toFixed(1)} s\n\n`);
+    out.write(`${await salesSummary(db)}\n`);
+  });
+}
