@@ -56,7 +56,12 @@ main(process.argv.slice(2)).then(
   },
   (error: unknown) => {
     // Expected failures get their message only; anything else is a bug and keeps its stack.
-    if (error instanceof ZavaError || (error as { code?: string }).code === 'ERR_PARSE_ARGS_UNKNOWN_OPTION') {
+    if (String((error as { code?: unknown }).code).startsWith('ERR_PARSE_ARGS')) {
+      process.stderr.write(`zava-mcp: ${(error as Error).message}\n\n${USAGE}\n`);
+      process.exitCode = 2;
+      return;
+    }
+    if (error instanceof ZavaError) {
       process.stderr.write(`zava-mcp: ${(error as Error).message}\n`);
     } else {
       process.stderr.write(`zava-mcp: unexpected error: ${error instanceof Error ? error.stack : String(error)}\n`);

@@ -58,6 +58,13 @@ function toQueryError(error: unknown, timeoutMs?: number): Error {
   return error instanceof Error ? error : new Error(String(error));
 }
 
+interface ConnectionState {
+  /** It ran something that was not a read: discard it rather than reuse it. */
+  dirty: boolean;
+  /** It stopped answering within the deadline: destroy it without cleanup. */
+  abandoned: boolean;
+}
+
 function rowSet(fields: readonly { name: string; dataTypeID: number }[], rows: unknown[][], truncated: boolean): RowSet {
   const columns: ColumnInfo[] = fields.map((f) => ({ name: f.name, dataTypeID: f.dataTypeID }));
   return { columns, rows, rowCount: rows.length, truncated };
@@ -148,8 +155,7 @@ export class ServerDatabase implements ManagedDatabase {
       });
     }
     const backendPid = (client as unknown as { processID: number }).processID;
-    let broken: Error | boolean | undefined;
-    const markDirty = () => (broken = true);
+    const connection: ConnectionState = { dirty: false, abandoned: false };
     try {
       await client.query('BEGIN READ ONLY');
       await client.query(`SELECT set_config('${CONTEXT_SETTING}', $1, true), set_config('statement_timeout', $2, true)`, [
@@ -158,7 +164,7 @@ export class ServerDatabase implements ManagedDatabase {
       ]);
       const session: ReadSession = {
         query: (sql: string, params: readonly SqlParam[] = [], queryOptions: QueryOptions = {}) =>
-          this.readCursor(client, backendPid, sql, params, queryOptions.maxRows ?? this.config.maxRows, timeoutMs, markDirty),
+          this.readCursor(client, backendPid, sql, params, queryOptions.maxRows ?? this.config.maxRows, timeoutMs, connection),
       };
       return await work(session);
     } catch (error) {
@@ -166,13 +172,17 @@ export class ServerDatabase implements ManagedDatabase {
     } finally {
       // End the transaction and undo any session-level setting the query made, so the pooled connection
       // carries nothing into the next call. A connection that ran a statement which was not a read, or on
-      // which the cleanup failed, is discarded instead of returned to the pool.
-      try {
-        await client.query('ROLLBACK; RESET ALL');
-      } catch (error) {
-        broken = error as Error;
+      // which the cleanup failed, is discarded instead of returned to the pool. One that stopped answering is
+      // destroyed without waiting for it.
+      let discard: Error | undefined = connection.abandoned ? new Error('connection abandoned after a timeout') : undefined;
+      if (!discard) {
+        try {
+          await client.query('ROLLBACK; RESET ALL');
+        } catch (error) {
+          discard = error as Error;
+        }
       }
-      client.release(broken);
+      client.release(discard ?? connection.dirty);
     }
   }
 
@@ -184,16 +194,31 @@ export class ServerDatabase implements ManagedDatabase {
     params: readonly SqlParam[],
     maxRows: number,
     timeoutMs: number,
-    markDirty: () => void,
+    connection: ConnectionState,
   ): Promise<RowSet> {
-    const cursor = client.query(new Cursor(sql, params.map((p) => (p === null ? null : String(p))), { rowMode: 'array', types }));
-    const watchdog = setTimeout(() => void this.cancelBackend(backendPid), timeoutMs + WATCHDOG_GRACE_MS);
+    const cursor = new Cursor(sql, params.map((p) => (p === null ? null : String(p))), { rowMode: 'array', types });
+    // COPY is no read: let the protocol run to its end (drain COPY OUT, fail COPY IN), then refuse it below.
+    Object.assign(cursor, {
+      handleCopyData: () => undefined,
+      handleCopyInResponse: (wire: { sendCopyFail(message: string): void }) => wire.sendCopyFail('COPY is not allowed'),
+    });
+    client.query(cursor);
+    // Backstop for a statement whose server-side timeout was switched off from inside, or a connection that
+    // stopped answering: cancel it on the server and abandon the connection.
+    let watchdog: NodeJS.Timeout | undefined;
+    const deadline = new Promise<never>((_, reject) => {
+      watchdog = setTimeout(() => {
+        connection.abandoned = true;
+        void this.cancelBackend(backendPid);
+        reject(new QueryTimeoutError(timeoutMs));
+      }, timeoutMs + WATCHDOG_GRACE_MS);
+    });
     try {
-      const rows = (await cursor.read(maxRows + 1)) as unknown[][];
+      const rows = (await Promise.race([cursor.read(maxRows + 1), deadline])) as unknown[][];
       const fields = (cursor as unknown as { _result: { fields: { name: string; dataTypeID: number }[] } })._result.fields;
       if (fields.length === 0 || client.getTransactionStatus() !== 'T') {
         // It ran, but it was not a read (SET, LISTEN, PREPARE, COMMIT...): refuse it and drop the connection.
-        markDirty();
+        connection.dirty = true;
         throw new QueryError('only statements that return rows can run here');
       }
       const truncated = rows.length > maxRows;
@@ -202,7 +227,7 @@ export class ServerDatabase implements ManagedDatabase {
       throw toQueryError(error, timeoutMs);
     } finally {
       clearTimeout(watchdog);
-      await cursor.close().catch(() => undefined);
+      if (!connection.abandoned) await cursor.close().catch(() => undefined);
     }
   }
 

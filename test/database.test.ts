@@ -1,0 +1,137 @@
+// Migrations, the query role, and transactional seeding, on both backends.
+import { after, before, describe, test } from 'node:test';
+import assert from 'node:assert/strict';
+import { migrateDatabase } from '../src/db/open.js';
+import { MIGRATIONS, RETAIL_TABLES } from '../src/db/migrations.js';
+import { seedDatabase } from '../src/data/seed.js';
+import { DataLoadError } from '../src/infra/errors.js';
+import type { AdminSession, ManagedDatabase } from '../src/db/types.js';
+import { backendsUnderTest, createTestDatabase, type TestDatabase } from './support/databases.js';
+
+async function count(db: ManagedDatabase, table: string): Promise<number> {
+  return Number((await db.ownerQuery(`SELECT count(*) FROM ${table}`)).rows[0]![0]);
+}
+
+/** The real database, with a failure injected after `copies` bulk loads inside the seed transaction. */
+function failingAfter(db: ManagedDatabase, copies: number): ManagedDatabase {
+  return Object.assign(Object.create(db) as ManagedDatabase, {
+    withAdminTransaction: <T>(work: (s: AdminSession) => Promise<T>) =>
+      db.withAdminTransaction((session) => {
+        let done = 0;
+        return work({
+          ...session,
+          copyCsv: async (table, columns, csv) => {
+            if (done++ === copies) throw new Error('simulated crash in the middle of the load');
+            await session.copyCsv(table, columns, csv);
+          },
+        });
+      }),
+  });
+}
+
+for (const { kind, skip } of await backendsUnderTest()) {
+  describe(`migrations and the query role (${kind})`, { skip }, () => {
+    let t: TestDatabase;
+    before(async () => {
+      t = await createTestDatabase(kind, { seeded: false });
+    });
+    after(async () => t?.cleanup());
+
+    test('every migration is recorded once and a second run is a no-op', async () => {
+      const versions = (await t.db.ownerQuery('SELECT version FROM zava_meta.schema_migrations ORDER BY version')).rows.map((r) => r[0]);
+      assert.deepEqual(versions, MIGRATIONS.map((m) => m.version));
+      const again = await migrateDatabase(t.db, t.config);
+      assert.deepEqual(again.applied, []);
+      assert.equal(again.current, MIGRATIONS.at(-1)!.version);
+    });
+
+    test('the schema has every retail table with row level security enabled', async () => {
+      const result = await t.db.ownerQuery(
+        `SELECT c.relname, c.relrowsecurity FROM pg_class c JOIN pg_namespace n ON n.oid = c.relnamespace
+          WHERE n.nspname = 'retail' AND c.relkind = 'r' ORDER BY 1`,
+      );
+      assert.deepEqual(result.rows.map((r) => r[0]), [...RETAIL_TABLES].sort());
+      for (const row of result.rows) assert.equal(row[1], true, `${row[0]} has RLS enabled`);
+    });
+
+    test('the query role is no superuser, cannot bypass RLS, owns nothing and may only SELECT', async () => {
+      const role = t.config.queryRole;
+      const attrs = await t.db.ownerQuery(
+        'SELECT rolsuper, rolbypassrls, rolcreatedb, rolcreaterole, rolreplication FROM pg_roles WHERE rolname = $1',
+        [role],
+      );
+      assert.deepEqual(attrs.rows[0], [false, false, false, false, false]);
+      const owned = await t.db.ownerQuery(
+        `SELECT count(*) FROM pg_class WHERE relowner = $1::regrole
+         UNION ALL SELECT count(*) FROM pg_proc WHERE proowner = $1::regrole
+         UNION ALL SELECT count(*) FROM pg_namespace WHERE nspowner = $1::regrole`,
+        [role],
+      );
+      assert.deepEqual(owned.rows.map((r) => Number(r[0])), [0, 0, 0]);
+      const privileges = await t.db.ownerQuery(
+        `SELECT DISTINCT privilege_type FROM information_schema.role_table_grants WHERE grantee = $1 ORDER BY 1`,
+        [role],
+      );
+      assert.deepEqual(privileges.rows.map((r) => r[0]), ['SELECT']);
+      const tables = await t.db.ownerQuery(
+        `SELECT DISTINCT table_schema FROM information_schema.role_table_grants WHERE grantee = $1`,
+        [role],
+      );
+      assert.deepEqual(tables.rows.map((r) => r[0]), ['retail']);
+    });
+
+    test('seeding is refused for bad sizes, and an interrupted load leaves nothing behind', async () => {
+      await assert.rejects(seedDatabase(t.db, { customers: -5, seed: 1 }), DataLoadError);
+      await assert.rejects(seedDatabase(t.db, { customers: 0, seed: 1 }), /--customers/);
+      await assert.rejects(seedDatabase(t.db, { customers: 10, seed: -1 }), /--seed/);
+      await assert.rejects(seedDatabase(failingAfter(t.db, 6), { customers: 50, seed: 1 }), /simulated crash/);
+      for (const table of RETAIL_TABLES) assert.equal(await count(t.db, `retail.${table}`), 0, `${table} is empty`);
+      assert.equal(await count(t.db, 'zava_private.regional_managers'), 0);
+    });
+
+    test('a seeded database refuses a second seed unchanged, and --replace reseeds in one go', async () => {
+      const constraintsAndIndexes = () =>
+        t.db.ownerQuery(
+          `SELECT pg_get_constraintdef(oid) FROM pg_constraint WHERE contype = 'f' AND connamespace = 'retail'::regnamespace
+           UNION ALL SELECT indexdef FROM pg_indexes WHERE schemaname = 'retail' ORDER BY 1`,
+        );
+      const definitions = (await constraintsAndIndexes()).rows;
+      assert.ok(definitions.length >= 12 + 10, 'foreign keys and indexes exist before seeding');
+      await seedDatabase(t.db, { customers: 60, seed: 5 });
+      const orders = await count(t.db, 'retail.orders');
+      assert.ok(orders > 0);
+      await assert.rejects(seedDatabase(t.db, { customers: 80, seed: 6 }), /already holds a dataset/);
+      assert.equal(await count(t.db, 'retail.orders'), orders);
+      assert.equal(await count(t.db, 'retail.customers'), 60);
+      await seedDatabase(t.db, { customers: 80, seed: 6, replace: true });
+      assert.equal(await count(t.db, 'retail.customers'), 80);
+      // Indexes and foreign keys dropped for the bulk load are all back, exactly as they were.
+      assert.deepEqual((await constraintsAndIndexes()).rows, definitions);
+      // Sequences continue after the loaded ids.
+      const next = await t.db.ownerQuery(`SELECT nextval(pg_get_serial_sequence('retail.orders', 'order_id')) > max(order_id) FROM retail.orders`);
+      assert.equal(next.rows[0]![0], true);
+    });
+  });
+}
+
+describe('the same seed gives the same database on both backends', async () => {
+  const backends = await backendsUnderTest();
+  const skip = backends.find((b) => b.kind === 'server')!.skip;
+  test('identical per-table checksums', { skip }, async () => {
+    const sums: string[][] = [];
+    for (const kind of ['embedded', 'server'] as const) {
+      const t = await createTestDatabase(kind, { customers: 120, seed: 9 });
+      try {
+        const row: string[] = [];
+        for (const table of RETAIL_TABLES) {
+          const r = await t.db.ownerQuery(`SELECT count(*) || ':' || coalesce(md5(string_agg(x::text, '|' ORDER BY x::text)), '') FROM retail.${table} x`);
+          row.push(`${table}=${String(r.rows[0]![0])}`);
+        }
+        sums.push(row);
+      } finally {
+        await t.cleanup();
+      }
+    }
+    assert.deepEqual(sums[0], sums[1]);
+  });
+});
