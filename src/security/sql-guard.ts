@@ -1,0 +1,571 @@
+// The SQL guard: the first line of defence in front of Row Level Security. It accepts exactly one read-only
+// SELECT (WITH, set operations, VALUES, subqueries, window functions, LATERAL, ...) and refuses everything else
+// with a reason a model can act on.
+//
+// Every decision comes from PostgreSQL's own parser (libpg-query, compiled to WASM): comments, casing, quoting
+// and dollar-quoting are resolved by the parser, never by string matching. The parse tree is walked generically
+// (every object and array), so no node kind can be skipped, and each node kind must be on an allowlist. Functions,
+// tables, types, operators and collations are checked wherever they appear.
+//
+// Design decisions:
+// - EXPLAIN is refused in every form: EXPLAIN ANALYZE runs its statement, and plain EXPLAIN is not a query the
+//   analytics layer can page through or cap, so "only SELECT" stays the single rule.
+// - SHOW, SET and RESET are refused (reading or changing settings is not analytics).
+// - Tables: only schema `retail` (qualified, or unqualified: search_path is `pg_catalog, retail`). Unqualified
+//   names starting with `pg_` are refused, CTE names included, because pg_catalog is searched first and every
+//   system catalog is named pg_*. information_schema and every other schema are refused.
+// - pgvector lives in schema `public` in this database, so its operators, functions and types (and only those)
+//   may be qualified with `public` (e.g. OPERATOR(public.<=>), public.vector(768)).
+// - Function-call attribute notation: `(expr).name` field selection is refused; `alias.name` is needed for
+//   columns, so it is allowed unless `name` looks like a system function (PostgreSQL resolves t.f as f(t) when t
+//   has no column f; no built-in with side effects accepts a whole row, this is belt and braces).
+// - Before parsing, the PostgreSQL scanner bounds nesting and token count: the WASM parser recurses per AST
+//   level, and a native stack overflow inside it leaks WASM memory, so it must never be reached.
+// - Parser/server differentials are closed off: NUL and other control characters, lone surrogates, and a `\'`
+//   inside a standard '...' literal (which ends the string early on a server with standard_conforming_strings
+//   off) are refused. A trailing semicolon is fine; a second statement is not.
+import { loadModule, parseSync, scanSync } from 'libpg-query';
+
+export interface GuardVerdict {
+  ok: boolean;
+  /** Why the query was refused (only when ok is false). */
+  reason?: string;
+  /** What kind of statement was accepted (only when ok is true): always 'SELECT'. */
+  statementKind?: string;
+}
+
+export interface SqlGuardOptions {
+  /** Longest query accepted, in characters (default 100,000). Checked before parsing. */
+  maxLength?: number;
+  /** Deepest parse tree accepted, in nested JSON objects/arrays (default 200); also bounds parenthesis nesting. */
+  maxDepth?: number;
+  /** Most operator/keyword/punctuation tokens accepted (default 3,000); keeps the WASM parser off deep recursion. */
+  maxTokens?: number;
+  /** Schemas whose tables can be read (default ['retail']). */
+  allowedSchemas?: readonly string[];
+}
+
+export const DEFAULT_MAX_LENGTH = 100_000;
+export const DEFAULT_MAX_DEPTH = 200;
+// The parser overflows the native stack somewhere past ~8,000 nested AST levels; every level costs at least one
+// operator/keyword/punctuation token, so 3,000 such tokens leaves a wide margin.
+export const DEFAULT_MAX_TOKENS = 3_000;
+const DEFAULT_SCHEMAS: ReadonlySet<string> = new Set(['retail']);
+
+// The schema pgvector was installed into (CREATE EXTENSION vector, no schema clause).
+const PGVECTOR_SCHEMA = 'public';
+
+/**
+ * Functions an analyst needs; everything else is refused. All are pure or merely read the clock/random. Names
+ * are as PostgreSQL stores them after case folding; SQL-syntax forms (EXTRACT, SUBSTRING ... FROM, TRIM,
+ * POSITION, OVERLAY, AT TIME ZONE, LIKE ... ESCAPE, OVERLAPS, TREAT) appear as these pg_catalog functions too.
+ * COALESCE, NULLIF, GREATEST, LEAST, GROUPING and CURRENT_DATE & co. are separate node kinds.
+ */
+export const ALLOWED_FUNCTIONS: ReadonlySet<string> = new Set([
+  // aggregates
+  'count', 'sum', 'avg', 'min', 'max', 'string_agg', 'array_agg', 'bool_and', 'bool_or', 'every', 'bit_and',
+  'bit_or', 'bit_xor', 'any_value', 'stddev', 'stddev_pop', 'stddev_samp', 'variance', 'var_pop', 'var_samp',
+  'percentile_cont', 'percentile_disc', 'mode', 'corr', 'covar_pop', 'covar_samp', 'regr_avgx', 'regr_avgy',
+  'regr_count', 'regr_intercept', 'regr_r2', 'regr_slope', 'regr_sxx', 'regr_sxy', 'regr_syy',
+  // window functions
+  'row_number', 'rank', 'dense_rank', 'percent_rank', 'cume_dist', 'ntile', 'lag', 'lead', 'first_value',
+  'last_value', 'nth_value',
+  // math
+  'abs', 'round', 'ceil', 'ceiling', 'floor', 'trunc', 'power', 'pow', 'sqrt', 'cbrt', 'exp', 'ln', 'log',
+  'log10', 'mod', 'sign', 'div', 'width_bucket', 'pi', 'degrees', 'radians', 'sin', 'cos', 'tan', 'asin', 'acos',
+  'atan', 'atan2', 'gcd', 'lcm', 'factorial', 'scale', 'min_scale', 'trim_scale', 'random', 'random_normal',
+  'num_nulls', 'num_nonnulls',
+  // strings
+  'lower', 'upper', 'initcap', 'length', 'char_length', 'character_length', 'octet_length', 'bit_length',
+  'substring', 'substr', 'position', 'strpos', 'btrim', 'ltrim', 'rtrim', 'replace', 'translate', 'concat',
+  'concat_ws', 'left', 'right', 'lpad', 'rpad', 'split_part', 'format', 'regexp_replace', 'regexp_match',
+  'regexp_matches', 'regexp_split_to_array', 'regexp_split_to_table', 'regexp_count', 'regexp_instr',
+  'regexp_like', 'regexp_substr', 'starts_with', 'reverse', 'repeat', 'md5', 'sha256', 'ascii', 'chr',
+  'quote_ident', 'quote_literal', 'quote_nullable', 'overlay', 'normalize', 'is_normalized', 'to_hex', 'encode',
+  'decode', 'like_escape', 'similar_to_escape', 'to_char', 'to_number',
+  // dates and times
+  'now', 'date_trunc', 'date_part', 'extract', 'age', 'make_date', 'make_time', 'make_timestamp',
+  'make_timestamptz', 'make_interval', 'to_date', 'to_timestamp', 'date_bin', 'justify_days', 'justify_hours',
+  'justify_interval', 'clock_timestamp', 'statement_timestamp', 'transaction_timestamp', 'timeofday', 'isfinite',
+  'timezone', 'overlaps', 'date_add', 'date_subtract', 'generate_series',
+  // conversions spelled as functions (date(ts), int4(x), TREAT(x AS int))
+  'date', 'time', 'timestamp', 'timestamptz', 'interval', 'int2', 'int4', 'int8', 'float4', 'float8', 'numeric',
+  'text', 'varchar', 'bpchar', 'bool',
+  // ranges
+  'int4range', 'int8range', 'numrange', 'daterange', 'tsrange', 'tstzrange', 'isempty', 'lower_inc', 'upper_inc',
+  // arrays
+  'array_length', 'array_lower', 'array_upper', 'array_ndims', 'array_dims', 'cardinality', 'array_position',
+  'array_positions', 'array_to_string', 'string_to_array', 'string_to_table', 'array_append', 'array_prepend',
+  'array_cat', 'array_remove', 'array_replace', 'array_fill', 'trim_array', 'array_reverse', 'array_sort',
+  'unnest', 'generate_subscripts',
+  // JSON
+  'to_json', 'to_jsonb', 'row_to_json', 'array_to_json', 'json_build_object', 'jsonb_build_object',
+  'json_build_array', 'jsonb_build_array', 'json_object', 'jsonb_object', 'json_agg', 'jsonb_agg',
+  'json_agg_strict', 'jsonb_agg_strict', 'json_object_agg', 'jsonb_object_agg', 'json_strip_nulls',
+  'jsonb_strip_nulls', 'jsonb_pretty', 'json_typeof', 'jsonb_typeof', 'json_array_length', 'jsonb_array_length',
+  'json_each', 'jsonb_each', 'json_each_text', 'jsonb_each_text', 'json_array_elements', 'jsonb_array_elements',
+  'json_array_elements_text', 'jsonb_array_elements_text', 'json_object_keys', 'jsonb_object_keys',
+  'json_extract_path', 'jsonb_extract_path', 'json_extract_path_text', 'jsonb_extract_path_text', 'jsonb_set',
+  'jsonb_insert', 'jsonb_path_exists', 'jsonb_path_match', 'jsonb_path_query', 'jsonb_path_query_array',
+  'jsonb_path_query_first',
+  // full-text search (not ts_stat / ts_rewrite, which run SQL given as text)
+  'to_tsvector', 'to_tsquery', 'plainto_tsquery', 'phraseto_tsquery', 'websearch_to_tsquery', 'ts_rank',
+  'ts_rank_cd', 'ts_headline', 'setweight', 'numnode', 'querytree', 'strip', 'tsvector_to_array',
+  'array_to_tsvector', 'ts_delete', 'ts_filter', 'tsquery_phrase',
+  // pgvector
+  'cosine_distance', 'l2_distance', 'inner_product', 'l1_distance', 'vector_dims', 'vector_norm', 'l2_norm',
+  'l2_normalize', 'subvector', 'binary_quantize', 'hamming_distance', 'jaccard_distance',
+]);
+
+// pgvector's names, the only ones that may be qualified with its schema.
+const PGVECTOR_FUNCTIONS: ReadonlySet<string> = new Set(['cosine_distance', 'l2_distance', 'inner_product',
+  'l1_distance', 'vector_dims', 'vector_norm', 'l2_norm', 'l2_normalize', 'subvector', 'binary_quantize',
+  'hamming_distance', 'jaccard_distance']);
+// Distance operators only: OPERATOR(public.<=>) is how a query names them when public is not on the search path.
+const PGVECTOR_OPERATORS: ReadonlySet<string> = new Set(['<->', '<=>', '<#>', '<+>', '<~>', '<%>']);
+const PGVECTOR_TYPES: ReadonlySet<string> = new Set(['vector', 'halfvec', 'sparsevec']);
+
+/**
+ * Parse-tree node kinds that can appear in an accepted SELECT. Anything else (a nested INSERT, XMLTABLE, FOR
+ * UPDATE, SELECT INTO, DEFAULT, ...) is refused. Node kinds are the wrapper keys of libpg-query's JSON.
+ */
+const ALLOWED_NODES: ReadonlySet<string> = new Set([
+  'SelectStmt', 'WithClause', 'CommonTableExpr', 'CTESearchClause', 'CTECycleClause', 'ResTarget', 'RangeVar',
+  'Alias', 'JoinExpr', 'RangeSubselect', 'RangeFunction', 'RangeTableSample', 'ColumnDef', 'SortBy', 'WindowDef',
+  'GroupingSet', 'GroupingFunc', 'List', 'String', 'Integer', 'Float', 'Boolean', 'BitString', 'A_Const',
+  'A_Star', 'A_Expr', 'A_Indirection', 'A_Indices', 'A_ArrayExpr', 'BoolExpr', 'BooleanTest', 'NullTest',
+  'CaseExpr', 'CaseWhen', 'CoalesceExpr', 'MinMaxExpr', 'CollateClause', 'ColumnRef', 'FuncCall', 'NamedArgExpr',
+  'ParamRef', 'RowExpr', 'SQLValueFunction', 'SubLink', 'TypeCast', 'TypeName',
+  // SQL/JSON constructors, predicates and JSON_TABLE: pure expressions
+  'JsonObjectConstructor', 'JsonArrayConstructor', 'JsonArrayQueryConstructor', 'JsonAggConstructor',
+  'JsonObjectAgg', 'JsonArrayAgg', 'JsonKeyValue', 'JsonValueExpr', 'JsonOutput', 'JsonReturning', 'JsonFormat',
+  'JsonIsPredicate', 'JsonParseExpr', 'JsonScalarExpr', 'JsonSerializeExpr', 'JsonFuncExpr', 'JsonBehavior',
+  'JsonArgument', 'JsonTable', 'JsonTablePathSpec', 'JsonTableColumn',
+]);
+
+// Fields whose value is a node stored without its wrapper key (libpg-query omits it for typed fields). A Map,
+// not an object literal: field names such as `constructor` (JsonAggConstructor) must not hit the prototype.
+const UNWRAPPED_FIELDS: ReadonlyMap<string, string> = new Map([
+  ['typeName', 'TypeName'], ['intoClause', 'IntoClause'], ['collClause', 'CollateClause'], ['identitySequence', 'RangeVar'],
+]);
+
+// CURRENT_DATE & co. are fine; CURRENT_USER, CURRENT_SCHEMA, ... are not analytics.
+const ALLOWED_VALUE_FUNCTIONS: ReadonlySet<string> = new Set(['SVFOP_CURRENT_DATE', 'SVFOP_CURRENT_TIME',
+  'SVFOP_CURRENT_TIME_N', 'SVFOP_CURRENT_TIMESTAMP', 'SVFOP_CURRENT_TIMESTAMP_N', 'SVFOP_LOCALTIME',
+  'SVFOP_LOCALTIME_N', 'SVFOP_LOCALTIMESTAMP', 'SVFOP_LOCALTIMESTAMP_N']);
+
+// Object-identifier types look objects up in the catalogs; regconfig names a text-search configuration.
+const REFUSED_TYPES: ReadonlySet<string> = new Set(['regclass', 'regcollation', 'regdictionary', 'regnamespace',
+  'regoper', 'regoperator', 'regproc', 'regprocedure', 'regrole', 'regtype', 'xml']);
+
+// Names that, after `alias.`, would make PostgreSQL call a function rather than read a column.
+const SUSPICIOUS_ATTRIBUTE_PREFIXES = ['pg_', 'lo_', 'dblink', 'txid_'];
+const SUSPICIOUS_ATTRIBUTES: ReadonlySet<string> = new Set(['set_config', 'current_setting', 'nextval', 'setval',
+  'currval', 'query_to_xml', 'query_to_xmlschema', 'query_to_xml_and_xmlschema', 'table_to_xml', 'cursor_to_xml',
+  'ts_stat', 'ts_rewrite', 'version']);
+
+const LOCK_STRENGTHS: ReadonlyMap<string, string> = new Map([
+  ['LCS_FORKEYSHARE', 'FOR KEY SHARE'], ['LCS_FORSHARE', 'FOR SHARE'], ['LCS_FORNOKEYUPDATE', 'FOR NO KEY UPDATE'],
+  ['LCS_FORUPDATE', 'FOR UPDATE'],
+]);
+
+const STATEMENT_NAMES: ReadonlyMap<string, string> = new Map([
+  ['InsertStmt', 'INSERT'], ['UpdateStmt', 'UPDATE'], ['DeleteStmt', 'DELETE'], ['MergeStmt', 'MERGE'],
+  ['TruncateStmt', 'TRUNCATE'], ['CopyStmt', 'COPY'], ['CallStmt', 'CALL'], ['DoStmt', 'DO'],
+  ['ListenStmt', 'LISTEN'], ['UnlistenStmt', 'UNLISTEN'], ['NotifyStmt', 'NOTIFY'], ['PrepareStmt', 'PREPARE'],
+  ['ExecuteStmt', 'EXECUTE'], ['DeallocateStmt', 'DEALLOCATE'], ['DeclareCursorStmt', 'DECLARE CURSOR'],
+  ['ClosePortalStmt', 'CLOSE'], ['LockStmt', 'LOCK'], ['DiscardStmt', 'DISCARD'], ['LoadStmt', 'LOAD'],
+  ['CheckPointStmt', 'CHECKPOINT'], ['VariableShowStmt', 'SHOW'], ['CreateStmt', 'CREATE TABLE'],
+  ['ViewStmt', 'CREATE VIEW'], ['IndexStmt', 'CREATE INDEX'], ['CreateSchemaStmt', 'CREATE SCHEMA'],
+  ['CommentStmt', 'COMMENT'], ['RefreshMatViewStmt', 'REFRESH MATERIALIZED VIEW'], ['ReindexStmt', 'REINDEX'],
+  ['ClusterStmt', 'CLUSTER'], ['CreateExtensionStmt', 'CREATE EXTENSION'], ['CreateRoleStmt', 'CREATE ROLE'],
+  ['AlterRoleStmt', 'ALTER ROLE'], ['RenameStmt', 'ALTER ... RENAME'], ['GrantRoleStmt', 'GRANT (role)'],
+  ['SecLabelStmt', 'SECURITY LABEL'],
+]);
+
+type Refusal = string;
+
+let ready: Promise<void> | undefined;
+
+/** Loads the WASM parser; checkReadOnlySql calls it, a server may call it at start-up to warm up. */
+export function warmUpSqlGuard(): Promise<void> {
+  // A failed load is not cached, so a transient failure does not refuse every later query.
+  ready ??= loadModule().catch((error: unknown) => {
+    ready = undefined;
+    throw error;
+  });
+  return ready;
+}
+
+/** Decides whether `sql` is exactly one read-only SELECT the analytics layer may run. Never throws. */
+export async function checkReadOnlySql(sql: string, options: SqlGuardOptions = {}): Promise<GuardVerdict> {
+  try {
+    await warmUpSqlGuard();
+    const reason = check(sql, options);
+    return reason === undefined ? { ok: true, statementKind: 'SELECT' } : { ok: false, reason };
+  } catch (error) {
+    // Fail closed: anything unexpected is a refusal, never a pass.
+    return { ok: false, reason: `the query could not be checked (${errorMessage(error)})` };
+  }
+}
+
+function check(sql: string, options: SqlGuardOptions): Refusal | undefined {
+  const maxLength = options.maxLength ?? DEFAULT_MAX_LENGTH;
+  const maxDepth = options.maxDepth ?? DEFAULT_MAX_DEPTH;
+  const maxTokens = options.maxTokens ?? DEFAULT_MAX_TOKENS;
+  const schemas = options.allowedSchemas === undefined ? DEFAULT_SCHEMAS : new Set(options.allowedSchemas);
+
+  if (typeof sql !== 'string') return 'the query must be a string';
+  if (sql.length > maxLength) return `the query is too long (${sql.length} characters; the limit is ${maxLength})`;
+  if (sql.trim() === '') return 'the query is empty: give one SELECT statement';
+  // NUL would end the C string the parser sees while the server might see more; other control characters
+  // (tab, newline and carriage return aside) have no business in SQL and break the scanner's output. Lone
+  // surrogates would reach the parser and the server as different bytes.
+  for (let i = 0; i < sql.length; i++) {
+    const c = sql.charCodeAt(i);
+    if (c < 0x20 && c !== 0x09 && c !== 0x0a && c !== 0x0d) {
+      return `the query contains a control character (U+${c.toString(16).padStart(4, '0').toUpperCase()}) at position ${i + 1}`;
+    }
+    if (c >= 0xd800 && c <= 0xdfff) {
+      const next = sql.charCodeAt(i + 1);
+      if (c >= 0xdc00 || !(next >= 0xdc00 && next <= 0xdfff)) return `the query contains invalid Unicode (a lone surrogate) at position ${i + 1}`;
+      i++; // a valid pair
+    }
+  }
+
+  const scanned = precheckTokens(sql, maxDepth, maxTokens);
+  if (scanned !== undefined) return scanned;
+
+  let tree: { stmts?: Array<{ stmt?: unknown }> };
+  try {
+    tree = parseSync(sql) as typeof tree;
+  } catch (error) {
+    return describeParseError(error);
+  }
+
+  const stmts = tree.stmts ?? [];
+  if (stmts.length === 0) return 'no SQL statement found (only comments or semicolons)';
+  if (stmts.length > 1) return `only one statement is allowed (found ${stmts.length})`;
+  const top = nodeOf(stmts[0]?.stmt);
+  if (top === undefined) return 'no SQL statement found';
+  if (top.kind !== 'SelectStmt') {
+    const name = statementName(top.kind, top.node);
+    const note = name === 'EXPLAIN ANALYZE' ? ' (it executes its statement)' : '';
+    return `${name} is not allowed${note}: only SELECT queries can run`;
+  }
+  return walk(top.node, maxDepth, schemas);
+}
+
+/**
+ * Runs PostgreSQL's scanner (flat, no recursion) before the parser: bounds parenthesis nesting and the number of
+ * tokens that can build nested AST levels, and refuses string literals whose meaning depends on
+ * standard_conforming_strings (a `\'` inside '...' would end the string on a server with it off).
+ */
+function precheckTokens(sql: string, maxDepth: number, maxTokens: number): Refusal | undefined {
+  let tokens;
+  try {
+    tokens = scanSync(sql).tokens;
+  } catch {
+    // Lexical errors (unterminated string or comment, bad escapes): the parser reports them properly, and it
+    // stops at the lexer error before building (or recursing through) any tree.
+    return undefined;
+  }
+  let depth = 0;
+  let maxSeen = 0;
+  let structural = 0;
+  for (const token of tokens) {
+    switch (token.tokenName) {
+      case 'SQL_COMMENT':
+      case 'C_COMMENT':
+      case 'IDENT':
+      case 'ICONST':
+      case 'FCONST':
+      case 'PARAM':
+        continue;
+      case 'SCONST':
+        if (token.text.startsWith("'") && token.text.includes("\\'")) {
+          return `the string literal ${abbreviate(token.text)} has a backslash before a quote, which means different things depending on standard_conforming_strings: write E'...' with \\' or double the quote ('')`;
+        }
+        continue;
+    }
+    const text = token.text;
+    if (text === ',' || text === '.') continue;
+    if (text === '(' || text === '[') {
+      depth++;
+      if (depth > maxSeen) maxSeen = depth;
+    } else if (text === ')' || text === ']') {
+      depth--;
+    }
+    structural++;
+  }
+  if (maxSeen > maxDepth) {
+    return `the query is nested too deeply (${maxSeen} levels of parentheses; the limit is ${maxDepth})`;
+  }
+  if (structural > maxTokens) {
+    return `the query is too complex to check (${structural} operators, keywords and brackets; the limit is ${maxTokens})`;
+  }
+  return undefined;
+}
+
+function describeParseError(error: unknown): Refusal {
+  const message = errorMessage(error);
+  if (error instanceof RangeError) return 'the query is too deeply nested for the SQL parser';
+  if (message.startsWith('memory exhausted')) return `the query is too deeply nested for the SQL parser (${message})`;
+  const details = (error as { sqlDetails?: { cursorPosition?: number } }).sqlDetails;
+  const at = details?.cursorPosition !== undefined ? ` (at character ${details.cursorPosition + 1})` : '';
+  return `could not parse the query: ${message}${at}`;
+}
+
+interface Frame {
+  readonly value: unknown;
+  /** The node kind when `value` is a parse-tree node (from its wrapper key or its field). */
+  readonly kind: string | undefined;
+  readonly depth: number;
+}
+
+/** Iterative walk over every object and array of the tree (no recursion, so no stack overflow). */
+function walk(root: unknown, maxDepth: number, schemas: ReadonlySet<string>): Refusal | undefined {
+  const stack: Frame[] = [{ value: root, kind: 'SelectStmt', depth: 1 }];
+  while (stack.length > 0) {
+    const frame = stack.pop() as Frame;
+    if (frame.depth > maxDepth) return `the query is nested too deeply (the limit is ${maxDepth} levels of the parse tree)`;
+    const { value } = frame;
+    if (Array.isArray(value)) {
+      for (let i = value.length - 1; i >= 0; i--) stack.push({ value: value[i], kind: undefined, depth: frame.depth + 1 });
+      continue;
+    }
+    if (!isObject(value)) continue;
+    if (frame.kind !== undefined) {
+      const refused = checkNode(frame.kind, value, schemas);
+      if (refused !== undefined) return refused;
+    }
+    const keys = Object.keys(value);
+    for (let i = keys.length - 1; i >= 0; i--) {
+      const key = keys[i] as string;
+      const child = value[key];
+      const kind = isNodeKind(key) ? key : UNWRAPPED_FIELDS.get(key);
+      if (kind !== undefined && !ALLOWED_NODES.has(kind)) return describeRefusedNode(kind, child);
+      stack.push({ value: child, kind, depth: frame.depth + 1 });
+    }
+  }
+  return undefined;
+}
+
+/** Checks one node of an allowed kind: names of functions, tables, types, operators, collations. */
+function checkNode(kind: string, node: Record<string, unknown>, schemas: ReadonlySet<string>): Refusal | undefined {
+  switch (kind) {
+    case 'FuncCall':
+      return checkFunction(names(node['funcname']));
+    case 'RangeVar':
+      return checkTable(node, schemas);
+    case 'ColumnRef':
+      return checkColumnRef(node['fields'], schemas);
+    case 'A_Indirection':
+      return checkIndirection(node['indirection']);
+    case 'TypeName':
+      return checkType(names(node['names']), schemas);
+    case 'A_Expr':
+      return checkOperator(names(node['name']));
+    case 'SubLink':
+      return checkOperator(names(node['operName']));
+    case 'SortBy':
+      return checkOperator(names(node['useOp']));
+    case 'CollateClause':
+      return checkCollation(names(node['collname']));
+    case 'SQLValueFunction': {
+      const op = String(node['op']);
+      return ALLOWED_VALUE_FUNCTIONS.has(op) ? undefined : `${op.replace(/^SVFOP_/, '')} is not allowed`;
+    }
+    case 'RangeTableSample': {
+      const method = names(node['method']);
+      const name = method.at(-1);
+      const qualifiedOk = method.length === 1 || (method.length === 2 && method[0] === 'pg_catalog');
+      return qualifiedOk && (name === 'bernoulli' || name === 'system')
+        ? undefined
+        : `TABLESAMPLE method ${method.join('.')} is not allowed (use BERNOULLI or SYSTEM)`;
+    }
+    default:
+      return undefined;
+  }
+}
+
+function checkFunction(parts: string[]): Refusal | undefined {
+  const display = parts.join('.');
+  const name = parts.at(-1) ?? '';
+  if (parts.length === 2) {
+    const schema = parts[0];
+    const qualifiedOk = schema === 'pg_catalog' || (schema === PGVECTOR_SCHEMA && PGVECTOR_FUNCTIONS.has(name));
+    if (!qualifiedOk) return `function ${display} is not allowed (only built-in functions, optionally qualified with pg_catalog, can be called)`;
+  } else if (parts.length !== 1) {
+    return `function ${display} is not allowed`;
+  }
+  return ALLOWED_FUNCTIONS.has(name) ? undefined : `function ${display} is not allowed`;
+}
+
+function checkTable(node: Record<string, unknown>, schemas: ReadonlySet<string>): Refusal | undefined {
+  const relname = String(node['relname'] ?? '');
+  const schema = typeof node['schemaname'] === 'string' ? node['schemaname'] : undefined;
+  const catalog = typeof node['catalogname'] === 'string' ? node['catalogname'] : undefined;
+  const allowed = `allowed schemas: ${[...schemas].join(', ')}`;
+  if (catalog !== undefined) return `table ${catalog}.${schema ?? ''}.${relname} is not allowed: cross-database references are not supported`;
+  if (schema !== undefined) return schemas.has(schema) ? undefined : `table ${schema}.${relname} is not allowed; ${allowed}`;
+  // Unqualified: pg_catalog comes first in the search path, and all its tables are named pg_*.
+  if (relname.startsWith('pg_')) return `table ${relname} is not allowed (system catalogs cannot be read; names starting with pg_ are refused); ${allowed}`;
+  return undefined;
+}
+
+function checkColumnRef(fields: unknown, schemas: ReadonlySet<string>): Refusal | undefined {
+  const list = Array.isArray(fields) ? fields : [];
+  const parts = list.map((f) => (isObject(f) && isObject(f['String']) ? String(f['String']['sval']) : '*'));
+  const display = parts.join('.');
+  if (parts.length >= 4) return `column reference ${display} is not allowed`;
+  if (parts.length === 3 && !schemas.has(parts[0] as string)) {
+    return `column reference ${display} is not allowed: only ${[...schemas].join(', ')} may qualify a table name`;
+  }
+  const last = parts.at(-1) ?? '';
+  if (parts.length >= 2 && isSuspiciousAttribute(last)) {
+    return `column reference ${display} is not allowed (PostgreSQL could read it as a call to function ${last})`;
+  }
+  return undefined;
+}
+
+function checkIndirection(indirection: unknown): Refusal | undefined {
+  for (const item of Array.isArray(indirection) ? indirection : []) {
+    // Subscripts and .* are fine; (expr).name can resolve to a function call name(expr).
+    if (isObject(item) && isObject(item['String'])) {
+      return `field selection (...).${String(item['String']['sval'])} is not allowed (write alias.column instead)`;
+    }
+  }
+  return undefined;
+}
+
+function checkType(parts: string[], schemas: ReadonlySet<string>): Refusal | undefined {
+  const display = parts.join('.');
+  const name = (parts.at(-1) ?? '').replace(/^_/, ''); // _regclass is regclass[]
+  if (parts.length === 2) {
+    const schema = parts[0] as string;
+    const qualifiedOk = schema === 'pg_catalog' || schemas.has(schema) || (schema === PGVECTOR_SCHEMA && PGVECTOR_TYPES.has(name));
+    if (!qualifiedOk) return `type ${display} is not allowed`;
+  } else if (parts.length !== 1) {
+    return `type ${display} is not allowed`;
+  }
+  return REFUSED_TYPES.has(name) ? `type ${display} is not allowed` : undefined;
+}
+
+function checkOperator(parts: string[]): Refusal | undefined {
+  if (parts.length < 2) return undefined;
+  const op = parts.at(-1) ?? '';
+  const schema = parts[0];
+  if (parts.length === 2 && (schema === 'pg_catalog' || (schema === PGVECTOR_SCHEMA && PGVECTOR_OPERATORS.has(op)))) return undefined;
+  return `operator OPERATOR(${parts.join('.')}) is not allowed (operators may only be qualified with pg_catalog)`;
+}
+
+function checkCollation(parts: string[]): Refusal | undefined {
+  if (parts.length <= 1 || (parts.length === 2 && parts[0] === 'pg_catalog')) return undefined;
+  return `collation ${parts.join('.')} is not allowed (collations may only be qualified with pg_catalog)`;
+}
+
+function describeRefusedNode(kind: string, node: unknown): Refusal {
+  const fields = isObject(node) ? node : {};
+  switch (kind) {
+    case 'LockingClause':
+      return `${LOCK_STRENGTHS.get(String(fields['strength'])) ?? 'FOR UPDATE/SHARE'} is not allowed (it locks rows)`;
+    case 'IntoClause':
+      return 'SELECT INTO is not allowed (it creates a table): only SELECT queries can run';
+    case 'XmlExpr':
+    case 'XmlSerialize':
+      return 'XML functions are not allowed';
+    case 'RangeTableFunc':
+      return 'XMLTABLE is not allowed';
+    case 'SetToDefault':
+      return 'DEFAULT is not allowed here';
+    case 'MergeSupportFunc':
+      return 'MERGE_ACTION() is not allowed';
+  }
+  if (kind.endsWith('Stmt')) {
+    return `${statementName(kind, fields)} inside a query is not allowed (data-modifying WITH queries are refused): only SELECT queries can run`;
+  }
+  return `the SQL construct ${kind} is not allowed`;
+}
+
+/** The SQL keyword(s) a statement node stands for, e.g. DeleteStmt → DELETE, ExplainStmt + analyze → EXPLAIN ANALYZE. */
+export function statementName(kind: string, node: Record<string, unknown>): string {
+  switch (kind) {
+    case 'VariableSetStmt':
+      return String(node['kind']).startsWith('VAR_RESET') ? 'RESET' : 'SET';
+    case 'TransactionStmt':
+      return String(node['kind']).replace(/^TRANS_STMT_/, '').replace(/_/g, ' ');
+    case 'ExplainStmt':
+      return explainAnalyzes(node['options']) ? 'EXPLAIN ANALYZE' : 'EXPLAIN';
+    case 'VacuumStmt':
+      return node['is_vacuumcmd'] === true ? 'VACUUM' : 'ANALYZE';
+    case 'GrantStmt':
+      return node['is_grant'] === true ? 'GRANT' : 'REVOKE';
+    case 'FetchStmt':
+      return node['ismove'] === true ? 'MOVE' : 'FETCH';
+    case 'CreateTableAsStmt':
+      return node['objtype'] === 'OBJECT_MATVIEW' ? 'CREATE MATERIALIZED VIEW' : 'CREATE TABLE AS';
+    case 'DropStmt':
+      return `DROP ${objectName(node['removeType'])}`.trim();
+    case 'AlterTableStmt':
+      return `ALTER ${objectName(node['objtype'])}`.trim();
+    case 'CreateFunctionStmt':
+      return node['is_procedure'] === true ? 'CREATE PROCEDURE' : 'CREATE FUNCTION';
+  }
+  const known = STATEMENT_NAMES.get(kind);
+  if (known !== undefined) return known;
+  // CreateForeignTableStmt → CREATE FOREIGN TABLE
+  return kind.replace(/Stmt$/, '').replace(/([a-z])([A-Z])/g, '$1 $2').toUpperCase();
+}
+
+function explainAnalyzes(options: unknown): boolean {
+  for (const option of Array.isArray(options) ? options : []) {
+    const def = isObject(option) && isObject(option['DefElem']) ? option['DefElem'] : undefined;
+    if (def?.['defname'] !== 'analyze') continue;
+    const arg = names(def['arg'] === undefined ? [] : [def['arg']])[0];
+    return arg === undefined || !['false', 'off', '0'].includes(arg.toLowerCase());
+  }
+  return false;
+}
+
+function objectName(objtype: unknown): string {
+  return typeof objtype === 'string' ? objtype.replace(/^OBJECT_/, '').replace(/_/g, ' ') : '';
+}
+
+function isSuspiciousAttribute(name: string): boolean {
+  return SUSPICIOUS_ATTRIBUTES.has(name) || SUSPICIOUS_ATTRIBUTE_PREFIXES.some((prefix) => name.startsWith(prefix));
+}
+
+/** Node kinds are the capitalised wrapper keys (SelectStmt, A_Const); field names start in lower case. */
+function isNodeKind(key: string): boolean {
+  const c = key.charCodeAt(0);
+  return c >= 65 && c <= 90;
+}
+
+function nodeOf(value: unknown): { kind: string; node: Record<string, unknown> } | undefined {
+  if (!isObject(value)) return undefined;
+  const [kind] = Object.keys(value);
+  const node = kind === undefined ? undefined : value[kind];
+  return kind !== undefined && isObject(node) ? { kind, node } : undefined;
+}
+
+/** The strings of a name list such as funcname: [{String: {sval: 'pg_catalog'}}, {String: {sval: 'now'}}]. */
+function names(list: unknown): string[] {
+  if (!Array.isArray(list)) return [];
+  return list.map((item) => {
+    if (isObject(item) && isObject(item['String'])) return String(item['String']['sval'] ?? '');
+    return '?';
+  });
+}
+
+function isObject(value: unknown): value is Record<string, unknown> {
+  return typeof value === 'object' && value !== null && !Array.isArray(value);
+}
+
+function abbreviate(text: string): string {
+  return text.length > 40 ? `${text.slice(0, 37)}...` : text;
+}
+
+function errorMessage(error: unknown): string {
+  return error instanceof Error ? error.message : String(error);
+}
