@@ -157,6 +157,24 @@ for (const { kind, skip } of await backendsUnderTest()) {
       assert.equal(await t.db.withIdentity(seattle, seattleOrders), ownOrders);
     });
 
+    test('huge and deeply nested expressions fail cleanly (or answer correctly), and the next call works', async () => {
+      const queries = [
+        `SELECT ${Array.from({ length: 5000 }, (_, i) => i).join('+')}`,
+        `SELECT ${Array.from({ length: 100_000 }, (_, i) => i).join('+')}`,
+        `SELECT ${'('.repeat(20_000)}1${')'.repeat(20_000)}`,
+        `SELECT ${'NOT '.repeat(20_000)}true`,
+        `SELECT ${'(SELECT '.repeat(5000)}1${')'.repeat(5000)}`,
+      ];
+      for (const sql of queries) {
+        const outcome = await attempt(t, seattle, sql);
+        if (outcome.rows) assert.equal(outcome.rows.length, 1, `${sql.slice(0, 30)} answers one row`);
+        else assert.match(outcome.error!, /stack depth|too large|nested|memory exhausted|syntax/i, sql.slice(0, 30));
+        assert.equal(await t.db.withIdentity(seattle, seattleOrders), ownOrders);
+      }
+      const sum = await attempt(t, seattle, `SELECT ${Array.from({ length: 1000 }, (_, i) => i).join('+')}`);
+      assert.deepEqual(sum.rows, [[499_500]]);
+    });
+
     test('the row cap truncates and says so', async () => {
       const result = await t.db.withIdentity(seattle, (s) => s.query('SELECT order_id FROM retail.orders ORDER BY order_id', [], { maxRows: 5 }));
       assert.equal(result.rowCount, 5);

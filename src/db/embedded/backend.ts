@@ -23,6 +23,9 @@ export interface EmbeddedOptions {
   readonly maxRows: number;
 }
 
+const WORKER_STACK_MB = 64;
+const ENGINE_OVERFLOW = /unnamed prepared statement does not exist|bad buffer ID/;
+
 interface WorkerHandle {
   readonly worker: Worker;
   readonly backendPid: number;
@@ -53,7 +56,10 @@ export class EmbeddedDatabase implements ManagedDatabase {
   }
 
   private async startWorker(): Promise<WorkerHandle> {
-    const worker = new Worker(new URL('./worker.js', import.meta.url));
+    // PostgreSQL's recursion (deep expressions) runs on this thread's stack as WebAssembly frames. With the
+    // default 4 MB, V8 overflows before PostgreSQL's own max_stack_depth check can raise a clean error, and the
+    // overflow leaves PGlite in a broken state; with 64 MB the check fires first.
+    const worker = new Worker(new URL('./worker.js', import.meta.url), { resourceLimits: { stackSizeMb: WORKER_STACK_MB } });
     const pending: WorkerHandle['pending'] = new Map();
     worker.on('message', (reply: WorkerReply) => {
       const waiter = pending.get(reply.id);
@@ -112,7 +118,23 @@ export class EmbeddedDatabase implements ManagedDatabase {
 
   private async call(request: WorkerRequest, timeoutMs?: number): Promise<unknown> {
     if (this.closed) throw new DatabaseUnavailableError('the embedded database is closed');
-    return this.send(await this.handle, request, timeoutMs);
+    const handle = await this.handle;
+    try {
+      return await this.send(handle, request, timeoutMs);
+    } catch (error) {
+      // A statement so large or deep that it overflowed the WebAssembly stack surfaces as a lost prepared
+      // statement (or worse); PGlite may not be sound after that, so it is reopened.
+      if (error instanceof QueryError && ENGINE_OVERFLOW.test(error.message)) {
+        if ((await this.handle.catch(() => undefined)) === handle) {
+          this.restartWorker(handle.worker);
+        }
+        throw new QueryError('the statement is too large or too deeply nested for the embedded database', {
+          sqlState: '54001',
+          hint: 'Simplify the expression or split the query.',
+        });
+      }
+      throw error;
+    }
   }
 
   private async rows(request: WorkerRequest, timeoutMs?: number): Promise<RowSet> {
