@@ -7,15 +7,18 @@ import { runMigrate, runSeed } from './db.js';
 import { runServe } from './serve.js';
 
 const USAGE = `Usage:
-  zava-mcp serve [--database-url URL | --data-dir DIR]
-        Prepare the database (migrate; seed on first run) and serve MCP.
+  zava-mcp serve [--database-url URL | --data-dir DIR] [--host HOST] [--port PORT] [--stdio] [--rls-user-id UUID]
+        Prepare the database (migrate; seed on first run) and serve MCP: Streamable HTTP at
+        http://HOST:PORT/mcp (default http://127.0.0.1:8000/mcp; identity from the x-rls-user-id header), or
+        stdio with --stdio (identity from --rls-user-id).
   zava-mcp db migrate [--database-url URL | --data-dir DIR]
         Apply pending schema migrations (idempotent).
   zava-mcp db seed [--database-url URL | --data-dir DIR] [--customers N] [--seed S] [--replace]
         Generate and load the Zava dataset in one transaction.
 
 Environment: DATABASE_URL, ZAVA_DATA_DIR, ZAVA_CUSTOMERS, ZAVA_SEED, ZAVA_STATEMENT_TIMEOUT_MS, ZAVA_MAX_ROWS,
-ZAVA_QUERY_ROLE, ZAVA_QUERY_ROLE_PASSWORD, ZAVA_QUERY_DATABASE_URL, ZAVA_POOL_MAX (see README).`;
+ZAVA_QUERY_ROLE, ZAVA_QUERY_ROLE_PASSWORD, ZAVA_QUERY_DATABASE_URL, ZAVA_POOL_MAX, ZAVA_HOST, PORT, ZAVA_RLS_USER_ID,
+ZAVA_MAX_RESULT_BYTES, ZAVA_MAX_QUERY_LENGTH, ZAVA_LOG_LEVEL (see README).`;
 
 const OPTIONS = {
   'database-url': { type: 'string' },
@@ -23,6 +26,10 @@ const OPTIONS = {
   customers: { type: 'string' },
   seed: { type: 'string' },
   replace: { type: 'boolean' },
+  host: { type: 'string' },
+  port: { type: 'string' },
+  stdio: { type: 'boolean' },
+  'rls-user-id': { type: 'string' },
   help: { type: 'boolean', short: 'h' },
 } as const;
 
@@ -33,7 +40,13 @@ async function main(argv: string[]): Promise<number> {
     return values.help ? 0 : 2;
   }
   loadDotEnv();
-  const config = loadConfig({ databaseUrl: values['database-url'], dataDir: values['data-dir'] });
+  const config = loadConfig({
+    databaseUrl: values['database-url'],
+    dataDir: values['data-dir'],
+    host: values.host,
+    port: values.port,
+    rlsUserId: values['rls-user-id'],
+  });
   const command = positionals.join(' ');
   switch (command) {
     case 'db migrate':
@@ -43,7 +56,7 @@ async function main(argv: string[]): Promise<number> {
       await runSeed(config, values);
       return 0;
     case 'serve':
-      return runServe(config);
+      return runServe(config, { stdio: values.stdio === true });
     default:
       process.stderr.write(`unknown command "${command}"\n\n${USAGE}\n`);
       return 2;

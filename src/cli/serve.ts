@@ -1,10 +1,18 @@
-// `zava-mcp serve` (what `npm start` runs): prepare the database, seeding it on first run, then serve.
+// `zava-mcp serve` (what `npm start` runs): prepare the database, seeding it on first run, then serve MCP over
+// Streamable HTTP (default) or stdio.
 import type { Config } from '../infra/config.js';
 import { consoleProgress } from '../infra/progress.js';
 import { migrateDatabase, openDatabase } from '../db/open.js';
 import type { ManagedDatabase } from '../db/types.js';
 import { salesSummary, seedDatabase } from '../data/seed.js';
 import { seedSettings } from './db.js';
+import { loadSqlGuard } from '../analytics/guard.js';
+import { QueryService } from '../analytics/query.js';
+import { SchemaService } from '../analytics/schema.js';
+import { createLogger } from '../infra/logger.js';
+import { InFlight, type ServerDeps } from '../protocol/context.js';
+import { startHttpServer } from '../protocol/http.js';
+import { startStdioServer } from '../protocol/stdio.js';
 
 /** Opens, migrates and (when empty) seeds the database; the returned database is ready for identity reads. */
 export async function prepareDatabase(config: Config, log: (line: string) => void): Promise<ManagedDatabase> {
@@ -28,10 +36,75 @@ export async function prepareDatabase(config: Config, log: (line: string) => voi
   }
 }
 
-export async function runServe(config: Config): Promise<number> {
-  const log = (line: string) => process.stderr.write(`${line}\n`);
-  const db = await prepareDatabase(config, log);
+export interface ServeOptions {
+  /** Serve stdio (for clients that spawn the server) instead of Streamable HTTP. */
+  readonly stdio?: boolean | undefined;
+}
+
+/** Longest a graceful shutdown waits for calls in progress, beyond the statement timeout. */
+const DRAIN_GRACE_MS = 5_000;
+
+/**
+ * `zava-mcp serve`: Streamable HTTP at http://HOST:PORT/mcp, or stdio with --stdio. Runs until SIGTERM or
+ * SIGINT (or, on stdio, until the client closes stdin), then stops accepting, drains calls in progress and
+ * closes the database.
+ */
+export async function runServe(config: Config, options: ServeOptions = {}): Promise<number> {
+  const log = createLogger(config.logLevel);
+  const db = await prepareDatabase(config, (line) => log.info(line));
+  let deps: ServerDeps;
+  try {
+    deps = {
+      db,
+      queries: new QueryService(db, await loadSqlGuard({ maxLength: config.maxQueryLength }), config, log),
+      schemas: new SchemaService(db),
+      log,
+      inFlight: new InFlight(),
+    };
+  } catch (error) {
+    await db.close();
+    throw error;
+  }
+  const drainMs = config.statementTimeoutMs + DRAIN_GRACE_MS;
+
+  let stop: (drainMs: number) => Promise<boolean>;
+  let ended: Promise<unknown>;
+  try {
+    if (options.stdio) {
+      if (!config.rlsUserId) log.warn('no identity configured (--rls-user-id / ZAVA_RLS_USER_ID): every data tool will answer with an error');
+      const stdio = await startStdioServer(deps, config.rlsUserId);
+      stop = stdio.close;
+      ended = stdio.ended;
+      log.info({ backend: db.kind, identity: config.rlsUserId ?? null }, 'zava-mcp serving MCP on stdio');
+    } else {
+      const http = await startHttpServer(deps, { host: config.host, port: config.port });
+      stop = http.close;
+      ended = new Promise(() => undefined);
+      log.info({ backend: db.kind, url: http.url }, `zava-mcp serving Streamable HTTP at ${http.url}`);
+    }
+  } catch (error) {
+    await db.close();
+    throw error;
+  }
+
+  const signal = await new Promise<string>((resolve) => {
+    process.once('SIGTERM', () => resolve('SIGTERM'));
+    process.once('SIGINT', () => resolve('SIGINT'));
+    void ended.then(() => resolve('end of input'));
+  });
+  log.info({ inFlight: deps.inFlight.size }, `${signal}: shutting down, draining calls in progress`);
+  // A second signal while draining means "now".
+  const force = () => {
+    log.warn('second signal: exiting without waiting');
+    process.exit(1);
+  };
+  process.once('SIGTERM', force);
+  process.once('SIGINT', force);
+  const drained = await stop(drainMs);
+  if (!drained) log.warn({ inFlight: deps.inFlight.size }, 'calls still in progress after the drain period; closing anyway');
   await db.close();
-  log('The MCP server is not part of this build yet: the database is prepared, and zava-mcp stops here.');
+  log.info('zava-mcp stopped');
+  process.off('SIGTERM', force);
+  process.off('SIGINT', force);
   return 0;
 }

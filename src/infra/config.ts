@@ -37,6 +37,22 @@ const ConfigSchema = z.object({
     applicationName: z.string().min(1),
     workMem: z.string().regex(/^\d+(kB|MB|GB)$/, 'ZAVA_WORK_MEM must look like 8MB'),
   }),
+  /** MCP server: the interface and port Streamable HTTP listens on (`--host` / ZAVA_HOST, `--port` / PORT). */
+  host: z.string().min(1, 'ZAVA_HOST must not be empty'),
+  port: z.coerce
+    .number({ error: 'PORT must be a number' })
+    .int('PORT must be a whole number')
+    .min(0, 'PORT must be between 0 and 65535')
+    .max(65535, 'PORT must be between 0 and 65535'),
+  /** The identity a stdio server acts as (`--rls-user-id` / ZAVA_RLS_USER_ID); HTTP takes x-rls-user-id. */
+  rlsUserId: z.string().optional(),
+  /** Byte cap on one tool answer's rows (compact JSON); rows past it are dropped with a note. */
+  maxResultBytes: positiveInt('ZAVA_MAX_RESULT_BYTES'),
+  /** Longest SQL text execute_sales_query accepts, in characters. */
+  maxQueryLength: positiveInt('ZAVA_MAX_QUERY_LENGTH'),
+  logLevel: z.enum(['fatal', 'error', 'warn', 'info', 'debug', 'trace', 'silent'], {
+    error: 'ZAVA_LOG_LEVEL must be one of fatal, error, warn, info, debug, trace, silent',
+  }),
 });
 
 export type Config = z.infer<typeof ConfigSchema>;
@@ -46,6 +62,9 @@ export interface ConfigOverrides {
   databaseUrl?: string | undefined;
   dataDir?: string | undefined;
   statementTimeoutMs?: string | number | undefined;
+  host?: string | undefined;
+  port?: string | number | undefined;
+  rlsUserId?: string | undefined;
 }
 
 /** Reads KEY=VALUE lines from .env without overriding variables already set. */
@@ -85,6 +104,12 @@ export function loadConfig(overrides: ConfigOverrides = {}, env: NodeJS.ProcessE
       applicationName: pick(undefined, 'ZAVA_APPLICATION_NAME', 'zava-mcp'),
       workMem: pick(undefined, 'ZAVA_WORK_MEM', '8MB'),
     },
+    host: pick(overrides.host, 'ZAVA_HOST', '127.0.0.1'),
+    port: pick(overrides.port, 'PORT', '8000'),
+    rlsUserId: pick(overrides.rlsUserId, 'ZAVA_RLS_USER_ID'),
+    maxResultBytes: pick(undefined, 'ZAVA_MAX_RESULT_BYTES', String(256 * 1024)),
+    maxQueryLength: pick(undefined, 'ZAVA_MAX_QUERY_LENGTH', '20000'),
+    logLevel: pick(undefined, 'ZAVA_LOG_LEVEL', 'info'),
   };
   const parsed = ConfigSchema.safeParse(raw);
   if (!parsed.success) {

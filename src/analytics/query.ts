@@ -1,0 +1,96 @@
+// execute_sales_query as a service: identity → SQL guard → one READ ONLY transaction under the caller's RLS
+// context → the compact answer. Every failure becomes the compact error shape with a message a model can act
+// on; nothing here ever answers with another identity's rows or a stack trace.
+import type { Database, Identity } from '../db/types.js';
+import { DatabaseUnavailableError, QueryError, QueryTimeoutError, UnknownIdentityError } from '../infra/errors.js';
+import type { Logger } from '../infra/logger.js';
+import { compactError, compactRows, type Caps, type CompactResult } from './format.js';
+import type { SqlGuard } from './guard.js';
+
+export interface QueryServiceOptions extends Caps {
+  /** Longest SQL text accepted, in characters. */
+  readonly maxQueryLength: number;
+  /** Statement timeout for every query, in milliseconds. */
+  readonly statementTimeoutMs: number;
+}
+
+export interface QueryOutcome {
+  readonly result: CompactResult;
+  readonly isError: boolean;
+}
+
+/** Resolves the caller; a missing or unknown identity is an error, never head office. */
+export async function resolveCaller(db: Database, userId: string | undefined): Promise<Identity> {
+  return db.resolveIdentity(userId);
+}
+
+export class QueryService {
+  constructor(
+    private readonly db: Database,
+    private readonly guard: SqlGuard,
+    private readonly options: QueryServiceOptions,
+    private readonly log: Logger,
+  ) {}
+
+  async execute(userId: string | undefined, sql: string): Promise<QueryOutcome> {
+    const started = performance.now();
+    const fail = (message: string): QueryOutcome => ({ result: compactError(message, sql), isError: true });
+    let identity: Identity;
+    try {
+      identity = await resolveCaller(this.db, userId);
+    } catch (error) {
+      if (error instanceof UnknownIdentityError) return fail(`${error.message}. No data is available without a known identity.`);
+      throw error;
+    }
+    if (sql.trim() === '') return fail('the query is empty: give one SELECT statement');
+    if (sql.length > this.options.maxQueryLength) {
+      return fail(
+        `the query is ${sql.length} characters long; the limit is ${this.options.maxQueryLength}. Write a shorter query (aggregate in SQL instead of listing values).`,
+      );
+    }
+    let verdict;
+    try {
+      verdict = await this.guard(sql);
+    } catch (error) {
+      // A guard that cannot decide refuses: the query never reaches the database.
+      this.log.warn({ err: error, userId: identity.userId }, 'SQL guard failed; query refused');
+      return fail('the query could not be checked, so it was refused. Simplify it and try again.');
+    }
+    if (!verdict.ok) {
+      this.log.info({ userId: identity.userId, reason: verdict.reason }, 'query refused by the SQL guard');
+      return fail(`query refused: ${verdict.reason ?? 'only one read-only SELECT statement is allowed'}`);
+    }
+    try {
+      const rows = await this.db.withIdentity(identity, (session) => session.query(sql, [], { maxRows: this.options.maxRows }), {
+        timeoutMs: this.options.statementTimeoutMs,
+      });
+      const result = compactRows(rows, this.options);
+      this.log.debug({ userId: identity.userId, rows: result.n, truncated: result.truncated === true, ms: Math.round(performance.now() - started) }, 'query answered');
+      return { result, isError: false };
+    } catch (error) {
+      return fail(this.describeFailure(error, identity));
+    }
+  }
+
+  private describeFailure(error: unknown, identity: Identity): string {
+    if (error instanceof QueryTimeoutError) {
+      this.log.warn({ userId: identity.userId, timeoutMs: error.timeoutMs }, 'query cancelled at the statement timeout');
+      return `the query ran longer than the ${error.timeoutMs} ms statement timeout and was cancelled. Filter to a shorter period, aggregate, or simplify joins.`;
+    }
+    if (error instanceof QueryError) {
+      const parts = [error.message];
+      if (error.detail) parts.push(`Detail: ${error.detail}`);
+      if (error.hint) parts.push(`Hint: ${error.hint}`);
+      if (error.position !== undefined) parts.push(`(at character ${error.position})`);
+      if (error.sqlState === '42P01' || error.sqlState === '42703') parts.push('Call get_multiple_table_schemas for the exact table and column names.');
+      return parts.join(' ');
+    }
+    if (error instanceof UnknownIdentityError) return error.message;
+    if (error instanceof DatabaseUnavailableError) {
+      this.log.error({ err: error }, 'database unavailable');
+      return `the database is unavailable right now: ${error.message}`;
+    }
+    this.log.error({ err: error, userId: identity.userId }, 'unexpected failure in execute_sales_query');
+    return 'the query failed inside the server (logged). Try a simpler query.';
+  }
+}

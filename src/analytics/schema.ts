@@ -1,0 +1,199 @@
+// get_multiple_table_schemas as a service: columns and types, primary and foreign keys, and the distinct
+// values a model needs to write exact filters (store names, category names, product type names, order
+// years). Introspection runs once, owner-side; order years are read under the caller's identity (they come
+// from store-scoped rows) and cached per identity. After the first call nothing goes to the database.
+import { RETAIL_TABLES, STORE_SCOPED_TABLES } from '../db/migrations.js';
+import type { Database, Identity } from '../db/types.js';
+
+export const SCHEMA_NAME = 'retail';
+
+export interface ColumnSchema {
+  name: string;
+  type: string;
+  nullable: boolean;
+}
+
+export interface ForeignKeySchema {
+  columns: string[];
+  references_table: string;
+  references_columns: string[];
+}
+
+export interface TableSchema {
+  table: string;
+  /** Which rows a caller sees: only its stores' (store-scoped) or every row (shared). */
+  row_access: 'your stores only' | 'all rows';
+  columns: ColumnSchema[];
+  primary_key: string[];
+  foreign_keys: ForeignKeySchema[];
+  /** Exact values to filter on, by column (or "order_years" for orders). */
+  values?: Record<string, Array<string | number>>;
+  notes?: string[];
+}
+
+export class UnknownTableError extends Error {
+  constructor(readonly unknown: string[]) {
+    super(
+      `unknown table${unknown.length > 1 ? 's' : ''} ${unknown.map((t) => `"${t}"`).join(', ')}. ` +
+        `Valid tables: ${validTableNames().join(', ')}.`,
+    );
+  }
+}
+
+export function validTableNames(): string[] {
+  return RETAIL_TABLES.map((table) => `${SCHEMA_NAME}.${table}`);
+}
+
+/** "retail.orders", "orders", "Retail.Orders", "\"orders\"" → "orders"; undefined when not a retail table. */
+export function normalizeTableName(name: string): string | undefined {
+  const bare = name.trim().replaceAll('"', '').toLowerCase();
+  const table = bare.startsWith(`${SCHEMA_NAME}.`) ? bare.slice(SCHEMA_NAME.length + 1) : bare;
+  return (RETAIL_TABLES as readonly string[]).includes(table) ? table : undefined;
+}
+
+const STORE_SCOPED = new Set(STORE_SCOPED_TABLES.map(([table]) => table));
+
+const TABLE_NOTES: Record<string, string[]> = {
+  stores: ['is_online = true is the online store; false are physical stores. Use it for online vs physical questions.'],
+  orders: ['Revenue lives in order_items.total_amount; join order_items on order_id.'],
+  order_items: ['total_amount is the line revenue after discount; quantity × unit_price before discount.'],
+  products: ['base_price is the list price; gross_margin_percent is usually 33.'],
+  product_description_embeddings: ['Vector embeddings for semantic_search_products; not useful in SQL answers.'],
+};
+
+type Catalog = Map<string, TableSchema>;
+
+export class SchemaService {
+  private catalog: Promise<Catalog> | undefined;
+  private readonly orderYears = new Map<string, Promise<number[]>>();
+
+  constructor(private readonly db: Database) {}
+
+  /** Schemas of the named tables, in the order asked, duplicates removed. Throws UnknownTableError. */
+  async describe(identity: Identity, tableNames: readonly string[]): Promise<TableSchema[]> {
+    const tables = [...new Set(tableNames.map((name) => normalizeTableName(name) ?? name))];
+    const unknown = tables.filter((table) => normalizeTableName(table) === undefined);
+    if (unknown.length > 0) throw new UnknownTableError(unknown);
+    const catalog = await this.loadCatalog();
+    const answer: TableSchema[] = [];
+    for (const table of tables) {
+      const schema = catalog.get(table);
+      if (!schema) throw new UnknownTableError([table]);
+      if (table === 'orders') {
+        answer.push({ ...schema, values: { ...schema.values, order_years: await this.yearsFor(identity) } });
+      } else answer.push(schema);
+    }
+    return answer;
+  }
+
+  private loadCatalog(): Promise<Catalog> {
+    this.catalog ??= this.introspect().catch((error: unknown) => {
+      this.catalog = undefined; // try again on the next call
+      throw error;
+    });
+    return this.catalog;
+  }
+
+  private yearsFor(identity: Identity): Promise<number[]> {
+    const key = identity.storeIds === 'all' ? '*' : identity.storeIds.join('-');
+    let years = this.orderYears.get(key);
+    if (!years) {
+      years = this.db
+        .withIdentity(identity, (session) =>
+          session.query(`SELECT DISTINCT extract(year FROM order_date)::int AS y FROM retail.orders ORDER BY 1`),
+        )
+        .then((rows) => rows.rows.map((row) => Number(row[0])));
+      this.orderYears.set(key, years);
+      years.catch(() => this.orderYears.delete(key));
+    }
+    return years;
+  }
+
+  private async introspect(): Promise<Catalog> {
+    const columns = await this.db.ownerQuery(
+      `SELECT c.relname, a.attname, format_type(a.atttypid, a.atttypmod), NOT a.attnotnull
+         FROM pg_catalog.pg_attribute a
+         JOIN pg_catalog.pg_class c ON c.oid = a.attrelid
+         JOIN pg_catalog.pg_namespace n ON n.oid = c.relnamespace
+        WHERE n.nspname = $1 AND c.relkind IN ('r', 'p') AND a.attnum > 0 AND NOT a.attisdropped
+        ORDER BY c.relname, a.attnum`,
+      [SCHEMA_NAME],
+    );
+    const constraints = await this.db.ownerQuery(
+      `SELECT c.relname, con.contype::text, con.conname,
+              (SELECT string_agg(a.attname, ',' ORDER BY k.ord) FROM unnest(con.conkey) WITH ORDINALITY k(num, ord)
+                 JOIN pg_catalog.pg_attribute a ON a.attrelid = con.conrelid AND a.attnum = k.num),
+              fc.relname,
+              (SELECT string_agg(a.attname, ',' ORDER BY k.ord) FROM unnest(con.confkey) WITH ORDINALITY k(num, ord)
+                 JOIN pg_catalog.pg_attribute a ON a.attrelid = con.confrelid AND a.attnum = k.num)
+         FROM pg_catalog.pg_constraint con
+         JOIN pg_catalog.pg_class c ON c.oid = con.conrelid
+         JOIN pg_catalog.pg_namespace n ON n.oid = c.relnamespace
+         LEFT JOIN pg_catalog.pg_class fc ON fc.oid = con.confrelid
+        WHERE n.nspname = $1 AND con.contype IN ('p', 'f')
+        ORDER BY c.relname, con.contype, con.conname`,
+      [SCHEMA_NAME],
+    );
+    const catalog: Catalog = new Map();
+    for (const table of RETAIL_TABLES) {
+      catalog.set(table, {
+        table: `${SCHEMA_NAME}.${table}`,
+        row_access: STORE_SCOPED.has(table) ? 'your stores only' : 'all rows',
+        columns: [],
+        primary_key: [],
+        foreign_keys: [],
+        ...(TABLE_NOTES[table] ? { notes: TABLE_NOTES[table] } : {}),
+      });
+    }
+    for (const [table, name, type, nullable] of columns.rows as [string, string, string, boolean][]) {
+      catalog.get(table)?.columns.push({ name, type, nullable });
+    }
+    for (const [table, kind, , cols, refTable, refCols] of constraints.rows as [string, string, string, string, string | null, string | null][]) {
+      const schema = catalog.get(table);
+      if (!schema) continue;
+      if (kind === 'p') schema.primary_key = cols.split(',');
+      else if (refTable && refCols) {
+        schema.foreign_keys.push({ columns: cols.split(','), references_table: `${SCHEMA_NAME}.${refTable}`, references_columns: refCols.split(',') });
+      }
+    }
+    // Reference values every authenticated identity may see (the shared tables' policies admit all rows).
+    const list = async (sql: string) => (await this.db.ownerQuery(sql)).rows.map((row) => String(row[0]));
+    const stores = catalog.get('stores');
+    if (stores) {
+      stores.values = {
+        store_name: await list('SELECT store_name FROM retail.stores ORDER BY store_id'),
+        online_store_name: await list('SELECT store_name FROM retail.stores WHERE is_online ORDER BY store_id'),
+      };
+    }
+    const categories = catalog.get('categories');
+    if (categories) categories.values = { category_name: await list('SELECT category_name FROM retail.categories ORDER BY category_name') };
+    const types = catalog.get('product_types');
+    if (types) types.values = { type_name: await list('SELECT DISTINCT type_name FROM retail.product_types ORDER BY type_name') };
+    return catalog;
+  }
+}
+
+/** A compact, readable rendering of table schemas for the model. */
+export function renderSchemas(schemas: readonly TableSchema[]): string {
+  return schemas
+    .map((schema) => {
+      const fks = new Map(schema.foreign_keys.filter((fk) => fk.columns.length === 1).map((fk) => [fk.columns[0], fk]));
+      const lines = [`Table ${schema.table} (${schema.row_access === 'your stores only' ? 'rows of your stores only' : 'all rows'})`];
+      for (const column of schema.columns) {
+        const flags = [schema.primary_key.includes(column.name) ? 'PK' : '', column.nullable ? '' : 'NOT NULL'].filter(Boolean);
+        const fk = fks.get(column.name);
+        const ref = fk ? ` -> ${fk.references_table}.${fk.references_columns[0]}` : '';
+        lines.push(`  ${column.name} ${column.type}${flags.length ? ` ${flags.join(' ')}` : ''}${ref}`);
+      }
+      if (schema.primary_key.length > 1) lines.push(`  PRIMARY KEY (${schema.primary_key.join(', ')})`);
+      for (const fk of schema.foreign_keys.filter((f) => f.columns.length > 1)) {
+        lines.push(`  FOREIGN KEY (${fk.columns.join(', ')}) -> ${fk.references_table} (${fk.references_columns.join(', ')})`);
+      }
+      for (const [column, values] of Object.entries(schema.values ?? {})) {
+        lines.push(`  ${column} values: ${values.map((v) => (typeof v === 'number' ? String(v) : JSON.stringify(v))).join(', ')}`);
+      }
+      for (const note of schema.notes ?? []) lines.push(`  Note: ${note}`);
+      return lines.join('\n');
+    })
+    .join('\n\n');
+}

@@ -1,0 +1,33 @@
+// The MCP server: one McpServer with the four reference-compatible tools, for one caller. HTTP builds one per
+// request (stateless: any replica answers any request); stdio builds one for the process.
+import { readFileSync } from 'node:fs';
+import { McpServer } from '@modelcontextprotocol/sdk/server/mcp.js';
+import type { Caller, ServerDeps } from './context.js';
+import { registerDateTool } from './tools/date.js';
+import { SERVER_INSTRUCTIONS } from './tools/guidance.js';
+import { registerQueryTool } from './tools/query.js';
+import { registerSchemaTool } from './tools/schemas.js';
+import { registerSearchTool } from './tools/search.js';
+
+export const SERVER_NAME = 'zava-mcp';
+
+export const SERVER_VERSION: string = (() => {
+  try {
+    const pkg = JSON.parse(readFileSync(new URL('../../../package.json', import.meta.url), 'utf8')) as { version?: string };
+    return pkg.version ?? '0.0.0';
+  } catch {
+    return '0.0.0';
+  }
+})();
+
+export function createMcpServer(deps: ServerDeps, caller: Caller): McpServer {
+  const server = new McpServer(
+    { name: SERVER_NAME, title: 'Zava Retail sales analytics', version: SERVER_VERSION },
+    { instructions: SERVER_INSTRUCTIONS, capabilities: { tools: {} } },
+  );
+  registerSchemaTool(server, deps, caller);
+  registerQueryTool(server, deps, caller);
+  registerDateTool(server);
+  registerSearchTool(server, deps, caller);
+  return server;
+}

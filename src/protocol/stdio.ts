@@ -1,0 +1,34 @@
+// stdio for clients that spawn the server (Claude Desktop, VS Code "command" servers). stdout carries only
+// the protocol; logs go to stderr. The identity is the process's: --rls-user-id / ZAVA_RLS_USER_ID.
+import { StdioServerTransport } from '@modelcontextprotocol/sdk/server/stdio.js';
+import type { ServerDeps } from './context.js';
+import { createMcpServer } from './server.js';
+
+export interface RunningStdioServer {
+  /** Resolves when the client closes stdin (it is done with us). */
+  readonly ended: Promise<void>;
+  /** Stops reading requests, lets calls in progress finish (up to drainMs), then closes the transport. */
+  close(drainMs: number): Promise<boolean>;
+}
+
+export async function startStdioServer(deps: ServerDeps, userId: string | undefined): Promise<RunningStdioServer> {
+  const server = createMcpServer(deps, { userId, transport: 'stdio' });
+  const transport = new StdioServerTransport(process.stdin, process.stdout);
+  const ended = new Promise<void>((resolve) => {
+    process.stdin.once('end', resolve);
+    process.stdin.once('close', resolve);
+    transport.onclose = () => resolve();
+  });
+  await server.connect(transport);
+  return {
+    ended,
+    async close(drainMs: number): Promise<boolean> {
+      // Stop taking requests, but keep the transport open so answers in progress can still be written.
+      process.stdin.pause();
+      const drained = await deps.inFlight.drained(drainMs);
+      await server.close().catch(() => undefined);
+      process.stdin.destroy();
+      return drained;
+    },
+  };
+}

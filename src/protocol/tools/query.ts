@@ -1,0 +1,51 @@
+// execute_sales_query(postgresql_query): one read-only query under the caller's RLS context.
+import type { McpServer } from '@modelcontextprotocol/sdk/server/mcp.js';
+import { z } from 'zod';
+import { markAsData, toJson } from '../../analytics/format.js';
+import type { Caller, ServerDeps } from '../context.js';
+import { DATA_GUIDANCE } from './guidance.js';
+
+export const CompactResultShape = {
+  c: z.array(z.string()).describe('column names'),
+  r: z.array(z.array(z.unknown())).describe('rows, each an array of values in column order'),
+  n: z.number().int().describe('number of rows returned'),
+  msg: z.string().optional().describe('"No rows" when the query matched nothing'),
+  truncated: z.boolean().optional().describe('true when rows were dropped by the row or size limit'),
+  note: z.string().optional().describe('why and how the result was truncated'),
+  err: z.string().optional().describe('what went wrong, when the query failed or was refused'),
+  q: z.string().optional().describe('the query that failed'),
+};
+
+export function registerQueryTool(server: McpServer, deps: ServerDeps, caller: Caller): void {
+  server.registerTool(
+    'execute_sales_query',
+    {
+      title: 'Run a read-only SQL query',
+      description:
+        'Run one read-only PostgreSQL SELECT (WITH, joins, subqueries, window functions allowed) against the Zava ' +
+        'Retail schema "retail" and get the rows as compact JSON: {"c":[columns],"r":[[row values]],"n":row count}; ' +
+        '{"c":[],"r":[],"n":0,"msg":"No rows"} when nothing matches; {"err":"...","q":"...","c":[],"r":[],"n":0} when ' +
+        'the query fails or is refused (read err, fix the query, try again). Results over the row or size limit come ' +
+        'back with "truncated":true and a note. Only SELECT is allowed: no writes, DDL, SET, transaction control or ' +
+        'functions with side effects. Queries are cancelled after the statement timeout. ' +
+        DATA_GUIDANCE,
+      inputSchema: {
+        postgresql_query: z
+          .string()
+          .describe('One well-formed PostgreSQL SELECT statement using exact names from get_multiple_table_schemas, e.g. ' +
+            'SELECT s.store_name, SUM(oi.total_amount) AS revenue FROM retail.order_items oi JOIN retail.stores s ON s.store_id = oi.store_id GROUP BY s.store_name ORDER BY revenue DESC LIMIT 20'),
+      },
+      outputSchema: CompactResultShape,
+      annotations: { readOnlyHint: true, destructiveHint: false, idempotentHint: true, openWorldHint: false },
+    },
+    async ({ postgresql_query }) =>
+      deps.inFlight.run(async () => {
+        const { result, isError } = await deps.queries.execute(caller.userId, postgresql_query);
+        return {
+          content: [{ type: 'text' as const, text: markAsData(toJson(result), isError ? 'query error' : 'query result') }],
+          structuredContent: result as unknown as Record<string, unknown>,
+          ...(isError ? { isError: true } : {}),
+        };
+      }),
+  );
+}

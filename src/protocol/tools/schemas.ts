@@ -1,0 +1,54 @@
+// get_multiple_table_schemas(table_names): columns, keys and the exact values to filter on.
+import type { McpServer } from '@modelcontextprotocol/sdk/server/mcp.js';
+import { z } from 'zod';
+import { renderSchemas, UnknownTableError, validTableNames } from '../../analytics/schema.js';
+import { UnknownIdentityError } from '../../infra/errors.js';
+import type { Caller, ServerDeps } from '../context.js';
+import { DATA_GUIDANCE } from './guidance.js';
+import { toolError } from './result.js';
+
+const TableSchemaShape = z.object({
+  table: z.string(),
+  row_access: z.enum(['your stores only', 'all rows']),
+  columns: z.array(z.object({ name: z.string(), type: z.string(), nullable: z.boolean() })),
+  primary_key: z.array(z.string()),
+  foreign_keys: z.array(z.object({ columns: z.array(z.string()), references_table: z.string(), references_columns: z.array(z.string()) })),
+  values: z.record(z.string(), z.array(z.union([z.string(), z.number()]))).optional(),
+  notes: z.array(z.string()).optional(),
+});
+
+export function registerSchemaTool(server: McpServer, deps: ServerDeps, caller: Caller): void {
+  server.registerTool(
+    'get_multiple_table_schemas',
+    {
+      title: 'Table schemas',
+      description:
+        'Get the schemas of one or more tables of the Zava Retail database in a single call: columns and types, ' +
+        'primary and foreign keys, and the exact values to filter on (store names, category names, product type ' +
+        `names, order years). Call this first, for every table a query will touch. Valid tables: ${validTableNames().join(', ')}. ` +
+        DATA_GUIDANCE,
+      inputSchema: {
+        table_names: z
+          .array(z.string().max(200))
+          .min(1)
+          .max(50)
+          .describe(`Tables to describe, e.g. ["retail.orders", "retail.order_items", "retail.stores"]. Valid: ${validTableNames().join(', ')}`),
+      },
+      outputSchema: { tables: z.array(TableSchemaShape) },
+      annotations: { readOnlyHint: true, destructiveHint: false, idempotentHint: true, openWorldHint: false },
+    },
+    async ({ table_names }) =>
+      deps.inFlight.run(async () => {
+        try {
+          const identity = await deps.db.resolveIdentity(caller.userId);
+          const tables = await deps.schemas.describe(identity, table_names);
+          return { content: [{ type: 'text' as const, text: renderSchemas(tables) }], structuredContent: { tables } };
+        } catch (error) {
+          if (error instanceof UnknownIdentityError) return toolError(`${error.message}. No data is available without a known identity.`);
+          if (error instanceof UnknownTableError) return toolError(error.message);
+          deps.log.error({ err: error }, 'get_multiple_table_schemas failed');
+          return toolError('the schemas could not be read right now (logged). Try again shortly.');
+        }
+      }),
+  );
+}

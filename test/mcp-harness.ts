@@ -1,0 +1,162 @@
+// Test harness for the MCP server: spawns `zava-mcp serve` as a real process (HTTP or stdio) on a test
+// database, connects the official SDK client, and reads answers back. No mocks: the server, the SDK and the
+// database are the real ones.
+import { spawn, type ChildProcess } from 'node:child_process';
+import { tmpdir } from 'node:os';
+import { fileURLToPath } from 'node:url';
+import { Client } from '@modelcontextprotocol/sdk/client/index.js';
+import { StdioClientTransport } from '@modelcontextprotocol/sdk/client/stdio.js';
+import { StreamableHTTPClientTransport } from '@modelcontextprotocol/sdk/client/streamableHttp.js';
+import type { CallToolResult } from '@modelcontextprotocol/sdk/types.js';
+import { unmarkData, type CompactResult } from '../src/analytics/format.js';
+import { loadSqlGuard } from '../src/analytics/guard.js';
+import { RETAIL_TABLES } from '../src/db/migrations.js';
+import type { Database } from '../src/db/types.js';
+
+export const MAIN = fileURLToPath(new URL('../src/cli/main.js', import.meta.url));
+
+/** Why execute_sales_query cannot answer yet (the SQL guard has not landed), or false when it can. */
+export async function guardMissingReason(): Promise<string | false> {
+  const verdict = await (await loadSqlGuard())('SELECT 1');
+  return verdict.ok ? false : `SQL guard unavailable: ${verdict.reason ?? 'refuses SELECT 1'}`;
+}
+
+/** The spawned server's environment: ours without any zava setting, plus the test's. */
+function serverEnv(extra: Record<string, string>): Record<string, string> {
+  const env: Record<string, string> = {};
+  for (const [key, value] of Object.entries(process.env)) {
+    if (value === undefined || key.startsWith('ZAVA_') || key === 'DATABASE_URL' || key === 'PORT') continue;
+    env[key] = value;
+  }
+  return { ZAVA_LOG_LEVEL: 'warn', ...env, ...extra };
+}
+
+export interface HttpServerProcess {
+  readonly url: string;
+  readonly process: ChildProcess;
+  /** Everything the server wrote to stderr so far. */
+  stderr(): string;
+  /** Sends a signal and waits for the exit code. */
+  stop(signal?: NodeJS.Signals): Promise<number | null>;
+}
+
+/** Starts `zava-mcp serve` on a free port (--port 0) and waits until it prints its URL. */
+export async function startHttpServer(flags: readonly string[], env: Record<string, string> = {}): Promise<HttpServerProcess> {
+  const child = spawn(process.execPath, [MAIN, 'serve', '--host', '127.0.0.1', '--port', '0', ...flags], {
+    cwd: tmpdir(),
+    env: serverEnv({ ...env, ZAVA_LOG_LEVEL: 'info' }), // the URL is read from the info log
+    stdio: ['ignore', 'pipe', 'pipe'],
+  });
+  let stderr = '';
+  let stdout = '';
+  child.stdout!.on('data', (chunk: Buffer) => (stdout += chunk.toString()));
+  const exited = new Promise<number | null>((resolve) => child.once('exit', (code) => resolve(code)));
+  const url = await new Promise<string>((resolve, reject) => {
+    const timer = setTimeout(() => reject(new Error(`server did not start in 60 s:\n${stderr}`)), 60_000);
+    child.stderr!.on('data', (chunk: Buffer) => {
+      stderr += chunk.toString();
+      const match = /serving Streamable HTTP at (http:\/\/\S+?\/mcp)/.exec(stderr);
+      if (match?.[1]) {
+        clearTimeout(timer);
+        resolve(match[1]);
+      }
+    });
+    void exited.then((code) => {
+      clearTimeout(timer);
+      reject(new Error(`server exited with ${code} before listening:\n${stderr}\n${stdout}`));
+    });
+  });
+  return {
+    url,
+    process: child,
+    stderr: () => stderr,
+    async stop(signal = 'SIGTERM') {
+      if (child.exitCode !== null || child.signalCode !== null) return child.exitCode;
+      child.kill(signal);
+      const timer = setTimeout(() => child.kill('SIGKILL'), 30_000);
+      const code = await exited;
+      clearTimeout(timer);
+      return code;
+    },
+  };
+}
+
+/** An SDK client over Streamable HTTP, acting as `userId` (the x-rls-user-id header), or as nobody. */
+export async function connectHttp(url: string, userId?: string): Promise<Client> {
+  const client = new Client({ name: 'zava-mcp-tests', version: '1.0.0' });
+  const headers: Record<string, string> = userId === undefined ? {} : { 'x-rls-user-id': userId };
+  await client.connect(new StreamableHTTPClientTransport(new URL(url), { requestInit: { headers } }));
+  return client;
+}
+
+export interface StdioConnection {
+  readonly client: Client;
+  stderr(): string;
+  close(): Promise<void>;
+}
+
+/** Spawns `zava-mcp serve --stdio` through the SDK's stdio client transport. */
+export async function connectStdio(flags: readonly string[], userId?: string, env: Record<string, string> = {}): Promise<StdioConnection> {
+  const transport = new StdioClientTransport({
+    command: process.execPath,
+    args: [MAIN, 'serve', '--stdio', ...flags, ...(userId === undefined ? [] : ['--rls-user-id', userId])],
+    env: serverEnv(env),
+    cwd: tmpdir(),
+    stderr: 'pipe',
+  });
+  let stderr = '';
+  transport.stderr?.on('data', (chunk: Buffer) => (stderr += chunk.toString()));
+  const client = new Client({ name: 'zava-mcp-tests', version: '1.0.0' });
+  await client.connect(transport);
+  return { client, stderr: () => stderr, close: () => client.close() };
+}
+
+export interface QueryAnswer {
+  readonly result: CompactResult;
+  readonly isError: boolean;
+  readonly text: string;
+}
+
+export function textOf(result: CallToolResult): string {
+  const first = result.content[0];
+  return first?.type === 'text' ? first.text : '';
+}
+
+/** Calls execute_sales_query; checks that the text (between its data markers) and structuredContent agree. */
+export async function query(client: Client, sql: string): Promise<QueryAnswer> {
+  const raw = (await client.callTool({ name: 'execute_sales_query', arguments: { postgresql_query: sql } })) as CallToolResult;
+  const text = textOf(raw);
+  const json = unmarkData(text);
+  if (json === undefined) throw new Error(`execute_sales_query answered without data markers: ${text.slice(0, 300)}`);
+  const result = JSON.parse(json) as CompactResult;
+  const structured = raw.structuredContent as unknown as CompactResult;
+  if (JSON.stringify(structured) !== json) throw new Error('structuredContent and text disagree');
+  return { result, isError: raw.isError === true, text };
+}
+
+/** A checksum of every table the server could touch, plus the list of relations, roles and settings. */
+export async function databaseChecksum(db: Database): Promise<Record<string, string>> {
+  const sums: Record<string, string> = {};
+  for (const table of RETAIL_TABLES) {
+    const rows = await db.ownerQuery(`SELECT count(*)::text || ':' || coalesce(md5(string_agg(t::text, '|' ORDER BY t::text)), '') FROM retail.${table} t`);
+    sums[table] = String(rows.rows[0]?.[0]);
+  }
+  for (const table of ['zava_private.context_key', 'zava_private.regional_managers', 'zava_meta.schema_migrations']) {
+    const rows = await db.ownerQuery(`SELECT count(*)::text || ':' || coalesce(md5(string_agg(t::text, '|' ORDER BY t::text)), '') FROM ${table} t`);
+    sums[table] = String(rows.rows[0]?.[0]);
+  }
+  const relations = await db.ownerQuery(
+    `SELECT string_agg(n.nspname || '.' || c.relname || ':' || c.relkind::text, ',' ORDER BY n.nspname, c.relname)
+       FROM pg_class c JOIN pg_namespace n ON n.oid = c.relnamespace
+      WHERE n.nspname NOT IN ('pg_catalog', 'information_schema', 'pg_toast') AND n.nspname NOT LIKE 'pg_temp%' AND n.nspname NOT LIKE 'pg_toast_temp%'`,
+  );
+  sums.relations = String(relations.rows[0]?.[0]);
+  const functions = await db.ownerQuery(
+    `SELECT string_agg(n.nspname || '.' || p.proname, ',' ORDER BY n.nspname, p.proname)
+       FROM pg_proc p JOIN pg_namespace n ON n.oid = p.pronamespace WHERE n.nspname NOT IN ('pg_catalog', 'information_schema')`,
+  );
+  sums.functions = String(functions.rows[0]?.[0]);
+  const roles = await db.ownerQuery(`SELECT string_agg(rolname || ':' || rolsuper::text || rolbypassrls::text, ',' ORDER BY rolname) FROM pg_roles WHERE rolname LIKE 'zava%'`);
+  sums.roles = String(roles.rows[0]?.[0]);
+  return sums;
+}

@@ -1,0 +1,166 @@
+// Row Level Security through the tools: every identity sees exactly its own rows (ground truth read as the
+// owner before the server starts), 50 concurrent calls from mixed identities each get their own answers, and a
+// missing or unknown identity gets a clear error and no data, never head office.
+import { after, before, describe, test } from 'node:test';
+import assert from 'node:assert/strict';
+import { randomUUID } from 'node:crypto';
+import type { Client } from '@modelcontextprotocol/sdk/client/index.js';
+import type { CallToolResult } from '@modelcontextprotocol/sdk/types.js';
+import { HEAD_OFFICE_USER_ID, REGIONAL_MANAGERS, STORES } from '../src/data/stores.js';
+import { backendsUnderTest, createTestDatabase, type TestDatabase } from './support/databases.js';
+import { connectHttp, connectStdio, guardMissingReason, query, startHttpServer, textOf, type HttpServerProcess } from './mcp-harness.js';
+
+const guardMissing = await guardMissingReason();
+
+interface Who {
+  readonly label: string;
+  readonly userId: string;
+  readonly storeIds: readonly number[];
+}
+
+const IDENTITIES: Who[] = [
+  { label: 'head office', userId: HEAD_OFFICE_USER_ID, storeIds: STORES.map((s) => s.storeId) },
+  ...STORES.map((s) => ({ label: s.name, userId: s.managerId, storeIds: [s.storeId] })),
+  ...REGIONAL_MANAGERS.map((m) => ({
+    label: m.name,
+    userId: m.managerId,
+    storeIds: STORES.filter((s) => m.regions.includes(s.region)).map((s) => s.storeId),
+  })),
+];
+
+/** What each identity may see, asked through the tool. */
+const PROBE = `SELECT (SELECT count(*) FROM retail.orders) AS orders,
+       (SELECT count(*) FROM retail.order_items) AS items,
+       (SELECT count(*) FROM retail.customers) AS customers,
+       (SELECT count(*) FROM retail.inventory) AS inventory,
+       (SELECT coalesce(sum(total_amount), 0) FROM retail.order_items) AS revenue,
+       (SELECT coalesce(string_agg(DISTINCT store_id::text, ',' ORDER BY store_id::text), '') FROM retail.orders) AS stores,
+       (SELECT count(*) FROM retail.products) AS products,
+       (SELECT count(*) FROM retail.stores) AS all_stores`;
+
+/** The same, as the owner, filtered by hand: the ground truth. */
+function truthSql(storeIds: readonly number[]): string {
+  const ids = `'{${storeIds.join(',')}}'::int[]`;
+  return `SELECT (SELECT count(*) FROM retail.orders WHERE store_id = ANY(${ids})),
+       (SELECT count(*) FROM retail.order_items WHERE store_id = ANY(${ids})),
+       (SELECT count(*) FROM retail.customers WHERE primary_store_id = ANY(${ids})),
+       (SELECT count(*) FROM retail.inventory WHERE store_id = ANY(${ids})),
+       (SELECT coalesce(sum(total_amount), 0) FROM retail.order_items WHERE store_id = ANY(${ids})),
+       (SELECT coalesce(string_agg(DISTINCT store_id::text, ',' ORDER BY store_id::text), '') FROM retail.orders WHERE store_id = ANY(${ids})),
+       (SELECT count(*) FROM retail.products),
+       (SELECT count(*) FROM retail.stores)`;
+}
+
+const normalize = (row: readonly unknown[]) => row.map((value) => (typeof value === 'string' && !/^\d+(\.\d+)?$/.test(value) ? value : Number(value)));
+
+async function expectNoIdentity(client: Client, pattern: RegExp): Promise<void> {
+  const answer = await query(client, 'SELECT count(*) FROM retail.orders');
+  assert.equal(answer.isError, true);
+  assert.deepEqual({ ...answer.result, err: '' }, { err: '', q: 'SELECT count(*) FROM retail.orders', c: [], r: [], n: 0 });
+  assert.match(answer.result.err!, pattern);
+  const schemas = (await client.callTool({ name: 'get_multiple_table_schemas', arguments: { table_names: ['retail.stores'] } })) as CallToolResult;
+  assert.equal(schemas.isError, true);
+  assert.doesNotMatch(textOf(schemas), /Zava Retail Seattle/, 'no data without an identity');
+  assert.match(textOf(schemas), pattern);
+}
+
+for (const { kind, skip } of await backendsUnderTest()) {
+  describe(`RLS through the MCP tools on the ${kind} backend`, { skip }, () => {
+    let t: TestDatabase;
+    const truth = new Map<string, unknown[]>();
+
+    before(async () => {
+      t = await createTestDatabase(kind, { customers: 120 });
+      for (const who of IDENTITIES) truth.set(who.userId, normalize((await t.db.ownerQuery(truthSql(who.storeIds))).rows[0]!));
+      // Every store has rows, so "sees exactly its rows" is not vacuous.
+      for (const store of STORES) assert.ok(Number(truth.get(store.managerId)![0]) > 0, `${store.name} has orders`);
+      if (kind === 'embedded') await t.db.close();
+    });
+    after(async () => {
+      await t?.cleanup();
+    });
+
+    describe('over HTTP (identity from x-rls-user-id)', () => {
+      let http: HttpServerProcess;
+      const clients = new Map<string, Client>();
+
+      before(async () => {
+        http = await startHttpServer(t.flags);
+        for (const who of IDENTITIES) clients.set(who.userId, await connectHttp(http.url, who.userId));
+      });
+      after(async () => {
+        for (const client of clients.values()) await client.close().catch(() => undefined);
+        await http?.stop();
+      });
+
+      test('each identity sees exactly its own rows', { skip: guardMissing }, async () => {
+        for (const who of IDENTITIES) {
+          const answer = await query(clients.get(who.userId)!, PROBE);
+          assert.equal(answer.isError, false, `${who.label}: ${answer.result.err}`);
+          assert.deepEqual(normalize(answer.result.r[0]!), truth.get(who.userId), who.label);
+        }
+      });
+
+      test('50 concurrent calls from mixed identities each get their own answers', { skip: guardMissing }, async () => {
+        const calls = Array.from({ length: 50 }, (_, i) => IDENTITIES[(i * 7) % IDENTITIES.length]!);
+        const answers = await Promise.all(calls.map((who) => query(clients.get(who.userId)!, PROBE)));
+        answers.forEach((answer, i) => {
+          const who = calls[i]!;
+          assert.equal(answer.isError, false, `${who.label}: ${answer.result.err}`);
+          assert.deepEqual(normalize(answer.result.r[0]!), truth.get(who.userId), `call ${i} (${who.label})`);
+        });
+      });
+
+      test('sales by store: a store manager gets its store only; head office gets all eight', { skip: guardMissing }, async () => {
+        const sql = 'SELECT s.store_name, sum(oi.total_amount) AS revenue FROM retail.order_items oi JOIN retail.stores s ON s.store_id = oi.store_id GROUP BY s.store_name ORDER BY s.store_name';
+        const redmond = await query(clients.get(STORES[5]!.managerId)!, sql);
+        assert.deepEqual(redmond.result.r.map((row) => row[0]), [STORES[5]!.name]);
+        const all = await query(clients.get(HEAD_OFFICE_USER_ID)!, sql);
+        assert.equal(all.result.n, STORES.length);
+      });
+
+      test('no header, an unknown UUID or a malformed id: a clear error and no data, never head office', async () => {
+        const nobody = await connectHttp(http.url);
+        const stranger = await connectHttp(http.url, randomUUID());
+        const garbage = await connectHttp(http.url, "' OR 1=1 --");
+        try {
+          await expectNoIdentity(nobody, /no identity given: set the x-rls-user-id header/);
+          await expectNoIdentity(stranger, /unknown identity/);
+          await expectNoIdentity(garbage, /is not a UUID/);
+        } finally {
+          await Promise.all([nobody.close(), stranger.close(), garbage.close()]);
+        }
+      });
+    });
+
+    describe('over stdio (identity from --rls-user-id)', () => {
+      for (const who of [IDENTITIES[1]!, IDENTITIES[IDENTITIES.length - 1]!]) {
+        test(`${who.label} sees exactly its own rows`, { skip: guardMissing }, async () => {
+          const stdio = await connectStdio(t.flags, who.userId);
+          try {
+            const answer = await query(stdio.client, PROBE);
+            assert.equal(answer.isError, false, answer.result.err);
+            assert.deepEqual(normalize(answer.result.r[0]!), truth.get(who.userId));
+          } finally {
+            await stdio.close();
+          }
+        });
+      }
+
+      test('without --rls-user-id, or with an unknown one: a clear error and no data', async () => {
+        const nobody = await connectStdio(t.flags);
+        try {
+          await expectNoIdentity(nobody.client, /no identity given/);
+        } finally {
+          await nobody.close();
+        }
+        const stranger = await connectStdio(t.flags, randomUUID());
+        try {
+          await expectNoIdentity(stranger.client, /unknown identity/);
+        } finally {
+          await stranger.close();
+        }
+      });
+    });
+  });
+}

@@ -1,0 +1,234 @@
+// Every tool and every answer shape, through the SDK client against a spawned server, over Streamable HTTP and
+// stdio, on both backends.
+import { after, before, describe, test } from 'node:test';
+import assert from 'node:assert/strict';
+import type { Client } from '@modelcontextprotocol/sdk/client/index.js';
+import type { CallToolResult } from '@modelcontextprotocol/sdk/types.js';
+import { STORES } from '../src/data/stores.js';
+import { backendsUnderTest, createTestDatabase, type TestDatabase } from './support/databases.js';
+import { connectHttp, connectStdio, guardMissingReason, query, startHttpServer, textOf, type HttpServerProcess, type StdioConnection } from './mcp-harness.js';
+
+const SEATTLE = STORES[0]!;
+const MAX_ROWS = 50;
+const MAX_RESULT_BYTES = 6000;
+const SERVER_ENV = { ZAVA_MAX_ROWS: String(MAX_ROWS), ZAVA_MAX_RESULT_BYTES: String(MAX_RESULT_BYTES) };
+const guardMissing = await guardMissingReason();
+
+interface Truth {
+  storeNames: string[];
+  seattleYears: number[];
+  seattleItems: number;
+  seattleRevenue: number;
+}
+
+async function call(client: Client, name: string, args: Record<string, unknown>): Promise<CallToolResult> {
+  return (await client.callTool({ name, arguments: args })) as CallToolResult;
+}
+
+for (const { kind, skip } of await backendsUnderTest()) {
+  describe(`MCP tools on the ${kind} backend`, { skip }, () => {
+    let t: TestDatabase;
+    let truth: Truth;
+
+    before(async () => {
+      t = await createTestDatabase(kind, { customers: 120 });
+      const list = async (sql: string) => (await t.db.ownerQuery(sql)).rows.map((row) => row[0]);
+      truth = {
+        storeNames: (await list('SELECT store_name FROM retail.stores ORDER BY store_id')) as string[],
+        seattleYears: (await list(`SELECT DISTINCT extract(year FROM order_date)::int FROM retail.orders WHERE store_id = ${SEATTLE.storeId} ORDER BY 1`)).map(Number),
+        seattleItems: Number((await list(`SELECT count(*) FROM retail.order_items WHERE store_id = ${SEATTLE.storeId}`))[0]),
+        seattleRevenue: Number((await list(`SELECT sum(total_amount) FROM retail.order_items WHERE store_id = ${SEATTLE.storeId}`))[0]),
+      };
+      assert.ok(truth.seattleItems > MAX_ROWS, 'the dataset must be large enough to hit the row cap');
+      // PGlite is single-process: the spawned servers open the data directory themselves.
+      if (kind === 'embedded') await t.db.close();
+    });
+    after(async () => {
+      await t?.cleanup();
+    });
+
+    for (const transport of ['http', 'stdio'] as const) {
+      describe(`over ${transport}`, () => {
+        let client: Client;
+        let http: HttpServerProcess | undefined;
+        let stdio: StdioConnection | undefined;
+
+        before(async () => {
+          if (transport === 'http') {
+            http = await startHttpServer(t.flags, SERVER_ENV);
+            client = await connectHttp(http.url, SEATTLE.managerId);
+          } else {
+            stdio = await connectStdio(t.flags, SEATTLE.managerId, SERVER_ENV);
+            client = stdio.client;
+          }
+        });
+        after(async () => {
+          await client?.close().catch(() => undefined);
+          if (http) assert.equal(await http.stop(), 0, 'the HTTP server exits cleanly on SIGTERM');
+        });
+
+        test('lists the four reference tools with read-only hints, input and output schemas', async () => {
+          const { tools } = await client.listTools();
+          const byName = new Map(tools.map((tool) => [tool.name, tool]));
+          assert.deepEqual([...byName.keys()].sort(), ['execute_sales_query', 'get_current_utc_date', 'get_multiple_table_schemas', 'semantic_search_products']);
+          for (const tool of tools) {
+            assert.equal(tool.annotations?.readOnlyHint, true, `${tool.name} is read-only`);
+            assert.ok((tool.description ?? '').length > 80, `${tool.name} has a description written for the model`);
+          }
+          assert.deepEqual(Object.keys(byName.get('get_multiple_table_schemas')!.inputSchema.properties ?? {}), ['table_names']);
+          assert.deepEqual(Object.keys(byName.get('execute_sales_query')!.inputSchema.properties ?? {}), ['postgresql_query']);
+          assert.deepEqual(Object.keys(byName.get('semantic_search_products')!.inputSchema.properties ?? {}).sort(), ['max_rows', 'query_description', 'similarity_threshold']);
+          for (const name of ['get_multiple_table_schemas', 'execute_sales_query', 'get_current_utc_date']) {
+            assert.ok(byName.get(name)!.outputSchema, `${name} declares an outputSchema`);
+          }
+          const guidance = byName.get('execute_sales_query')!.description!;
+          for (const phrase of ['get_multiple_table_schemas', 'is_online', 'Never invent data', 'IDs or UUIDs', 'about 20 rows']) {
+            assert.ok(guidance.includes(phrase), `execute_sales_query's description mentions ${phrase}`);
+          }
+        });
+
+        test('get_current_utc_date answers an ISO-8601 UTC timestamp', async () => {
+          const result = await call(client, 'get_current_utc_date', {});
+          const text = textOf(result);
+          assert.match(text, /^\d{4}-\d{2}-\d{2}T\d{2}:\d{2}:\d{2}(\.\d+)?Z$/);
+          assert.ok(Math.abs(Date.parse(text) - Date.now()) < 60_000);
+          assert.deepEqual(result.structuredContent, { current_utc_date: text });
+        });
+
+        test('get_multiple_table_schemas: columns, keys and exact values; qualified and bare names', async () => {
+          const result = await call(client, 'get_multiple_table_schemas', { table_names: ['retail.orders', 'stores', 'Retail.Categories', 'product_types', 'order_items'] });
+          assert.notEqual(result.isError, true, textOf(result));
+          const { tables } = result.structuredContent as { tables: Array<{ table: string; columns: Array<{ name: string; type: string }>; primary_key: string[]; foreign_keys: Array<{ columns: string[]; references_table: string }>; values?: Record<string, unknown[]>; row_access: string }> };
+          assert.deepEqual(tables.map((x) => x.table), ['retail.orders', 'retail.stores', 'retail.categories', 'retail.product_types', 'retail.order_items']);
+          const [orders, stores, categories, types, items] = tables;
+          assert.deepEqual(orders!.columns.map((c) => c.name), ['order_id', 'customer_id', 'store_id', 'order_date']);
+          assert.equal(orders!.columns.find((c) => c.name === 'order_date')!.type, 'date');
+          assert.deepEqual(orders!.primary_key, ['order_id']);
+          assert.ok(orders!.foreign_keys.some((fk) => fk.columns[0] === 'store_id' && fk.references_table === 'retail.stores'));
+          assert.equal(orders!.row_access, 'your stores only');
+          assert.deepEqual(orders!.values?.order_years, truth.seattleYears, 'order years are the caller\'s own');
+          assert.deepEqual(stores!.values?.store_name, truth.storeNames);
+          assert.ok(stores!.columns.some((c) => c.name === 'is_online'));
+          assert.ok((categories!.values?.category_name ?? []).length >= 5);
+          assert.ok((types!.values?.type_name ?? []).length >= 10);
+          assert.ok(items!.foreign_keys.some((fk) => fk.references_table === 'retail.products'));
+          const text = textOf(result);
+          assert.match(text, /Table retail\.stores/);
+          assert.match(text, /Zava Retail Seattle/);
+          assert.match(text, /is_online/);
+          // Served from the cache afterwards: same answer.
+          const again = await call(client, 'get_multiple_table_schemas', { table_names: ['retail.orders'] });
+          assert.deepEqual((again.structuredContent as { tables: unknown[] }).tables[0], orders);
+        });
+
+        test('get_multiple_table_schemas: an unknown table is a clear error listing the valid names', async () => {
+          const result = await call(client, 'get_multiple_table_schemas', { table_names: ['retail.orders', 'retail.employees'] });
+          assert.equal(result.isError, true);
+          const text = textOf(result);
+          assert.match(text, /unknown table "retail\.employees"/);
+          for (const name of ['retail.stores', 'retail.orders', 'retail.order_items', 'retail.products', 'retail.inventory']) assert.ok(text.includes(name));
+          const system = await call(client, 'get_multiple_table_schemas', { table_names: ['pg_catalog.pg_authid'] });
+          assert.equal(system.isError, true);
+        });
+
+        test('execute_sales_query: rows as compact JSON between per-call data markers', { skip: guardMissing }, async () => {
+          const answer = await query(
+            client,
+            'SELECT s.store_name, count(*) AS lines, sum(oi.total_amount) AS revenue FROM retail.order_items oi JOIN retail.stores s ON s.store_id = oi.store_id GROUP BY s.store_name',
+          );
+          assert.equal(answer.isError, false, answer.text);
+          assert.deepEqual(answer.result, { c: ['store_name', 'lines', 'revenue'], r: [[SEATTLE.name, truth.seattleItems, truth.seattleRevenue]], n: 1 });
+          const tags = [...answer.text.matchAll(/<(zava-data-[0-9a-f]{16})>/g)].map((m) => m[1]);
+          const second = await query(client, 'SELECT 1 AS one');
+          const tags2 = [...second.text.matchAll(/<(zava-data-[0-9a-f]{16})>/g)].map((m) => m[1]);
+          assert.notEqual(tags[0], tags2[0], 'a fresh delimiter per call');
+          assert.deepEqual(second.result, { c: ['one'], r: [[1]], n: 1 });
+        });
+
+        test('execute_sales_query: no rows → {"c":[],"r":[],"n":0,"msg":"No rows"}', { skip: guardMissing }, async () => {
+          const answer = await query(client, "SELECT product_name FROM retail.products WHERE product_name = 'no such product'");
+          assert.equal(answer.isError, false);
+          assert.deepEqual(answer.result, { c: [], r: [], n: 0, msg: 'No rows' });
+        });
+
+        test('execute_sales_query: the row cap truncates with a note', { skip: guardMissing }, async () => {
+          const answer = await query(client, 'SELECT order_item_id FROM retail.order_items ORDER BY order_item_id');
+          assert.equal(answer.isError, false);
+          assert.equal(answer.result.n, MAX_ROWS);
+          assert.equal(answer.result.r.length, MAX_ROWS);
+          assert.equal(answer.result.truncated, true);
+          assert.match(answer.result.note ?? '', /row limit 50/);
+        });
+
+        test('execute_sales_query: the byte cap truncates with a note', { skip: guardMissing }, async () => {
+          const answer = await query(client, 'SELECT product_name, product_description FROM retail.products ORDER BY product_id');
+          assert.equal(answer.isError, false);
+          assert.equal(answer.result.truncated, true);
+          assert.ok(answer.result.n > 0 && answer.result.n < MAX_ROWS, `n = ${answer.result.n}`);
+          assert.match(answer.result.note ?? '', /6000-byte/);
+          const { note: _note, ...rest } = answer.result;
+          assert.ok(Buffer.byteLength(JSON.stringify(rest)) <= MAX_RESULT_BYTES);
+        });
+
+        test('execute_sales_query: PostgreSQL errors come back as the compact error with message and hint', { skip: guardMissing }, async () => {
+          const answer = await query(client, 'SELECT product_nam FROM retail.products');
+          assert.equal(answer.isError, true);
+          assert.deepEqual({ ...answer.result, err: undefined }, { err: undefined, q: 'SELECT product_nam FROM retail.products', c: [], r: [], n: 0 });
+          assert.match(answer.result.err!, /column "product_nam" does not exist/);
+          assert.match(answer.result.err!, /Hint: Perhaps you meant to reference the column "products\.product_name"/);
+          assert.doesNotMatch(answer.result.err!, /\bat .*\.js:\d+/, 'no stack trace');
+          const table = await query(client, 'SELECT * FROM retail.employees');
+          assert.match(table.result.err!, /relation "retail\.employees" does not exist/);
+          assert.match(table.result.err!, /get_multiple_table_schemas/);
+        });
+
+        test('semantic_search_products: a clear "not available yet" until search lands; ranges checked', async () => {
+          const result = await call(client, 'semantic_search_products', { query_description: 'containers for paint' });
+          assert.equal(result.isError, true);
+          assert.match(textOf(result), /not available yet/);
+          for (const args of [
+            { query_description: 'paint', max_rows: 101 },
+            { query_description: 'paint', max_rows: 0 },
+            { query_description: 'paint', similarity_threshold: 10 },
+            { query_description: 'paint', similarity_threshold: 81 },
+          ]) {
+            const bad = await call(client, 'semantic_search_products', args);
+            assert.equal(bad.isError, true);
+            assert.match(textOf(bad), /Input validation error/);
+          }
+        });
+
+        test('wrong parameter types and missing parameters are refused clearly', async () => {
+          for (const [name, args] of [
+            ['execute_sales_query', { postgresql_query: 42 }],
+            ['execute_sales_query', {}],
+            ['execute_sales_query', { postgresql_query: ['SELECT 1'] }],
+            ['get_multiple_table_schemas', { table_names: 'retail.orders' }],
+            ['get_multiple_table_schemas', { table_names: [] }],
+            ['get_multiple_table_schemas', { table_names: [1, 2] }],
+            ['semantic_search_products', { query_description: 7 }],
+          ] as const) {
+            const result = await call(client, name, args as Record<string, unknown>);
+            assert.equal(result.isError, true, `${name} ${JSON.stringify(args)}`);
+            assert.match(textOf(result), /Input validation error/);
+          }
+          const unknown = await client.callTool({ name: 'drop_everything', arguments: {} }).catch((error: Error) => error);
+          assert.ok(unknown instanceof Error ? /not found/.test(unknown.message) : (unknown as CallToolResult).isError === true);
+        });
+      });
+    }
+  });
+}
+
+test('.vscode/mcp.json connects head office, Seattle, Redmond and Online managers over HTTP', async () => {
+  const { readFile } = await import('node:fs/promises');
+  const file = new URL('../../.vscode/mcp.json', import.meta.url);
+  const config = JSON.parse(await readFile(file, 'utf8')) as { servers: Record<string, { type: string; url: string; headers: Record<string, string> }> };
+  const ids = Object.values(config.servers).map((server) => {
+    assert.equal(server.type, 'http');
+    assert.equal(server.url, 'http://127.0.0.1:8000/mcp');
+    return server.headers['x-rls-user-id'];
+  });
+  const byName = (name: string) => STORES.find((s) => s.name === name)!.managerId;
+  assert.deepEqual(ids, ['00000000-0000-0000-0000-000000000000', byName('Zava Retail Seattle'), byName('Zava Retail Redmond'), byName('Zava Retail Online')]);
+});
