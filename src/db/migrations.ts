@@ -296,7 +296,52 @@ const security: Migration = {
   },
 };
 
-export const MIGRATIONS: readonly Migration[] = [schema, security];
+/**
+ * Product search (issue 4): the full-text document of each product next to its embedding, a content hash that
+ * tells a rebuild what changed, a GIN index for full-text search, an index on the model name (the model-mix
+ * check), HNSW cosine indexes for the standard dimensions where pgvector exists, and on a PostgreSQL without
+ * pgvector a dot-product function for the exact scan over real[] embeddings (stored L2-normalized).
+ */
+const productSearch: Migration = {
+  version: 3,
+  name: 'product search: full-text documents, HNSW indexes',
+  async up(session, { hasVector, queryRole }) {
+    const role = quoteIdent(queryRole);
+    await session.exec(`
+      ALTER TABLE retail.product_description_embeddings
+        ADD COLUMN search_document tsvector NOT NULL DEFAULT ''::tsvector,
+        ADD COLUMN content_hash text NOT NULL DEFAULT '';
+      CREATE INDEX product_embeddings_search_idx ON retail.product_description_embeddings USING gin (search_document);
+      CREATE INDEX product_embeddings_model_idx ON retail.product_description_embeddings (model);
+    `);
+    if (hasVector) {
+      // HNSW needs a fixed dimension: one partial expression index per supported dimension.
+      for (const dimensions of SEARCH_INDEX_DIMENSIONS) {
+        await session.exec(`
+          CREATE INDEX product_embeddings_hnsw_${dimensions}_idx ON retail.product_description_embeddings
+            USING hnsw ((description_embedding::public.vector(${dimensions})) public.vector_cosine_ops)
+            WHERE dimensions = ${dimensions}`);
+      }
+    } else {
+      await session.exec(`
+        CREATE SCHEMA zava_search;
+        REVOKE ALL ON SCHEMA zava_search FROM PUBLIC;
+        GRANT USAGE ON SCHEMA zava_search TO ${role};
+        CREATE FUNCTION zava_search.dot(a real[], b real[]) RETURNS double precision
+          LANGUAGE sql IMMUTABLE STRICT PARALLEL SAFE AS $fn$
+            SELECT sum(x::double precision * y) FROM unnest(a, b) AS t(x, y)
+          $fn$;
+        REVOKE ALL ON FUNCTION zava_search.dot(real[], real[]) FROM PUBLIC;
+        GRANT EXECUTE ON FUNCTION zava_search.dot(real[], real[]) TO ${role};
+      `);
+    }
+  },
+};
+
+/** Embedding sizes that get an HNSW index: the local provider (1024), nomic/ollama (768), OpenAI small (1536). */
+export const SEARCH_INDEX_DIMENSIONS = [768, 1024, 1536] as const;
+
+export const MIGRATIONS: readonly Migration[] = [schema, security, productSearch];
 
 export interface MigrationReport {
   readonly applied: readonly { version: number; name: string }[];

@@ -1,0 +1,133 @@
+// `npm run eval:search`: search quality on the labelled queries in eval/search-queries.json, per embedding
+// provider that can run here (local always; openai / azure-openai / ollama when their keys or hosts are set).
+// Uses a fresh embedded database with the default catalog and the tool's own searchProducts (hybrid ranking,
+// default threshold), as head office.
+import { mkdtemp, readFile, rm } from 'node:fs/promises';
+import { tmpdir } from 'node:os';
+import path from 'node:path';
+import { loadConfig } from '../src/infra/config.js';
+import { migrateDatabase, openDatabase } from '../src/db/open.js';
+import { seedDatabase } from '../src/data/seed.js';
+import { createEmbeddingProvider, embeddingSettings } from '../src/search/settings.js';
+import { rebuildEmbeddings } from '../src/search/store.js';
+import { searchProducts } from '../src/search/search.js';
+import type { EmbeddingProvider, ProviderKind } from '../src/search/provider.js';
+
+interface LabelledQuery {
+  id: number;
+  query: string;
+  kind: string;
+  relevant: string[];
+}
+
+export interface Metrics {
+  queries: number;
+  precisionAt5: number;
+  /** hits in the top 5 / min(5, relevant): 1.0 is reachable even for queries with fewer than 5 relevant products. */
+  cappedPrecisionAt5: number;
+  recallAt10: number;
+  ndcgAt10: number;
+  mrr: number;
+  /** The best precision@5 any ranking could get with these labels. */
+  idealPrecisionAt5: number;
+}
+
+export function scoreRanking(ranked: readonly string[], relevant: ReadonlySet<string>) {
+  const top5 = ranked.slice(0, 5).filter((s) => relevant.has(s)).length;
+  const top10 = ranked.slice(0, 10);
+  let dcg = 0;
+  top10.forEach((sku, i) => {
+    if (relevant.has(sku)) dcg += 1 / Math.log2(i + 2);
+  });
+  let idcg = 0;
+  for (let i = 0; i < Math.min(10, relevant.size); i++) idcg += 1 / Math.log2(i + 2);
+  const first = ranked.findIndex((s) => relevant.has(s));
+  return {
+    p5: top5 / 5,
+    cappedP5: top5 / Math.min(5, relevant.size),
+    r10: top10.filter((s) => relevant.has(s)).length / relevant.size,
+    ndcg10: idcg > 0 ? dcg / idcg : 0,
+    rr: first >= 0 ? 1 / (first + 1) : 0,
+    idealP5: Math.min(5, relevant.size) / 5,
+  };
+}
+
+async function main(): Promise<void> {
+  const file = new URL('../../eval/search-queries.json', import.meta.url);
+  const labelled = (JSON.parse(await readFile(file, 'utf8')) as { queries: LabelledQuery[] }).queries;
+  const verbose = process.argv.includes('--verbose');
+  const thresholdArg = process.argv.find((a) => a.startsWith('--threshold='));
+  const threshold = thresholdArg ? Number(thresholdArg.split('=')[1]) : 30;
+  const dir = await mkdtemp(path.join(tmpdir(), 'zava-eval-'));
+  const config = loadConfig({ dataDir: path.join(dir, 'pglite') }, {});
+  const db = await openDatabase(config);
+  try {
+    await migrateDatabase(db, config);
+    await seedDatabase(db, { customers: 1, seed: 1 });
+    const identity = await db.resolveIdentity('00000000-0000-0000-0000-000000000000');
+
+    const candidates: { kind: ProviderKind; make: () => EmbeddingProvider | string }[] = [
+      { kind: 'local', make: () => createEmbeddingProvider(embeddingSettings({ ZAVA_EMBEDDING_PROVIDER: 'local' })) },
+      ...(['openai', 'azure-openai', 'ollama'] as const).map((kind) => ({
+        kind,
+        make: () => {
+          const configured = kind === 'openai' ? process.env.OPENAI_API_KEY : kind === 'azure-openai' ? process.env.AZURE_OPENAI_API_KEY : process.env.OLLAMA_HOST;
+          if (!configured) return `skipped: ${kind === 'openai' ? 'OPENAI_API_KEY' : kind === 'azure-openai' ? 'AZURE_OPENAI_API_KEY' : 'OLLAMA_HOST'} is not set (no network here)`;
+          return createEmbeddingProvider(embeddingSettings({ ...process.env, ZAVA_EMBEDDING_PROVIDER: kind }));
+        },
+      })),
+    ];
+
+    const rows: string[] = [];
+    for (const candidate of candidates) {
+      const provider = candidate.make();
+      if (typeof provider === 'string') {
+        rows.push(`${candidate.kind.padEnd(13)} ${provider}`);
+        continue;
+      }
+      await rebuildEmbeddings(db, { provider, force: true });
+      const totals = { p5: 0, cappedP5: 0, r10: 0, ndcg10: 0, rr: 0, idealP5: 0 };
+      const byKind = new Map<string, { n: number; ndcg: number }>();
+      for (const q of labelled) {
+        const response = await searchProducts(db, identity, { query: q.query, maxRows: 20, similarityThreshold: threshold }, { provider });
+        const ranked = response.results.map((r) => r.sku);
+        const s = scoreRanking(ranked, new Set(q.relevant));
+        for (const key of Object.keys(totals) as (keyof typeof totals)[]) totals[key] += s[key];
+        const k = byKind.get(q.kind) ?? { n: 0, ndcg: 0 };
+        k.n++;
+        k.ndcg += s.ndcg10;
+        byKind.set(q.kind, k);
+        if (verbose) {
+          const marks = ranked.slice(0, 5).map((sku) => `${q.relevant.includes(sku) ? '+' : '-'}${sku}`).join(' ');
+          process.stdout.write(`${s.ndcg10.toFixed(2)}  ${q.query.padEnd(44)} ${marks}\n`);
+        }
+      }
+      const n = labelled.length;
+      const metrics: Metrics = {
+        queries: n,
+        precisionAt5: totals.p5 / n,
+        cappedPrecisionAt5: totals.cappedP5 / n,
+        recallAt10: totals.r10 / n,
+        ndcgAt10: totals.ndcg10 / n,
+        mrr: totals.rr / n,
+        idealPrecisionAt5: totals.idealP5 / n,
+      };
+      const f = (x: number) => x.toFixed(3);
+      rows.push(
+        `${candidate.kind.padEnd(13)} ${provider.model.padEnd(34)} P@5 ${f(metrics.precisionAt5)} (ideal ${f(metrics.idealPrecisionAt5)}, capped ${f(metrics.cappedPrecisionAt5)})  R@10 ${f(metrics.recallAt10)}  nDCG@10 ${f(metrics.ndcgAt10)}  MRR ${f(metrics.mrr)}`,
+      );
+      rows.push(`${''.padEnd(13)} nDCG@10 by kind: ${[...byKind].map(([k, v]) => `${k} ${(v.ndcg / v.n).toFixed(2)} (${v.n})`).join(', ')}`);
+    }
+    process.stdout.write(`Search quality on ${labelled.length} labelled queries (hybrid ranking, max_rows 20, threshold ${threshold})\n${rows.join('\n')}\n`);
+  } finally {
+    await db.close();
+    await rm(dir, { recursive: true, force: true });
+  }
+}
+
+if (import.meta.url === `file://${process.argv[1]}`) {
+  main().catch((error: unknown) => {
+    process.stderr.write(`eval-search: ${error instanceof Error ? error.stack : String(error)}\n`);
+    process.exitCode = 1;
+  });
+}

@@ -1,0 +1,352 @@
+// The local embedding provider: offline, deterministic, nothing downloaded. It is not a neural network. It
+// turns text into a sparse bag of features and hashes them into a fixed-size dense vector:
+//   - words reduced to their base form with WordNet's morphology rules (plural, -ing, -ed, -er…),
+//   - WordNet 3.1 synsets of each word (its synonyms) and their hypernyms two levels up (a bucket is a vessel
+//     is a container), plus similar-to/derivation links, weighted by sense rank,
+//   - numbers with units and dimensions normalized ("15 Amp", "15 amp" → 15amp; "2 in. x 4 in." → 2x4),
+//   - multi-word terms: WordNet collocations ("circuit breaker", "light bulb") and word pairs that recur in
+//     the catalog ("paint tray", "extension cord"),
+//   - misspellings corrected to the nearest catalog word (edit distance 1–2) when a word is unknown,
+//   - TF-IDF weights fitted on the catalog in the database, so words every product shares count for little.
+// The model name carries a fingerprint of the catalog it was fitted on.
+import { createHash } from 'node:crypto';
+import { type EmbeddingProvider, type ProductDocument, l2Normalize } from './provider.js';
+import { STOPWORDS, editDistance, tokenize } from './text.js';
+import { type WordNet, type WordNetPos, sharedWordNet } from './wordnet.js';
+
+export const LOCAL_MODEL_VERSION = 'zava-local-v1';
+export const LOCAL_DEFAULT_DIMENSIONS = 1024;
+
+type Features = Map<string, number>;
+
+const FIELD_WEIGHTS = { name: 1.0, typeName: 0.8, categoryName: 0.3, description: 0.5 } as const;
+const SENSE_WEIGHTS = [1, 0.5, 0.33];
+const POS_WEIGHTS: ReadonlyArray<readonly [WordNetPos, number, number]> = [
+  // part of speech, weight, senses considered
+  ['n', 1.0, 3],
+  ['v', 0.6, 2],
+  ['a', 0.8, 2],
+];
+const SYNSET_WEIGHT = 0.5;
+const HYPERNYM_DECAY = 0.5;
+
+function add(features: Features, key: string, weight: number): void {
+  if (weight <= 0) return;
+  features.set(key, (features.get(key) ?? 0) + weight);
+}
+
+function fnv1a(text: string): number {
+  let hash = 0x811c9dc5;
+  for (let i = 0; i < text.length; i++) {
+    hash ^= text.charCodeAt(i);
+    hash = Math.imul(hash, 0x01000193);
+  }
+  return hash >>> 0;
+}
+
+interface WordInfo {
+  /** The form used as the word feature (noun base form first). */
+  readonly lemma: string;
+  /** Weighted synset features (synsets, hypernyms, related). */
+  readonly senses: ReadonlyArray<readonly [string, number]>;
+  readonly known: boolean;
+}
+
+/** Word analysis shared by every fitted model in the process (WordNet does not change). */
+class Lexicon {
+  private readonly cache = new Map<string, WordInfo>();
+  constructor(private readonly wordnet: WordNet) {}
+
+  word(word: string): WordInfo {
+    const cached = this.cache.get(word);
+    if (cached) return cached;
+    const wn = this.wordnet;
+    let lemma: string | undefined;
+    const senses = new Map<string, number>();
+    for (const [pos, posWeight, senseCount] of POS_WEIGHTS) {
+      const bases = wn.baseForms(word, pos);
+      if (bases.length === 0) continue;
+      lemma ??= bases[0]!;
+      const offsets = wn.offsets(bases[0]!, pos).slice(0, senseCount);
+      offsets.forEach((offset, rank) => {
+        const w = posWeight * SENSE_WEIGHTS[rank]!;
+        const key = `${pos}:${offset}`;
+        senses.set(key, (senses.get(key) ?? 0) + w);
+        const synset = wn.synset(pos, offset);
+        if (!synset) return;
+        for (const related of synset.related) senses.set(related, (senses.get(related) ?? 0) + w * 0.5);
+        let level = synset.hypernyms;
+        let decay = HYPERNYM_DECAY;
+        for (let depth = 0; depth < 2 && level.length > 0; depth++) {
+          const next: string[] = [];
+          for (const hyper of level) {
+            senses.set(hyper, (senses.get(hyper) ?? 0) + w * decay);
+            const h = wn.synsetByKey(hyper);
+            if (h) next.push(...h.hypernyms);
+          }
+          level = next;
+          decay *= HYPERNYM_DECAY;
+        }
+      });
+    }
+    const info: WordInfo = { lemma: lemma ?? word, senses: [...senses], known: lemma !== undefined };
+    this.cache.set(word, info);
+    return info;
+  }
+
+  isCollocation(a: string, b: string): boolean {
+    return this.wordnet.has(`${a}_${b}`, 'n');
+  }
+}
+
+let sharedLexicon: Lexicon | undefined;
+function lexicon(): Lexicon {
+  sharedLexicon ??= new Lexicon(sharedWordNet());
+  return sharedLexicon;
+}
+
+/** A local model fitted on one catalog. */
+export class LocalModel {
+  readonly model: string;
+  private readonly lexicon = lexicon();
+  private readonly documentFrequency = new Map<string, number>();
+  private readonly vocabulary = new Map<string, number>();
+  private readonly catalogBigrams = new Set<string>();
+  private readonly corrections = new Map<string, string | null>();
+  private readonly documentCount: number;
+
+  constructor(corpus: readonly ProductDocument[], readonly dimensions: number) {
+    this.documentCount = Math.max(1, corpus.length);
+    const fingerprint = createHash('sha256');
+    fingerprint.update(`${LOCAL_MODEL_VERSION}\n${dimensions}\n`);
+    const sorted = [...corpus].sort((a, b) => a.productId - b.productId);
+    for (const doc of sorted) {
+      fingerprint.update(`${doc.productId}\t${doc.name}\t${doc.typeName}\t${doc.categoryName}\t${doc.description}\n`);
+    }
+    this.model = `${LOCAL_MODEL_VERSION}-${dimensions}d-${fingerprint.digest('hex').slice(0, 10)}`;
+
+    // Pass 1: vocabulary and recurring word pairs.
+    const pairCounts = new Map<string, number>();
+    for (const doc of sorted) {
+      const words = new Set<string>();
+      const pairs = new Set<string>();
+      for (const field of [doc.name, doc.typeName, doc.description]) {
+        const lemmas = this.lemmas(field, false);
+        for (let i = 0; i < lemmas.length; i++) {
+          const a = lemmas[i];
+          if (a) words.add(a);
+          const b = lemmas[i + 1];
+          if (a && b) pairs.add(`${a}_${b}`);
+        }
+      }
+      for (const w of words) this.vocabulary.set(w, (this.vocabulary.get(w) ?? 0) + 1);
+      for (const p of pairs) pairCounts.set(p, (pairCounts.get(p) ?? 0) + 1);
+    }
+    for (const [pair, count] of pairCounts) if (count >= 2) this.catalogBigrams.add(pair);
+
+    // Pass 2: document frequencies of every feature.
+    for (const doc of sorted) {
+      for (const key of this.documentFeatures(doc).keys()) {
+        this.documentFrequency.set(key, (this.documentFrequency.get(key) ?? 0) + 1);
+      }
+    }
+  }
+
+  embedDocument(doc: ProductDocument): number[] {
+    return this.vectorize(this.documentFeatures(doc), true);
+  }
+
+  embedQuery(text: string): number[] {
+    const features: Features = new Map();
+    this.textFeatures(text, 1, features, true);
+    return this.vectorize(features, false);
+  }
+
+  /** The weighted features of a query (for explanations and tests). */
+  queryFeatures(text: string): Features {
+    const features: Features = new Map();
+    this.textFeatures(text, 1, features, true);
+    return features;
+  }
+
+  private documentFeatures(doc: ProductDocument): Features {
+    const features: Features = new Map();
+    this.textFeatures(doc.name, FIELD_WEIGHTS.name, features, false);
+    this.textFeatures(doc.typeName, FIELD_WEIGHTS.typeName, features, false);
+    this.textFeatures(doc.categoryName, FIELD_WEIGHTS.categoryName, features, false);
+    this.textFeatures(doc.description, FIELD_WEIGHTS.description, features, false);
+    add(features, `sku:${doc.sku.toLowerCase()}`, 1);
+    return features;
+  }
+
+  private idf(key: string): number {
+    const df = this.documentFrequency.get(key) ?? 0;
+    if (df === 0) return 0; // a feature no product has cannot match anything
+    return Math.log(1 + this.documentCount / df);
+  }
+
+  private vectorize(features: Features, document: boolean): number[] {
+    const vector = new Array<number>(this.dimensions).fill(0);
+    for (const [key, tf] of features) {
+      const idf = this.idf(key);
+      if (idf === 0) continue;
+      const weight = (document && tf > 1 ? 1 + Math.log(tf) : tf) * idf;
+      const hash = fnv1a(key);
+      const index = hash % this.dimensions;
+      vector[index]! += hash & 0x80000000 ? -weight : weight;
+    }
+    return l2Normalize(vector);
+  }
+
+  /** Content-word lemmas in order; undefined marks a break (stopword or punctuation-free gap). */
+  private lemmas(text: string, correct: boolean): (string | undefined)[] {
+    const out: (string | undefined)[] = [];
+    for (const token of tokenize(text)) {
+      if (token.kind !== 'word') {
+        out.push(undefined);
+        continue;
+      }
+      for (const part of token.text.split(/[-']/)) {
+        if (part.length < 2 || STOPWORDS.has(part)) {
+          out.push(undefined);
+          continue;
+        }
+        out.push(this.lemmaOf(part, correct));
+      }
+    }
+    return out;
+  }
+
+  private lemmaOf(word: string, correct: boolean): string {
+    const info = this.lexicon.word(word);
+    if (info.known || !correct || this.vocabulary.has(info.lemma)) return info.lemma;
+    const fixed = this.correct(word);
+    return fixed ?? info.lemma;
+  }
+
+  /** The catalog word a misspelled query word most likely meant, if any. */
+  private correct(word: string): string | undefined {
+    if (word.length < 4 || /\d/.test(word)) return undefined;
+    const cached = this.corrections.get(word);
+    if (cached !== undefined) return cached ?? undefined;
+    const max = word.length >= 9 ? 3 : word.length >= 6 ? 2 : 1;
+    let best: string | undefined;
+    let bestDistance = max + 1;
+    let bestCount = 0;
+    for (const [candidate, count] of this.vocabulary) {
+      if (Math.abs(candidate.length - word.length) > max) continue;
+      const distance = editDistance(word, candidate, max);
+      if (distance < bestDistance || (distance === bestDistance && count > bestCount)) {
+        best = candidate;
+        bestDistance = distance;
+        bestCount = count;
+      }
+    }
+    const result = bestDistance <= max ? best : undefined;
+    this.corrections.set(word, result ?? null);
+    return result;
+  }
+
+  private textFeatures(text: string, weight: number, features: Features, query: boolean): void {
+    const tokens = tokenize(text);
+    let previous: string | undefined;
+    for (const token of tokens) {
+      if (token.kind === 'measure') {
+        add(features, `m:${token.text}`, weight * 1.5);
+        previous = undefined;
+        continue;
+      }
+      if (token.kind === 'dim') {
+        add(features, `d:${token.text}`, weight * 1.5);
+        previous = undefined;
+        continue;
+      }
+      if (token.kind === 'code') {
+        add(features, `c:${token.text}`, weight);
+        add(features, `sku:${token.text}`, weight * 2);
+        previous = undefined;
+        continue;
+      }
+      const parts = token.text.split(/[-']/);
+      if (parts.length > 1) {
+        const joined = parts.join('');
+        if (this.vocabulary.has(joined)) add(features, `w:${joined}`, weight * 0.5);
+      }
+      for (const part of parts) {
+        if (part.length < 2 || STOPWORDS.has(part)) {
+          if (!query) previous = undefined;
+          continue;
+        }
+        if (/^\d/.test(part)) {
+          add(features, `n:${part}`, weight * 0.5);
+          previous = undefined;
+          continue;
+        }
+        const lemma = this.lemmaOf(part, query);
+        const scale = lemma === this.lexicon.word(part).lemma ? 1 : 0.9;
+        this.wordFeatures(lemma, weight * scale, features);
+        if (previous) {
+          const pair = `${previous}_${lemma}`;
+          if (this.catalogBigrams.has(pair)) add(features, `b:${pair}`, weight);
+          if (this.lexicon.isCollocation(previous, lemma)) {
+            add(features, `w:${pair}`, weight * 1.5);
+            for (const [key, w] of this.lexicon.word(pair).senses) add(features, `s:${key}`, weight * SYNSET_WEIGHT * w);
+          }
+        }
+        previous = lemma;
+      }
+    }
+  }
+
+  private wordFeatures(lemma: string, weight: number, features: Features): void {
+    add(features, `w:${lemma}`, weight);
+    for (const [key, w] of this.lexicon.word(lemma).senses) add(features, `s:${key}`, weight * SYNSET_WEIGHT * w);
+  }
+}
+
+const fitted = new Map<string, LocalModel>();
+
+/** The local provider. fit() must run (with the catalog in the database) before it embeds. */
+export class LocalEmbeddingProvider implements EmbeddingProvider {
+  readonly kind = 'local' as const;
+  readonly batchSize = 128;
+  readonly needsCorpus = true;
+  private current: LocalModel | undefined;
+
+  constructor(readonly dimensions: number = LOCAL_DEFAULT_DIMENSIONS) {}
+
+  get model(): string {
+    if (!this.current) throw new Error('the local embedding provider has not been fitted to a catalog yet');
+    return this.current.model;
+  }
+
+  get fittedModel(): LocalModel | undefined {
+    return this.current;
+  }
+
+  fit(corpus: readonly ProductDocument[]): void {
+    const key = `${this.dimensions}|${corpus.length}|${corpus.map((d) => `${d.productId}\t${d.name}\t${d.typeName}\t${d.categoryName}\t${d.description}`).join('\n')}`;
+    const digest = createHash('sha256').update(key).digest('hex');
+    let model = fitted.get(digest);
+    if (!model) {
+      model = new LocalModel(corpus, this.dimensions);
+      if (fitted.size > 8) fitted.clear();
+      fitted.set(digest, model);
+    }
+    this.current = model;
+  }
+
+  async embedDocuments(documents: readonly ProductDocument[]): Promise<number[][]> {
+    const model = this.requireModel();
+    return documents.map((doc) => model.embedDocument(doc));
+  }
+
+  async embedQuery(text: string): Promise<number[]> {
+    return this.requireModel().embedQuery(text);
+  }
+
+  private requireModel(): LocalModel {
+    if (!this.current) throw new Error('the local embedding provider has not been fitted to a catalog yet');
+    return this.current;
+  }
+}

@@ -1,0 +1,62 @@
+// The embedding-provider contract every provider (local, openai, azure-openai, ollama) implements.
+import { ZavaError } from '../infra/errors.js';
+
+export type ProviderKind = 'local' | 'openai' | 'azure-openai' | 'ollama';
+export const PROVIDER_KINDS: readonly ProviderKind[] = ['local', 'openai', 'azure-openai', 'ollama'];
+
+/** A catalog product as the search index sees it. */
+export interface ProductDocument {
+  readonly productId: number;
+  readonly sku: string;
+  readonly name: string;
+  readonly description: string;
+  readonly typeName: string;
+  readonly categoryName: string;
+}
+
+export interface EmbeddingProvider {
+  readonly kind: ProviderKind;
+  /**
+   * The model name stored with every embedding. Query and stored embeddings must come from the same model.
+   * The local provider's name includes a fingerprint of the catalog it was fitted on.
+   */
+  readonly model: string;
+  readonly dimensions: number;
+  /** How many documents one embedding request carries. */
+  readonly batchSize: number;
+  /** Whether the provider needs the whole catalog (fit) before it can embed. */
+  readonly needsCorpus: boolean;
+  /** Fits the provider to the catalog (local provider only; others ignore it). */
+  fit(corpus: readonly ProductDocument[]): void;
+  embedDocuments(documents: readonly ProductDocument[]): Promise<number[][]>;
+  embedQuery(text: string): Promise<number[]>;
+}
+
+/** A provider failed: bad configuration, an unreachable endpoint, or an error answer after retries. */
+export class EmbeddingError extends ZavaError {
+  readonly status: number | undefined;
+  constructor(message: string, options?: { cause?: unknown; status?: number }) {
+    super('embedding_failed', message, options);
+    this.status = options?.status;
+  }
+}
+
+/** Query and stored embeddings come from different models: search refuses instead of mixing them. */
+export class EmbeddingModelMismatchError extends ZavaError {
+  constructor(message: string) {
+    super('embedding_model_mismatch', message);
+  }
+}
+
+/** The text remote models embed for a product: name, where it sits in the catalog, and its description. */
+export function documentText(doc: ProductDocument): string {
+  return `${doc.name}. ${doc.typeName} (${doc.categoryName}). ${doc.description}`;
+}
+
+export function l2Normalize(values: number[]): number[] {
+  let norm = 0;
+  for (const v of values) norm += v * v;
+  norm = Math.sqrt(norm);
+  if (norm === 0) return values;
+  return values.map((v) => v / norm);
+}

@@ -1,0 +1,104 @@
+// Embedding-provider configuration from the environment, validated with clear messages.
+import { ConfigError } from '../infra/errors.js';
+import { LOCAL_DEFAULT_DIMENSIONS, LocalEmbeddingProvider } from './local.js';
+import { type EmbeddingProvider, PROVIDER_KINDS, type ProviderKind } from './provider.js';
+import { AzureOpenAIProvider, DEFAULT_HTTP_OPTIONS, type HttpOptions, OllamaProvider, OpenAIProvider } from './remote.js';
+
+export interface EmbeddingSettings {
+  readonly provider: ProviderKind;
+  readonly model: string | undefined;
+  readonly dimensions: number | undefined;
+  readonly batchSize: number | undefined;
+  readonly http: HttpOptions;
+  readonly env: NodeJS.ProcessEnv;
+}
+
+function positiveInt(env: NodeJS.ProcessEnv, name: string, max = 1_000_000): number | undefined {
+  const raw = env[name];
+  if (raw === undefined || raw === '') return undefined;
+  if (!/^\d+$/.test(raw.trim()) || Number(raw) < 1 || Number(raw) > max) {
+    throw new ConfigError(`${name} must be a whole number from 1 to ${max} (got "${raw}")`);
+  }
+  return Number(raw);
+}
+
+export function embeddingSettings(env: NodeJS.ProcessEnv = process.env): EmbeddingSettings {
+  const provider = (env.ZAVA_EMBEDDING_PROVIDER?.trim() || 'local') as ProviderKind;
+  if (!PROVIDER_KINDS.includes(provider)) {
+    throw new ConfigError(`ZAVA_EMBEDDING_PROVIDER must be one of ${PROVIDER_KINDS.join(', ')} (got "${provider}")`);
+  }
+  return {
+    provider,
+    model: env.ZAVA_EMBEDDING_MODEL?.trim() || undefined,
+    dimensions: positiveInt(env, 'ZAVA_EMBEDDING_DIMENSIONS', 4000),
+    batchSize: positiveInt(env, 'ZAVA_EMBEDDING_BATCH_SIZE', 2048),
+    http: {
+      timeoutMs: positiveInt(env, 'ZAVA_EMBEDDING_TIMEOUT_MS') ?? DEFAULT_HTTP_OPTIONS.timeoutMs,
+      maxRetries: (() => {
+        const raw = env.ZAVA_EMBEDDING_MAX_RETRIES;
+        if (raw === undefined || raw === '') return DEFAULT_HTTP_OPTIONS.maxRetries;
+        if (!/^\d+$/.test(raw.trim()) || Number(raw) > 20) throw new ConfigError(`ZAVA_EMBEDDING_MAX_RETRIES must be 0 to 20 (got "${raw}")`);
+        return Number(raw);
+      })(),
+      retryBaseMs: positiveInt(env, 'ZAVA_EMBEDDING_RETRY_BASE_MS') ?? DEFAULT_HTTP_OPTIONS.retryBaseMs,
+    },
+    env,
+  };
+}
+
+function required(env: NodeJS.ProcessEnv, name: string, provider: string): string {
+  const value = env[name]?.trim();
+  if (!value) throw new ConfigError(`${name} is required for ZAVA_EMBEDDING_PROVIDER=${provider}`);
+  return value;
+}
+
+/** Builds the configured provider; throws ConfigError for a missing key or endpoint before any request. */
+export function createEmbeddingProvider(settings: EmbeddingSettings = embeddingSettings()): EmbeddingProvider {
+  const { env } = settings;
+  switch (settings.provider) {
+    case 'local':
+      if (settings.model && settings.model !== 'local') {
+        throw new ConfigError(`ZAVA_EMBEDDING_MODEL does not apply to the local provider (got "${settings.model}")`);
+      }
+      if (settings.dimensions !== undefined && (settings.dimensions < 64 || settings.dimensions > 2000)) {
+        throw new ConfigError('ZAVA_EMBEDDING_DIMENSIONS for the local provider must be 64 to 2000');
+      }
+      return new LocalEmbeddingProvider(settings.dimensions ?? LOCAL_DEFAULT_DIMENSIONS);
+    case 'openai':
+      return new OpenAIProvider(
+        {
+          apiKey: required(env, 'OPENAI_API_KEY', 'openai'),
+          baseUrl: env.OPENAI_BASE_URL?.trim() || 'https://api.openai.com/v1',
+          model: settings.model ?? 'text-embedding-3-small',
+          dimensions: settings.dimensions ?? 1536,
+          batchSize: settings.batchSize ?? 256,
+        },
+        settings.http,
+      );
+    case 'azure-openai': {
+      const deployment = env.AZURE_OPENAI_DEPLOYMENT?.trim() || settings.model || 'text-embedding-3-small';
+      return new AzureOpenAIProvider(
+        {
+          apiKey: required(env, 'AZURE_OPENAI_API_KEY', 'azure-openai'),
+          endpoint: required(env, 'AZURE_OPENAI_ENDPOINT', 'azure-openai'),
+          deployment,
+          apiVersion: env.AZURE_OPENAI_API_VERSION?.trim() || '2024-10-21',
+          model: settings.model ?? deployment,
+          dimensions: settings.dimensions ?? 1536,
+          batchSize: settings.batchSize ?? 256,
+        },
+        settings.http,
+      );
+    }
+    case 'ollama':
+      return new OllamaProvider(
+        {
+          host: env.OLLAMA_HOST?.trim() ? (/^https?:\/\//.test(env.OLLAMA_HOST.trim()) ? env.OLLAMA_HOST.trim() : `http://${env.OLLAMA_HOST.trim()}`) : 'http://127.0.0.1:11434',
+          model: settings.model ?? 'nomic-embed-text',
+          dimensions: settings.dimensions ?? 768,
+          batchSize: settings.batchSize ?? 64,
+        },
+        settings.http,
+      );
+  }
+}

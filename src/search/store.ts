@@ -1,0 +1,223 @@
+// Embedding storage: each product's embedding with its model name and dimension, its full-text document and a
+// content hash. Rebuilds are batched, one owner transaction per batch, and resumable: a rerun embeds only the
+// products whose embedding is missing, from another model, or older than the product's text.
+import { createHash } from 'node:crypto';
+import { silentProgress, type Progress } from '../infra/progress.js';
+import type { ManagedDatabase, ReadSession, RowSet, SqlParam } from '../db/types.js';
+import { EmbeddingModelMismatchError, type EmbeddingProvider, type ProductDocument } from './provider.js';
+import { createEmbeddingProvider } from './settings.js';
+
+export type QueryFn = (sql: string, params?: readonly SqlParam[]) => Promise<RowSet>;
+
+export const CORPUS_SQL = `
+  SELECT p.product_id, p.sku, p.product_name, p.product_description, t.type_name, c.category_name
+    FROM retail.products p
+    JOIN retail.product_types t ON t.type_id = p.type_id
+    JOIN retail.categories c ON c.category_id = p.category_id
+   ORDER BY p.product_id`;
+
+export async function loadCorpus(query: QueryFn): Promise<ProductDocument[]> {
+  const result = await query(CORPUS_SQL);
+  return result.rows.map((r) => ({
+    productId: Number(r[0]),
+    sku: String(r[1]),
+    name: String(r[2]),
+    description: String(r[3]),
+    typeName: String(r[4]),
+    categoryName: String(r[5]),
+  }));
+}
+
+export function contentHash(doc: ProductDocument): string {
+  return createHash('sha256')
+    .update(`${doc.sku}\n${doc.name}\n${doc.typeName}\n${doc.categoryName}\n${doc.description}`)
+    .digest('hex')
+    .slice(0, 16);
+}
+
+/** Text form of an embedding: pgvector '[…]' or PostgreSQL array '{…}', 8 significant digits (float4 exact). */
+export function vectorLiteral(values: readonly number[], hasVector: boolean): string {
+  const body = values.map((v) => (v === 0 ? '0' : v.toPrecision(8))).join(',');
+  return hasVector ? `[${body}]` : `{${body}}`;
+}
+
+/** The full-text document: name (A) and SKU (A), product type (B), category (C), description (D). */
+const SEARCH_DOCUMENT_SQL = `
+  setweight(to_tsvector('english', p.product_name), 'A') ||
+  setweight(to_tsvector('simple', p.sku), 'A') ||
+  setweight(to_tsvector('english', t.type_name), 'B') ||
+  setweight(to_tsvector('english', c.category_name), 'C') ||
+  setweight(to_tsvector('english', p.product_description), 'D')`;
+
+function upsertSql(hasVector: boolean): string {
+  const cast = hasVector ? 'public.vector' : 'real[]';
+  return `
+    INSERT INTO retail.product_description_embeddings
+           (product_id, description_embedding, model, dimensions, search_document, content_hash, updated_at)
+    SELECT x.product_id, x.embedding::${cast}, $2, $3::int, ${SEARCH_DOCUMENT_SQL}, x.content_hash, now()
+      FROM json_to_recordset($1::json) AS x(product_id int, embedding text, content_hash text)
+      JOIN retail.products p ON p.product_id = x.product_id
+      JOIN retail.product_types t ON t.type_id = p.type_id
+      JOIN retail.categories c ON c.category_id = p.category_id
+    ON CONFLICT (product_id) DO UPDATE
+       SET description_embedding = EXCLUDED.description_embedding, model = EXCLUDED.model,
+           dimensions = EXCLUDED.dimensions, search_document = EXCLUDED.search_document,
+           content_hash = EXCLUDED.content_hash, updated_at = now()`;
+}
+
+export interface EmbeddingPlan {
+  readonly model: string;
+  readonly dimensions: number;
+  readonly corpus: readonly ProductDocument[];
+  /** Products to (re-)embed, in product order. */
+  readonly pending: readonly ProductDocument[];
+}
+
+/** Fits the provider if it needs the catalog and works out which products need embedding. */
+export async function planEmbeddings(query: QueryFn, provider: EmbeddingProvider, force = false): Promise<EmbeddingPlan> {
+  const corpus = await loadCorpus(query);
+  if (provider.needsCorpus) provider.fit(corpus);
+  const existing = await query('SELECT product_id, model, dimensions, content_hash FROM retail.product_description_embeddings');
+  const stored = new Map(existing.rows.map((r) => [Number(r[0]), { model: String(r[1]), dimensions: Number(r[2]), hash: String(r[3]) }]));
+  const pending = corpus.filter((doc) => {
+    if (force) return true;
+    const row = stored.get(doc.productId);
+    return !row || row.model !== provider.model || row.dimensions !== provider.dimensions || row.hash !== contentHash(doc);
+  });
+  return { model: provider.model, dimensions: provider.dimensions, corpus, pending };
+}
+
+/** Embeds and stores one batch inside the caller's owner transaction. */
+export async function storeEmbeddings(
+  query: QueryFn,
+  hasVector: boolean,
+  provider: EmbeddingProvider,
+  batch: readonly ProductDocument[],
+): Promise<void> {
+  if (batch.length === 0) return;
+  const vectors = await provider.embedDocuments(batch);
+  const rows = batch.map((doc, i) => ({
+    product_id: doc.productId,
+    embedding: vectorLiteral(vectors[i]!, hasVector),
+    content_hash: contentHash(doc),
+  }));
+  await query(upsertSql(hasVector), [JSON.stringify(rows), provider.model, provider.dimensions]);
+}
+
+export interface RebuildOptions {
+  readonly provider?: EmbeddingProvider;
+  readonly progress?: Progress;
+  /** Products per transaction (default: the provider's batch size). */
+  readonly batchSize?: number;
+  /** Re-embed everything, even products that are up to date. */
+  readonly force?: boolean;
+  /** Stop after this many batches (an interrupted run, for tests and step-wise rebuilds). */
+  readonly maxBatches?: number;
+}
+
+export interface RebuildReport {
+  readonly model: string;
+  readonly dimensions: number;
+  readonly products: number;
+  /** Products embedded by this run. */
+  readonly embedded: number;
+  /** Products still pending (0 when complete). */
+  readonly remaining: number;
+  readonly batches: number;
+  readonly ms: number;
+}
+
+/** `zava-mcp embeddings rebuild`: embed what is missing or stale, one transaction per batch, resumable. */
+export async function rebuildEmbeddings(db: ManagedDatabase, options: RebuildOptions = {}): Promise<RebuildReport> {
+  const started = Date.now();
+  const provider = options.provider ?? createEmbeddingProvider();
+  const progress = options.progress ?? silentProgress;
+  const plan = await planEmbeddings((sql, params) => db.ownerQuery(sql, params), provider, options.force === true);
+  const batchSize = Math.max(1, options.batchSize ?? provider.batchSize);
+  const label = `Embedding products with ${plan.model}`;
+  let embedded = 0;
+  let batches = 0;
+  if (plan.pending.length > 0) progress.update(label, 0, plan.pending.length);
+  for (let i = 0; i < plan.pending.length; i += batchSize) {
+    if (options.maxBatches !== undefined && batches >= options.maxBatches) break;
+    const batch = plan.pending.slice(i, i + batchSize);
+    // Embed outside the transaction for remote providers would be cheaper on locks, but one batch is small and
+    // keeping it inside means a failed batch leaves nothing behind.
+    await db.withAdminTransaction((session) => storeEmbeddings((sql, params) => session.query(sql, params), db.hasVector, provider, batch));
+    embedded += batch.length;
+    batches++;
+    progress.update(label, embedded, plan.pending.length);
+  }
+  if (embedded > 0 && embedded === plan.pending.length) {
+    await db.withAdminTransaction((session) => session.exec('ANALYZE retail.product_description_embeddings'));
+  }
+  const remaining = plan.pending.length - embedded;
+  if (plan.pending.length > 0) progress.done(`${label}: ${embedded} embedded${remaining ? `, ${remaining} left` : ''}`);
+  return {
+    model: plan.model,
+    dimensions: plan.dimensions,
+    products: plan.corpus.length,
+    embedded,
+    remaining,
+    batches,
+    ms: Date.now() - started,
+  };
+}
+
+/**
+ * Makes sure every product has an up-to-date embedding from the configured provider: call it after seeding
+ * and at server start. Does nothing (beyond one read) when all embeddings are current.
+ */
+export async function ensureEmbeddings(
+  db: ManagedDatabase,
+  options: Omit<RebuildOptions, 'force' | 'maxBatches'> = {},
+): Promise<RebuildReport> {
+  return rebuildEmbeddings(db, options);
+}
+
+export interface StoredModel {
+  readonly model: string;
+  readonly dimensions: number;
+  readonly products: number;
+}
+
+/** Models in the embeddings table, with how many products each covers (owner-side, for status and messages). */
+export async function storedModels(query: QueryFn): Promise<StoredModel[]> {
+  const result = await query(
+    'SELECT model, dimensions, count(*) FROM retail.product_description_embeddings GROUP BY model, dimensions ORDER BY count(*) DESC, model',
+  );
+  return result.rows.map((r) => ({ model: String(r[0]), dimensions: Number(r[1]), products: Number(r[2]) }));
+}
+
+/**
+ * Refuses to compare a query embedding with stored embeddings of another model. Cheap on large tables: two
+ * index probes on the model column.
+ */
+export async function assertStoredModel(
+  session: ReadSession,
+  model: string,
+  dimensions: number,
+  settings: { efSearch?: number } = {},
+): Promise<void> {
+  // The HNSW candidate-list size is set in the same round trip (transaction-local).
+  const check = await session.query(
+    `SELECT EXISTS (SELECT 1 FROM retail.product_description_embeddings WHERE model < $1 OR model > $1 OR dimensions <> $2::int),
+            EXISTS (SELECT 1 FROM retail.product_description_embeddings WHERE model = $1)${settings.efSearch ? `,
+            set_config('hnsw.ef_search', $3, true)` : ''}`,
+    settings.efSearch ? [model, dimensions, String(settings.efSearch)] : [model, dimensions],
+  );
+  const [others, mine] = check.rows[0] as [boolean, boolean];
+  if (!others && mine) return;
+  const models = await storedModels((sql, params) => session.query(sql, params));
+  if (models.length === 0) {
+    throw new EmbeddingModelMismatchError(
+      'no product embeddings are stored yet; run `zava-mcp embeddings rebuild` (or start the server, which embeds the catalog)',
+    );
+  }
+  const described = models.map((m) => `${m.model} (${m.dimensions} dimensions, ${m.products} products)`).join(', ');
+  throw new EmbeddingModelMismatchError(
+    `the query embedding comes from ${model} (${dimensions} dimensions) but the stored product embeddings come from ${described}; ` +
+      'embeddings of different models cannot be compared. Run `zava-mcp embeddings rebuild` with the configured provider ' +
+      '(ZAVA_EMBEDDING_PROVIDER) to re-embed the catalog, or configure the provider that made the stored embeddings.',
+  );
+}

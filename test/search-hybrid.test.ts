@@ -1,0 +1,149 @@
+// Hybrid product search on real databases (embedded PGlite + pgvector, and the PostgreSQL service without
+// pgvector): ranking, same results on both backends, RLS on stock levels, the model-mix refusal, resumable
+// rebuilds, and catalog import that refuses bad files and leaves nothing half-done.
+import { after, before, describe, test } from 'node:test';
+import assert from 'node:assert/strict';
+import { mkdtemp, rm, writeFile } from 'node:fs/promises';
+import { tmpdir } from 'node:os';
+import path from 'node:path';
+import { backendsUnderTest, createTestDatabase, type TestDatabase } from './support/databases.js';
+import { ensureEmbeddings, rebuildEmbeddings } from '../src/search/store.js';
+import { searchProducts, SearchInputError } from '../src/search/search.js';
+import { LocalEmbeddingProvider } from '../src/search/local.js';
+import { EmbeddingError, EmbeddingModelMismatchError, type EmbeddingProvider, type ProductDocument } from '../src/search/provider.js';
+import { importCatalog, parseCatalogFile } from '../src/search/catalog-import.js';
+import { runCatalogImport } from '../src/cli/catalog.js';
+import { DataLoadError } from '../src/infra/errors.js';
+
+const HEAD_OFFICE = '00000000-0000-0000-0000-000000000000';
+const SEATTLE = 'f47ac10b-58cc-4372-a567-0e02b2c3d479';
+const QUERIES = ['containers for paint', '15 amp circuit breaker', 'LED light bulbs for kitchen ceiling', 'waterproof electrical box for outdoor use', 'cordless drill', 'HT-HAM-003'];
+const resultsByBackend = new Map<string, string[][]>();
+
+const backends = await backendsUnderTest();
+
+for (const { kind, skip } of backends) {
+  describe(`product search on ${kind}`, { skip }, () => {
+    let t: TestDatabase;
+    let provider: LocalEmbeddingProvider;
+    before(async () => {
+      t = await createTestDatabase(kind);
+      provider = new LocalEmbeddingProvider();
+      const report = await ensureEmbeddings(t.db, { provider });
+      assert.equal(report.products, 608);
+      assert.equal(report.remaining, 0);
+    });
+    after(async () => t?.cleanup());
+
+    test('finds paint containers, breakers by amperage, SKUs; similarity in percent', async () => {
+      const hq = await t.db.resolveIdentity(HEAD_OFFICE);
+      const paint = await searchProducts(t.db, hq, { query: 'containers for paint', maxRows: 5 }, { provider });
+      assert.equal(paint.results.length, 5);
+      assert.ok(paint.results.every((r) => r.sku.startsWith('PS-CON')), paint.results.map((r) => r.sku).join(' '));
+      const breakers = await searchProducts(t.db, hq, { query: '15 amp circuit breaker', maxRows: 4 }, { provider });
+      assert.deepEqual(new Set(breakers.results.map((r) => r.sku)), new Set(['EL-BRK-001', 'EL-BRK-005', 'EL-BRK-007', 'EL-BRK-009']));
+      for (const r of breakers.results) assert.ok(r.similarityPercent >= 30 && r.similarityPercent <= 100);
+      const sku = await searchProducts(t.db, hq, { query: 'ht-ham-003' }, { provider });
+      assert.equal(sku.results[0]?.sku, 'HT-HAM-003');
+      assert.equal(sku.results[0]?.match, 'sku');
+      assert.equal(sku.results[0]!.stockLevel, undefined, 'head office has no single store');
+      const capped = await searchProducts(t.db, hq, { query: 'hammer', maxRows: 3, similarityThreshold: 20 }, { provider });
+      assert.equal(capped.results.length, 3);
+      const all: string[][] = [];
+      for (const q of QUERIES) all.push((await searchProducts(t.db, hq, { query: q }, { provider })).results.map((r) => `${r.sku}:${r.similarityPercent}`));
+      resultsByBackend.set(kind, all);
+    });
+
+    test('bad parameters are refused before any query', async () => {
+      const hq = await t.db.resolveIdentity(HEAD_OFFICE);
+      await assert.rejects(searchProducts(t.db, hq, { query: '  ' }, { provider }), SearchInputError);
+      await assert.rejects(searchProducts(t.db, hq, { query: 'x', maxRows: 101 }, { provider }), /max_rows must be a whole number from 1 to 100/);
+      await assert.rejects(searchProducts(t.db, hq, { query: 'x', similarityThreshold: 90 }, { provider }), /similarity_threshold must be a percentage from 20 to 80/);
+    });
+
+    test("a store manager sees their own store's stock level", async () => {
+      const seattle = await t.db.resolveIdentity(SEATTLE);
+      assert.deepEqual(seattle.storeIds.length, 1);
+      const storeId = (seattle.storeIds as readonly number[])[0]!;
+      const response = await searchProducts(t.db, seattle, { query: 'garden hose', maxRows: 5 }, { provider });
+      assert.equal(response.storeId, storeId);
+      assert.ok(response.results.length > 0);
+      for (const r of response.results) {
+        const truth = await t.db.ownerQuery('SELECT stock_level FROM retail.inventory WHERE store_id = $1::int AND product_id = $2::int', [storeId, r.productId]);
+        assert.equal(r.stockLevel, truth.rowCount ? Number(truth.rows[0]![0]) : null, r.sku);
+      }
+    });
+
+    test('refuses to mix models; a rebuild is resumable, one transaction per batch', async () => {
+      const hq = await t.db.resolveIdentity(HEAD_OFFICE);
+      const other = new LocalEmbeddingProvider(768);
+      // An interrupted rebuild with another model: two batches of 100, then "crash".
+      const partial = await rebuildEmbeddings(t.db, { provider: other, batchSize: 100, maxBatches: 2 });
+      assert.equal(partial.embedded, 200);
+      assert.equal(partial.remaining, 408);
+      await assert.rejects(searchProducts(t.db, hq, { query: 'hammer' }, { provider: other }), (e: unknown) =>
+        e instanceof EmbeddingModelMismatchError && /zava-local-v1-768d.*200 products/.test(e.message) && /embeddings rebuild/.test(e.message));
+      await assert.rejects(searchProducts(t.db, hq, { query: 'hammer' }, { provider }), EmbeddingModelMismatchError);
+      // Resume: only the rest is embedded.
+      const resumed = await rebuildEmbeddings(t.db, { provider: other, batchSize: 100 });
+      assert.equal(resumed.embedded, 408);
+      assert.equal(resumed.remaining, 0);
+      assert.equal((await searchProducts(t.db, hq, { query: 'hammer', maxRows: 3 }, { provider: other })).results.length, 3);
+      await assert.rejects(searchProducts(t.db, hq, { query: 'hammer' }, { provider }), /the query embedding comes from zava-local-v1-1024d/);
+      // Back to the default model; nothing left to do afterwards.
+      assert.equal((await ensureEmbeddings(t.db, { provider })).embedded, 608);
+      assert.equal((await ensureEmbeddings(t.db, { provider })).embedded, 0);
+    });
+
+    test('catalog import: a bad file is refused with its line; a failed import leaves nothing', async () => {
+      const bad = JSON.stringify({ categories: [{ name: 'Pet Supplies', types: [{ name: 'Leashes', products: [{ name: 'Rope Leash', description: 'A leash.', price: 'cheap' }] }] }] }, null, 2);
+      assert.throws(() => parseCatalogFile(bad, 'pets.json'), (e: unknown) => e instanceof DataLoadError && /^pets\.json:12: field categories\.0\.types\.0\.products\.0\.price: /.test(e.message));
+      assert.throws(() => parseCatalogFile('{"categories": [\n  {"name": "A",,}\n]}', 'broken.json'), /broken\.json:2: not valid JSON/);
+      const before = await t.db.ownerQuery('SELECT (SELECT count(*) FROM retail.products), (SELECT count(*) FROM retail.categories), (SELECT count(*) FROM retail.product_description_embeddings)');
+      const catalog = parseCatalogFile(
+        JSON.stringify({ categories: [{ name: 'Pet Supplies', types: [{ name: 'Leashes', products: [{ sku: 'PET-001', name: 'Zava Rope Dog Leash, 6 ft', description: 'A braided nylon rope leash for walking dogs.', price: 14.99 }, { name: 'Zava Retractable Leash', description: 'Extends to 16 ft for walks in the park.', price: 24.99 }] }] }] }),
+        'pets.json',
+      );
+      const failing: EmbeddingProvider = {
+        kind: 'openai', model: 'broken', dimensions: 1024, batchSize: 64, needsCorpus: false, fit() {},
+        embedDocuments: async () => { throw new EmbeddingError('provider down'); },
+        embedQuery: async () => { throw new EmbeddingError('provider down'); },
+      };
+      await assert.rejects(importCatalog(t.db, catalog, { provider: failing }), /provider down/);
+      const unchanged = await t.db.ownerQuery('SELECT (SELECT count(*) FROM retail.products), (SELECT count(*) FROM retail.categories), (SELECT count(*) FROM retail.product_description_embeddings)');
+      assert.deepEqual(unchanged.rows, before.rows, 'nothing half-imported');
+      const fresh = new LocalEmbeddingProvider();
+      const report = await importCatalog(t.db, catalog, { provider: fresh });
+      assert.equal(report.productsInserted, 2);
+      assert.equal(report.embedded, 610, 'the local model refits on the merged catalog and re-embeds it');
+      const hq = await t.db.resolveIdentity(HEAD_OFFICE);
+      const found = await searchProducts(t.db, hq, { query: 'leash for my dog', maxRows: 2 }, { provider: fresh });
+      assert.equal(found.results[0]?.sku, 'PET-001');
+      // Re-importing the same file changes nothing but is accepted (products matched by SKU / stable SKU).
+      const again = await importCatalog(t.db, catalog, { provider: fresh });
+      assert.deepEqual([again.productsInserted, again.productsUpdated, again.embedded], [0, 2, 0]);
+    });
+
+    test('catalog import CLI refuses an invalid file before opening the database', async () => {
+      const dir = await mkdtemp(path.join(tmpdir(), 'zava-catalog-'));
+      try {
+        const file = path.join(dir, 'bad.json');
+        await writeFile(file, '{\n  "categories": [\n    { "name": "", "types": [] }\n  ]\n}\n');
+        await assert.rejects(runCatalogImport(t.config, file), /bad\.json:3: field categories\.0\.name: /);
+      } finally {
+        await rm(dir, { recursive: true, force: true });
+      }
+    });
+  });
+}
+
+describe('backends agree', () => {
+  test('embedded (pgvector) and server (exact scan over real[]) rank identically', { skip: backends.some((b) => b.skip) ? 'needs both backends' : false }, () => {
+    const embedded = resultsByBackend.get('embedded');
+    const server = resultsByBackend.get('server');
+    assert.ok(embedded && server, 'both backends ran');
+    assert.deepEqual(server, embedded);
+  });
+});
+
+void ({} as ProductDocument);

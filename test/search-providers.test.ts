@@ -1,0 +1,202 @@
+// Embedding providers against local HTTP servers that speak the OpenAI, Azure OpenAI and Ollama wire formats,
+// so the real client code runs (no network). Plus the local provider's offline behaviour.
+import { test } from 'node:test';
+import assert from 'node:assert/strict';
+import { createServer, type IncomingMessage, type ServerResponse } from 'node:http';
+import type { AddressInfo } from 'node:net';
+import { createEmbeddingProvider, embeddingSettings } from '../src/search/settings.js';
+import { EmbeddingError, type ProductDocument } from '../src/search/provider.js';
+import { LocalEmbeddingProvider } from '../src/search/local.js';
+import { tokenize } from '../src/search/text.js';
+import { ConfigError } from '../src/infra/errors.js';
+import { catalogRows, loadDefaultCatalog } from '../src/data/catalog.js';
+
+type Handler = (req: IncomingMessage, body: any, res: ServerResponse) => void;
+
+async function serve(handler: Handler): Promise<{ url: string; requests: { url: string; headers: IncomingMessage['headers']; body: any }[]; close: () => Promise<void> }> {
+  const requests: { url: string; headers: IncomingMessage['headers']; body: any }[] = [];
+  const server = createServer((req, res) => {
+    let data = '';
+    req.on('data', (chunk) => (data += chunk));
+    req.on('end', () => {
+      const body = data ? JSON.parse(data) : undefined;
+      requests.push({ url: req.url ?? '', headers: req.headers, body });
+      handler(req, body, res);
+    });
+  });
+  await new Promise<void>((resolve) => server.listen(0, '127.0.0.1', resolve));
+  const { port } = server.address() as AddressInfo;
+  return {
+    url: `http://127.0.0.1:${port}`,
+    requests,
+    close: () => new Promise((resolve) => { server.closeAllConnections(); server.close(() => resolve()); }),
+  };
+}
+
+const vectorFor = (text: string, dims: number) => Array.from({ length: dims }, (_, i) => ((text.length + i) % 7) + 1);
+
+function json(res: ServerResponse, status: number, body: unknown, headers: Record<string, string> = {}) {
+  res.writeHead(status, { 'content-type': 'application/json', ...headers });
+  res.end(JSON.stringify(body));
+}
+
+const doc = (id: number, name: string): ProductDocument => ({ productId: id, sku: `T-${id}`, name, description: `${name} description`, typeName: 'Type', categoryName: 'Category' });
+const fast = { ZAVA_EMBEDDING_RETRY_BASE_MS: '5', ZAVA_EMBEDDING_TIMEOUT_MS: '2000' };
+
+test('openai: batches inputs, sends the bearer key and model, retries 429 and 5xx', async () => {
+  let calls = 0;
+  const server = await serve((req, body, res) => {
+    calls++;
+    if (calls === 1) return json(res, 429, { error: { message: 'rate limited' } }, { 'retry-after': '0' });
+    if (calls === 2) return json(res, 503, { error: { message: 'overloaded' } });
+    // Answer out of order: the client must sort by index.
+    const data = (body.input as string[]).map((text, index) => ({ object: 'embedding', index, embedding: vectorFor(text, 8) })).reverse();
+    json(res, 200, { object: 'list', data, model: body.model, usage: { prompt_tokens: 1, total_tokens: 1 } });
+  });
+  try {
+    const provider = createEmbeddingProvider(
+      embeddingSettings({ ...fast, ZAVA_EMBEDDING_PROVIDER: 'openai', OPENAI_API_KEY: 'sk-test', OPENAI_BASE_URL: `${server.url}/v1`, ZAVA_EMBEDDING_DIMENSIONS: '8', ZAVA_EMBEDDING_BATCH_SIZE: '2' }),
+    );
+    assert.equal(provider.model, 'text-embedding-3-small');
+    const vectors = await provider.embedDocuments([doc(1, 'Hammer'), doc(2, 'Saw'), doc(3, 'Drill')]);
+    assert.equal(vectors.length, 3);
+    for (const v of vectors) assert.ok(Math.abs(Math.hypot(...v) - 1) < 1e-9, 'vectors are normalized');
+    const last = server.requests.at(-1)!;
+    assert.equal(last.url, '/v1/embeddings');
+    assert.equal(last.headers.authorization, 'Bearer sk-test');
+    assert.equal(last.body.model, 'text-embedding-3-small');
+    assert.equal(last.body.dimensions, 8);
+    assert.equal(calls, 4, 'one 429 retry, one 503 retry, then two batches');
+    assert.deepEqual(server.requests[2]!.body.input.length, 2);
+    const q = await provider.embedQuery('hammer');
+    assert.equal(q.length, 8);
+  } finally {
+    await server.close();
+  }
+});
+
+test('openai: a missing key is a configuration error; 401 names the key; wrong dimensions are refused', async () => {
+  assert.throws(() => createEmbeddingProvider(embeddingSettings({ ZAVA_EMBEDDING_PROVIDER: 'openai' })), (e: unknown) => e instanceof ConfigError && /OPENAI_API_KEY is required/.test(e.message));
+  const server = await serve((req, body, res) =>
+    req.headers.authorization === 'Bearer good'
+      ? json(res, 200, { data: [{ index: 0, embedding: [1, 2, 3] }] })
+      : json(res, 401, { error: { message: 'Incorrect API key provided' } }),
+  );
+  try {
+    const bad = createEmbeddingProvider(embeddingSettings({ ...fast, ZAVA_EMBEDDING_PROVIDER: 'openai', OPENAI_API_KEY: 'bad', OPENAI_BASE_URL: server.url }));
+    await assert.rejects(bad.embedQuery('x'), (e: unknown) => e instanceof EmbeddingError && /HTTP 401 \(check the API key\): Incorrect API key/.test(e.message));
+    const good = createEmbeddingProvider(embeddingSettings({ ...fast, ZAVA_EMBEDDING_PROVIDER: 'openai', OPENAI_API_KEY: 'good', OPENAI_BASE_URL: server.url }));
+    await assert.rejects(good.embedQuery('x'), /returned 3-dimensional embeddings but 1536 were configured/);
+  } finally {
+    await server.close();
+  }
+});
+
+test('azure-openai: deployment URL, api-version and api-key header; gives up after the retry budget', async () => {
+  let fail = true;
+  const server = await serve((req, body, res) => {
+    if (fail) return json(res, 500, { error: { message: 'internal' } });
+    json(res, 200, { data: (body.input as string[]).map((t, index) => ({ index, embedding: vectorFor(t, 4) })) });
+  });
+  try {
+    const env = { ...fast, ZAVA_EMBEDDING_PROVIDER: 'azure-openai', AZURE_OPENAI_API_KEY: 'az-key', AZURE_OPENAI_ENDPOINT: server.url, AZURE_OPENAI_DEPLOYMENT: 'embed-small', ZAVA_EMBEDDING_DIMENSIONS: '4', ZAVA_EMBEDDING_MAX_RETRIES: '2' };
+    const provider = createEmbeddingProvider(embeddingSettings(env));
+    await assert.rejects(provider.embedQuery('x'), /Azure OpenAI .* answered HTTP 500 \(gave up after 3 attempts\)/);
+    assert.equal(server.requests.length, 3);
+    fail = false;
+    const v = await provider.embedQuery('paint bucket');
+    assert.equal(v.length, 4);
+    const last = server.requests.at(-1)!;
+    assert.equal(last.url, '/openai/deployments/embed-small/embeddings?api-version=2024-10-21');
+    assert.equal(last.headers['api-key'], 'az-key');
+    assert.deepEqual(last.body.input, ['paint bucket']);
+    assert.throws(() => createEmbeddingProvider(embeddingSettings({ ZAVA_EMBEDDING_PROVIDER: 'azure-openai', AZURE_OPENAI_API_KEY: 'k' })), /AZURE_OPENAI_ENDPOINT is required/);
+  } finally {
+    await server.close();
+  }
+});
+
+test('ollama: /api/embed wire format; a timeout and an unreachable host are clear errors', async () => {
+  let slow = false;
+  const server = await serve((req, body, res) => {
+    if (slow) {
+      setTimeout(() => json(res, 200, { embeddings: [] }), 1500);
+      return;
+    }
+    json(res, 200, { model: body.model, embeddings: (body.input as string[]).map((t) => vectorFor(t, 6)) });
+  });
+  try {
+    const provider = createEmbeddingProvider(
+      embeddingSettings({ ZAVA_EMBEDDING_RETRY_BASE_MS: '5', ZAVA_EMBEDDING_PROVIDER: 'ollama', OLLAMA_HOST: server.url, ZAVA_EMBEDDING_DIMENSIONS: '6', ZAVA_EMBEDDING_TIMEOUT_MS: '200', ZAVA_EMBEDDING_MAX_RETRIES: '1' }),
+    );
+    const vectors = await provider.embedDocuments([doc(1, 'Rake'), doc(2, 'Hoe')]);
+    assert.equal(vectors.length, 2);
+    assert.equal(server.requests[0]!.url, '/api/embed');
+    assert.equal(server.requests[0]!.body.model, 'nomic-embed-text');
+    slow = true;
+    await assert.rejects(provider.embedQuery('x'), /Ollama .* failed after 2 attempt\(s\): no answer within 200 ms/);
+  } finally {
+    await server.close();
+  }
+  // A port nothing listens on any more.
+  const closed = await serve(() => undefined);
+  await closed.close();
+  const unreachable = createEmbeddingProvider(
+    embeddingSettings({ ZAVA_EMBEDDING_RETRY_BASE_MS: '5', ZAVA_EMBEDDING_PROVIDER: 'ollama', OLLAMA_HOST: closed.url, ZAVA_EMBEDDING_MAX_RETRIES: '0' }),
+  );
+  await assert.rejects(unreachable.embedQuery('x'), /Ollama at http:\/\/127\.0\.0\.1:\d+\/api\/embed failed after 1 attempt\(s\): unreachable \(ECONNREFUSED\)/);
+});
+
+test('configuration: unknown provider and bad numbers are refused', () => {
+  assert.throws(() => embeddingSettings({ ZAVA_EMBEDDING_PROVIDER: 'bert' }), /must be one of local, openai, azure-openai, ollama/);
+  assert.throws(() => embeddingSettings({ ZAVA_EMBEDDING_DIMENSIONS: 'many' }), /ZAVA_EMBEDDING_DIMENSIONS must be a whole number/);
+});
+
+test('text analysis: units, dimensions and fractions are normalized', () => {
+  const texts = (s: string) => tokenize(s).map((t) => `${t.kind}:${t.text}`);
+  assert.deepEqual(texts('15 Amp breaker'), ['measure:15amp', 'word:breaker']);
+  assert.deepEqual(texts('15 amps'), ['measure:15amp']);
+  assert.deepEqual(texts('5 gallon bucket').slice(0, 1), texts('5 gal bucket').slice(0, 1));
+  assert.ok(texts('Zava 2 in. x 4 in. x 8 ft Stud').includes('dim:2x4'));
+  assert.ok(texts('2x4 lumber').includes('dim:2x4'));
+  assert.ok(texts('1/2 inch pex').includes('measure:0.5in'));
+  assert.ok(texts('Zava 1/2 in. PEX').includes('measure:0.5in'));
+  assert.ok(texts('20V battery').includes('measure:20v'));
+});
+
+test('local provider: offline, deterministic, understands synonyms, word forms and misspellings', async () => {
+  const catalog = loadDefaultCatalog();
+  const typeNames: string[] = [];
+  const categoryNames: string[] = [];
+  catalog.categories.forEach((c) => {
+    categoryNames.push(c.name);
+    for (const t of c.types) typeNames.push(t.name);
+  });
+  const corpus: ProductDocument[] = catalogRows(catalog).map((r) => ({
+    productId: r.productId, sku: r.sku, name: r.name, description: r.description, typeName: typeNames[r.typeId - 1]!, categoryName: categoryNames[r.categoryId - 1]!,
+  }));
+  const a = new LocalEmbeddingProvider(256);
+  a.fit(corpus);
+  const b = new LocalEmbeddingProvider(256);
+  b.fit(corpus);
+  assert.equal(a.model, b.model);
+  assert.match(a.model, /^zava-local-v1-256d-[0-9a-f]{10}$/);
+  assert.deepEqual(await a.embedQuery('paint pail'), await b.embedQuery('paint pail'));
+  const docs = await a.embedDocuments(corpus);
+  const top = async (query: string, n = 5) => {
+    const q = await a.embedQuery(query);
+    return docs
+      .map((v, i) => ({ sku: corpus[i]!.sku, s: v.reduce((sum, x, j) => sum + x * q[j]!, 0) }))
+      .sort((x, y) => y.s - x.s)
+      .slice(0, n)
+      .map((x) => x.sku);
+  };
+  // "pail" is a WordNet synonym of "bucket"; plural/singular forms match.
+  assert.ok((await top('buckets')).some((s) => s.startsWith('PS-CON')));
+  // A misspelling is corrected to a catalog word.
+  assert.ok((await top('wheelbarow')).every((s) => s.startsWith('GO-WHB')));
+  // A different catalog is a different model.
+  const c = new LocalEmbeddingProvider(256);
+  c.fit(corpus.slice(1));
+  assert.notEqual(c.model, a.model);
+});
