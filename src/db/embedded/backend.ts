@@ -160,9 +160,14 @@ export class EmbeddedDatabase implements ManagedDatabase {
     return this.lock.run(async () => {
       const handle = await this.handle;
       const token = signContext(key, identity, handle.backendPid);
-      await this.call({ op: 'exec', sql: 'BEGIN READ ONLY' });
+      // One round trip to the worker: the token is ours (hex, digits, dots and dashes), safe as a literal, and
+      // no other session exists in PGlite that could see the statement text.
+      if (!/^[0-9a-zA-Z.*-]+$/.test(token)) throw new Error('unexpected characters in the signed context');
       try {
-        await this.call({ op: 'query', sql: `SELECT set_config('${CONTEXT_SETTING}', $1, true), set_config('search_path', 'pg_catalog, retail', true)`, params: [token] });
+        await this.call({
+          op: 'exec',
+          sql: `BEGIN READ ONLY; SELECT set_config('${CONTEXT_SETTING}', '${token}', true), set_config('search_path', 'pg_catalog, retail', true)`,
+        });
         const session: ReadSession = {
           query: async (sql: string, params: readonly SqlParam[] = [], queryOptions: QueryOptions = {}) => {
             if ((await this.handle) !== handle) throw new QueryError('the transaction was cancelled by an earlier timeout');

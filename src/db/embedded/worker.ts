@@ -5,6 +5,7 @@ import { parentPort } from 'node:worker_threads';
 import { PGlite } from '@electric-sql/pglite';
 import { vector } from '@electric-sql/pglite-pgvector';
 import { VALUE_PARSERS } from '../values.js';
+import type { ColumnInfo } from '../types.js';
 import type { WorkerErrorInfo, WorkerReply, WorkerRequest, WorkerRows } from './protocol.js';
 
 if (!parentPort) throw new Error('embedded/worker.js must run as a worker thread');
@@ -43,12 +44,17 @@ async function describeTypes(oids: number[]): Promise<void> {
   for (const row of result.rows) typeNames.set(row.oid, { name: row.name, pseudo: row.pseudo });
 }
 
-/**
- * Runs untrusted SQL inside zava_exec.run (SECURITY DEFINER, owned by the sandbox role). The statement is
- * described first (parse analysis only, nothing runs) to learn its columns, which become the column
- * definition list of the set-returning call, so values keep their PostgreSQL types.
- */
-async function sandbox(sql: string, params: readonly unknown[], maxRows: number): Promise<WorkerRows> {
+interface SandboxShape {
+  readonly columns: ColumnInfo[];
+  /** The column definition list of the zava_exec.run call. */
+  readonly definitions: string;
+}
+
+/** Shapes of recently run statements: the server's own queries repeat with new parameters. */
+const shapes = new Map<string, SandboxShape>();
+const MAX_SHAPES = 256;
+
+async function describeShape(sql: string): Promise<SandboxShape> {
   const described = await database().describeQuery(sql);
   const fields = described.resultFields;
   if (fields.length === 0) throw Object.assign(new Error('only statements that return rows can run here'), { code: '0A000' });
@@ -63,17 +69,35 @@ async function sandbox(sql: string, params: readonly unknown[], maxRows: number)
     }
     return `c${index + 1} ${type.name}`;
   });
-  const result = await database().query<unknown[]>(
-    `SELECT * FROM zava_exec.run($1, $2::text[], $3::int) AS t(${definitions.join(', ')})`,
-    [sql, asText(params), maxRows + 1],
-    { rowMode: 'array' },
-  );
+  const shape = { columns: fields.map((f) => ({ name: f.name, dataTypeID: f.dataTypeID })), definitions: definitions.join(', ') };
+  if (shapes.size >= MAX_SHAPES) shapes.delete(shapes.keys().next().value!);
+  shapes.set(sql, shape);
+  return shape;
+}
+
+/**
+ * Runs untrusted SQL inside zava_exec.run (SECURITY DEFINER, owned by the sandbox role). The statement is
+ * described first (parse analysis only, nothing runs) to learn its columns, which become the column
+ * definition list of the set-returning call, so values keep their PostgreSQL types.
+ */
+async function sandbox(sql: string, params: readonly unknown[], maxRows: number): Promise<WorkerRows> {
+  const cached = shapes.get(sql);
+  const shape = cached ?? (await describeShape(sql));
+  const run = (definitions: string) =>
+    database().query<unknown[]>(`SELECT * FROM zava_exec.run($1, $2::text[], $3::int) AS t(${definitions})`, [sql, asText(params), maxRows + 1], {
+      rowMode: 'array',
+    });
+  let result;
+  try {
+    result = await run(shape.definitions);
+  } catch (error) {
+    // A failing statement is described afresh next time, in case the schema changed under a cached shape
+    // ("structure of query does not match function result type").
+    if (cached) shapes.delete(sql);
+    throw error;
+  }
   const truncated = result.rows.length > maxRows;
-  return {
-    columns: fields.map((f) => ({ name: f.name, dataTypeID: f.dataTypeID })),
-    rows: truncated ? result.rows.slice(0, maxRows) : result.rows,
-    truncated,
-  };
+  return { columns: shape.columns, rows: truncated ? result.rows.slice(0, maxRows) : result.rows, truncated };
 }
 
 async function copy(table: string, columns: readonly string[], csv: string): Promise<null> {
