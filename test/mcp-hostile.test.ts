@@ -7,6 +7,8 @@ import type { Client } from '@modelcontextprotocol/sdk/client/index.js';
 import type { CallToolResult } from '@modelcontextprotocol/sdk/types.js';
 import { openDatabase } from '../src/db/open.js';
 import { HEAD_OFFICE_USER_ID, STORES } from '../src/data/stores.js';
+import { createEmbeddingProvider, embeddingSettings } from '../src/search/settings.js';
+import { ensureEmbeddings } from '../src/search/store.js';
 import { backendsUnderTest, createTestDatabase, type TestDatabase } from './support/databases.js';
 import { connectHttp, databaseChecksum, guardMissingReason, query, startHttpServer, textOf, type HttpServerProcess } from './mcp-harness.js';
 
@@ -100,6 +102,8 @@ for (const { kind, skip } of await backendsUnderTest()) {
 
     before(async () => {
       t = await createTestDatabase(kind, { customers: 120 });
+      // Embed the catalog as the server would at start (same default provider), so the checksum covers it.
+      await ensureEmbeddings(t.db, { provider: createEmbeddingProvider(embeddingSettings({})) });
       before_ = await databaseChecksum(t.db);
       seattleOrders = Number((await t.db.ownerQuery(`SELECT count(*) FROM retail.orders WHERE store_id = ${SEATTLE.storeId}`)).rows[0]![0]);
       if (kind === 'embedded') await t.db.close();

@@ -4,11 +4,18 @@ import { after, before, describe, test } from 'node:test';
 import assert from 'node:assert/strict';
 import type { Client } from '@modelcontextprotocol/sdk/client/index.js';
 import type { CallToolResult } from '@modelcontextprotocol/sdk/types.js';
-import { STORES } from '../src/data/stores.js';
+import { randomUUID } from 'node:crypto';
+import { HEAD_OFFICE_USER_ID, REGIONAL_MANAGERS, STORES } from '../src/data/stores.js';
+import { unmarkData, type CompactResult } from '../src/analytics/format.js';
+import { SEARCH_COLUMNS, SEARCH_COLUMNS_WITH_STOCK } from '../src/analytics/product-search.js';
 import { backendsUnderTest, createTestDatabase, type TestDatabase } from './support/databases.js';
 import { connectHttp, connectStdio, guardMissingReason, query, startHttpServer, textOf, type HttpServerProcess, type StdioConnection } from './mcp-harness.js';
 
 const SEATTLE = STORES[0]!;
+const ONLINE = STORES.find((s) => s.isOnline)!;
+const PUGET_SOUND = REGIONAL_MANAGERS[0]!;
+/** What a model passes for the sample question "What products do we sell that are similar to 'containers for paint'?". */
+const PAINT_CONTAINERS = 'containers for paint';
 const MAX_ROWS = 50;
 const MAX_RESULT_BYTES = 6000;
 const SERVER_ENV = { ZAVA_MAX_ROWS: String(MAX_ROWS), ZAVA_MAX_RESULT_BYTES: String(MAX_RESULT_BYTES) };
@@ -19,10 +26,38 @@ interface Truth {
   seattleYears: number[];
   seattleItems: number;
   seattleRevenue: number;
+  /** SKU → stock level, per single-store identity, read as the owner. */
+  stock: Map<number, Map<string, number | null>>;
 }
 
 async function call(client: Client, name: string, args: Record<string, unknown>): Promise<CallToolResult> {
   return (await client.callTool({ name, arguments: args })) as CallToolResult;
+}
+
+/** Calls semantic_search_products; the text (between fresh data markers) and structuredContent must agree. */
+async function search(client: Client, args: Record<string, unknown>): Promise<{ result: CompactResult; isError: boolean; text: string }> {
+  const raw = await call(client, 'semantic_search_products', args);
+  const text = textOf(raw);
+  const json = unmarkData(text);
+  if (json === undefined) throw new Error(`semantic_search_products answered without data markers: ${text.slice(0, 300)}`);
+  assert.equal(JSON.stringify(raw.structuredContent), json, 'structuredContent and text agree');
+  return { result: JSON.parse(json) as CompactResult, isError: raw.isError === true, text };
+}
+
+/** The rows of a search answer as objects keyed by column. */
+function rowsOf(result: CompactResult): Array<Record<string, unknown>> {
+  return result.r.map((row) => Object.fromEntries(result.c.map((column, i) => [column, row[i]])));
+}
+
+/** A search answer must carry stock levels exactly when the identity has one store, equal to the owner's view. */
+function assertStock(result: CompactResult, stock: Map<string, number | null> | undefined, who: string): void {
+  assert.ok(result.n > 0, `${who}: products found`);
+  if (!stock) {
+    assert.deepEqual(result.c, [...SEARCH_COLUMNS], `${who}: no stock_level column (not exactly one store)`);
+    return;
+  }
+  assert.deepEqual(result.c, [...SEARCH_COLUMNS_WITH_STOCK], `${who}: a stock_level column`);
+  for (const row of rowsOf(result)) assert.equal(row.stock_level, stock.get(String(row.sku)), `${who}: stock of ${String(row.sku)}`);
 }
 
 for (const { kind, skip } of await backendsUnderTest()) {
@@ -38,13 +73,36 @@ for (const { kind, skip } of await backendsUnderTest()) {
         seattleYears: (await list(`SELECT DISTINCT extract(year FROM order_date)::int FROM retail.orders WHERE store_id = ${SEATTLE.storeId} ORDER BY 1`)).map(Number),
         seattleItems: Number((await list(`SELECT count(*) FROM retail.order_items WHERE store_id = ${SEATTLE.storeId}`))[0]),
         seattleRevenue: Number((await list(`SELECT sum(total_amount) FROM retail.order_items WHERE store_id = ${SEATTLE.storeId}`))[0]),
+        stock: new Map(),
       };
+      for (const store of [SEATTLE, ONLINE]) {
+        const rows = await t.db.ownerQuery(
+          'SELECT p.sku, i.stock_level FROM retail.products p LEFT JOIN retail.inventory i ON i.product_id = p.product_id AND i.store_id = $1::int',
+          [store.storeId],
+        );
+        truth.stock.set(store.storeId, new Map(rows.rows.map(([sku, level]) => [String(sku), level === null ? null : Number(level)])));
+      }
       assert.ok(truth.seattleItems > MAX_ROWS, 'the dataset must be large enough to hit the row cap');
       // PGlite is single-process: the spawned servers open the data directory themselves.
       if (kind === 'embedded') await t.db.close();
     });
     after(async () => {
       await t?.cleanup();
+    });
+
+    test('semantic_search_products: an embedding provider that is down → the server starts; search is a clear error, no data', async () => {
+      // Runs before any server has embedded the test database: an unreachable Ollama cannot embed it at start,
+      // so there are no embeddings and no query embedding either; either is a clear error.
+      const down = await connectStdio(t.flags, SEATTLE.managerId, { ZAVA_EMBEDDING_PROVIDER: 'ollama', OLLAMA_HOST: 'http://127.0.0.1:9', ZAVA_EMBEDDING_MAX_RETRIES: '0' });
+      try {
+        const answer = await search(down.client, { query_description: PAINT_CONTAINERS });
+        assert.equal(answer.isError, true);
+        assert.deepEqual({ ...answer.result, err: undefined }, { err: undefined, q: PAINT_CONTAINERS, c: [], r: [], n: 0 });
+        assert.match(answer.result.err!, /^semantic search is unavailable.*(no product embeddings are stored yet; run `zava-mcp embeddings rebuild`|embedding provider failed .*Ollama.*unreachable)/);
+        assert.match(down.stderr(), /could not embed the catalog with nomic-embed-text: .*unreachable/);
+      } finally {
+        await down.close();
+      }
     });
 
     for (const transport of ['http', 'stdio'] as const) {
@@ -78,7 +136,7 @@ for (const { kind, skip } of await backendsUnderTest()) {
           assert.deepEqual(Object.keys(byName.get('get_multiple_table_schemas')!.inputSchema.properties ?? {}), ['table_names']);
           assert.deepEqual(Object.keys(byName.get('execute_sales_query')!.inputSchema.properties ?? {}), ['postgresql_query']);
           assert.deepEqual(Object.keys(byName.get('semantic_search_products')!.inputSchema.properties ?? {}).sort(), ['max_rows', 'query_description', 'similarity_threshold']);
-          for (const name of ['get_multiple_table_schemas', 'execute_sales_query', 'get_current_utc_date']) {
+          for (const name of ['get_multiple_table_schemas', 'execute_sales_query', 'get_current_utc_date', 'semantic_search_products']) {
             assert.ok(byName.get(name)!.outputSchema, `${name} declares an outputSchema`);
           }
           const guidance = byName.get('execute_sales_query')!.description!;
@@ -182,20 +240,104 @@ for (const { kind, skip } of await backendsUnderTest()) {
           assert.match(table.result.err!, /get_multiple_table_schemas/);
         });
 
-        test('semantic_search_products: a clear "not available yet" until search lands; ranges checked', async () => {
-          const result = await call(client, 'semantic_search_products', { query_description: 'containers for paint' });
-          assert.equal(result.isError, true);
-          assert.match(textOf(result), /not available yet/);
+        test("semantic_search_products: \"What products do we sell that are similar to 'containers for paint'?\" → paint buckets, pails and trays", async () => {
+          const answer = await search(client, { query_description: PAINT_CONTAINERS });
+          assert.equal(answer.isError, false, answer.text);
+          const rows = rowsOf(answer.result);
+          assert.ok(answer.result.n >= 5 && answer.result.n <= 20, `n = ${answer.result.n}`);
+          assert.equal(answer.result.n, rows.length);
+          const top = rows.slice(0, 8);
+          assert.ok(top.every((r) => String(r.sku).startsWith('PS-CON-')), top.map((r) => `${String(r.sku)} ${String(r.product_name)}`).join('; '));
+          const names = rows.map((r) => String(r.product_name)).join(' | ');
+          for (const kind of [/bucket/i, /pail/i, /tray/i]) assert.match(names, kind);
+          for (const r of rows) {
+            assert.equal(typeof r.product_name, 'string');
+            assert.equal(typeof r.base_price, 'number');
+            assert.equal(typeof r.similarity_percent, 'number');
+            assert.ok((r.similarity_percent as number) > 0 && (r.similarity_percent as number) <= 100);
+            assert.ok(['semantic', 'text', 'both', 'sku'].includes(String(r.match)));
+          }
+          assert.equal(rows[0]!.category_name, 'Paint & Supplies');
+          assert.equal(rows[0]!.type_name, 'Paint Buckets, Trays & Containers');
+          assert.ok(!answer.result.c.some((c) => /_id$/.test(c)), 'no raw ids');
+          // Seattle is one store: its own stock level, as the owner reads it.
+          assertStock(answer.result, truth.stock.get(SEATTLE.storeId), 'Seattle');
+        });
+
+        test('semantic_search_products: max_rows and similarity_threshold are applied and range-checked', async () => {
+          const three = await search(client, { query_description: 'hammer', max_rows: 3, similarity_threshold: 20 });
+          assert.equal(three.result.n, 3);
+          const loose = await search(client, { query_description: PAINT_CONTAINERS, max_rows: 100, similarity_threshold: 20 });
+          const strict = await search(client, { query_description: PAINT_CONTAINERS, max_rows: 100, similarity_threshold: 80 });
+          assert.ok(loose.result.n > strict.result.n, `threshold 20 finds more (${loose.result.n}) than 80 (${strict.result.n})`);
+          for (const r of rowsOf(strict.result)) assert.ok((r.similarity_percent as number) >= 80 || r.match !== 'semantic');
+          const none = await search(client, { query_description: 'qzxv wblorp', similarity_threshold: 80 });
+          assert.equal(none.isError, false);
+          assert.deepEqual({ ...none.result, note: undefined }, { c: [], r: [], n: 0, msg: 'No rows', note: undefined });
+          assert.match(none.result.note ?? '', /lower similarity_threshold/);
           for (const args of [
             { query_description: 'paint', max_rows: 101 },
             { query_description: 'paint', max_rows: 0 },
+            { query_description: 'paint', max_rows: 2.5 },
             { query_description: 'paint', similarity_threshold: 10 },
             { query_description: 'paint', similarity_threshold: 81 },
+            { query_description: '' },
+            { query_description: 'x'.repeat(1001) },
           ]) {
             const bad = await call(client, 'semantic_search_products', args);
-            assert.equal(bad.isError, true);
+            assert.equal(bad.isError, true, JSON.stringify(args).slice(0, 80));
             assert.match(textOf(bad), /Input validation error/);
           }
+          const blank = await search(client, { query_description: '   ' });
+          assert.equal(blank.isError, true);
+          assert.match(blank.result.err ?? '', /query_description must be a non-empty description/);
+        });
+
+        test('semantic_search_products: stock level only for one-store identities; no identity, no data', async () => {
+          const others: Array<{ who: string; userId: string | undefined; stock?: Map<string, number | null> | undefined }> = [
+            { who: 'head office', userId: HEAD_OFFICE_USER_ID },
+            { who: 'Online', userId: ONLINE.managerId, stock: truth.stock.get(ONLINE.storeId) },
+            { who: 'a regional manager', userId: PUGET_SOUND.managerId },
+          ];
+          // stdio serves one identity per process: spawn one for head office (the others are covered over HTTP).
+          for (const { who, userId, stock } of transport === 'http' ? others : others.slice(0, 1)) {
+            const other = transport === 'http' ? { client: await connectHttp(http!.url, userId) } : await connectStdio(t.flags, userId);
+            try {
+              assertStock((await search(other.client, { query_description: PAINT_CONTAINERS })).result, stock, who);
+            } finally {
+              await other.client.close();
+            }
+          }
+          for (const userId of [undefined, randomUUID(), 'not-a-uuid']) {
+            const nobody = transport === 'http' ? { client: await connectHttp(http!.url, userId) } : await connectStdio(t.flags, userId);
+            try {
+              const answer = await search(nobody.client, { query_description: PAINT_CONTAINERS });
+              assert.equal(answer.isError, true);
+              assert.deepEqual({ ...answer.result, err: undefined }, { err: undefined, q: PAINT_CONTAINERS, c: [], r: [], n: 0 });
+              assert.match(answer.result.err!, /identity/);
+              assert.match(answer.result.err!, /No data is available without a known identity/);
+            } finally {
+              await nobody.client.close();
+            }
+            if (transport === 'stdio') break; // one process is enough to show it on stdio
+          }
+        });
+
+        test('semantic_search_products: embeddings re-made with another model after start are refused, not mixed', { skip: kind === 'embedded' && 'the embedded database is held by the spawned server' }, async () => {
+          // As if another process had rebuilt the embeddings with another provider while this server runs.
+          const [[model]] = (await t.db.ownerQuery('SELECT DISTINCT model FROM retail.product_description_embeddings')).rows as [[string]];
+          await t.db.ownerQuery("UPDATE retail.product_description_embeddings SET model = 'another-model-v9'");
+          try {
+            const answer = await search(client, { query_description: PAINT_CONTAINERS });
+            assert.equal(answer.isError, true, answer.text);
+            assert.deepEqual({ ...answer.result, err: undefined }, { err: undefined, q: PAINT_CONTAINERS, c: [], r: [], n: 0 });
+            assert.match(answer.result.err!, /^semantic search is unavailable: .*zava-local/);
+            assert.match(answer.result.err!, /another-model-v9/);
+            assert.match(answer.result.err!, /zava-mcp embeddings rebuild/);
+          } finally {
+            await t.db.ownerQuery('UPDATE retail.product_description_embeddings SET model = $1', [model]);
+          }
+          assert.equal((await search(client, { query_description: PAINT_CONTAINERS })).isError, false);
         });
 
         test('wrong parameter types and missing parameters are refused clearly', async () => {

@@ -5,6 +5,8 @@ import { consoleProgress } from '../infra/progress.js';
 import { migrateDatabase, openDatabase } from '../db/open.js';
 import type { ManagedDatabase } from '../db/types.js';
 import { salesSummary, seedDatabase, validateSeedOptions } from '../data/seed.js';
+import { createEmbeddingProvider } from '../search/settings.js';
+import { ensureEmbeddings } from '../search/store.js';
 
 /** The reference size by default: about 20 s to generate and load on a 2-core machine, embedded or server. */
 export const DEFAULT_CUSTOMERS = { embedded: 100_000, server: 100_000 } as const;
@@ -49,6 +51,7 @@ export function seedSettings(flags: SeedFlags, db: Pick<ManagedDatabase, 'kind'>
 export async function runSeed(config: Config, flags: SeedFlags, out: NodeJS.WritableStream = process.stderr): Promise<void> {
   // Refuse bad sizes before touching the database.
   seedSettings(flags, { kind: config.databaseUrl ? 'server' : 'embedded' });
+  const provider = createEmbeddingProvider(); // and the embedding configuration
   await withDatabase(config, async (db) => {
     const { customers, seed } = seedSettings(flags, db);
     await migrateDatabase(db, config);
@@ -59,5 +62,8 @@ export async function runSeed(config: Config, flags: SeedFlags, out: NodeJS.Writ
       .join('\n');
     out.write(`\nRows loaded:\n${counts}\nGenerated in ${(report.generateMs / 1000).toFixed(1)} s, loaded in ${(report.loadMs / 1000).toFixed(1)} s\n\n`);
     out.write(`${await salesSummary(db)}\n`);
+    // Embed the catalog so semantic search works at once (after the commit: the dataset stays if this fails).
+    const embedded = await ensureEmbeddings(db, { provider, progress: consoleProgress() });
+    out.write(`Embedded ${embedded.embedded} of ${embedded.products} products with ${embedded.model} (${embedded.dimensions} dimensions).\n`);
   });
 }

@@ -3,7 +3,9 @@
 import { parseArgs } from 'node:util';
 import { loadConfig, loadDotEnv } from '../infra/config.js';
 import { ZavaError } from '../infra/errors.js';
+import { runCatalogImport } from './catalog.js';
 import { runMigrate, runSeed } from './db.js';
+import { runEmbeddingsRebuild } from './embeddings.js';
 import { runServe } from './serve.js';
 
 const USAGE = `Usage:
@@ -14,11 +16,16 @@ const USAGE = `Usage:
   zava-mcp db migrate [--database-url URL | --data-dir DIR]
         Apply pending schema migrations (idempotent).
   zava-mcp db seed [--database-url URL | --data-dir DIR] [--customers N] [--seed S] [--replace]
-        Generate and load the Zava dataset in one transaction.
+        Generate and load the Zava dataset in one transaction, then embed the catalog.
+  zava-mcp embeddings rebuild [--database-url URL | --data-dir DIR] [--force] [--batch-size N]
+        Embed the products whose embedding is missing, stale or from another model with the configured
+        provider (ZAVA_EMBEDDING_PROVIDER): one transaction per batch, resumable. --force re-embeds all.
+  zava-mcp catalog import <file.json> [--database-url URL | --data-dir DIR]
+        Load a retailer's own catalog (categories → product types → products) and embed it, all or nothing.
 
 Environment: DATABASE_URL, ZAVA_DATA_DIR, ZAVA_CUSTOMERS, ZAVA_SEED, ZAVA_STATEMENT_TIMEOUT_MS, ZAVA_MAX_ROWS,
 ZAVA_QUERY_ROLE, ZAVA_QUERY_ROLE_PASSWORD, ZAVA_QUERY_DATABASE_URL, ZAVA_POOL_MAX, ZAVA_HOST, PORT, ZAVA_RLS_USER_ID,
-ZAVA_MAX_RESULT_BYTES, ZAVA_MAX_QUERY_LENGTH, ZAVA_LOG_LEVEL (see README).`;
+ZAVA_MAX_RESULT_BYTES, ZAVA_MAX_QUERY_LENGTH, ZAVA_LOG_LEVEL, ZAVA_EMBEDDING_PROVIDER and its settings (see README).`;
 
 const OPTIONS = {
   'database-url': { type: 'string' },
@@ -30,6 +37,8 @@ const OPTIONS = {
   port: { type: 'string' },
   stdio: { type: 'boolean' },
   'rls-user-id': { type: 'string' },
+  force: { type: 'boolean' },
+  'batch-size': { type: 'string' },
   help: { type: 'boolean', short: 'h' },
 } as const;
 
@@ -47,13 +56,25 @@ async function main(argv: string[]): Promise<number> {
     port: values.port,
     rlsUserId: values['rls-user-id'],
   });
-  const command = positionals.join(' ');
+  // `catalog import` takes one argument, the file; every other command is its words alone.
+  const takesFile = positionals[0] === 'catalog' && positionals[1] === 'import';
+  const command = (takesFile ? positionals.slice(0, 2) : positionals).join(' ');
+  if (takesFile && positionals.length !== 3) {
+    process.stderr.write(`zava-mcp: catalog import needs exactly one file: zava-mcp catalog import <file.json>\n\n${USAGE}\n`);
+    return 2;
+  }
   switch (command) {
     case 'db migrate':
       await runMigrate(config);
       return 0;
     case 'db seed':
       await runSeed(config, values);
+      return 0;
+    case 'embeddings rebuild':
+      await runEmbeddingsRebuild(config, values);
+      return 0;
+    case 'catalog import':
+      await runCatalogImport(config, positionals[2]);
       return 0;
     case 'serve':
       return runServe(config, { stdio: values.stdio === true });

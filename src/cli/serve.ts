@@ -1,5 +1,5 @@
-// `zava-mcp serve` (what `npm start` runs): prepare the database, seeding it on first run, then serve MCP over
-// Streamable HTTP (default) or stdio.
+// `zava-mcp serve` (what `npm start` runs): prepare the database (migrate, seed on first run, embed the catalog
+// for semantic search), then serve MCP over Streamable HTTP (default) or stdio.
 import type { Config } from '../infra/config.js';
 import { consoleProgress } from '../infra/progress.js';
 import { migrateDatabase, openDatabase } from '../db/open.js';
@@ -8,14 +8,27 @@ import { salesSummary, seedDatabase } from '../data/seed.js';
 import { seedSettings } from './db.js';
 import { loadSqlGuard } from '../analytics/guard.js';
 import { QueryService } from '../analytics/query.js';
+import { ProductSearchService } from '../analytics/product-search.js';
 import { SchemaService } from '../analytics/schema.js';
 import { createLogger } from '../infra/logger.js';
 import { InFlight, type ServerDeps } from '../protocol/context.js';
 import { startHttpServer } from '../protocol/http.js';
 import { startStdioServer } from '../protocol/stdio.js';
+import { EmbeddingError, type EmbeddingProvider } from '../search/provider.js';
+import { createEmbeddingProvider } from '../search/settings.js';
+import { ensureEmbeddings } from '../search/store.js';
 
-/** Opens, migrates and (when empty) seeds the database; the returned database is ready for identity reads. */
-export async function prepareDatabase(config: Config, log: (line: string) => void): Promise<ManagedDatabase> {
+/**
+ * Opens, migrates and (when empty) seeds the database, then embeds whatever products lack a current embedding
+ * from `provider`; the returned database is ready for identity reads and search. A provider that fails (a
+ * hosted endpoint that is down) does not stop the server: it is logged, and search answers with a clear error.
+ */
+export async function prepareDatabase(
+  config: Config,
+  log: (line: string) => void,
+  provider: EmbeddingProvider = createEmbeddingProvider(),
+  warn: (line: string) => void = log,
+): Promise<ManagedDatabase> {
   const started = Date.now();
   const db = await openDatabase(config);
   try {
@@ -27,6 +40,13 @@ export async function prepareDatabase(config: Config, log: (line: string) => voi
       log(`first run: seeding ${db.location} with ${customers.toLocaleString('en-US')} customers (seed ${seed})`);
       await seedDatabase(db, { customers, seed, progress: consoleProgress() });
       log(await salesSummary(db));
+    }
+    try {
+      const embedded = await ensureEmbeddings(db, { provider, progress: consoleProgress() });
+      if (embedded.embedded > 0) log(`embedded ${embedded.embedded} of ${embedded.products} products with ${embedded.model} (${(embedded.ms / 1000).toFixed(1)} s)`);
+    } catch (error) {
+      if (!(error instanceof EmbeddingError)) throw error;
+      warn(`could not embed the catalog with ${provider.model}: ${error.message}; semantic_search_products will answer with an error until \`zava-mcp embeddings rebuild\` succeeds`);
     }
     log(`${db.location} is ready (${((Date.now() - started) / 1000).toFixed(1)} s)`);
     return db;
@@ -51,13 +71,15 @@ const DRAIN_GRACE_MS = 5_000;
  */
 export async function runServe(config: Config, options: ServeOptions = {}): Promise<number> {
   const log = createLogger(config.logLevel);
-  const db = await prepareDatabase(config, (line) => log.info(line));
+  const provider = createEmbeddingProvider(); // configuration errors before touching the database
+  const db = await prepareDatabase(config, (line) => log.info(line), provider, (line) => log.warn(line));
   let deps: ServerDeps;
   try {
     deps = {
       db,
       queries: new QueryService(db, await loadSqlGuard({ maxLength: config.maxQueryLength }), config, log),
       schemas: new SchemaService(db),
+      search: new ProductSearchService(db, log, provider),
       log,
       inFlight: new InFlight(),
     };

@@ -1,16 +1,20 @@
-// What every tool needs, shared by all MCP server instances of one process (HTTP builds a server per
-// request; stdio builds one), and who is calling.
+// What every tool needs, shared by all MCP server instances of one process (HTTP keeps a pool of servers,
+// one per request in progress; stdio builds one), and who is calling.
 import type { Database } from '../db/types.js';
 import type { Logger } from '../infra/logger.js';
 import type { QueryService } from '../analytics/query.js';
 import type { SchemaService } from '../analytics/schema.js';
+import type { CompactResult } from '../analytics/format.js';
 
-/** Semantic product search, plugged in by the search module when it lands (src/search). */
+/**
+ * semantic_search_products as a service (src/analytics/product-search.ts over src/search): the caller's
+ * identity → ranked products in the compact shape of execute_sales_query, or the compact error shape.
+ */
 export interface ProductSearch {
   search(
     userId: string | undefined,
     request: { queryDescription: string; maxRows: number; similarityThreshold: number },
-  ): Promise<{ result: Record<string, unknown>; text: string; isError: boolean }>;
+  ): Promise<{ result: CompactResult; isError: boolean }>;
 }
 
 export interface ServerDeps {
@@ -23,11 +27,20 @@ export interface ServerDeps {
   readonly inFlight: InFlight;
 }
 
-/** The caller of one request (HTTP) or of the whole process (stdio). */
+/** What the SDK hands every tool handler about the request it came in (HTTP headers; nothing on stdio). */
+export interface CallInfo {
+  readonly requestInfo?: { readonly headers: Readonly<Record<string, string | readonly string[] | undefined>> } | undefined;
+}
+
+/**
+ * Who is calling. HTTP servers are pooled and reused across requests, so the identity is never stored on a
+ * server: it is read per tool call from that call's own request (the x-rls-user-id header); stdio has one
+ * identity for the process (--rls-user-id). Resolved, and refused if missing or unknown, per call.
+ */
 export interface Caller {
-  /** The manager UUID as given (x-rls-user-id or --rls-user-id); resolved, and refused if unknown, per call. */
-  readonly userId: string | undefined;
   readonly transport: 'http' | 'stdio';
+  /** The manager UUID as given for this call, or undefined. */
+  userIdOf(call: CallInfo): string | undefined;
 }
 
 /** Work in progress, counted so a graceful shutdown can drain it. */

@@ -1,16 +1,31 @@
-// Streamable HTTP at /mcp, stateless: every POST gets its own McpServer and transport (the SDK's stateless
-// pattern), so no session lives in this process and any replica can answer any request. The caller's identity
-// is the request's x-rls-user-id header. GET and DELETE (sessions, server-sent streams) are not offered.
+// Streamable HTTP at /mcp, stateless: every POST gets its own transport and a McpServer of its own for as long
+// as it runs (the SDK's stateless pattern), so no session lives in this process and any replica can answer any
+// request. Building a McpServer (tool schemas, a JSON-schema validator) costs more than answering a cheap call,
+// so finished servers are kept in a small pool and reused; they hold no per-request state, and each tool call
+// reads the identity from its own request's x-rls-user-id header. GET and DELETE (sessions, server-sent
+// streams) are not offered.
 import { createServer, type IncomingMessage, type Server, type ServerResponse } from 'node:http';
 import type { AddressInfo } from 'node:net';
+import type { McpServer } from '@modelcontextprotocol/sdk/server/mcp.js';
 import { StreamableHTTPServerTransport } from '@modelcontextprotocol/sdk/server/streamableHttp.js';
-import type { ServerDeps } from './context.js';
+import type { Caller, ServerDeps } from './context.js';
 import { createMcpServer } from './server.js';
 
 export const MCP_PATH = '/mcp';
 export const IDENTITY_HEADER = 'x-rls-user-id';
 /** Request bodies past this are refused (413) before they are parsed. */
 export const MAX_BODY_BYTES = 4 * 1024 * 1024;
+/** Idle McpServers kept for reuse; more are built under load and dropped afterwards. */
+const MAX_IDLE_SERVERS = 64;
+
+/** The identity of one HTTP tool call: its own request's x-rls-user-id header. */
+export const HTTP_CALLER: Caller = {
+  transport: 'http',
+  userIdOf(call) {
+    const value = call.requestInfo?.headers[IDENTITY_HEADER];
+    return typeof value === 'string' ? value : value?.[0];
+  },
+};
 
 export interface HttpOptions {
   readonly host: string;
@@ -57,6 +72,7 @@ export async function startHttpServer(deps: ServerDeps, options: HttpOptions): P
   let closing = false;
   let active = 0;
   let idle: (() => void) | undefined;
+  const idleServers: McpServer[] = [];
 
   const handle = async (req: IncomingMessage, res: ServerResponse): Promise<void> => {
     const path = (req.url ?? '/').split('?')[0];
@@ -74,15 +90,29 @@ export async function startHttpServer(deps: ServerDeps, options: HttpOptions): P
     if (req.method !== 'POST') {
       return jsonRpcError(res, 405, -32000, 'method not allowed: this stateless server answers POST only', { allow: 'POST' });
     }
-    const server = createMcpServer(deps, { userId: headerValue(req, IDENTITY_HEADER), transport: 'http' });
+    const server = idleServers.pop() ?? createMcpServer(deps, HTTP_CALLER);
     const transport = new StreamableHTTPServerTransport({
       sessionIdGenerator: undefined,
       enableJsonResponse: true,
       maxRequestBodySize: MAX_BODY_BYTES,
     });
+    // Back to the pool only once the request is handled and its answer fully sent (then no handler of it is
+    // still running) and the server has let go of the transport; anything else is dropped, never reused.
+    let handled = false;
+    let closed = false;
+    const recycle = () => {
+      if (!handled || !closed) return;
+      if (res.writableFinished && !server.isConnected() && !closing && idleServers.length < MAX_IDLE_SERVERS) idleServers.push(server);
+      else void server.close().catch(() => undefined);
+    };
     res.on('close', () => {
-      void transport.close().catch(() => undefined);
-      void server.close().catch(() => undefined);
+      void transport
+        .close()
+        .catch(() => undefined)
+        .finally(() => {
+          closed = true;
+          recycle();
+        });
     });
     try {
       await server.connect(transport);
@@ -90,6 +120,9 @@ export async function startHttpServer(deps: ServerDeps, options: HttpOptions): P
     } catch (error) {
       log.error({ err: error }, 'MCP request failed');
       jsonRpcError(res, 500, -32603, 'internal server error');
+    } finally {
+      handled = true;
+      recycle();
     }
   };
 

@@ -1,5 +1,6 @@
-// The MCP server: one McpServer with the four reference-compatible tools, for one caller. HTTP builds one per
-// request (stateless: any replica answers any request); stdio builds one for the process.
+// The MCP server: one McpServer with the four reference-compatible tools. Tools read the caller's identity per
+// call (see Caller), so HTTP can reuse servers across requests (a pool, one server per request in progress);
+// stdio builds one for the process.
 import { readFileSync } from 'node:fs';
 import { McpServer } from '@modelcontextprotocol/sdk/server/mcp.js';
 import type { Caller, ServerDeps } from './context.js';

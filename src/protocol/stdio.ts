@@ -12,7 +12,7 @@ export interface RunningStdioServer {
 }
 
 export async function startStdioServer(deps: ServerDeps, userId: string | undefined): Promise<RunningStdioServer> {
-  const server = createMcpServer(deps, { userId, transport: 'stdio' });
+  const server = createMcpServer(deps, { transport: 'stdio', userIdOf: () => userId });
   const transport = new StdioServerTransport(process.stdin, process.stdout);
   const ended = new Promise<void>((resolve) => {
     process.stdin.once('end', resolve);

@@ -38,9 +38,9 @@ export function registerQueryTool(server: McpServer, deps: ServerDeps, caller: C
       outputSchema: CompactResultShape,
       annotations: { readOnlyHint: true, destructiveHint: false, idempotentHint: true, openWorldHint: false },
     },
-    async ({ postgresql_query }) =>
+    async ({ postgresql_query }, call) =>
       deps.inFlight.run(async () => {
-        const { result, isError } = await deps.queries.execute(caller.userId, postgresql_query);
+        const { result, isError } = await deps.queries.execute(caller.userIdOf(call), postgresql_query);
         return {
           content: [{ type: 'text' as const, text: markAsData(toJson(result), isError ? 'query error' : 'query result') }],
           structuredContent: result as unknown as Record<string, unknown>,

@@ -37,10 +37,10 @@ export function registerSchemaTool(server: McpServer, deps: ServerDeps, caller: 
       outputSchema: { tables: z.array(TableSchemaShape) },
       annotations: { readOnlyHint: true, destructiveHint: false, idempotentHint: true, openWorldHint: false },
     },
-    async ({ table_names }) =>
+    async ({ table_names }, call) =>
       deps.inFlight.run(async () => {
         try {
-          const identity = await deps.db.resolveIdentity(caller.userId);
+          const identity = await deps.db.resolveIdentity(caller.userIdOf(call));
           const tables = await deps.schemas.describe(identity, table_names);
           return { content: [{ type: 'text' as const, text: renderSchemas(tables) }], structuredContent: { tables } };
         } catch (error) {

@@ -1,10 +1,20 @@
-// semantic_search_products: products ranked by similarity to a description. Served by the search module
-// (src/search) when it is plugged in; until then a clear "not available yet".
+// semantic_search_products: products ranked by similarity to a description, under the caller's identity
+// (src/analytics/product-search.ts over src/search). Answers in the compact shape of execute_sales_query.
 import type { McpServer } from '@modelcontextprotocol/sdk/server/mcp.js';
 import { z } from 'zod';
 import { markAsData, toJson } from '../../analytics/format.js';
 import type { Caller, ServerDeps } from '../context.js';
 import { toolError } from './result.js';
+
+export const SearchResultShape = {
+  c: z.array(z.string()).describe('column names: product_name, sku, category_name, type_name, base_price, similarity_percent, stock_level (one-store managers only), match, product_description'),
+  r: z.array(z.array(z.unknown())).describe('products, best match first, each an array of values in column order'),
+  n: z.number().int().describe('number of products returned'),
+  msg: z.string().optional().describe('"No rows" when no product matched'),
+  note: z.string().optional().describe('how to find more when nothing matched'),
+  err: z.string().optional().describe('what went wrong, when the search failed or was refused'),
+  q: z.string().optional().describe('the description of the failed search'),
+};
 
 export function registerSearchTool(server: McpServer, deps: ServerDeps, caller: Caller): void {
   server.registerTool(
@@ -12,12 +22,18 @@ export function registerSearchTool(server: McpServer, deps: ServerDeps, caller: 
     {
       title: 'Find products by meaning',
       description:
-        'Find Zava Retail products whose descriptions are similar in meaning to a description in plain words ' +
-        '(e.g. "containers for paint", "something to cut tree branches"), ranked by similarity, each with a ' +
-        'similarity percentage. Use it when the user describes a product instead of naming it; then use the exact ' +
-        'product names it returns in SQL. Never show product IDs to the user.',
+        'Find Zava Retail products similar in meaning to a description in plain words (e.g. "containers for paint", ' +
+        '"something to cut tree branches", "15 amp circuit breaker"), ranked by similarity. Pass the description ' +
+        'itself, not the whole question: for "what do we sell that is similar to \'containers for paint\'?" pass ' +
+        '"containers for paint". Answers compact JSON {"c":[columns],"r":[[row values]],"n":row count} with ' +
+        'product_name, sku, category_name, type_name, base_price, similarity_percent (0-100), stock_level (only for ' +
+        'a manager of exactly one store: that store\'s stock), match (semantic, text, both or sku) and ' +
+        'product_description; {"c":[],"r":[],"n":0,"msg":"No rows"} when nothing matches (try other words or a ' +
+        'lower similarity_threshold); {"err":"...","q":"...","c":[],"r":[],"n":0} on error. Use it when the user ' +
+        'describes a product instead of naming it, then use the exact product names it returns in SQL. Never show ' +
+        'IDs to the user.',
       inputSchema: {
-        query_description: z.string().min(1).max(2000).describe('What the products are or do, in plain words'),
+        query_description: z.string().min(1).max(1000).describe('What the products are or do, in a few plain words, e.g. "containers for paint"'),
         max_rows: z.number().int().min(1).max(100).default(20).describe('Most products to return (1–100, default 20)'),
         similarity_threshold: z
           .number()
@@ -26,24 +42,26 @@ export function registerSearchTool(server: McpServer, deps: ServerDeps, caller: 
           .default(30)
           .describe('Least similarity, in percent (20–80, default 30); lower finds more, looser matches'),
       },
+      outputSchema: SearchResultShape,
       annotations: { readOnlyHint: true, destructiveHint: false, idempotentHint: true, openWorldHint: false },
     },
-    async ({ query_description, max_rows, similarity_threshold }) =>
+    async ({ query_description, max_rows, similarity_threshold }, call) =>
       deps.inFlight.run(async () => {
         if (!deps.search) {
           return toolError(
-            'semantic_search_products is not available yet in this build of zava-mcp. Use execute_sales_query with ' +
-              'ILIKE filters on retail.products.product_name and product_description instead.',
+            'semantic_search_products is not configured on this server. Use execute_sales_query with ILIKE filters on ' +
+              'retail.products.product_name and product_description instead.',
           );
         }
-        const answer = await deps.search.search(caller.userId, {
+        const { result, isError } = await deps.search.search(caller.userIdOf(call), {
           queryDescription: query_description,
           maxRows: max_rows,
           similarityThreshold: similarity_threshold,
         });
         return {
-          content: [{ type: 'text' as const, text: markAsData(answer.text || toJson(answer.result), 'search result') }],
-          ...(answer.isError ? { isError: true } : {}),
+          content: [{ type: 'text' as const, text: markAsData(toJson(result), isError ? 'search error' : 'search result') }],
+          structuredContent: result as unknown as Record<string, unknown>,
+          ...(isError ? { isError: true } : {}),
         };
       }),
   );

@@ -1,0 +1,118 @@
+// `zava-mcp embeddings rebuild` and `zava-mcp catalog import`, run as a user runs them: a spawned process on a
+// real test database (embedded and PostgreSQL service), its exit code, its messages and what it left behind.
+import { after, before, describe, test } from 'node:test';
+import assert from 'node:assert/strict';
+import { spawn } from 'node:child_process';
+import { mkdtemp, rm, writeFile } from 'node:fs/promises';
+import { tmpdir } from 'node:os';
+import path from 'node:path';
+import { fileURLToPath } from 'node:url';
+import { backendsUnderTest, createTestDatabase, type TestDatabase } from './support/databases.js';
+
+const CLI = fileURLToPath(new URL('../src/cli/main.js', import.meta.url));
+
+function run(args: readonly string[]): Promise<{ code: number | null; stdout: string; stderr: string }> {
+  return new Promise((resolve, reject) => {
+    // Nothing of ours but PATH and HOME: the default (local) embedding provider, no DATABASE_URL.
+    const child = spawn(process.execPath, [CLI, ...args], {
+      env: { PATH: process.env.PATH ?? '', HOME: process.env.HOME ?? '' },
+      cwd: tmpdir(),
+      stdio: ['ignore', 'pipe', 'pipe'],
+    });
+    let stdout = '';
+    let stderr = '';
+    child.stdout.on('data', (d) => (stdout += d));
+    child.stderr.on('data', (d) => (stderr += d));
+    child.on('error', reject);
+    child.on('close', (code) => resolve({ code, stdout, stderr }));
+  });
+}
+
+const PETS = {
+  name: 'Pet corner',
+  categories: [
+    {
+      name: 'Pet Supplies',
+      types: [
+        {
+          name: 'Leashes & Collars',
+          products: [
+            { sku: 'PET-LSH-001', name: 'Zava 6 ft Nylon Dog Leash', description: 'A strong nylon leash with a padded handle for daily walks.', price: 14.99 },
+            { name: 'Zava Reflective Dog Collar, Medium', description: 'An adjustable collar with reflective stitching for walks after dark.', price: 11.49 },
+          ],
+        },
+      ],
+    },
+  ],
+};
+
+for (const { kind, skip } of await backendsUnderTest()) {
+  describe(`zava-mcp embeddings and catalog commands on the ${kind} backend`, { skip }, () => {
+    let t: TestDatabase;
+    let dir: string;
+    /** Owner-side count on the server backend; the embedded database belongs to the spawned process meanwhile. */
+    const count = async (sql: string): Promise<number | undefined> =>
+      kind === 'server' ? Number((await t.db.ownerQuery(sql)).rows[0]![0]) : undefined;
+
+    before(async () => {
+      t = await createTestDatabase(kind, { customers: 40 });
+      dir = await mkdtemp(path.join(tmpdir(), 'zava-cli-search-'));
+      if (kind === 'embedded') await t.db.close(); // PGlite is single-process: the CLI opens the directory itself.
+    });
+    after(async () => {
+      await t?.cleanup();
+      if (dir) await rm(dir, { recursive: true, force: true });
+    });
+
+    test('embeddings rebuild: embeds in batches with progress, then has nothing to do; --force and bad flags', async () => {
+      const bad = await run(['embeddings', 'rebuild', ...t.flags, '--batch-size', 'lots']);
+      assert.equal(bad.code, 1);
+      assert.match(bad.stderr, /zava-mcp: --batch-size must be a whole number/);
+
+      const first = await run(['embeddings', 'rebuild', ...t.flags, '--batch-size', '250']);
+      assert.equal(first.code, 0, first.stderr);
+      assert.match(first.stderr, /Embedding products with zava-local-\S+ (50|100)%/, 'progress on stderr');
+      assert.match(first.stderr, /embedded 608 of 608 products with zava-local-\S+ \(\d+ dimensions\)/);
+      assert.match(first.stderr, /Stored: zava-local-\S+ × 608/);
+      assert.equal(first.stdout, '');
+      assert.equal(await count('SELECT count(*) FROM retail.product_description_embeddings'), kind === 'server' ? 608 : undefined);
+
+      const again = await run(['embeddings', 'rebuild', ...t.flags]);
+      assert.equal(again.code, 0, again.stderr);
+      assert.match(again.stderr, /all 608 products already have zava-local-\S+ embeddings; nothing to do/);
+
+      if (kind === 'server') {
+        const forced = await run(['embeddings', 'rebuild', ...t.flags, '--force']);
+        assert.equal(forced.code, 0, forced.stderr);
+        assert.match(forced.stderr, /embedded 608 of 608 products/);
+      }
+    });
+
+    test('catalog import: a bad file is refused with its line and nothing changes; a good one is imported and embedded', async () => {
+      const missing = await run(['catalog', 'import', ...t.flags]);
+      assert.equal(missing.code, 2);
+      assert.match(missing.stderr, /catalog import needs exactly one file/);
+
+      const badFile = path.join(dir, 'bad.json');
+      const bad = structuredClone(PETS) as { categories: Array<{ types: Array<{ products: Array<Record<string, unknown>> }> }> };
+      bad.categories[0]!.types[0]!.products[1]!.price = 'cheap';
+      await writeFile(badFile, JSON.stringify(bad, null, 2));
+      const refused = await run(['catalog', 'import', badFile, ...t.flags]);
+      assert.equal(refused.code, 1);
+      assert.match(refused.stderr, /zava-mcp: bad\.json:\d+: field categories\.0\.types\.0\.products\.1\.price: /);
+      assert.doesNotMatch(refused.stderr, /\n\s+at /, 'no stack trace');
+      assert.equal(await count("SELECT (SELECT count(*) FROM retail.products WHERE sku LIKE 'PET-%') + (SELECT count(*) FROM retail.categories WHERE category_name = 'Pet Supplies')"), kind === 'server' ? 0 : undefined);
+
+      const goodFile = path.join(dir, 'pets.json');
+      await writeFile(goodFile, JSON.stringify(PETS, null, 2));
+      const imported = await run(['catalog', 'import', goodFile, ...t.flags]);
+      assert.equal(imported.code, 0, imported.stderr);
+      assert.match(imported.stderr, /imported .*pets\.json: 2 new and 0 updated products, 1 new categories, 1 new product types; embedded \d+ with zava-local-/);
+      if (kind === 'server') {
+        assert.equal(await count("SELECT count(*) FROM retail.products p JOIN retail.categories c USING (category_id) WHERE c.category_name = 'Pet Supplies'"), 2);
+        assert.equal(await count('SELECT count(*) FROM retail.product_description_embeddings'), 610);
+        assert.equal(await count('SELECT count(DISTINCT model) FROM retail.product_description_embeddings'), 1, 'one model for the whole catalog');
+      }
+    });
+  });
+}
