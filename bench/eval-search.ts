@@ -58,6 +58,8 @@ async function main(): Promise<void> {
   const verbose = process.argv.includes('--verbose');
   const thresholdArg = process.argv.find((a) => a.startsWith('--threshold='));
   const threshold = thresholdArg ? Number(thresholdArg.split('=')[1]) : 30;
+  // --dims=N: the local model at another vector size (default: the provider's default).
+  const dimsArg = process.argv.find((a) => a.startsWith('--dims='));
   const dir = await mkdtemp(path.join(tmpdir(), 'zava-eval-'));
   const config = loadConfig({ dataDir: path.join(dir, 'pglite') }, {});
   const db = await openDatabase(config);
@@ -67,7 +69,13 @@ async function main(): Promise<void> {
     const identity = await db.resolveIdentity('00000000-0000-0000-0000-000000000000');
 
     const candidates: { kind: ProviderKind; make: () => EmbeddingProvider | string }[] = [
-      { kind: 'local', make: () => createEmbeddingProvider(embeddingSettings({ ZAVA_EMBEDDING_PROVIDER: 'local' })) },
+      {
+        kind: 'local',
+        make: () =>
+          createEmbeddingProvider(
+            embeddingSettings({ ZAVA_EMBEDDING_PROVIDER: 'local', ...(dimsArg ? { ZAVA_EMBEDDING_DIMENSIONS: dimsArg.split('=')[1] } : {}) }),
+          ),
+      },
       ...(['openai', 'azure-openai', 'ollama'] as const).map((kind) => ({
         kind,
         make: () => {

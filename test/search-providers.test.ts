@@ -116,6 +116,55 @@ test('azure-openai: deployment URL, api-version and api-key header; gives up aft
   }
 });
 
+test('openai and azure-openai run the openai SDK: Retry-After honoured, timeouts and unreachable endpoints are clear errors', async () => {
+  let mode: 'ok' | 'slow' | 'retry-after' = 'retry-after';
+  const retryTimes: number[] = [];
+  const server = await serve((req, body, res) => {
+    if (mode === 'slow') {
+      setTimeout(() => json(res, 200, { data: [] }), 1500);
+      return;
+    }
+    if (mode === 'retry-after') {
+      retryTimes.push(Date.now());
+      if (retryTimes.length === 1) return json(res, 429, { error: { message: 'slow down' } }, { 'retry-after': '0.3' });
+    }
+    json(res, 200, { data: (body.input as string[]).map((t, index) => ({ index, embedding: vectorFor(t, 4) })) });
+  });
+  try {
+    const openai = createEmbeddingProvider(
+      embeddingSettings({ ZAVA_EMBEDDING_RETRY_BASE_MS: '5', ZAVA_EMBEDDING_PROVIDER: 'openai', OPENAI_API_KEY: 'sk-test', OPENAI_BASE_URL: server.url, ZAVA_EMBEDDING_DIMENSIONS: '4', ZAVA_EMBEDDING_TIMEOUT_MS: '200', ZAVA_EMBEDDING_MAX_RETRIES: '1' }),
+    );
+    assert.equal((await openai.embedQuery('saw')).length, 4);
+    // The retry waited what Retry-After asked (0.3 s), not the 5 ms backoff.
+    assert.equal(retryTimes.length, 2);
+    assert.ok(retryTimes[1]! - retryTimes[0]! >= 280, `waited ${retryTimes[1]! - retryTimes[0]!} ms`);
+    // The requests came from the SDK, not a hand-written fetch.
+    assert.match(String(server.requests[0]!.headers['user-agent']), /^OpenAI\/JS /);
+    assert.equal(server.requests[0]!.body.encoding_format, 'float');
+    mode = 'slow';
+    await assert.rejects(openai.embedQuery('x'), (e: unknown) => e instanceof EmbeddingError && /OpenAI at .*\/embeddings failed after 2 attempt\(s\): no answer within 200 ms/.test(e.message));
+    const azure = createEmbeddingProvider(
+      embeddingSettings({ ZAVA_EMBEDDING_RETRY_BASE_MS: '5', ZAVA_EMBEDDING_PROVIDER: 'azure-openai', AZURE_OPENAI_API_KEY: 'az', AZURE_OPENAI_ENDPOINT: `${server.url}/`, ZAVA_EMBEDDING_DIMENSIONS: '4', ZAVA_EMBEDDING_TIMEOUT_MS: '200', ZAVA_EMBEDDING_MAX_RETRIES: '0' }),
+    );
+    await assert.rejects(azure.embedQuery('x'), /Azure OpenAI at .* failed after 1 attempt\(s\): no answer within 200 ms/);
+    mode = 'ok';
+    assert.equal((await azure.embedQuery('x')).length, 4);
+    assert.match(String(server.requests.at(-1)!.headers['user-agent']), /^AzureOpenAI\/JS |^OpenAI\/JS /);
+  } finally {
+    await server.close();
+  }
+  const closed = await serve(() => undefined);
+  await closed.close();
+  for (const env of [
+    { ZAVA_EMBEDDING_PROVIDER: 'openai', OPENAI_API_KEY: 'secret-key-123', OPENAI_BASE_URL: closed.url },
+    { ZAVA_EMBEDDING_PROVIDER: 'azure-openai', AZURE_OPENAI_API_KEY: 'secret-key-123', AZURE_OPENAI_ENDPOINT: closed.url },
+  ]) {
+    const provider = createEmbeddingProvider(embeddingSettings({ ...env, ZAVA_EMBEDDING_RETRY_BASE_MS: '5', ZAVA_EMBEDDING_MAX_RETRIES: '1' }));
+    await assert.rejects(provider.embedQuery('x'), (e: unknown) => e instanceof EmbeddingError && /at http:\/\/127\.0\.0\.1:\d+\/.* failed after 2 attempt\(s\): unreachable \(ECONNREFUSED\)/.test(e.message) && !e.message.includes('secret-key-123'));
+  }
+  assert.throws(() => createEmbeddingProvider(embeddingSettings({ ZAVA_EMBEDDING_PROVIDER: 'azure-openai', AZURE_OPENAI_ENDPOINT: 'http://x' })), /AZURE_OPENAI_API_KEY is required/);
+});
+
 test('ollama: /api/embed wire format; a timeout and an unreachable host are clear errors', async () => {
   let slow = false;
   const server = await serve((req, body, res) => {

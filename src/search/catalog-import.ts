@@ -9,7 +9,7 @@ import { silentProgress, type Progress } from '../infra/progress.js';
 import type { ManagedDatabase } from '../db/types.js';
 import type { EmbeddingProvider } from './provider.js';
 import { createEmbeddingProvider } from './settings.js';
-import { planEmbeddings, storeEmbeddings, type QueryFn } from './store.js';
+import { noteEmbeddingsChanged, planEmbeddings, storeEmbeddings, type QueryFn } from './store.js';
 
 /** 1-based line of the value at `path` in JSON text, or undefined if it cannot be found. */
 export function lineOfJsonPath(text: string, path: readonly (string | number)[]): number | undefined {
@@ -184,54 +184,59 @@ export async function importCatalog(
       }
     }
   }
-  return db.withAdminTransaction(async (session) => {
-    const query: QueryFn = (sql, params) => session.query(sql, params ?? []);
-    progress.step(`Importing ${rows.length} products`);
-    const json = JSON.stringify(rows);
-    const categories = await query(
-      `INSERT INTO retail.categories (category_name)
-       SELECT DISTINCT category FROM json_to_recordset($1::json) AS x(category text)
-       ON CONFLICT (category_name) DO NOTHING RETURNING category_id`,
-      [json],
-    );
-    const types = await query(
-      `INSERT INTO retail.product_types (category_id, type_name)
-       SELECT DISTINCT c.category_id, x.type FROM json_to_recordset($1::json) AS x(category text, type text)
-         JOIN retail.categories c ON c.category_name = x.category
-       ON CONFLICT (category_id, type_name) DO NOTHING RETURNING type_id`,
-      [json],
-    );
-    const products = await query(
-      `INSERT INTO retail.products (sku, product_name, category_id, type_id, cost, base_price, gross_margin_percent, product_description)
-       SELECT x.sku, x.name, c.category_id, t.type_id, x.cost::numeric, x.price::numeric, ${GROSS_MARGIN_PERCENT}, x.description
-         FROM json_to_recordset($1::json) AS x(category text, type text, sku text, name text, description text, price text, cost text)
-         JOIN retail.categories c ON c.category_name = x.category
-         JOIN retail.product_types t ON t.category_id = c.category_id AND t.type_name = x.type
-       ON CONFLICT (sku) DO UPDATE
-          SET product_name = EXCLUDED.product_name, category_id = EXCLUDED.category_id, type_id = EXCLUDED.type_id,
-              cost = EXCLUDED.cost, base_price = EXCLUDED.base_price, product_description = EXCLUDED.product_description
-       RETURNING (xmax = 0) AS inserted`,
-      [json],
-    );
-    const inserted = products.rows.filter((r) => r[0] === true).length;
-    // Embed new and changed products (the local provider refits on the merged catalog, so it re-embeds all).
-    const plan = await planEmbeddings(query, provider);
-    let embedded = 0;
-    for (let i = 0; i < plan.pending.length; i += provider.batchSize) {
-      const batch = plan.pending.slice(i, i + provider.batchSize);
-      await storeEmbeddings(query, db.hasVector, provider, batch);
-      embedded += batch.length;
-      progress.update(`Embedding with ${plan.model}`, embedded, plan.pending.length);
-    }
-    await session.exec('ANALYZE retail.products, retail.product_description_embeddings');
-    progress.done(`Imported ${rows.length} products (${inserted} new), embedded ${embedded}`);
-    return {
-      categories: categories.rowCount,
-      types: types.rowCount,
-      productsInserted: inserted,
-      productsUpdated: rows.length - inserted,
-      embedded,
-      model: plan.model,
-    };
-  });
+  try {
+    return await db.withAdminTransaction(async (session) => {
+      const query: QueryFn = (sql, params) => session.query(sql, params ?? []);
+      progress.step(`Importing ${rows.length} products`);
+      const json = JSON.stringify(rows);
+      const categories = await query(
+        `INSERT INTO retail.categories (category_name)
+         SELECT DISTINCT category FROM json_to_recordset($1::json) AS x(category text)
+         ON CONFLICT (category_name) DO NOTHING RETURNING category_id`,
+        [json],
+      );
+      const types = await query(
+        `INSERT INTO retail.product_types (category_id, type_name)
+         SELECT DISTINCT c.category_id, x.type FROM json_to_recordset($1::json) AS x(category text, type text)
+           JOIN retail.categories c ON c.category_name = x.category
+         ON CONFLICT (category_id, type_name) DO NOTHING RETURNING type_id`,
+        [json],
+      );
+      const products = await query(
+        `INSERT INTO retail.products (sku, product_name, category_id, type_id, cost, base_price, gross_margin_percent, product_description)
+         SELECT x.sku, x.name, c.category_id, t.type_id, x.cost::numeric, x.price::numeric, ${GROSS_MARGIN_PERCENT}, x.description
+           FROM json_to_recordset($1::json) AS x(category text, type text, sku text, name text, description text, price text, cost text)
+           JOIN retail.categories c ON c.category_name = x.category
+           JOIN retail.product_types t ON t.category_id = c.category_id AND t.type_name = x.type
+         ON CONFLICT (sku) DO UPDATE
+            SET product_name = EXCLUDED.product_name, category_id = EXCLUDED.category_id, type_id = EXCLUDED.type_id,
+                cost = EXCLUDED.cost, base_price = EXCLUDED.base_price, product_description = EXCLUDED.product_description
+         RETURNING (xmax = 0) AS inserted`,
+        [json],
+      );
+      const inserted = products.rows.filter((r) => r[0] === true).length;
+      // Embed new and changed products (the local provider refits on the merged catalog, so it re-embeds all).
+      const plan = await planEmbeddings(query, provider);
+      let embedded = 0;
+      for (let i = 0; i < plan.pending.length; i += provider.batchSize) {
+        const batch = plan.pending.slice(i, i + provider.batchSize);
+        await storeEmbeddings(query, db.hasVector, provider, batch);
+        embedded += batch.length;
+        progress.update(`Embedding with ${plan.model}`, embedded, plan.pending.length);
+      }
+      await session.exec('ANALYZE retail.products, retail.product_description_embeddings');
+      progress.done(`Imported ${rows.length} products (${inserted} new), embedded ${embedded}`);
+      return {
+        categories: categories.rowCount,
+        types: types.rowCount,
+        productsInserted: inserted,
+        productsUpdated: rows.length - inserted,
+        embedded,
+        model: plan.model,
+      };
+    });
+  } finally {
+    // Committed or rolled back: cached model checks are void either way.
+    noteEmbeddingsChanged();
+  }
 }

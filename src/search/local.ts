@@ -7,7 +7,8 @@
 //   - multi-word terms: WordNet collocations ("circuit breaker", "light bulb") and word pairs that recur in
 //     the catalog ("paint tray", "extension cord"),
 //   - misspellings corrected to the nearest catalog word (edit distance 1–2) when a word is unknown,
-//   - TF-IDF weights fitted on the catalog in the database, so words every product shares count for little.
+//   - TF-IDF weights fitted on the catalog in the database, so words every product shares count for little,
+//   - for queries, pseudo-relevance feedback: the query moves toward its five nearest catalog products.
 // The model name carries a fingerprint of the catalog it was fitted on.
 import { createHash } from 'node:crypto';
 import { type EmbeddingProvider, type ProductDocument, l2Normalize } from './provider.js';
@@ -28,6 +29,10 @@ const POS_WEIGHTS: ReadonlyArray<readonly [WordNetPos, number, number]> = [
   ['a', 0.8, 2],
 ];
 const SYNSET_WEIGHT = 0.5;
+/** Pseudo-relevance feedback: how many nearest products, and the weight of their centroid. */
+const PRF_DOCUMENTS = 5;
+const PRF_WEIGHT = 2;
+const PRF_MAX_DOCUMENTS = 50_000;
 const HYPERNYM_DECAY = 0.5;
 
 function add(features: Features, key: string, weight: number): void {
@@ -114,9 +119,13 @@ export class LocalModel {
   private readonly catalogBigrams = new Set<string>();
   private readonly corrections = new Map<string, string | null>();
   private readonly documentCount: number;
+  private readonly corpus: readonly ProductDocument[];
+  /** The catalog's own embeddings (row-major), for pseudo-relevance feedback; built on the first query. */
+  private documentMatrix: Float32Array | undefined;
 
   constructor(corpus: readonly ProductDocument[], readonly dimensions: number) {
     this.documentCount = Math.max(1, corpus.length);
+    this.corpus = corpus;
     const fingerprint = createHash('sha256');
     fingerprint.update(`${LOCAL_MODEL_VERSION}\n${dimensions}\n`);
     const sorted = [...corpus].sort((a, b) => a.productId - b.productId);
@@ -159,7 +168,54 @@ export class LocalModel {
   embedQuery(text: string): number[] {
     const features: Features = new Map();
     this.textFeatures(text, 1, features, true);
-    return this.vectorize(features, false);
+    return this.feedback(this.vectorize(features, false));
+  }
+
+  /**
+   * Pseudo-relevance feedback (Rocchio): the query vector moves toward the weighted centroid of the catalog
+   * products it is already nearest to. A short query ("cut tree branches") shares few features with a product's
+   * whole text; its nearest products share the rest (the words of their descriptions, type and category), so
+   * the expanded query finds their neighbours too and scores true matches with a higher cosine. Deterministic,
+   * from the fitted catalog only; skipped for catalogs over PRF_MAX_DOCUMENTS products.
+   */
+  private feedback(query: number[]): number[] {
+    if (PRF_WEIGHT <= 0 || this.corpus.length === 0 || this.corpus.length > PRF_MAX_DOCUMENTS) return query;
+    if (query.every((v) => v === 0)) return query;
+    const matrix = (this.documentMatrix ??= this.buildMatrix());
+    const d = this.dimensions;
+    const n = this.corpus.length;
+    // The query vector is sparse (tens of features hashed into `d` slots): dot products over its non-zeros only.
+    const nonZero: number[] = [];
+    for (let j = 0; j < d; j++) if (query[j] !== 0) nonZero.push(j);
+    const values = nonZero.map((j) => query[j]!);
+    const top: { i: number; s: number }[] = [];
+    for (let i = 0; i < n; i++) {
+      let s = 0;
+      const base = i * d;
+      for (let k = 0; k < nonZero.length; k++) s += matrix[base + nonZero[k]!]! * values[k]!;
+      if (s <= 0) continue;
+      if (top.length < PRF_DOCUMENTS) top.push({ i, s });
+      else if (s > top[top.length - 1]!.s) top[top.length - 1] = { i, s };
+      else continue;
+      top.sort((a, b) => b.s - a.s || a.i - b.i);
+    }
+    if (top.length === 0) return query;
+    const centroid = new Array<number>(d).fill(0);
+    let total = 0;
+    for (const { i, s } of top) {
+      total += s;
+      const base = i * d;
+      for (let j = 0; j < d; j++) centroid[j]! += s * matrix[base + j]!;
+    }
+    const scale = PRF_WEIGHT / total;
+    return l2Normalize(query.map((v, j) => v + scale * centroid[j]!));
+  }
+
+  private buildMatrix(): Float32Array {
+    const d = this.dimensions;
+    const matrix = new Float32Array(this.corpus.length * d);
+    this.corpus.forEach((doc, i) => matrix.set(this.embedDocument(doc), i * d));
+    return matrix;
   }
 
   /** The weighted features of a query (for explanations and tests). */

@@ -1,8 +1,12 @@
-// Hosted embedding providers over their HTTP APIs: OpenAI (POST {base}/embeddings), Azure OpenAI
-// (POST {endpoint}/openai/deployments/{deployment}/embeddings?api-version=…, `api-key` header) and Ollama
-// (POST {host}/api/embed). Plain fetch (the `openai` SDK is not a dependency yet), with batching, retries with
-// exponential backoff on 429 and 5xx (honouring Retry-After), a per-request timeout and clear errors.
+// Hosted embedding providers. OpenAI and Azure OpenAI go through the official `openai` SDK (`OpenAI` and
+// `AzureOpenAI` clients: POST {base}/embeddings, and {endpoint}/openai/deployments/{deployment}/embeddings?
+// api-version=… with an `api-key` header); Ollama has its own HTTP API (POST {host}/api/embed) and is called with
+// fetch. All three share batching, one retry policy (exponential backoff with jitter on 429, 408 and 5xx,
+// honouring Retry-After / Retry-After-Ms, and on connection failures and timeouts), a per-request timeout and
+// clear errors. The SDK's own retries are turned off (maxRetries 0) so ZAVA_EMBEDDING_MAX_RETRIES and
+// ZAVA_EMBEDDING_RETRY_BASE_MS mean the same thing for every provider.
 import { setTimeout as sleep } from 'node:timers/promises';
+import OpenAI, { AzureOpenAI } from 'openai';
 import { type EmbeddingProvider, EmbeddingError, type ProductDocument, type ProviderKind, documentText, l2Normalize } from './provider.js';
 
 export interface HttpOptions {
@@ -13,13 +17,7 @@ export interface HttpOptions {
 }
 
 export const DEFAULT_HTTP_OPTIONS: HttpOptions = { timeoutMs: 30_000, maxRetries: 4, retryBaseMs: 500 };
-
-interface PostRequest {
-  readonly provider: string;
-  readonly url: string;
-  readonly headers: Record<string, string>;
-  readonly body: unknown;
-}
+const MAX_WAIT_MS = 20_000;
 
 function redactUrl(url: string): string {
   try {
@@ -31,7 +29,10 @@ function redactUrl(url: string): string {
   }
 }
 
-function retryAfterMs(header: string | null): number | undefined {
+function retryAfterMs(headers: { get(name: string): string | null } | undefined): number | undefined {
+  const ms = headers?.get('retry-after-ms');
+  if (ms && Number.isFinite(Number(ms))) return Math.max(0, Number(ms));
+  const header = headers?.get('retry-after');
   if (!header) return undefined;
   const seconds = Number(header);
   if (Number.isFinite(seconds)) return Math.max(0, seconds * 1000);
@@ -39,73 +40,121 @@ function retryAfterMs(header: string | null): number | undefined {
   return Number.isNaN(date) ? undefined : Math.max(0, date - Date.now());
 }
 
-/** POSTs JSON with retries; returns the parsed JSON answer or throws EmbeddingError. */
-export async function postJson(request: PostRequest, options: HttpOptions): Promise<unknown> {
-  const where = `${request.provider} at ${redactUrl(request.url)}`;
-  let attempt = 0;
-  for (;;) {
-    let response: Response;
-    try {
-      response = await fetch(request.url, {
-        method: 'POST',
-        headers: { 'content-type': 'application/json', accept: 'application/json', ...request.headers },
-        body: JSON.stringify(request.body),
-        signal: AbortSignal.timeout(options.timeoutMs),
-      });
-    } catch (error) {
-      const name = (error as Error).name;
-      const timedOut = name === 'TimeoutError' || name === 'AbortError';
-      if (attempt < options.maxRetries) {
-        attempt++;
-        await sleep(backoff(attempt, options));
-        continue;
-      }
-      const reason = timedOut
-        ? `no answer within ${options.timeoutMs} ms`
-        : `unreachable (${networkCode(error)})`;
-      throw new EmbeddingError(`embedding request to ${where} failed after ${attempt + 1} attempt(s): ${reason}`, { cause: error });
-    }
-    if (response.ok) {
-      try {
-        return await response.json();
-      } catch (error) {
-        throw new EmbeddingError(`${where} answered with invalid JSON`, { cause: error });
-      }
-    }
-    const text = await response.text().catch(() => '');
-    const retryable = response.status === 429 || response.status >= 500;
-    if (retryable && attempt < options.maxRetries) {
-      attempt++;
-      const wait = retryAfterMs(response.headers.get('retry-after')) ?? backoff(attempt, options);
-      await sleep(Math.min(wait, 20_000));
-      continue;
-    }
-    let detail = text.slice(0, 300);
-    try {
-      const parsed = JSON.parse(text) as { error?: { message?: string } | string };
-      detail = typeof parsed.error === 'string' ? parsed.error : (parsed.error?.message ?? detail);
-    } catch {
-      // not JSON: keep the text
-    }
-    const hint =
-      response.status === 401 || response.status === 403
-        ? ' (check the API key)'
-        : response.status === 404
-          ? ' (check the endpoint, deployment or model name)'
-          : retryable
-            ? ` (gave up after ${attempt + 1} attempts)`
-            : '';
-    throw new EmbeddingError(`${where} answered HTTP ${response.status}${hint}: ${detail}`, { status: response.status });
+/** What one failed attempt was, whichever client made it. */
+type Failure =
+  | { readonly kind: 'http'; readonly status: number; readonly detail: string; readonly retryAfterMs: number | undefined }
+  | { readonly kind: 'timeout' }
+  | { readonly kind: 'network'; readonly code: string };
+
+/** An HTTP error answer from the fetch-based client (Ollama). */
+class HttpFailure extends Error {
+  constructor(
+    readonly status: number,
+    readonly body: string,
+    readonly headers: Headers,
+  ) {
+    super(`HTTP ${status}`);
   }
 }
 
+function errorDetail(body: unknown, fallback: string): string {
+  if (typeof body === 'string') {
+    try {
+      return errorDetail(JSON.parse(body), body.slice(0, 300));
+    } catch {
+      return body.slice(0, 300) || fallback;
+    }
+  }
+  const error = (body as { error?: unknown } | undefined)?.error ?? body;
+  if (typeof error === 'string') return error;
+  const message = (error as { message?: unknown } | undefined)?.message;
+  return typeof message === 'string' ? message : fallback;
+}
+
 function networkCode(error: unknown): string {
-  const cause = (error as { cause?: { code?: string; message?: string; errors?: { code?: string }[] } }).cause;
-  return cause?.code ?? cause?.errors?.find((e) => e.code)?.code ?? cause?.message ?? (error as Error).message;
+  const cause = (error as { cause?: { code?: string; message?: string; errors?: { code?: string }[]; cause?: { code?: string } } }).cause;
+  return cause?.code ?? cause?.errors?.find((e) => e.code)?.code ?? cause?.cause?.code ?? cause?.message ?? (error as Error).message;
+}
+
+function classify(error: unknown): Failure | undefined {
+  if (error instanceof OpenAI.APIConnectionTimeoutError) return { kind: 'timeout' };
+  if (error instanceof OpenAI.APIConnectionError) {
+    // The SDK reports a fetch abort of its own timer as a timeout; anything else is a connection failure.
+    return /timed? ?out/i.test(`${error.message} ${String(error.cause)}`) ? { kind: 'timeout' } : { kind: 'network', code: networkCode(error) };
+  }
+  if (error instanceof OpenAI.APIError && typeof error.status === 'number') {
+    return { kind: 'http', status: error.status, detail: errorDetail(error.error, error.message), retryAfterMs: retryAfterMs(error.headers) };
+  }
+  if (error instanceof HttpFailure) {
+    return { kind: 'http', status: error.status, detail: errorDetail(error.body, error.message), retryAfterMs: retryAfterMs(error.headers) };
+  }
+  const name = (error as Error | undefined)?.name;
+  if (name === 'TimeoutError' || name === 'AbortError') return { kind: 'timeout' };
+  if (error instanceof TypeError && (error as { cause?: unknown }).cause !== undefined) return { kind: 'network', code: networkCode(error) };
+  return undefined;
+}
+
+/**
+ * Runs one request with the shared retry policy; `where` names the provider and URL in errors (never the key).
+ * Retries 429, 408 and 5xx answers (waiting what Retry-After asks, else exponential backoff with jitter),
+ * timeouts and connection failures; other answers fail at once with a hint.
+ */
+export async function withRetries<T>(where: string, options: HttpOptions, attempt: () => Promise<T>): Promise<T> {
+  let attempts = 0;
+  for (;;) {
+    attempts++;
+    try {
+      return await attempt();
+    } catch (error) {
+      if (error instanceof EmbeddingError) throw error;
+      const failure = classify(error);
+      if (!failure) throw new EmbeddingError(`embedding request to ${where} failed: ${(error as Error).message}`, { cause: error });
+      const retryable = failure.kind !== 'http' || failure.status === 429 || failure.status === 408 || failure.status >= 500;
+      if (retryable && attempts <= options.maxRetries) {
+        const wait = failure.kind === 'http' ? (failure.retryAfterMs ?? backoff(attempts, options)) : backoff(attempts, options);
+        await sleep(Math.min(wait, MAX_WAIT_MS));
+        continue;
+      }
+      if (failure.kind === 'timeout') {
+        throw new EmbeddingError(`embedding request to ${where} failed after ${attempts} attempt(s): no answer within ${options.timeoutMs} ms`, { cause: error });
+      }
+      if (failure.kind === 'network') {
+        throw new EmbeddingError(`embedding request to ${where} failed after ${attempts} attempt(s): unreachable (${failure.code})`, { cause: error });
+      }
+      const hint =
+        failure.status === 401 || failure.status === 403
+          ? ' (check the API key)'
+          : failure.status === 404
+            ? ' (check the endpoint, deployment or model name)'
+            : retryable
+              ? ` (gave up after ${attempts} attempts)`
+              : '';
+      throw new EmbeddingError(`${where} answered HTTP ${failure.status}${hint}: ${failure.detail}`, { status: failure.status, cause: error });
+    }
+  }
+}
+
+/** POSTs JSON with fetch (Ollama's API) under the shared retry policy; returns the parsed answer. */
+export async function postJson(provider: string, url: string, body: unknown, options: HttpOptions): Promise<unknown> {
+  const where = `${provider} at ${redactUrl(url)}`;
+  return withRetries(where, options, async () => {
+    const response = await fetch(url, {
+      method: 'POST',
+      headers: { 'content-type': 'application/json', accept: 'application/json' },
+      body: JSON.stringify(body),
+      signal: AbortSignal.timeout(options.timeoutMs),
+    });
+    if (!response.ok) throw new HttpFailure(response.status, await response.text().catch(() => ''), response.headers);
+    try {
+      return await response.json();
+    } catch (error) {
+      throw new EmbeddingError(`${where} answered with invalid JSON`, { cause: error });
+    }
+  });
 }
 
 function backoff(attempt: number, options: HttpOptions): number {
-  const base = Math.min(20_000, options.retryBaseMs * 2 ** (attempt - 1));
+  const base = Math.min(MAX_WAIT_MS, options.retryBaseMs * 2 ** (attempt - 1));
   return base / 2 + Math.random() * (base / 2);
 }
 
@@ -153,39 +202,50 @@ abstract class RemoteProvider implements EmbeddingProvider {
   }
 }
 
-/** OpenAI-style response: { data: [{ index, embedding }] }. */
-function openAiVectors(provider: string, json: unknown, count: number, dimensions: number): number[][] {
-  const data = (json as { data?: { index?: number; embedding?: unknown }[] }).data;
+/** OpenAI-style response: { data: [{ index, embedding }] }, possibly out of order. */
+function openAiVectors(provider: string, data: unknown, count: number, dimensions: number): number[][] {
   if (!Array.isArray(data)) throw new EmbeddingError(`${provider} answered without a data array`);
-  const ordered = [...data].sort((a, b) => (a.index ?? 0) - (b.index ?? 0)).map((d) => d.embedding);
+  const ordered = [...(data as { index?: number; embedding?: unknown }[])].sort((a, b) => (a.index ?? 0) - (b.index ?? 0)).map((d) => d.embedding);
   return checkVectors(provider, ordered, count, dimensions);
+}
+
+/** SDK options shared by both OpenAI clients: our timeout, no SDK retries (withRetries does them), no logging. */
+function sdkOptions(http: HttpOptions) {
+  return { timeout: http.timeoutMs, maxRetries: 0, logLevel: 'off' as const };
 }
 
 export class OpenAIProvider extends RemoteProvider {
   readonly kind = 'openai' as const;
+  private readonly client: OpenAI;
+  private readonly where: string;
   constructor(
-    private readonly settings: { apiKey: string; baseUrl: string; model: string; dimensions: number; batchSize: number },
+    settings: { apiKey: string; baseUrl: string; model: string; dimensions: number; batchSize: number; organization?: string; project?: string },
     http: HttpOptions,
   ) {
     super(settings.model, settings.dimensions, settings.batchSize, http);
+    const baseURL = settings.baseUrl.replace(/\/+$/, '');
+    this.client = new OpenAI({
+      apiKey: settings.apiKey,
+      baseURL,
+      organization: settings.organization ?? null,
+      project: settings.project ?? null,
+      ...sdkOptions(http),
+    });
+    this.where = `OpenAI at ${redactUrl(`${baseURL}/embeddings`)}`;
   }
 
   protected async request(inputs: readonly string[]): Promise<number[][]> {
-    const json = await postJson(
-      {
-        provider: 'OpenAI',
-        url: `${this.settings.baseUrl.replace(/\/+$/, '')}/embeddings`,
-        headers: { authorization: `Bearer ${this.settings.apiKey}` },
-        body: { model: this.model, input: inputs, dimensions: this.dimensions, encoding_format: 'float' },
-      },
-      this.http,
+    const response = await withRetries(this.where, this.http, () =>
+      this.client.embeddings.create({ model: this.model, input: [...inputs], dimensions: this.dimensions, encoding_format: 'float' }),
     );
-    return openAiVectors('OpenAI', json, inputs.length, this.dimensions);
+    return openAiVectors('OpenAI', response.data, inputs.length, this.dimensions);
   }
 }
 
 export class AzureOpenAIProvider extends RemoteProvider {
   readonly kind = 'azure-openai' as const;
+  private readonly client: AzureOpenAI;
+  private readonly where: string;
   constructor(
     private readonly settings: {
       apiKey: string;
@@ -199,21 +259,23 @@ export class AzureOpenAIProvider extends RemoteProvider {
     http: HttpOptions,
   ) {
     super(settings.model, settings.dimensions, settings.batchSize, http);
+    // baseURL is given explicitly (not `endpoint`) so an OPENAI_BASE_URL in the environment cannot interfere.
+    const baseURL = `${settings.endpoint.replace(/\/+$/, '')}/openai`;
+    this.client = new AzureOpenAI({
+      apiKey: settings.apiKey,
+      baseURL,
+      apiVersion: settings.apiVersion,
+      deployment: settings.deployment,
+      ...sdkOptions(http),
+    });
+    this.where = `Azure OpenAI at ${baseURL}/deployments/${encodeURIComponent(settings.deployment)}/embeddings?api-version=${encodeURIComponent(settings.apiVersion)}`;
   }
 
   protected async request(inputs: readonly string[]): Promise<number[][]> {
-    const base = this.settings.endpoint.replace(/\/+$/, '');
-    const url = `${base}/openai/deployments/${encodeURIComponent(this.settings.deployment)}/embeddings?api-version=${encodeURIComponent(this.settings.apiVersion)}`;
-    const json = await postJson(
-      {
-        provider: 'Azure OpenAI',
-        url,
-        headers: { 'api-key': this.settings.apiKey },
-        body: { input: inputs, dimensions: this.dimensions, encoding_format: 'float' },
-      },
-      this.http,
+    const response = await withRetries(this.where, this.http, () =>
+      this.client.embeddings.create({ model: this.settings.deployment, input: [...inputs], dimensions: this.dimensions, encoding_format: 'float' }),
     );
-    return openAiVectors('Azure OpenAI', json, inputs.length, this.dimensions);
+    return openAiVectors('Azure OpenAI', response.data, inputs.length, this.dimensions);
   }
 }
 
@@ -227,10 +289,7 @@ export class OllamaProvider extends RemoteProvider {
   }
 
   protected async request(inputs: readonly string[]): Promise<number[][]> {
-    const json = await postJson(
-      { provider: 'Ollama', url: `${this.settings.host.replace(/\/+$/, '')}/api/embed`, headers: {}, body: { model: this.model, input: inputs } },
-      this.http,
-    );
+    const json = await postJson('Ollama', `${this.settings.host.replace(/\/+$/, '')}/api/embed`, { model: this.model, input: inputs }, this.http);
     return checkVectors('Ollama', (json as { embeddings?: unknown }).embeddings, inputs.length, this.dimensions);
   }
 }

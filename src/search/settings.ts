@@ -72,6 +72,8 @@ export function createEmbeddingProvider(settings: EmbeddingSettings = embeddingS
           model: settings.model ?? 'text-embedding-3-small',
           dimensions: settings.dimensions ?? 1536,
           batchSize: settings.batchSize ?? 256,
+          organization: env.OPENAI_ORG_ID?.trim() || undefined,
+          project: env.OPENAI_PROJECT_ID?.trim() || undefined,
         },
         settings.http,
       );

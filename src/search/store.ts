@@ -102,6 +102,7 @@ export async function storeEmbeddings(
     content_hash: contentHash(doc),
   }));
   await query(upsertSql(hasVector), [JSON.stringify(rows), provider.model, provider.dimensions]);
+  noteEmbeddingsChanged();
 }
 
 export interface RebuildOptions {
@@ -173,6 +174,40 @@ export async function ensureEmbeddings(
   options: Omit<RebuildOptions, 'force' | 'maxBatches'> = {},
 ): Promise<RebuildReport> {
   return rebuildEmbeddings(db, options);
+}
+
+/** Bumped whenever this process writes embeddings: every cached model check is void afterwards. */
+let embeddingsGeneration = 0;
+export function noteEmbeddingsChanged(): void {
+  embeddingsGeneration++;
+}
+
+/** How long a passed model check is trusted when nothing in this process wrote embeddings (another may have). */
+export const MODEL_CHECK_TTL_MS = 5_000;
+const passedChecks = new WeakMap<object, Map<string, { generation: number; at: number }>>();
+
+/**
+ * assertStoredModel, remembered per database handle: after a pass, searches skip the check (one statement
+ * fewer) until this process writes embeddings (rebuild, import) or MODEL_CHECK_TTL_MS passes. Searches filter
+ * every scan on the model as well, so a change by another process in between cannot mix models; it only shows
+ * up as fewer results until the next check. `force` checks regardless (e.g. after an empty answer).
+ */
+export async function checkStoredModel(
+  db: object,
+  session: ReadSession,
+  model: string,
+  dimensions: number,
+  force = false,
+): Promise<void> {
+  const key = `${model}\u0000${dimensions}`;
+  let checks = passedChecks.get(db);
+  const cached = checks?.get(key);
+  if (!force && cached && cached.generation === embeddingsGeneration && Date.now() - cached.at < MODEL_CHECK_TTL_MS) return;
+  const generation = embeddingsGeneration;
+  checks?.delete(key);
+  await assertStoredModel(session, model, dimensions);
+  if (!checks) passedChecks.set(db, (checks = new Map()));
+  checks.set(key, { generation, at: Date.now() });
 }
 
 export interface StoredModel {
