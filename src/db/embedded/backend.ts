@@ -176,10 +176,11 @@ export class EmbeddedDatabase implements ManagedDatabase {
         };
         return await work(session);
       } finally {
-        // A timeout replaced the worker, and with it the transaction; otherwise end it and undo any
-        // session-level setting the query made (RESET ALL), so the next call starts clean.
+        // A timeout replaced the worker, and with it the transaction; otherwise end it. Rolling back also undoes
+        // any session-level setting made inside the transaction (set_config(..., false) is transactional), and
+        // the sandbox cannot commit, so the next call starts clean.
         if ((await this.handle.catch(() => undefined)) === handle) {
-          await this.call({ op: 'exec', sql: 'ROLLBACK; RESET ALL' });
+          await this.call({ op: 'exec', sql: 'ROLLBACK' });
         }
       }
     });
