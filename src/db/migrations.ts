@@ -1,5 +1,6 @@
 // Versioned migrations, applied in order, each recorded in zava_meta.schema_migrations, all in one owner
 // transaction under an advisory lock so concurrent replicas cannot apply the same step twice.
+import { SEARCH_FUNCTION_DIMENSIONS, createSearchFunctionSql } from '../search/search.js';
 import { newContextKey } from './context.js';
 import type { AdminSession, SqlParam } from './types.js';
 
@@ -365,7 +366,35 @@ const hnswParameters: Migration = {
   },
 };
 
-export const MIGRATIONS: readonly Migration[] = [schema, security, productSearch, hnswParameters];
+/**
+ * Product search: embeddings stored inline in the heap row. A 1024-dimension embedding (4 KB) was moved to the
+ * TOAST table (rows over ~2 KB are), so the exact scan of a search fetched ~2,000 TOAST chunks by index for 608
+ * products, more than the distances cost. With toast_tuple_target at its maximum a row goes out of line only
+ * when it would not fit a page (about 2,000 dimensions), so larger embeddings still work. Existing rows are
+ * rewritten (a fresh value, not the same TOAST pointer) so they move inline too. An index for the search's SKU
+ * match (upper(sku) = upper(query)), which was a scan of the products. And the search itself as
+ * PL/pgSQL functions with a cached plan (createSearchFunctionSql): planning the search cost as much as running it.
+ */
+const inlineEmbeddings: Migration = {
+  version: 5,
+  name: 'product search: embeddings inline, plan-cached search functions',
+  async up(session, { hasVector, queryRole }) {
+    const type = hasVector ? 'public.vector' : 'real[]';
+    const role = quoteIdent(queryRole);
+    await session.exec(`
+      ALTER TABLE retail.product_description_embeddings SET (toast_tuple_target = 8160);
+      UPDATE retail.product_description_embeddings SET description_embedding = description_embedding::text::${type};
+      CREATE INDEX products_upper_sku_idx ON retail.products (upper(sku));
+      ANALYZE retail.product_description_embeddings, retail.products;
+      CREATE SCHEMA IF NOT EXISTS zava_search;
+      REVOKE ALL ON SCHEMA zava_search FROM PUBLIC;
+      GRANT USAGE ON SCHEMA zava_search TO ${role};
+    `);
+    for (const dimensions of SEARCH_FUNCTION_DIMENSIONS) await session.exec(createSearchFunctionSql(hasVector, dimensions, role));
+  },
+};
+
+export const MIGRATIONS: readonly Migration[] = [schema, security, productSearch, hnswParameters, inlineEmbeddings];
 
 export interface MigrationReport {
   readonly applied: readonly { version: number; name: string }[];

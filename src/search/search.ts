@@ -106,12 +106,12 @@ export function searchSql(hasVector: boolean, dimensions: number, efSearch?: num
   // Optionally, hnsw.ef_search set by the statement itself (transaction-local) in an init plan evaluated before
   // the index scan starts — for callers whose transaction has not set it already.
   const efGate = hasVector && efSearch ? `AND (SELECT set_config('hnsw.ef_search', '${Math.trunc(efSearch)}', true)) IS NOT NULL` : '';
+  // The query words as tsqueries, each in an init plan (a value, not a join): the full-text side is then a GIN
+  // bitmap index scan rather than a scan of the table with a join filter.
+  const anyWords = `(SELECT replace(plainto_tsquery('english', $2)::text, ' & ', ' | ')::tsquery)`;
+  const allWords = `(SELECT plainto_tsquery('english', $2))`;
   return `
-    WITH q AS (
-      SELECT replace(plainto_tsquery('english', $2)::text, ' & ', ' | ')::tsquery AS any_words,
-             plainto_tsquery('english', $2) AS all_words
-    ),
-    vec AS (
+    WITH vec AS (
       SELECT v.product_id, round((${fromDistance})::numeric, 4) AS cos,
              row_number() OVER (ORDER BY round((${fromDistance})::numeric, 4) DESC, v.product_id) AS r
         FROM (SELECT e.product_id, ${distance} AS distance
@@ -122,28 +122,27 @@ export function searchSql(hasVector: boolean, dimensions: number, efSearch?: num
     ),
     txt AS (
       SELECT e.product_id,
-             row_number() OVER (ORDER BY round(ts_rank_cd(e.search_document, q.any_words)::numeric, 6) DESC, e.product_id) AS r
-        FROM retail.product_description_embeddings e, q
-       WHERE e.search_document @@ q.any_words AND e.model = $3
+             row_number() OVER (ORDER BY round(ts_rank_cd(e.search_document, ${anyWords})::numeric, 6) DESC, e.product_id) AS r
+        FROM retail.product_description_embeddings e
+       WHERE e.search_document @@ ${anyWords} AND e.model = $3
        ORDER BY r
        LIMIT ${CANDIDATES}
     ),
     hits AS MATERIALIZED (
       SELECT c.product_id, c.is_sku, c.vr, c.tr,
              coalesce(c.cos, round(${similarity('e')}::numeric, 4)) AS cos,
-             e.search_document @@ q.all_words AS all_words
+             e.search_document @@ ${allWords} AS all_words
         FROM (SELECT u.product_id, max(u.cos) AS cos, min(u.vr) AS vr, min(u.tr) AS tr, bool_or(u.is_sku) AS is_sku
                 FROM (SELECT product_id, cos, r AS vr, NULL::bigint AS tr, false AS is_sku FROM vec
                       UNION ALL SELECT product_id, NULL, NULL, r, false FROM txt
                       UNION ALL SELECT p.product_id, NULL, NULL, NULL, true FROM retail.products p WHERE upper(p.sku) = upper(btrim($2))) u
                GROUP BY u.product_id) c
         JOIN retail.product_description_embeddings e ON e.product_id = c.product_id AND e.model = $3
-        CROSS JOIN q
     )
     SELECT p.product_id, p.sku, p.product_name,
            (SELECT category_name FROM retail.categories WHERE category_id = p.category_id),
            (SELECT type_name FROM retail.product_types WHERE type_id = p.type_id),
-           p.base_price, p.product_description,
+           p.base_price::numeric, p.product_description,
            round(100 * h.cos, 1) AS similarity, h.is_sku, h.all_words, h.cos * 100 >= $4::numeric AS semantic,
            (SELECT i.stock_level FROM retail.inventory i WHERE i.product_id = p.product_id AND i.store_id = $6::int),
            coalesce(1.0 / (${RRF_K} + h.vr), 0) + ${TEXT_WEIGHT} * coalesce(1.0 / (${RRF_K} + h.tr), 0) AS rrf
@@ -152,6 +151,50 @@ export function searchSql(hasVector: boolean, dimensions: number, efSearch?: num
      WHERE h.is_sku OR h.all_words OR h.cos * 100 >= $4::numeric
      ORDER BY h.is_sku DESC, rrf DESC, h.cos DESC, p.product_id
      LIMIT $5::int`;
+}
+
+/**
+ * Embedding sizes with a plan-cached search function (migration 5): the local provider (1024), nomic/ollama
+ * (768), OpenAI small (1536). Other sizes run searchSql inline.
+ */
+export const SEARCH_FUNCTION_DIMENSIONS: readonly number[] = [768, 1024, 1536];
+
+/** The search function for an embedding type and size (version 1: searchSql as of migration 5). */
+export function searchFunctionName(hasVector: boolean, dimensions: number): string {
+  return `zava_search.products_v1_${hasVector ? 'vector' : 'real'}_${Math.trunc(dimensions)}`;
+}
+
+/**
+ * DDL of the search function for one embedding type and size: searchSql in a PL/pgSQL function, whose plan is
+ * made once per connection and reused (a generic plan), where a statement sent as text is planned on every call
+ * — at the default catalog planning cost about as much as running it. SECURITY INVOKER: it runs with the
+ * caller's grants and row-level security. Created by a migration, so a change to searchSql needs a new
+ * migration that creates the next version of these functions.
+ */
+export function createSearchFunctionSql(hasVector: boolean, dimensions: number, role: string): string {
+  const name = searchFunctionName(hasVector, dimensions);
+  const args = `${hasVector ? 'public.vector' : 'real[]'}, text, text, numeric, integer, integer`;
+  return `
+    CREATE FUNCTION ${name}(${args})
+      RETURNS TABLE (r_product_id integer, r_sku text, r_product_name text, r_category_name text, r_type_name text,
+                     r_base_price numeric, r_description text, r_similarity numeric, r_is_sku boolean,
+                     r_all_words boolean, r_semantic boolean, r_stock_level integer, r_rrf numeric)
+      LANGUAGE plpgsql STABLE SET plan_cache_mode = force_generic_plan AS $fn$
+      BEGIN
+        RETURN QUERY ${searchSql(hasVector, dimensions, hasVector ? HNSW_EF_SEARCH : undefined)};
+      END
+      $fn$;
+    REVOKE ALL ON FUNCTION ${name}(${args}) FROM PUBLIC;
+    GRANT EXECUTE ON FUNCTION ${name}(${args}) TO ${role};`;
+}
+
+/** The statement searchProducts sends: the search function where one exists for the size, else searchSql. */
+export function searchStatement(hasVector: boolean, dimensions: number): string {
+  if (!SEARCH_FUNCTION_DIMENSIONS.includes(Math.trunc(dimensions))) {
+    return searchSql(hasVector, dimensions, hasVector ? HNSW_EF_SEARCH : undefined);
+  }
+  const vector = hasVector ? '$1::public.vector' : '$1::real[]';
+  return `SELECT * FROM ${searchFunctionName(hasVector, dimensions)}(${vector}, $2::text, $3::text, $4::numeric, $5::int, $6::int)`;
 }
 
 interface ProviderState {
@@ -198,7 +241,7 @@ export async function searchProducts(db: Database, identity: Identity, params: S
       }
       await checkStoredModel(db, session, provider.model, provider.dimensions);
       const vector = await provider.embedQuery(query);
-      const sql = searchSql(db.hasVector, provider.dimensions, db.hasVector ? HNSW_EF_SEARCH : undefined);
+      const sql = searchStatement(db.hasVector, provider.dimensions);
       const params = [vectorLiteral(vector, db.hasVector), query, provider.model, threshold, maxRows, storeId];
       const result = await session.query(sql, params, { maxRows });
       // Nothing found: make sure it is not because the stored embeddings changed model meanwhile.
