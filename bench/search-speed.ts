@@ -1,4 +1,4 @@
-// Search speed (results go to docs/search-benchmarks.md):
+// Search speed (results go to BENCHMARKS.md):
 //   1. searchProducts at the default catalog on the embedded database, query embedding included (median);
 //   2. N synthetic products (default 100,000) on PGlite + pgvector: HNSW median and recall@10 against exact;
 //   3. the same vectors on the PostgreSQL service without pgvector: exact-scan median (real[] dot product).

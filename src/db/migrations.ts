@@ -343,7 +343,7 @@ const productSearch: Migration = {
 export const SEARCH_INDEX_DIMENSIONS = [768, 1024, 1536] as const;
 
 /**
- * HNSW build parameters measured on 100,000 synthetic products (docs/search-benchmarks.md): with pgvector's
+ * HNSW build parameters measured on 100,000 synthetic products (BENCHMARKS.md): with pgvector's
  * defaults (m 16, ef_construction 64) recall@10 against exact search stayed at 0.87 even at ef_search 400; with
  * m 32 and ef_construction 128 it is 0.976 at ef_search 400 (the value searchProducts sets) at a 6 ms median.
  */
