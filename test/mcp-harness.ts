@@ -9,17 +9,10 @@ import { StdioClientTransport } from '@modelcontextprotocol/sdk/client/stdio.js'
 import { StreamableHTTPClientTransport } from '@modelcontextprotocol/sdk/client/streamableHttp.js';
 import type { CallToolResult } from '@modelcontextprotocol/sdk/types.js';
 import { unmarkData, type CompactResult } from '../src/analytics/format.js';
-import { loadSqlGuard } from '../src/analytics/guard.js';
 import { RETAIL_TABLES } from '../src/db/migrations.js';
 import type { Database } from '../src/db/types.js';
 
 export const MAIN = fileURLToPath(new URL('../src/cli/main.js', import.meta.url));
-
-/** Why execute_sales_query cannot answer yet (the SQL guard has not landed), or false when it can. */
-export async function guardMissingReason(): Promise<string | false> {
-  const verdict = await (await loadSqlGuard())('SELECT 1');
-  return verdict.ok ? false : `SQL guard unavailable: ${verdict.reason ?? 'refuses SELECT 1'}`;
-}
 
 /** The spawned server's environment: ours without any zava setting, plus the test's. */
 function serverEnv(extra: Record<string, string>): Record<string, string> {

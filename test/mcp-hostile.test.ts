@@ -10,11 +10,10 @@ import { HEAD_OFFICE_USER_ID, STORES } from '../src/data/stores.js';
 import { createEmbeddingProvider, embeddingSettings } from '../src/search/settings.js';
 import { ensureEmbeddings } from '../src/search/store.js';
 import { backendsUnderTest, createTestDatabase, type TestDatabase } from './support/databases.js';
-import { connectHttp, databaseChecksum, guardMissingReason, query, startHttpServer, textOf, type HttpServerProcess } from './mcp-harness.js';
+import { connectHttp, databaseChecksum, query, startHttpServer, textOf, type HttpServerProcess } from './mcp-harness.js';
 
 const SEATTLE = STORES[0]!;
 const TIMEOUT_MS = 1500;
-const guardMissing = await guardMissingReason();
 
 /** Statements the server must refuse (guard first, READ ONLY transaction and RLS behind it). */
 const REFUSED = [
@@ -176,7 +175,7 @@ for (const { kind, skip } of await backendsUnderTest()) {
       assert.equal(textOf(await call(seattle, 'get_current_utc_date', {})).length, 24);
     });
 
-    test('every refused statement kind is refused with a clear error and no rows', { skip: guardMissing }, async () => {
+    test('every refused statement kind is refused with a clear error and no rows', async () => {
       for (const sql of REFUSED) {
         const answer = await query(headOffice, sql);
         assert.equal(answer.isError, true, `must be refused: ${sql}\n→ ${JSON.stringify(answer.result)}`);
@@ -187,7 +186,7 @@ for (const { kind, skip } of await backendsUnderTest()) {
       }
     });
 
-    test('queries that try to change identity change nothing: the next call sees only its own store', { skip: guardMissing }, async () => {
+    test('queries that try to change identity change nothing: the next call sees only its own store', async () => {
       for (const sql of IDENTITY_CHANGES) {
         await query(seattle, sql);
         await seattleStillSeesOnlyItsOwn();
@@ -197,7 +196,7 @@ for (const { kind, skip } of await backendsUnderTest()) {
       assert.deepEqual(spoof.result.r, [[seattleOrders]]);
     });
 
-    test('unknown tables and columns: PostgreSQL\'s message, usable by a model', { skip: guardMissing }, async () => {
+    test('unknown tables and columns: PostgreSQL\'s message, usable by a model', async () => {
       for (const sql of ['SELECT * FROM retail.employees', 'SELECT * FROM employees', 'SELECT salary FROM retail.stores']) {
         const answer = await query(seattle, sql);
         assert.equal(answer.isError, true);
@@ -206,7 +205,7 @@ for (const { kind, skip } of await backendsUnderTest()) {
       }
     });
 
-    test('pg_sleep(60) and a runaway join are cancelled at the timeout while other calls keep answering', { skip: guardMissing }, async () => {
+    test('pg_sleep(60) and a runaway join are cancelled at the timeout while other calls keep answering', async () => {
       const started = Date.now();
       const sleeper = query(headOffice, 'SELECT count(*) FROM pg_sleep(60)').then((answer) => ({ answer, ms: Date.now() - started }));
       const runaway = query(headOffice, 'SELECT count(*) FROM retail.order_items a, retail.order_items b, retail.order_items c, retail.order_items d').then(

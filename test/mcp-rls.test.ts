@@ -8,9 +8,8 @@ import type { Client } from '@modelcontextprotocol/sdk/client/index.js';
 import type { CallToolResult } from '@modelcontextprotocol/sdk/types.js';
 import { HEAD_OFFICE_USER_ID, REGIONAL_MANAGERS, STORES } from '../src/data/stores.js';
 import { backendsUnderTest, createTestDatabase, type TestDatabase } from './support/databases.js';
-import { connectHttp, connectStdio, guardMissingReason, query, startHttpServer, textOf, type HttpServerProcess } from './mcp-harness.js';
+import { connectHttp, connectStdio, query, startHttpServer, textOf, type HttpServerProcess } from './mcp-harness.js';
 
-const guardMissing = await guardMissingReason();
 
 interface Who {
   readonly label: string;
@@ -93,7 +92,7 @@ for (const { kind, skip } of await backendsUnderTest()) {
         await http?.stop();
       });
 
-      test('each identity sees exactly its own rows', { skip: guardMissing }, async () => {
+      test('each identity sees exactly its own rows', async () => {
         for (const who of IDENTITIES) {
           const answer = await query(clients.get(who.userId)!, PROBE);
           assert.equal(answer.isError, false, `${who.label}: ${answer.result.err}`);
@@ -101,7 +100,7 @@ for (const { kind, skip } of await backendsUnderTest()) {
         }
       });
 
-      test('50 concurrent calls from mixed identities each get their own answers', { skip: guardMissing }, async () => {
+      test('50 concurrent calls from mixed identities each get their own answers', async () => {
         const calls = Array.from({ length: 50 }, (_, i) => IDENTITIES[(i * 7) % IDENTITIES.length]!);
         const answers = await Promise.all(calls.map((who) => query(clients.get(who.userId)!, PROBE)));
         answers.forEach((answer, i) => {
@@ -111,7 +110,7 @@ for (const { kind, skip } of await backendsUnderTest()) {
         });
       });
 
-      test('sales by store: a store manager gets its store only; head office gets all eight', { skip: guardMissing }, async () => {
+      test('sales by store: a store manager gets its store only; head office gets all eight', async () => {
         const sql = 'SELECT s.store_name, sum(oi.total_amount) AS revenue FROM retail.order_items oi JOIN retail.stores s ON s.store_id = oi.store_id GROUP BY s.store_name ORDER BY s.store_name';
         const redmond = await query(clients.get(STORES[5]!.managerId)!, sql);
         assert.deepEqual(redmond.result.r.map((row) => row[0]), [STORES[5]!.name]);
@@ -135,7 +134,7 @@ for (const { kind, skip } of await backendsUnderTest()) {
 
     describe('over stdio (identity from --rls-user-id)', () => {
       for (const who of [IDENTITIES[1]!, IDENTITIES[IDENTITIES.length - 1]!]) {
-        test(`${who.label} sees exactly its own rows`, { skip: guardMissing }, async () => {
+        test(`${who.label} sees exactly its own rows`, async () => {
           const stdio = await connectStdio(t.flags, who.userId);
           try {
             const answer = await query(stdio.client, PROBE);

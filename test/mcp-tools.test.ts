@@ -9,7 +9,7 @@ import { HEAD_OFFICE_USER_ID, REGIONAL_MANAGERS, STORES } from '../src/data/stor
 import { unmarkData, type CompactResult } from '../src/analytics/format.js';
 import { SEARCH_COLUMNS, SEARCH_COLUMNS_WITH_STOCK } from '../src/analytics/product-search.js';
 import { backendsUnderTest, createTestDatabase, type TestDatabase } from './support/databases.js';
-import { connectHttp, connectStdio, guardMissingReason, query, startHttpServer, textOf, type HttpServerProcess, type StdioConnection } from './mcp-harness.js';
+import { connectHttp, connectStdio, query, startHttpServer, textOf, type HttpServerProcess, type StdioConnection } from './mcp-harness.js';
 
 const SEATTLE = STORES[0]!;
 const ONLINE = STORES.find((s) => s.isOnline)!;
@@ -19,7 +19,6 @@ const PAINT_CONTAINERS = 'containers for paint';
 const MAX_ROWS = 50;
 const MAX_RESULT_BYTES = 6000;
 const SERVER_ENV = { ZAVA_MAX_ROWS: String(MAX_ROWS), ZAVA_MAX_RESULT_BYTES: String(MAX_RESULT_BYTES) };
-const guardMissing = await guardMissingReason();
 
 interface Truth {
   storeNames: string[];
@@ -189,7 +188,7 @@ for (const { kind, skip } of await backendsUnderTest()) {
           assert.equal(system.isError, true);
         });
 
-        test('execute_sales_query: rows as compact JSON between per-call data markers', { skip: guardMissing }, async () => {
+        test('execute_sales_query: rows as compact JSON between per-call data markers', async () => {
           const answer = await query(
             client,
             'SELECT s.store_name, count(*) AS lines, sum(oi.total_amount) AS revenue FROM retail.order_items oi JOIN retail.stores s ON s.store_id = oi.store_id GROUP BY s.store_name',
@@ -203,13 +202,13 @@ for (const { kind, skip } of await backendsUnderTest()) {
           assert.deepEqual(second.result, { c: ['one'], r: [[1]], n: 1 });
         });
 
-        test('execute_sales_query: no rows → {"c":[],"r":[],"n":0,"msg":"No rows"}', { skip: guardMissing }, async () => {
+        test('execute_sales_query: no rows → {"c":[],"r":[],"n":0,"msg":"No rows"}', async () => {
           const answer = await query(client, "SELECT product_name FROM retail.products WHERE product_name = 'no such product'");
           assert.equal(answer.isError, false);
           assert.deepEqual(answer.result, { c: [], r: [], n: 0, msg: 'No rows' });
         });
 
-        test('execute_sales_query: the row cap truncates with a note', { skip: guardMissing }, async () => {
+        test('execute_sales_query: the row cap truncates with a note', async () => {
           const answer = await query(client, 'SELECT order_item_id FROM retail.order_items ORDER BY order_item_id');
           assert.equal(answer.isError, false);
           assert.equal(answer.result.n, MAX_ROWS);
@@ -218,7 +217,7 @@ for (const { kind, skip } of await backendsUnderTest()) {
           assert.match(answer.result.note ?? '', /row limit 50/);
         });
 
-        test('execute_sales_query: the byte cap truncates with a note', { skip: guardMissing }, async () => {
+        test('execute_sales_query: the byte cap truncates with a note', async () => {
           const answer = await query(client, 'SELECT product_name, product_description FROM retail.products ORDER BY product_id');
           assert.equal(answer.isError, false);
           assert.equal(answer.result.truncated, true);
@@ -228,7 +227,7 @@ for (const { kind, skip } of await backendsUnderTest()) {
           assert.ok(Buffer.byteLength(JSON.stringify(rest)) <= MAX_RESULT_BYTES);
         });
 
-        test('execute_sales_query: PostgreSQL errors come back as the compact error with message and hint', { skip: guardMissing }, async () => {
+        test('execute_sales_query: PostgreSQL errors come back as the compact error with message and hint', async () => {
           const answer = await query(client, 'SELECT product_nam FROM retail.products');
           assert.equal(answer.isError, true);
           assert.deepEqual({ ...answer.result, err: undefined }, { err: undefined, q: 'SELECT product_nam FROM retail.products', c: [], r: [], n: 0 });
@@ -323,22 +322,25 @@ for (const { kind, skip } of await backendsUnderTest()) {
           }
         });
 
-        test('semantic_search_products: embeddings re-made with another model after start are refused, not mixed', { skip: kind === 'embedded' && 'the embedded database is held by the spawned server' }, async () => {
-          // As if another process had rebuilt the embeddings with another provider while this server runs.
-          const [[model]] = (await t.db.ownerQuery('SELECT DISTINCT model FROM retail.product_description_embeddings')).rows as [[string]];
-          await t.db.ownerQuery("UPDATE retail.product_description_embeddings SET model = 'another-model-v9'");
-          try {
-            const answer = await search(client, { query_description: PAINT_CONTAINERS });
-            assert.equal(answer.isError, true, answer.text);
-            assert.deepEqual({ ...answer.result, err: undefined }, { err: undefined, q: PAINT_CONTAINERS, c: [], r: [], n: 0 });
-            assert.match(answer.result.err!, /^semantic search is unavailable: .*zava-local/);
-            assert.match(answer.result.err!, /another-model-v9/);
-            assert.match(answer.result.err!, /zava-mcp embeddings rebuild/);
-          } finally {
-            await t.db.ownerQuery('UPDATE retail.product_description_embeddings SET model = $1', [model]);
-          }
-          assert.equal((await search(client, { query_description: PAINT_CONTAINERS })).isError, false);
-        });
+        // Server backend only: the embedded database is held by the spawned server process.
+        if (kind === 'server') {
+          test('semantic_search_products: embeddings re-made with another model after start are refused, not mixed', async () => {
+            // As if another process had rebuilt the embeddings with another provider while this server runs.
+            const [[model]] = (await t.db.ownerQuery('SELECT DISTINCT model FROM retail.product_description_embeddings')).rows as [[string]];
+            await t.db.ownerQuery("UPDATE retail.product_description_embeddings SET model = 'another-model-v9'");
+            try {
+              const answer = await search(client, { query_description: PAINT_CONTAINERS });
+              assert.equal(answer.isError, true, answer.text);
+              assert.deepEqual({ ...answer.result, err: undefined }, { err: undefined, q: PAINT_CONTAINERS, c: [], r: [], n: 0 });
+              assert.match(answer.result.err!, /^semantic search is unavailable: .*zava-local/);
+              assert.match(answer.result.err!, /another-model-v9/);
+              assert.match(answer.result.err!, /zava-mcp embeddings rebuild/);
+            } finally {
+              await t.db.ownerQuery('UPDATE retail.product_description_embeddings SET model = $1', [model]);
+            }
+            assert.equal((await search(client, { query_description: PAINT_CONTAINERS })).isError, false);
+          });
+        }
 
         test('wrong parameter types and missing parameters are refused clearly', async () => {
           for (const [name, args] of [
