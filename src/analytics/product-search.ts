@@ -3,7 +3,7 @@
 // identity, missing or mixed-model embeddings and provider failures become the compact error shape with a
 // message a model (or operator) can act on; nothing here answers with another identity's rows.
 import type { Database, Identity } from '../db/types.js';
-import { DatabaseUnavailableError, QueryError, QueryTimeoutError, UnknownIdentityError } from '../infra/errors.js';
+import { QueryError, QueryTimeoutError } from '../infra/errors.js';
 import type { Logger } from '../infra/logger.js';
 import {
   EmbeddingError,
@@ -14,7 +14,7 @@ import {
   type ProductSearchResponse,
 } from '../search/index.js';
 import { compactError, type CompactResult } from './format.js';
-import { resolveCaller } from './query.js';
+import { describeCommonFailure, resolveCaller } from './query.js';
 
 export interface SearchRequest {
   readonly queryDescription: string;
@@ -65,13 +65,8 @@ export class ProductSearchService {
   async search(userId: string | undefined, request: SearchRequest): Promise<SearchOutcome> {
     const started = performance.now();
     const fail = (message: string): SearchOutcome => ({ result: compactError(message, request.queryDescription), isError: true });
-    let identity: Identity;
-    try {
-      identity = await resolveCaller(this.db, userId);
-    } catch (error) {
-      if (error instanceof UnknownIdentityError) return fail(`${error.message}. No data is available without a known identity.`);
-      throw error;
-    }
+    const identity = await resolveCaller(this.db, userId);
+    if ('refusal' in identity) return fail(identity.refusal);
     try {
       const response = await searchProducts(
         this.db,
@@ -102,12 +97,6 @@ export class ProductSearchService {
       this.log.error({ err: error, userId: identity.userId }, 'search query failed');
       return `the search failed in the database: ${error.message}`;
     }
-    if (error instanceof UnknownIdentityError) return error.message;
-    if (error instanceof DatabaseUnavailableError) {
-      this.log.error({ err: error }, 'database unavailable');
-      return `the database is unavailable right now: ${error.message}`;
-    }
-    this.log.error({ err: error, userId: identity.userId }, 'unexpected failure in semantic_search_products');
-    return 'the search failed inside the server (logged). Try again shortly.';
+    return describeCommonFailure(error, identity, this.log, 'semantic_search_products', 'the search failed inside the server (logged). Try again shortly.');
   }
 }

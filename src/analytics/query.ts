@@ -19,9 +19,28 @@ export interface QueryOutcome {
   readonly isError: boolean;
 }
 
-/** Resolves the caller; a missing or unknown identity is an error, never head office. */
-export async function resolveCaller(db: Database, userId: string | undefined): Promise<Identity> {
-  return db.resolveIdentity(userId);
+/**
+ * Resolves the caller, or says why not: a missing or unknown identity is refused with a message, never
+ * answered as head office.
+ */
+export async function resolveCaller(db: Database, userId: string | undefined): Promise<Identity | { refusal: string }> {
+  try {
+    return await db.resolveIdentity(userId);
+  } catch (error) {
+    if (error instanceof UnknownIdentityError) return { refusal: `${error.message}. No data is available without a known identity.` };
+    throw error;
+  }
+}
+
+/** The failures every tool describes the same way; `unexpected` is the tool's own words for a bug. */
+export function describeCommonFailure(error: unknown, identity: Identity, log: Logger, tool: string, unexpected: string): string {
+  if (error instanceof UnknownIdentityError) return error.message;
+  if (error instanceof DatabaseUnavailableError) {
+    log.error({ err: error }, 'database unavailable');
+    return `the database is unavailable right now: ${error.message}`;
+  }
+  log.error({ err: error, userId: identity.userId }, `unexpected failure in ${tool}`);
+  return unexpected;
 }
 
 export class QueryService {
@@ -35,13 +54,8 @@ export class QueryService {
   async execute(userId: string | undefined, sql: string): Promise<QueryOutcome> {
     const started = performance.now();
     const fail = (message: string): QueryOutcome => ({ result: compactError(message, sql), isError: true });
-    let identity: Identity;
-    try {
-      identity = await resolveCaller(this.db, userId);
-    } catch (error) {
-      if (error instanceof UnknownIdentityError) return fail(`${error.message}. No data is available without a known identity.`);
-      throw error;
-    }
+    const identity = await resolveCaller(this.db, userId);
+    if ('refusal' in identity) return fail(identity.refusal);
     if (sql.trim() === '') return fail('the query is empty: give one SELECT statement');
     if (sql.length > this.options.maxQueryLength) {
       return fail(
@@ -85,12 +99,6 @@ export class QueryService {
       if (error.sqlState === '42P01' || error.sqlState === '42703') parts.push('Call get_multiple_table_schemas for the exact table and column names.');
       return parts.join(' ');
     }
-    if (error instanceof UnknownIdentityError) return error.message;
-    if (error instanceof DatabaseUnavailableError) {
-      this.log.error({ err: error }, 'database unavailable');
-      return `the database is unavailable right now: ${error.message}`;
-    }
-    this.log.error({ err: error, userId: identity.userId }, 'unexpected failure in execute_sales_query');
-    return 'the query failed inside the server (logged). Try a simpler query.';
+    return describeCommonFailure(error, identity, this.log, 'execute_sales_query', 'the query failed inside the server (logged). Try a simpler query.');
   }
 }
