@@ -7,7 +7,8 @@
 // expiry. SQL running as the query role can call set_config itself, but cannot forge a signature, cannot
 // read the key, and cannot reuse a context from another backend.
 import { createHmac, randomBytes } from 'node:crypto';
-import type { Identity } from './types.js';
+import { DatabaseUnavailableError } from '../infra/errors.js';
+import type { Identity, RowSet } from './types.js';
 
 export const CONTEXT_SETTING = 'zava.ctx';
 const VERSION = 'v1';
@@ -44,4 +45,12 @@ export function signContext(key: Buffer, identity: Identity, backendPid: number,
   const payload = [VERSION, String(backendPid), String(now + CONTEXT_LIFETIME_MS), scopeOf(identity), identity.userId].join('.');
   const signature = createHmac('sha256', key).update(payload, 'utf8').digest('hex');
   return `${payload}.${signature}`;
+}
+
+/** Reads the signing key as the owner (only the owner can); a database that was never migrated has none. */
+export async function loadContextKey(ownerQuery: (sql: string) => Promise<RowSet>): Promise<Buffer> {
+  const result = await ownerQuery(`SELECT encode(hmac_key, 'hex') FROM zava_private.context_key WHERE id = 1`);
+  const key = result.rows[0]?.[0];
+  if (typeof key !== 'string') throw new DatabaseUnavailableError('the RLS context key is missing: run `zava-mcp db migrate`');
+  return Buffer.from(key, 'hex');
 }

@@ -3,7 +3,7 @@
 import { Worker } from 'node:worker_threads';
 import { DatabaseUnavailableError, QueryError, QueryTimeoutError } from '../../infra/errors.js';
 import { Mutex } from '../../infra/mutex.js';
-import { CONTEXT_SETTING, signContext } from '../context.js';
+import { CONTEXT_SETTING, loadContextKey, signContext } from '../context.js';
 import { IdentityDirectory } from '../identity.js';
 import type {
   AdminSession,
@@ -143,10 +143,7 @@ export class EmbeddedDatabase implements ManagedDatabase {
   }
 
   async prepare(): Promise<void> {
-    const result = await this.ownerQuery(`SELECT encode(hmac_key, 'hex') FROM zava_private.context_key WHERE id = 1`);
-    const key = result.rows[0]?.[0];
-    if (typeof key !== 'string') throw new DatabaseUnavailableError('the RLS context key is missing: run `zava-mcp db migrate`');
-    this.contextKey = Buffer.from(key, 'hex');
+    this.contextKey = await loadContextKey((sql) => this.ownerQuery(sql));
   }
 
   resolveIdentity(userId: string | undefined | null): Promise<Identity> {

@@ -10,7 +10,7 @@ import { pipeline } from 'node:stream/promises';
 import { DatabaseUnavailableError, QueryError, QueryTimeoutError, ZavaError } from '../../infra/errors.js';
 import type { Config } from '../../infra/config.js';
 import { redactUrl } from '../../infra/config.js';
-import { CONTEXT_SETTING, signContext } from '../context.js';
+import { CONTEXT_SETTING, loadContextKey, signContext } from '../context.js';
 import { IdentityDirectory } from '../identity.js';
 import { VALUE_PARSERS } from '../values.js';
 import type {
@@ -130,10 +130,7 @@ export class ServerDatabase implements ManagedDatabase {
   }
 
   async prepare(): Promise<void> {
-    const result = await this.ownerQuery(`SELECT encode(hmac_key, 'hex') FROM zava_private.context_key WHERE id = 1`);
-    const key = result.rows[0]?.[0];
-    if (typeof key !== 'string') throw new DatabaseUnavailableError('the RLS context key is missing: run `zava-mcp db migrate`');
-    this.contextKey = Buffer.from(key, 'hex');
+    this.contextKey = await loadContextKey((sql) => this.ownerQuery(sql));
     const vector = await this.ownerQuery(`SELECT EXISTS (SELECT 1 FROM pg_extension WHERE extname = 'vector')`);
     this.hasVector = vector.rows[0]?.[0] === true;
   }
