@@ -1,12 +1,15 @@
-// `npm run eval:search`: search quality on the labelled queries in eval/search-queries.json, per embedding
-// provider that can run here (local always; openai / azure-openai / ollama when their keys or hosts are set).
+// `npm run eval:search`: search quality on the labelled query sets, per embedding provider that can run here
+// (local always; openai / azure-openai / ollama when their keys or hosts are set):
+//   - development: eval/search-queries.json, the set the local ranker's settings were chosen on;
+//   - held-out: eval/search-queries-heldout.json, written later from the catalog alone and never used for tuning.
 // Uses a fresh embedded database with the default catalog and the tool's own searchProducts (hybrid ranking,
-// default threshold), as head office.
+// default threshold), as head office. Options: --set=development|held-out, --threshold=N, --dims=N, --verbose.
 import { mkdtemp, readFile, rm } from 'node:fs/promises';
 import { tmpdir } from 'node:os';
 import path from 'node:path';
 import { loadConfig } from '../src/infra/config.js';
-import { migrateDatabase, openDatabase } from '../src/db/open.js';
+import { openDatabase } from '../src/db/open.js';
+import { prepareSchema } from '../src/cli/migrate.js';
 import { seedDatabase } from '../src/data/seed.js';
 import { createEmbeddingProvider, embeddingSettings } from '../src/search/settings.js';
 import { rebuildEmbeddings } from '../src/search/store.js';
@@ -52,10 +55,68 @@ export function scoreRanking(ranked: readonly string[], relevant: ReadonlySet<st
   };
 }
 
+export interface SetMetrics extends Metrics {
+  /** Queries with at least 5 relevant products, where precision@5 can reach 1. */
+  fivePlus: { queries: number; precisionAt5: number };
+  byKind: Map<string, { n: number; ndcg: number }>;
+}
+
+/** Runs every labelled query through `search` (ranked SKUs) and averages the metrics. */
+export async function evaluate(
+  labelled: readonly LabelledQuery[],
+  search: (query: string) => Promise<string[]>,
+  verbose = process.argv.includes('--verbose'),
+): Promise<SetMetrics> {
+  const totals = { p5: 0, cappedP5: 0, r10: 0, ndcg10: 0, rr: 0, idealP5: 0 };
+  const fivePlus = { queries: 0, p5: 0 };
+  const byKind = new Map<string, { n: number; ndcg: number }>();
+  for (const q of labelled) {
+    const ranked = await search(q.query);
+    const s = scoreRanking(ranked, new Set(q.relevant));
+    for (const key of Object.keys(totals) as (keyof typeof totals)[]) totals[key] += s[key];
+    if (q.relevant.length >= 5) {
+      fivePlus.queries++;
+      fivePlus.p5 += s.p5;
+    }
+    const k = byKind.get(q.kind) ?? { n: 0, ndcg: 0 };
+    k.n++;
+    k.ndcg += s.ndcg10;
+    byKind.set(q.kind, k);
+    if (verbose) {
+      const marks = ranked.slice(0, 5).map((sku) => `${q.relevant.includes(sku) ? '+' : '-'}${sku}`).join(' ');
+      process.stdout.write(`${s.ndcg10.toFixed(2)}  ${q.query.padEnd(44)} ${marks}\n`);
+    }
+  }
+  const n = labelled.length;
+  for (const v of byKind.values()) v.ndcg /= v.n;
+  return {
+    queries: n,
+    precisionAt5: totals.p5 / n,
+    cappedPrecisionAt5: totals.cappedP5 / n,
+    recallAt10: totals.r10 / n,
+    ndcgAt10: totals.ndcg10 / n,
+    mrr: totals.rr / n,
+    idealPrecisionAt5: totals.idealP5 / n,
+    fivePlus: { queries: fivePlus.queries, precisionAt5: fivePlus.queries ? fivePlus.p5 / fivePlus.queries : 0 },
+    byKind,
+  };
+}
+
+const SETS = [
+  { name: 'development', file: 'search-queries.json' },
+  { name: 'held-out', file: 'search-queries-heldout.json' },
+] as const;
+
 async function main(): Promise<void> {
-  const file = new URL('../../eval/search-queries.json', import.meta.url);
-  const labelled = (JSON.parse(await readFile(file, 'utf8')) as { queries: LabelledQuery[] }).queries;
-  const verbose = process.argv.includes('--verbose');
+  const setArg = process.argv.find((a) => a.startsWith('--set='))?.split('=')[1];
+  const chosen = SETS.filter((set) => !setArg || set.name === setArg);
+  if (chosen.length === 0) throw new Error(`--set must be one of ${SETS.map((set) => set.name).join(', ')}`);
+  const sets = await Promise.all(
+    chosen.map(async (set) => ({
+      name: set.name,
+      queries: (JSON.parse(await readFile(new URL(`../../eval/${set.file}`, import.meta.url), 'utf8')) as { queries: LabelledQuery[] }).queries,
+    })),
+  );
   const thresholdArg = process.argv.find((a) => a.startsWith('--threshold='));
   const threshold = thresholdArg ? Number(thresholdArg.split('=')[1]) : 30;
   // --dims=N: the local model at another vector size (default: the provider's default).
@@ -64,7 +125,7 @@ async function main(): Promise<void> {
   const config = loadConfig({ dataDir: path.join(dir, 'pglite') }, {});
   const db = await openDatabase(config);
   try {
-    await migrateDatabase(db, config);
+    await prepareSchema(db, config);
     await seedDatabase(db, { customers: 1, seed: 1 });
     const identity = await db.resolveIdentity('00000000-0000-0000-0000-000000000000');
 
@@ -94,39 +155,19 @@ async function main(): Promise<void> {
         continue;
       }
       await rebuildEmbeddings(db, { provider, force: true });
-      const totals = { p5: 0, cappedP5: 0, r10: 0, ndcg10: 0, rr: 0, idealP5: 0 };
-      const byKind = new Map<string, { n: number; ndcg: number }>();
-      for (const q of labelled) {
-        const response = await searchProducts(db, identity, { query: q.query, maxRows: 20, similarityThreshold: threshold }, { provider });
-        const ranked = response.results.map((r) => r.sku);
-        const s = scoreRanking(ranked, new Set(q.relevant));
-        for (const key of Object.keys(totals) as (keyof typeof totals)[]) totals[key] += s[key];
-        const k = byKind.get(q.kind) ?? { n: 0, ndcg: 0 };
-        k.n++;
-        k.ndcg += s.ndcg10;
-        byKind.set(q.kind, k);
-        if (verbose) {
-          const marks = ranked.slice(0, 5).map((sku) => `${q.relevant.includes(sku) ? '+' : '-'}${sku}`).join(' ');
-          process.stdout.write(`${s.ndcg10.toFixed(2)}  ${q.query.padEnd(44)} ${marks}\n`);
-        }
+      for (const set of sets) {
+        const metrics = await evaluate(set.queries, async (query) =>
+          (await searchProducts(db, identity, { query, maxRows: 20, similarityThreshold: threshold }, { provider })).results.map((r) => r.sku),
+        );
+        const f = (x: number) => x.toFixed(3);
+        rows.push(
+          `${candidate.kind.padEnd(13)} ${set.name.padEnd(12)} ${provider.model.padEnd(34)} P@5 ${f(metrics.precisionAt5)} (ideal ${f(metrics.idealPrecisionAt5)}, capped ${f(metrics.cappedPrecisionAt5)})  R@10 ${f(metrics.recallAt10)}  nDCG@10 ${f(metrics.ndcgAt10)}  MRR ${f(metrics.mrr)}`,
+        );
+        rows.push(`${''.padEnd(26)} ${metrics.queries} queries; P@5 on the ${metrics.fivePlus.queries} with at least 5 relevant products: ${f(metrics.fivePlus.precisionAt5)}`);
+        rows.push(`${''.padEnd(26)} nDCG@10 by kind: ${[...metrics.byKind].map(([k, v]) => `${k} ${v.ndcg.toFixed(2)} (${v.n})`).join(', ')}`);
       }
-      const n = labelled.length;
-      const metrics: Metrics = {
-        queries: n,
-        precisionAt5: totals.p5 / n,
-        cappedPrecisionAt5: totals.cappedP5 / n,
-        recallAt10: totals.r10 / n,
-        ndcgAt10: totals.ndcg10 / n,
-        mrr: totals.rr / n,
-        idealPrecisionAt5: totals.idealP5 / n,
-      };
-      const f = (x: number) => x.toFixed(3);
-      rows.push(
-        `${candidate.kind.padEnd(13)} ${provider.model.padEnd(34)} P@5 ${f(metrics.precisionAt5)} (ideal ${f(metrics.idealPrecisionAt5)}, capped ${f(metrics.cappedPrecisionAt5)})  R@10 ${f(metrics.recallAt10)}  nDCG@10 ${f(metrics.ndcgAt10)}  MRR ${f(metrics.mrr)}`,
-      );
-      rows.push(`${''.padEnd(13)} nDCG@10 by kind: ${[...byKind].map(([k, v]) => `${k} ${(v.ndcg / v.n).toFixed(2)} (${v.n})`).join(', ')}`);
     }
-    process.stdout.write(`Search quality on ${labelled.length} labelled queries (hybrid ranking, max_rows 20, threshold ${threshold})\n${rows.join('\n')}\n`);
+    process.stdout.write(`Search quality (hybrid ranking, max_rows 20, threshold ${threshold})\n${rows.join('\n')}\n`);
   } finally {
     await db.close();
     await rm(dir, { recursive: true, force: true });
