@@ -11,11 +11,13 @@ import { PGlite } from '@electric-sql/pglite';
 import { vector } from '@electric-sql/pglite-pgvector';
 import pg from 'pg';
 import { loadConfig } from '../src/infra/config.js';
-import { migrateDatabase, openDatabase } from '../src/db/open.js';
+import { openDatabase } from '../src/db/open.js';
+import { prepareSchema } from '../src/cli/migrate.js';
 import { seedDatabase } from '../src/data/seed.js';
 import { LocalEmbeddingProvider } from '../src/search/local.js';
 import { ensureEmbeddings, loadCorpus, vectorLiteral } from '../src/search/store.js';
-import { HNSW_EF_SEARCH, searchProducts } from '../src/search/search.js';
+import { searchProducts } from '../src/search/search.js';
+import { HNSW_EF_SEARCH } from '../src/search/search-sql.js';
 import { HNSW_BUILD } from '../src/db/migrations.js';
 import type { ProductDocument } from '../src/search/provider.js';
 
@@ -33,7 +35,7 @@ async function defaultCatalog(): Promise<{ corpus: ProductDocument[]; lines: str
   const config = loadConfig({ dataDir: path.join(dir, 'pglite') }, {});
   const db = await openDatabase(config);
   try {
-    await migrateDatabase(db, config);
+    await prepareSchema(db, config);
     await seedDatabase(db, { customers: 200, seed: 1 });
     const provider = new LocalEmbeddingProvider();
     await ensureEmbeddings(db, { provider });
@@ -148,9 +150,10 @@ async function main(): Promise<void> {
   }
   const loadS = (performance.now() - t) / 1000;
   t = performance.now();
-  await pglite.exec(`SET maintenance_work_mem = '512MB'; CREATE INDEX items_hnsw ON items USING hnsw (v vector_cosine_ops) WITH (m = ${m}, ef_construction = ${efConstruction}); ANALYZE items`);
+  await pglite.exec(`SET maintenance_work_mem = '512MB'; CREATE INDEX items_hnsw ON items USING hnsw (v vector_ip_ops) WITH (m = ${m}, ef_construction = ${efConstruction}); ANALYZE items`);
   const buildS = (performance.now() - t) / 1000;
-  const knn = `SELECT id, (v <=> $1::vector) AS d FROM items ORDER BY v <=> $1::vector LIMIT 10`;
+  // Unit vectors: inner product (`<#>`, as product search uses) ranks exactly as cosine distance.
+  const knn = `SELECT id, (v <#> $1::vector) AS d FROM items ORDER BY v <#> $1::vector LIMIT 10`;
   const exact: { ids: number[]; kth: number }[] = [];
   const exactTimes: number[] = [];
   await pglite.exec('SET enable_indexscan = off');
@@ -167,7 +170,7 @@ async function main(): Promise<void> {
   // counts it) also accepts a returned product exactly as near as the exact 10th (a tie), within 1e-6.
   const measure = async (ef: number, inQuery: boolean) => {
     const sql = inQuery
-      ? `SELECT id, (v <=> $1::vector) AS d FROM items WHERE (SELECT set_config('hnsw.ef_search', '${ef}', true)) IS NOT NULL ORDER BY v <=> $1::vector LIMIT 10`
+      ? `SELECT id, (v <#> $1::vector) AS d FROM items WHERE (SELECT set_config('hnsw.ef_search', '${ef}', true)) IS NOT NULL ORDER BY v <#> $1::vector LIMIT 10`
       : knn;
     if (!inQuery) await pglite.exec(`SET hnsw.ef_search = ${ef}`);
     else await pglite.exec('RESET hnsw.ef_search');

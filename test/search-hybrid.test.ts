@@ -14,6 +14,8 @@ import { EmbeddingError, EmbeddingModelMismatchError, type EmbeddingProvider, ty
 import { importCatalog, parseCatalogFile } from '../src/search/catalog-import.js';
 import { runCatalogImport } from '../src/cli/catalog.js';
 import { DataLoadError } from '../src/infra/errors.js';
+import { SEARCH_FUNCTION_DIMENSIONS, ensureSearchFunctions, searchFunctionName } from '../src/search/functions.js';
+import { HNSW_EF_SEARCH, queryVectorParam, searchSql } from '../src/search/search-sql.js';
 
 const HEAD_OFFICE = '00000000-0000-0000-0000-000000000000';
 const SEATTLE = 'f47ac10b-58cc-4372-a567-0e02b2c3d479';
@@ -53,6 +55,47 @@ for (const { kind, skip } of backends) {
       for (const q of QUERIES) all.push((await searchProducts(t.db, hq, { query: q }, { provider })).results.map((r) => `${r.sku}:${r.similarityPercent}`));
       resultsByBackend.set(kind, all);
     });
+
+    test('search functions: one per size and version, stale versions dropped; a missing one falls back inline', async () => {
+      const hq = await t.db.resolveIdentity(HEAD_OFFICE);
+      const installed = async () =>
+        (await t.db.ownerQuery(`SELECT p.proname FROM pg_proc p JOIN pg_namespace n ON n.oid = p.pronamespace WHERE n.nspname = 'zava_search' AND p.proname LIKE 'products%' ORDER BY 1`)).rows.map((r) => String(r[0]));
+      const current = SEARCH_FUNCTION_DIMENSIONS.map((d) => searchFunctionName(t.db.hasVector, d).split('.')[1]!).sort();
+      assert.deepEqual(await installed(), current);
+      const answers = async () => {
+        const out: string[][] = [];
+        for (const q of QUERIES) out.push((await searchProducts(t.db, hq, { query: q }, { provider })).results.map((r) => `${r.sku}:${r.similarityPercent}:${r.match}`));
+        return out;
+      };
+      const viaFunction = await answers();
+      // An older version is dropped; the current ones are left alone.
+      const type = t.db.hasVector ? 'integer[]' : 'real[]';
+      await t.db.withAdminTransaction((session) =>
+        session.exec(`CREATE FUNCTION zava_search.products_vector_1024_0123456789ab(${type}) RETURNS integer LANGUAGE sql AS 'SELECT 1'`),
+      );
+      const cleaned = await ensureSearchFunctions(t.db, t.config.queryRole);
+      assert.deepEqual(cleaned, { created: [], dropped: ['products_vector_1024_0123456789ab'] });
+      assert.deepEqual(await installed(), current);
+      // The function this process has been using disappears (a newer server dropped it): answers do not change.
+      const name = searchFunctionName(t.db.hasVector, 1024);
+      await t.db.withAdminTransaction((session) => session.exec(`DROP FUNCTION ${name}(${type}, text, text, numeric, integer, integer)`));
+      assert.deepEqual(await answers(), viaFunction);
+      const restored = await ensureSearchFunctions(t.db, t.config.queryRole);
+      assert.deepEqual(restored, { created: [name.split('.')[1]], dropped: [] });
+      assert.deepEqual(await answers(), viaFunction);
+    });
+
+    if (kind === 'embedded') {
+      test('the vector ranking can use the inner-product HNSW index (as it does on large catalogs)', async () => {
+        const vector = queryVectorParam(await provider.embedQuery('cordless drill'), true);
+        const plan = await t.db.withAdminTransaction(async (session) => {
+          // At 608 products a sort is cheaper; taking the sort away shows whether the index can serve the ORDER BY.
+          await session.exec('SET LOCAL enable_seqscan = off; SET LOCAL enable_sort = off');
+          return session.query(`EXPLAIN ${searchSql(true, 1024, HNSW_EF_SEARCH)}`, [vector, 'cordless drill', provider.model, 30, 20, null]);
+        });
+        assert.match(plan.rows.map((r) => String(r[0])).join('\n'), /Index Scan using product_embeddings_hnsw_1024_idx/);
+      });
+    }
 
     test('bad parameters are refused before any query', async () => {
       const hq = await t.db.resolveIdentity(HEAD_OFFICE);

@@ -4,7 +4,7 @@ import path from 'node:path';
 import type { Config } from '../infra/config.js';
 import { DataLoadError } from '../infra/errors.js';
 import { consoleProgress } from '../infra/progress.js';
-import { migrateDatabase } from '../db/open.js';
+import { prepareSchema } from './migrate.js';
 import { importCatalog, parseCatalogFile, type CatalogImportReport } from '../search/catalog-import.js';
 import { createEmbeddingProvider } from '../search/settings.js';
 import { withDatabase } from './db.js';
@@ -25,7 +25,7 @@ export async function runCatalogImport(
   const catalog = parseCatalogFile(text, path.basename(file));
   const provider = createEmbeddingProvider();
   return withDatabase(config, async (db) => {
-    await migrateDatabase(db, config);
+    await prepareSchema(db, config);
     const report = await importCatalog(db, catalog, { provider, progress: consoleProgress() });
     out.write(
       `${db.location}: imported ${file}: ${report.productsInserted} new and ${report.productsUpdated} updated products, ` +

@@ -2,7 +2,8 @@
 import type { Config } from '../infra/config.js';
 import { DataLoadError } from '../infra/errors.js';
 import { consoleProgress } from '../infra/progress.js';
-import { migrateDatabase, openDatabase } from '../db/open.js';
+import { openDatabase } from '../db/open.js';
+import { prepareSchema } from './migrate.js';
 import type { ManagedDatabase } from '../db/types.js';
 import { salesSummary, seedDatabase, validateSeedOptions } from '../data/seed.js';
 import { createEmbeddingProvider } from '../search/settings.js';
@@ -35,9 +36,12 @@ export async function withDatabase<T>(config: Config, work: (db: ManagedDatabase
 
 export async function runMigrate(config: Config, out: NodeJS.WritableStream = process.stderr): Promise<void> {
   await withDatabase(config, async (db) => {
-    const report = await migrateDatabase(db, config);
-    if (report.applied.length === 0) out.write(`${db.location}: schema is up to date (version ${report.current}); nothing to do.\n`);
+    const { migrations: report, searchFunctions: functions } = await prepareSchema(db, config);
+    if (report.applied.length === 0 && functions.created.length === 0) {
+      out.write(`${db.location}: schema is up to date (version ${report.current}); nothing to do.\n`);
+    }
     for (const step of report.applied) out.write(`${db.location}: applied migration ${step.version} (${step.name})\n`);
+    if (functions.created.length > 0) out.write(`${db.location}: installed search functions ${functions.created.join(', ')}\n`);
   });
 }
 
@@ -54,7 +58,7 @@ export async function runSeed(config: Config, flags: SeedFlags, out: NodeJS.Writ
   const provider = createEmbeddingProvider(); // and the embedding configuration
   await withDatabase(config, async (db) => {
     const { customers, seed } = seedSettings(flags, db);
-    await migrateDatabase(db, config);
+    await prepareSchema(db, config);
     out.write(`Seeding ${db.location} with ${customers.toLocaleString('en-US')} customers (seed ${seed})\n`);
     const report = await seedDatabase(db, { customers, seed, replace: flags.replace === true, progress: consoleProgress() });
     const counts = Object.entries(report.counts)

@@ -2,7 +2,7 @@
 // (ZAVA_EMBEDDING_PROVIDER), batched, one transaction per batch, resumable after an interruption.
 import type { Config } from '../infra/config.js';
 import { consoleProgress } from '../infra/progress.js';
-import { migrateDatabase } from '../db/open.js';
+import { prepareSchema } from './migrate.js';
 import { createEmbeddingProvider } from '../search/settings.js';
 import { rebuildEmbeddings, storedModels, type RebuildReport } from '../search/store.js';
 import { parseWholeNumber, withDatabase } from './db.js';
@@ -22,7 +22,7 @@ export async function runEmbeddingsRebuild(
   const batchSize = parseWholeNumber('--batch-size', flags['batch-size']);
   const provider = createEmbeddingProvider(); // configuration errors before touching the database
   return withDatabase(config, async (db) => {
-    await migrateDatabase(db, config);
+    await prepareSchema(db, config);
     const report = await rebuildEmbeddings(db, {
       provider,
       progress: consoleProgress(),

@@ -2,7 +2,8 @@
 // for semantic search), then serve MCP over Streamable HTTP (default) or stdio.
 import type { Config } from '../infra/config.js';
 import { consoleProgress } from '../infra/progress.js';
-import { migrateDatabase, openDatabase } from '../db/open.js';
+import { openDatabase } from '../db/open.js';
+import { prepareSchema } from './migrate.js';
 import type { ManagedDatabase } from '../db/types.js';
 import { salesSummary, seedDatabase } from '../data/seed.js';
 import { seedSettings } from './db.js';
@@ -32,8 +33,9 @@ export async function prepareDatabase(
   const started = Date.now();
   const db = await openDatabase(config);
   try {
-    const report = await migrateDatabase(db, config);
+    const { migrations: report, searchFunctions: functions } = await prepareSchema(db, config);
     for (const step of report.applied) log(`applied migration ${step.version} (${step.name})`);
+    if (functions.created.length > 0) log(`installed search functions ${functions.created.join(', ')}`);
     const hasData = await db.ownerQuery('SELECT EXISTS (SELECT 1 FROM retail.stores)');
     if (hasData.rows[0]?.[0] !== true) {
       const { customers, seed } = seedSettings({}, db);

@@ -1,6 +1,5 @@
 // Versioned migrations, applied in order, each recorded in zava_meta.schema_migrations, all in one owner
 // transaction under an advisory lock so concurrent replicas cannot apply the same step twice.
-import { SEARCH_FUNCTION_DIMENSIONS, createSearchFunctionSql } from '../search/search.js';
 import { newContextKey } from './context.js';
 import type { AdminSession, SqlParam } from './types.js';
 
@@ -349,20 +348,24 @@ export const SEARCH_INDEX_DIMENSIONS = [768, 1024, 1536] as const;
  */
 export const HNSW_BUILD = { m: 32, efConstruction: 128 } as const;
 
+/** Drops and rebuilds the product HNSW indexes (one partial index per dimension) with HNSW_BUILD parameters. */
+async function rebuildHnswIndexes(session: AdminSession, operatorClass: 'vector_cosine_ops' | 'vector_ip_ops'): Promise<void> {
+  for (const dimensions of SEARCH_INDEX_DIMENSIONS) {
+    await session.exec(`
+      DROP INDEX IF EXISTS retail.product_embeddings_hnsw_${dimensions}_idx;
+      CREATE INDEX product_embeddings_hnsw_${dimensions}_idx ON retail.product_description_embeddings
+        USING hnsw ((description_embedding::public.vector(${dimensions})) public.${operatorClass})
+        WITH (m = ${HNSW_BUILD.m}, ef_construction = ${HNSW_BUILD.efConstruction})
+        WHERE dimensions = ${dimensions}`);
+  }
+}
+
 /** Product search: rebuild the HNSW indexes of migration 3 with the measured build parameters. */
 const hnswParameters: Migration = {
   version: 4,
   name: 'product search: HNSW indexes with m 32, ef_construction 128',
   async up(session, { hasVector }) {
-    if (!hasVector) return;
-    for (const dimensions of SEARCH_INDEX_DIMENSIONS) {
-      await session.exec(`
-        DROP INDEX IF EXISTS retail.product_embeddings_hnsw_${dimensions}_idx;
-        CREATE INDEX product_embeddings_hnsw_${dimensions}_idx ON retail.product_description_embeddings
-          USING hnsw ((description_embedding::public.vector(${dimensions})) public.vector_cosine_ops)
-          WITH (m = ${HNSW_BUILD.m}, ef_construction = ${HNSW_BUILD.efConstruction})
-          WHERE dimensions = ${dimensions}`);
-    }
+    if (hasVector) await rebuildHnswIndexes(session, 'vector_cosine_ops');
   },
 };
 
@@ -372,8 +375,9 @@ const hnswParameters: Migration = {
  * products, more than the distances cost. With toast_tuple_target at its maximum a row goes out of line only
  * when it would not fit a page (about 2,000 dimensions), so larger embeddings still work. Existing rows are
  * rewritten (a fresh value, not the same TOAST pointer) so they move inline too. An index for the search's SKU
- * match (upper(sku) = upper(query)), which was a scan of the products. And the search itself as
- * PL/pgSQL functions with a cached plan (createSearchFunctionSql): planning the search cost as much as running it.
+ * match (upper(sku) = upper(query)), which was a scan of the products. And the schema of the plan-cached search
+ * functions (search/functions.ts installs them; version 5 as first released also created them, and migration 6
+ * drops those).
  */
 const inlineEmbeddings: Migration = {
   version: 5,
@@ -390,11 +394,30 @@ const inlineEmbeddings: Migration = {
       REVOKE ALL ON SCHEMA zava_search FROM PUBLIC;
       GRANT USAGE ON SCHEMA zava_search TO ${role};
     `);
-    for (const dimensions of SEARCH_FUNCTION_DIMENSIONS) await session.exec(createSearchFunctionSql(hasVector, dimensions, role));
   },
 };
 
-export const MIGRATIONS: readonly Migration[] = [schema, security, productSearch, hnswParameters, inlineEmbeddings];
+/**
+ * Product search by inner product: embeddings are unit vectors, so the cosine similarity is their inner product,
+ * which pgvector computes with a third of the arithmetic (`<#>`); the HNSW indexes are rebuilt on vector_ip_ops
+ * so the search's ORDER BY still uses them. The search functions of migration 5 (products_v1_*) are dropped:
+ * search/functions.ts now installs versioned ones after migrations.
+ */
+const innerProductSearch: Migration = {
+  version: 6,
+  name: 'product search: inner-product HNSW indexes; search functions installed outside migrations',
+  async up(session, { hasVector }) {
+    const type = hasVector ? 'public.vector' : 'real[]';
+    for (const dimensions of [768, 1024, 1536]) {
+      await session.exec(
+        `DROP FUNCTION IF EXISTS zava_search.products_v1_${hasVector ? 'vector' : 'real'}_${dimensions}(${type}, text, text, numeric, integer, integer)`,
+      );
+    }
+    if (hasVector) await rebuildHnswIndexes(session, 'vector_ip_ops');
+  },
+};
+
+export const MIGRATIONS: readonly Migration[] = [schema, security, productSearch, hnswParameters, inlineEmbeddings, innerProductSearch];
 
 export interface MigrationReport {
   readonly applied: readonly { version: number; name: string }[];

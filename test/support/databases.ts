@@ -8,6 +8,7 @@ import { createHash, randomBytes } from 'node:crypto';
 import pg from 'pg';
 import { loadConfig, type Config } from '../../src/infra/config.js';
 import { migrateDatabase, openDatabase } from '../../src/db/open.js';
+import { prepareSchema } from '../../src/cli/migrate.js';
 import { MIGRATIONS } from '../../src/db/migrations.js';
 import type { ManagedDatabase } from '../../src/db/types.js';
 import { seedDatabase } from '../../src/data/seed.js';
@@ -118,7 +119,7 @@ export async function createTestDatabase(kind: BackendKind, options: TestDatabas
     const dataDir = await embeddedDataDir(seeded, customers, seed);
     const config = loadConfig({ dataDir }, env);
     const db = await openDatabase(config);
-    await migrateDatabase(db, config);
+    await prepareSchema(db, config);
     return {
       kind,
       config,
@@ -136,7 +137,7 @@ export async function createTestDatabase(kind: BackendKind, options: TestDatabas
   const config = loadConfig({ databaseUrl: url }, env);
   const db = await openDatabase(config);
   try {
-    await migrateDatabase(db, config);
+    await prepareSchema(db, config);
     if (seeded) await seedDatabase(db, { customers, seed });
   } catch (error) {
     await db.close();

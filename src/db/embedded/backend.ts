@@ -154,32 +154,50 @@ export class EmbeddedDatabase implements ManagedDatabase {
     const key = this.contextKey;
     if (!key) throw new DatabaseUnavailableError('the database is not prepared: call prepare() after migrating');
     const timeoutMs = options.timeoutMs ?? this.options.statementTimeoutMs;
-    return this.lock.run(async () => {
-      const handle = await this.handle;
-      const token = signContext(key, identity, handle.backendPid);
-      // One round trip to the worker: the token is ours (hex, digits, dots and dashes), safe as a literal, and
-      // no other session exists in PGlite that could see the statement text.
-      if (!/^[0-9a-zA-Z.*-]+$/.test(token)) throw new Error('unexpected characters in the signed context');
-      try {
-        await this.call({
-          op: 'exec',
-          sql: `BEGIN READ ONLY; SELECT set_config('${CONTEXT_SETTING}', '${token}', true), set_config('search_path', 'pg_catalog, retail', true)`,
-        });
-        const session: ReadSession = {
-          query: async (sql: string, params: readonly SqlParam[] = [], queryOptions: QueryOptions = {}) => {
-            if ((await this.handle) !== handle) throw new QueryError('the transaction was cancelled by an earlier timeout');
-            return this.rows({ op: 'sandbox', sql, params, maxRows: queryOptions.maxRows ?? this.options.maxRows }, timeoutMs);
-          },
-        };
-        return await work(session);
-      } finally {
-        // A timeout replaced the worker, and with it the transaction; otherwise end it. Rolling back also undoes
-        // any session-level setting made inside the transaction (set_config(..., false) is transactional), and
-        // the sandbox cannot commit, so the next call starts clean.
-        if ((await this.handle.catch(() => undefined)) === handle) {
-          await this.call({ op: 'exec', sql: 'ROLLBACK' });
-        }
-      }
+    // The caller gets its answer as soon as the work is done; the transaction is rolled back afterwards, still
+    // under the lock, so the next transaction starts clean while this caller is already on its way.
+    return new Promise<T>((resolve, reject) => {
+      this.lock
+        .run(async () => {
+          const handle = await this.handle;
+          const token = signContext(key, identity, handle.backendPid);
+          // The token is ours (hex, digits, dots and dashes), safe as a literal, and no other session exists in
+          // PGlite that could see the statement text.
+          if (!/^[0-9a-zA-Z.*-]+$/.test(token)) throw new Error('unexpected characters in the signed context');
+          // BEGIN travels with the first statement (one worker round trip fewer); work that sends nothing
+          // opens no transaction.
+          let begin: string | undefined =
+            `BEGIN READ ONLY; SELECT set_config('${CONTEXT_SETTING}', '${token}', true), set_config('search_path', 'pg_catalog, retail', true)`;
+          const session: ReadSession = {
+            query: async (sql: string, params: readonly SqlParam[] = [], queryOptions: QueryOptions = {}) => {
+              if ((await this.handle) !== handle) throw new QueryError('the transaction was cancelled by an earlier timeout');
+              const request: WorkerRequest = {
+                op: 'sandbox',
+                sql,
+                params,
+                maxRows: queryOptions.maxRows ?? this.options.maxRows,
+                ...(begin ? { begin } : {}),
+              };
+              begin = undefined;
+              return this.rows(request, timeoutMs);
+            },
+          };
+          try {
+            resolve(await work(session));
+          } catch (error) {
+            reject(error);
+          }
+          // A timeout replaced the worker, and with it the transaction; otherwise end it. Rolling back also undoes
+          // any session-level setting made inside the transaction (set_config(..., false) is transactional), and
+          // the sandbox cannot commit, so the next call starts clean. If even ROLLBACK fails, the session is in
+          // an unknown state: reopen it.
+          if (begin === undefined && (await this.handle.catch(() => undefined)) === handle) {
+            await this.call({ op: 'exec', sql: 'ROLLBACK' }).catch(async () => {
+              if ((await this.handle.catch(() => undefined)) === handle) this.restartWorker(handle.worker);
+            });
+          }
+        })
+        .catch(reject);
     });
   }
 

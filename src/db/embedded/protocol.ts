@@ -9,7 +9,8 @@ export type WorkerRequest =
   | { op: 'exec'; sql: string }
   | { op: 'query'; sql: string; params: readonly SqlParam[] }
   | { op: 'copy'; table: string; columns: readonly string[]; csv: string }
-  | { op: 'sandbox'; sql: string; params: readonly SqlParam[]; maxRows: number }
+  /** `begin`: SQL run first, in the same message (the identity transaction's BEGIN, sent with its first statement). */
+  | { op: 'sandbox'; sql: string; params: readonly SqlParam[]; maxRows: number; begin?: string }
   | { op: 'close' };
 
 export interface WorkerRows {

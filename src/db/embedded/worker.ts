@@ -119,6 +119,7 @@ async function handle(request: WorkerRequest): Promise<unknown> {
     case 'copy':
       return copy(request.table, request.columns, request.csv);
     case 'sandbox':
+      if (request.begin) await database().exec(request.begin);
       return sandbox(request.sql, request.params, request.maxRows);
     case 'close':
       await db?.close();

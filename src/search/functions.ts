@@ -1,0 +1,131 @@
+// The search as plan-cached PL/pgSQL functions, one per embedding type and size: PGlite plans a statement sent
+// as text on every call, which at the default catalog costs about as much as running it; a function's plan is
+// made once per connection. The functions are derived from searchSql, named after a hash of their definition,
+// and installed by ensureSearchFunctions after migrations (not by a migration: a change to searchSql installs
+// the matching functions on the next start, and stale versions are dropped). Searches fall back to the inline
+// statement wherever the current functions are missing (a read-only replica before its primary has them).
+import { createHash } from 'node:crypto';
+import { quoteIdent } from '../db/migrations.js';
+import type { ManagedDatabase, ReadSession } from '../db/types.js';
+import { QueryError } from '../infra/errors.js';
+import { HNSW_EF_SEARCH, searchSql } from './search-sql.js';
+
+/**
+ * Embedding sizes with a plan-cached search function: the local provider (1024), nomic/ollama (768), OpenAI
+ * small (1536). Other sizes run searchSql inline.
+ */
+export const SEARCH_FUNCTION_DIMENSIONS: readonly number[] = [768, 1024, 1536];
+
+const RESULT_COLUMNS = `r_product_id integer, r_sku text, r_product_name text, r_category_name text, r_type_name text,
+  r_base_price numeric, r_description text, r_similarity numeric, r_is_sku boolean, r_all_words boolean,
+  r_semantic boolean, r_stock_level integer, r_rrf numeric`;
+
+function argumentTypes(hasVector: boolean): string {
+  return `${hasVector ? 'integer[]' : 'real[]'}, text, text, numeric, integer, integer`;
+}
+
+function body(hasVector: boolean, dimensions: number): string {
+  return searchSql(hasVector, dimensions, hasVector ? HNSW_EF_SEARCH : undefined);
+}
+
+/** The function for an embedding type and size; the suffix is a hash of its definition (a new one per change). */
+export function searchFunctionName(hasVector: boolean, dimensions: number): string {
+  const d = Math.trunc(dimensions);
+  const version = createHash('sha256').update(`${argumentTypes(hasVector)}\n${RESULT_COLUMNS}\n${body(hasVector, d)}`).digest('hex').slice(0, 12);
+  return `zava_search.products_${hasVector ? 'vector' : 'real'}_${d}_${version}`;
+}
+
+/**
+ * DDL of one search function: searchSql in PL/pgSQL (its plan is reused: a generic plan), SECURITY INVOKER so it
+ * runs with the caller's grants and row-level security, executable by the query role only.
+ */
+export function createSearchFunctionSql(hasVector: boolean, dimensions: number, queryRole: string): string {
+  const name = searchFunctionName(hasVector, dimensions);
+  const args = argumentTypes(hasVector);
+  return `
+    CREATE FUNCTION ${name}(${args}) RETURNS TABLE (${RESULT_COLUMNS})
+      LANGUAGE plpgsql STABLE SET plan_cache_mode = force_generic_plan AS $fn$
+      BEGIN
+        RETURN QUERY ${body(hasVector, dimensions)};
+      END
+      $fn$;
+    REVOKE ALL ON FUNCTION ${name}(${args}) FROM PUBLIC;
+    GRANT EXECUTE ON FUNCTION ${name}(${args}) TO ${quoteIdent(queryRole)};`;
+}
+
+const INSTALLED_SQL = `
+  SELECT p.proname FROM pg_catalog.pg_proc p JOIN pg_catalog.pg_namespace n ON n.oid = p.pronamespace
+   WHERE n.nspname = 'zava_search' AND p.proname LIKE 'products\\_%'`;
+const LOCK_KEY = 7_262_637_201; // pg_advisory_xact_lock key: one installer at a time
+
+export interface SearchFunctionReport {
+  readonly created: string[];
+  readonly dropped: string[];
+}
+
+/**
+ * Installs the current search functions and drops older versions, in one owner transaction (call after
+ * migrations). Does nothing beyond one catalog read when they are current.
+ */
+export async function ensureSearchFunctions(db: ManagedDatabase, queryRole: string): Promise<SearchFunctionReport> {
+  const wanted = new Map(SEARCH_FUNCTION_DIMENSIONS.map((d) => [searchFunctionName(db.hasVector, d).split('.')[1]!, d]));
+  const installed = (rows: unknown[][]) => new Set(rows.map((r) => String(r[0])));
+  const current = installed((await db.ownerQuery(INSTALLED_SQL)).rows);
+  if (current.size === wanted.size && [...wanted.keys()].every((name) => current.has(name))) return { created: [], dropped: [] };
+  return db.withAdminTransaction(async (session) => {
+    await session.query('SELECT pg_advisory_xact_lock($1::bigint)', [LOCK_KEY]);
+    const present = installed((await session.query(INSTALLED_SQL)).rows);
+    const created: string[] = [];
+    const dropped: string[] = [];
+    for (const [name, dimensions] of wanted) {
+      if (present.has(name)) continue;
+      await session.exec(createSearchFunctionSql(db.hasVector, dimensions, queryRole));
+      created.push(name);
+    }
+    for (const name of present) {
+      if (wanted.has(name)) continue;
+      const signatures = await session.query(
+        `SELECT p.oid::regprocedure::text FROM pg_catalog.pg_proc p JOIN pg_catalog.pg_namespace n ON n.oid = p.pronamespace
+          WHERE n.nspname = 'zava_search' AND p.proname = $1`,
+        [name],
+      );
+      for (const row of signatures.rows) await session.exec(`DROP FUNCTION ${String(row[0])}`);
+      dropped.push(name);
+    }
+    return { created, dropped };
+  });
+}
+
+/** Whether a function was found, per database handle; a miss is re-checked after MISS_TTL_MS. */
+const availability = new WeakMap<object, Map<string, { present: boolean; at: number }>>();
+const MISS_TTL_MS = 5_000;
+
+/**
+ * The statement a search sends: the current search function where it is installed, else searchSql inline.
+ * The first search of a size on a database handle looks the function up (one extra statement).
+ */
+export async function searchStatement(db: object, session: ReadSession, hasVector: boolean, dimensions: number): Promise<string> {
+  const inline = () => searchSql(hasVector, dimensions, hasVector ? HNSW_EF_SEARCH : undefined);
+  if (!SEARCH_FUNCTION_DIMENSIONS.includes(Math.trunc(dimensions))) return inline();
+  const name = searchFunctionName(hasVector, dimensions);
+  let known = availability.get(db);
+  if (!known) availability.set(db, (known = new Map()));
+  const seen = known.get(name);
+  let present = seen?.present;
+  if (seen === undefined || (!seen.present && Date.now() - seen.at > MISS_TTL_MS)) {
+    const args = argumentTypes(hasVector);
+    const found = await session.query(`SELECT to_regprocedure($1) IS NOT NULL`, [`${name}(${args})`]);
+    present = found.rows[0]?.[0] === true;
+    known.set(name, { present, at: Date.now() });
+  }
+  if (!present) return inline();
+  const vector = hasVector ? '$1::integer[]' : '$1::real[]';
+  return `SELECT * FROM ${name}(${vector}, $2::text, $3::text, $4::numeric, $5::int, $6::int)`;
+}
+
+/** A search function vanished (dropped by a newer version of the server): forget it, so the next search re-checks. */
+export function isMissingSearchFunction(db: object, error: unknown): boolean {
+  if (!(error instanceof QueryError) || error.sqlState !== '42883' || !/zava_search\.products_/.test(error.message)) return false;
+  availability.delete(db);
+  return true;
+}

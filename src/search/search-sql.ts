@@ -1,0 +1,121 @@
+// The hybrid search as one SQL statement: the vector top-N (pgvector HNSW or an exact scan), the full-text top-N,
+// the SKU match, reciprocal rank fusion, names, and the identity's stock level. Runs as the caller (RLS applies).
+
+/** Candidates taken from each ranked list before fusion. */
+export const CANDIDATES = 100;
+const RRF_K = 60;
+/**
+ * Weight of the full-text list in the fusion. Full text matches any query word (so "15 amp" and SKUs are never
+ * lost), which also ranks products that share one common word; at half weight it breaks ties and adds exact
+ * terms without outvoting the embedding.
+ */
+const TEXT_WEIGHT = 0.5;
+
+/**
+ * The HNSW candidate list for the vector part (transaction-local, set by the search statement itself); at least
+ * CANDIDATES so the list is full. Measured at 100,000 products (BENCHMARKS.md): recall@10 against exact search
+ * 0.95–0.98 at 200–400.
+ */
+export const HNSW_EF_SEARCH = 400;
+
+/**
+ * Scale of the integer query vector. PGlite parses floats slowly (strtof in WebAssembly: ~1.8 ms for a 1024-d
+ * vector, a fifth of a search) and integers fast, so the query travels as round(x · 2^24) in an int[] and is
+ * normalized back in SQL. Components are at most 1 (unit vectors), so they fit an int4, and the rounding error
+ * (2^-25 per component) is below float4's own precision for the stored embeddings.
+ */
+const QUERY_SCALE = 2 ** 24;
+
+/** The query-vector parameter ($1) of searchSql: a quantized int[] where pgvector exists, else a real[]. */
+export function queryVectorParam(values: readonly number[], hasVector: boolean): string {
+  if (hasVector) return `{${values.map((v) => Math.round(v * QUERY_SCALE)).join(',')}}`;
+  return `{${values.map((v) => (v === 0 ? '0' : v.toPrecision(8))).join(',')}}`;
+}
+
+/**
+ * The search statement. Parameters: $1 query vector (queryVectorParam), $2 query text, $3 model, $4 threshold
+ * (percent), $5 max rows, $6 store id (or null). Embeddings are unit vectors, so cosine similarity is the inner
+ * product — pgvector's `<#>` (negative inner product, a third of the arithmetic of `<=>`), with HNSW indexes
+ * built on vector_ip_ops. Every scan is filtered on the model, so embeddings of another model are never compared.
+ */
+export function searchSql(hasVector: boolean, dimensions: number, efSearch?: number): string {
+  const d = Math.trunc(dimensions);
+  // The query vector is computed once, in an init plan: a bare `$1::…` next to a column would be converted again
+  // for every row scanned.
+  const queryVector = hasVector ? `(SELECT public.l2_normalize($1::int[]::public.vector(${d})))` : `(SELECT $1::real[])`;
+  // Distance = minus the cosine similarity: ascending order is the index order (ORDER BY distance LIMIT n).
+  const distance = (alias: string) =>
+    hasVector
+      ? `(${alias}.description_embedding::public.vector(${d}) OPERATOR(public.<#>) ${queryVector})`
+      : `(- zava_search.dot(${alias}.description_embedding, ${queryVector}))`;
+  // hnsw.ef_search set by the statement itself (transaction-local) in an init plan evaluated before the index
+  // scan starts.
+  const efGate = hasVector && efSearch ? `AND (SELECT set_config('hnsw.ef_search', '${Math.trunc(efSearch)}', true)) IS NOT NULL` : '';
+  // The query words as tsqueries, each in an init plan (a value, not a join): the full-text side is then a GIN
+  // bitmap index scan rather than a scan of the table with a join filter.
+  const anyWords = `(SELECT replace(plainto_tsquery('english', $2)::text, ' & ', ' | ')::tsquery)`;
+  const allWords = `(SELECT plainto_tsquery('english', $2))`;
+  return `
+    WITH vec AS (
+      SELECT v.product_id, round((- v.distance)::numeric, 4) AS cos,
+             row_number() OVER (ORDER BY round((- v.distance)::numeric, 4) DESC, v.product_id) AS r
+        FROM (SELECT e.product_id, ${distance('e')} AS distance
+                FROM retail.product_description_embeddings e
+               WHERE e.dimensions = ${d} AND e.model = $3 ${efGate}
+               ORDER BY distance
+               LIMIT ${CANDIDATES}) v
+    ),
+    txt AS (
+      SELECT t.product_id, t.all_words, row_number() OVER (ORDER BY t.rank DESC, t.product_id) AS r
+        FROM (SELECT e.product_id, round(ts_rank_cd(e.search_document, ${anyWords})::numeric, 6) AS rank,
+                     e.search_document @@ ${allWords} AS all_words
+                FROM retail.product_description_embeddings e
+               WHERE e.search_document @@ ${anyWords} AND e.model = $3) t
+       ORDER BY r
+       LIMIT ${CANDIDATES}
+    ),
+    hits AS (
+      SELECT u.product_id, max(u.cos) AS cos, min(u.vr) AS vr, min(u.tr) AS tr, bool_or(u.is_sku) AS is_sku,
+             bool_or(u.all_words) AS all_words
+        FROM (SELECT product_id, cos, r AS vr, NULL::bigint AS tr, false AS is_sku, NULL::boolean AS all_words FROM vec
+              UNION ALL SELECT product_id, NULL, NULL, r, false, all_words FROM txt
+              UNION ALL SELECT p.product_id, NULL, NULL, NULL, true, NULL FROM retail.products p WHERE upper(p.sku) = upper(btrim($2))) u
+       GROUP BY u.product_id
+    ),
+    scored AS MATERIALIZED (
+      -- Candidates from one list only are looked up by key for what the other list would have told: the
+      -- similarity of a text or SKU hit, and whether a vector hit has every query word (only needed when more
+      -- products matched a word than the text list holds).
+      SELECT h.product_id, h.is_sku,
+             coalesce(h.all_words,
+                      (SELECT count(*) >= ${CANDIDATES} FROM txt)
+                      AND (SELECT e.search_document @@ ${allWords} FROM retail.product_description_embeddings e
+                            WHERE e.product_id = h.product_id AND e.model = $3),
+                      false) AS all_words,
+             coalesce(h.cos, (SELECT round((- ${distance('e')})::numeric, 4) FROM retail.product_description_embeddings e
+                               WHERE e.product_id = h.product_id AND e.model = $3)) AS cos,
+             coalesce(1.0 / (${RRF_K} + h.vr), 0) + ${TEXT_WEIGHT} * coalesce(1.0 / (${RRF_K} + h.tr), 0) AS rrf
+        FROM hits h
+    ),
+    top AS (
+      SELECT s.* FROM scored s
+       WHERE s.is_sku OR s.all_words OR s.cos * 100 >= $4::numeric
+       ORDER BY s.is_sku DESC, s.rrf DESC, s.cos DESC, s.product_id
+       LIMIT $5::int
+    )
+    -- The answer rows (at most max_rows) are looked up by key: a lateral subquery kept apart (OFFSET 0) so the
+    -- planner does not hash-join the whole products table for a handful of rows. The stock level is only read
+    -- for an identity with one store (a NULL store id skips the lookup and its row-level-security check).
+    SELECT p.product_id, p.sku, p.product_name,
+           (SELECT category_name FROM retail.categories WHERE category_id = p.category_id),
+           (SELECT type_name FROM retail.product_types WHERE type_id = p.type_id),
+           p.base_price::numeric, p.product_description,
+           round(100 * t.cos, 1) AS similarity, t.is_sku, t.all_words, t.cos * 100 >= $4::numeric AS semantic,
+           CASE WHEN $6::int IS NOT NULL THEN
+             (SELECT i.stock_level FROM retail.inventory i WHERE i.product_id = p.product_id AND i.store_id = $6::int)
+           END,
+           t.rrf
+      FROM top t
+      CROSS JOIN LATERAL (SELECT * FROM retail.products p WHERE p.product_id = t.product_id OFFSET 0) p
+     ORDER BY t.is_sku DESC, t.rrf DESC, t.cos DESC, p.product_id`;
+}
