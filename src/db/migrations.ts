@@ -408,6 +408,7 @@ const innerProductSearch: Migration = {
   name: 'product search: inner-product HNSW indexes; search functions installed outside migrations',
   async up(session, { hasVector }) {
     const type = hasVector ? 'public.vector' : 'real[]';
+    // The sizes migration 5 created functions for (a record of that release, not a current setting).
     for (const dimensions of [768, 1024, 1536]) {
       await session.exec(
         `DROP FUNCTION IF EXISTS zava_search.products_v1_${hasVector ? 'vector' : 'real'}_${dimensions}(${type}, text, text, numeric, integer, integer)`,

@@ -28,11 +28,20 @@ function body(hasVector: boolean, dimensions: number): string {
   return searchSql(hasVector, dimensions, hasVector ? HNSW_EF_SEARCH : undefined);
 }
 
+/** Names already worked out: every search asks, and the name hashes the whole statement. */
+const names = new Map<string, string>();
+
 /** The function for an embedding type and size; the suffix is a hash of its definition (a new one per change). */
 export function searchFunctionName(hasVector: boolean, dimensions: number): string {
   const d = Math.trunc(dimensions);
-  const version = createHash('sha256').update(`${argumentTypes(hasVector)}\n${RESULT_COLUMNS}\n${body(hasVector, d)}`).digest('hex').slice(0, 12);
-  return `zava_search.products_${hasVector ? 'vector' : 'real'}_${d}_${version}`;
+  const key = `${hasVector}:${d}`;
+  let name = names.get(key);
+  if (name === undefined) {
+    const version = createHash('sha256').update(`${argumentTypes(hasVector)}\n${RESULT_COLUMNS}\n${body(hasVector, d)}`).digest('hex').slice(0, 12);
+    name = `zava_search.products_${hasVector ? 'vector' : 'real'}_${d}_${version}`;
+    names.set(key, name);
+  }
+  return name;
 }
 
 /**
@@ -53,8 +62,9 @@ export function createSearchFunctionSql(hasVector: boolean, dimensions: number, 
     GRANT EXECUTE ON FUNCTION ${name}(${args}) TO ${quoteIdent(queryRole)};`;
 }
 
+/** Installed search functions: name, and signature (what DROP FUNCTION needs). */
 const INSTALLED_SQL = `
-  SELECT p.proname FROM pg_catalog.pg_proc p JOIN pg_catalog.pg_namespace n ON n.oid = p.pronamespace
+  SELECT p.proname, p.oid::regprocedure::text FROM pg_catalog.pg_proc p JOIN pg_catalog.pg_namespace n ON n.oid = p.pronamespace
    WHERE n.nspname = 'zava_search' AND p.proname LIKE 'products\\_%'`;
 const LOCK_KEY = 7_262_637_201; // pg_advisory_xact_lock key: one installer at a time
 
@@ -69,7 +79,12 @@ export interface SearchFunctionReport {
  */
 export async function ensureSearchFunctions(db: ManagedDatabase, queryRole: string): Promise<SearchFunctionReport> {
   const wanted = new Map(SEARCH_FUNCTION_DIMENSIONS.map((d) => [searchFunctionName(db.hasVector, d).split('.')[1]!, d]));
-  const installed = (rows: unknown[][]) => new Set(rows.map((r) => String(r[0])));
+  // Name → signatures (a stale name may have more than one).
+  const installed = (rows: unknown[][]) => {
+    const byName = new Map<string, string[]>();
+    for (const [name, signature] of rows) byName.set(String(name), [...(byName.get(String(name)) ?? []), String(signature)]);
+    return byName;
+  };
   const current = installed((await db.ownerQuery(INSTALLED_SQL)).rows);
   if (current.size === wanted.size && [...wanted.keys()].every((name) => current.has(name))) return { created: [], dropped: [] };
   return db.withAdminTransaction(async (session) => {
@@ -82,14 +97,9 @@ export async function ensureSearchFunctions(db: ManagedDatabase, queryRole: stri
       await session.exec(createSearchFunctionSql(db.hasVector, dimensions, queryRole));
       created.push(name);
     }
-    for (const name of present) {
+    for (const [name, signatures] of present) {
       if (wanted.has(name)) continue;
-      const signatures = await session.query(
-        `SELECT p.oid::regprocedure::text FROM pg_catalog.pg_proc p JOIN pg_catalog.pg_namespace n ON n.oid = p.pronamespace
-          WHERE n.nspname = 'zava_search' AND p.proname = $1`,
-        [name],
-      );
-      for (const row of signatures.rows) await session.exec(`DROP FUNCTION ${String(row[0])}`);
+      for (const signature of signatures) await session.exec(`DROP FUNCTION ${signature}`);
       dropped.push(name);
     }
     return { created, dropped };

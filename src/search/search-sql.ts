@@ -1,5 +1,6 @@
 // The hybrid search as one SQL statement: the vector top-N (pgvector HNSW or an exact scan), the full-text top-N,
 // the SKU match, reciprocal rank fusion, names, and the identity's stock level. Runs as the caller (RLS applies).
+import { vectorLiteral } from './store.js';
 
 /** Candidates taken from each ranked list before fusion. */
 export const CANDIDATES = 100;
@@ -29,7 +30,7 @@ const QUERY_SCALE = 2 ** 24;
 /** The query-vector parameter ($1) of searchSql: a quantized int[] where pgvector exists, else a real[]. */
 export function queryVectorParam(values: readonly number[], hasVector: boolean): string {
   if (hasVector) return `{${values.map((v) => Math.round(v * QUERY_SCALE)).join(',')}}`;
-  return `{${values.map((v) => (v === 0 ? '0' : v.toPrecision(8))).join(',')}}`;
+  return vectorLiteral(values, false);
 }
 
 /**
