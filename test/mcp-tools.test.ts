@@ -109,12 +109,14 @@ for (const { kind, skip } of await backendsUnderTest()) {
         let client: Client;
         let http: HttpServerProcess | undefined;
         let stdio: StdioConnection | undefined;
+        let otherFlags: readonly string[] = [];
 
         before(async () => {
           if (transport === 'http') {
             http = await startHttpServer(t.flags, SERVER_ENV);
             client = await connectHttp(http.url, SEATTLE.managerId);
           } else {
+            otherFlags = await t.flagsForAnotherProcess(); // stdio serves one identity per process
             stdio = await connectStdio(t.flags, SEATTLE.managerId, SERVER_ENV);
             client = stdio.client;
           }
@@ -300,7 +302,7 @@ for (const { kind, skip } of await backendsUnderTest()) {
           ];
           // stdio serves one identity per process: spawn one for head office (the others are covered over HTTP).
           for (const { who, userId, stock } of transport === 'http' ? others : others.slice(0, 1)) {
-            const other = transport === 'http' ? { client: await connectHttp(http!.url, userId) } : await connectStdio(t.flags, userId);
+            const other = transport === 'http' ? { client: await connectHttp(http!.url, userId) } : await connectStdio(otherFlags, userId);
             try {
               assertStock((await search(other.client, { query_description: PAINT_CONTAINERS })).result, stock, who);
             } finally {
@@ -308,7 +310,7 @@ for (const { kind, skip } of await backendsUnderTest()) {
             }
           }
           for (const userId of [undefined, randomUUID(), 'not-a-uuid']) {
-            const nobody = transport === 'http' ? { client: await connectHttp(http!.url, userId) } : await connectStdio(t.flags, userId);
+            const nobody = transport === 'http' ? { client: await connectHttp(http!.url, userId) } : await connectStdio(otherFlags, userId);
             try {
               const answer = await search(nobody.client, { query_description: PAINT_CONTAINERS });
               assert.equal(answer.isError, true);

@@ -50,6 +50,11 @@ export interface TestDatabase {
   readonly db: ManagedDatabase;
   /** For spawning a server on the same data: the flags that select it. */
   readonly flags: readonly string[];
+  /**
+   * Flags for one more process running beside the one on `flags`. The PostgreSQL service serves any number; an
+   * embedded directory admits one process at a time, so this is a copy of it (take it while nothing writes).
+   */
+  flagsForAnotherProcess(): Promise<readonly string[]>;
   cleanup(): Promise<void>;
 }
 
@@ -117,6 +122,7 @@ export async function createTestDatabase(kind: BackendKind, options: TestDatabas
   };
   if (kind === 'embedded') {
     const dataDir = await embeddedDataDir(seeded, customers, seed);
+    let copies = 0;
     const config = loadConfig({ dataDir }, env);
     const db = await openDatabase(config);
     await prepareSchema(db, config);
@@ -125,6 +131,11 @@ export async function createTestDatabase(kind: BackendKind, options: TestDatabas
       config,
       db,
       flags: ['--data-dir', dataDir],
+      flagsForAnotherProcess: async () => {
+        const copy = path.join(path.dirname(dataDir), `pglite-${++copies}`);
+        await cp(dataDir, copy, { recursive: true });
+        return ['--data-dir', copy];
+      },
       cleanup: async () => {
         await db.close();
         await rm(path.dirname(dataDir), { recursive: true, force: true });
@@ -149,6 +160,7 @@ export async function createTestDatabase(kind: BackendKind, options: TestDatabas
     config,
     db,
     flags: ['--database-url', url],
+    flagsForAnotherProcess: async () => ['--database-url', url],
     cleanup: async () => {
       await db.close();
       await drop();

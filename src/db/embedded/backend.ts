@@ -15,6 +15,7 @@ import type {
   RowSet,
   SqlParam,
 } from '../types.js';
+import { DataDirectoryLock } from './dir-lock.js';
 import type { WorkerReply, WorkerRequest, WorkerRows } from './protocol.js';
 
 export interface EmbeddedOptions {
@@ -43,15 +44,24 @@ export class EmbeddedDatabase implements ManagedDatabase {
   private contextKey: Buffer | undefined;
   private closed = false;
 
-  private constructor(private readonly options: EmbeddedOptions) {
+  private constructor(
+    private readonly options: EmbeddedOptions,
+    private readonly directoryLock: DataDirectoryLock,
+  ) {
     this.location = `embedded database at ${options.dataDir}`;
     this.handle = this.startWorker();
     this.identities = new IdentityDirectory((sql) => this.ownerQuery(sql));
   }
 
   static async open(options: EmbeddedOptions): Promise<EmbeddedDatabase> {
-    const db = new EmbeddedDatabase(options);
-    await db.handle;
+    const directoryLock = DataDirectoryLock.acquire(options.dataDir);
+    const db = new EmbeddedDatabase(options, directoryLock);
+    try {
+      await db.handle;
+    } catch (error) {
+      directoryLock.release();
+      throw error;
+    }
     return db;
   }
 
@@ -233,6 +243,7 @@ export class EmbeddedDatabase implements ManagedDatabase {
         await handle.worker.terminate();
       }
       this.closed = true;
+      this.directoryLock.release();
     });
   }
 }
