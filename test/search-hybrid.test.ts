@@ -125,14 +125,14 @@ for (const { kind, skip } of backends) {
       assert.equal(partial.embedded, 200);
       assert.equal(partial.remaining, 408);
       await assert.rejects(searchProducts(t.db, hq, { query: 'hammer' }, { provider: other }), (e: unknown) =>
-        e instanceof EmbeddingModelMismatchError && /zava-local-v1-768d.*200 products/.test(e.message) && /embeddings rebuild/.test(e.message));
+        e instanceof EmbeddingModelMismatchError && /zava-local-v2-768d.*200 products/.test(e.message) && /embeddings rebuild/.test(e.message));
       await assert.rejects(searchProducts(t.db, hq, { query: 'hammer' }, { provider }), EmbeddingModelMismatchError);
       // Resume: only the rest is embedded.
       const resumed = await rebuildEmbeddings(t.db, { provider: other, batchSize: 100 });
       assert.equal(resumed.embedded, 408);
       assert.equal(resumed.remaining, 0);
       assert.equal((await searchProducts(t.db, hq, { query: 'hammer', maxRows: 3 }, { provider: other })).results.length, 3);
-      await assert.rejects(searchProducts(t.db, hq, { query: 'hammer' }, { provider }), /the query embedding comes from zava-local-v1-1024d/);
+      await assert.rejects(searchProducts(t.db, hq, { query: 'hammer' }, { provider }), /the query embedding comes from zava-local-v2-1024d/);
       // Back to the default model; nothing left to do afterwards.
       assert.equal((await ensureEmbeddings(t.db, { provider })).embedded, 608);
       assert.equal((await ensureEmbeddings(t.db, { provider })).embedded, 0);

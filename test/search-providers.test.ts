@@ -8,6 +8,8 @@ import { createEmbeddingProvider, embeddingSettings } from '../src/search/settin
 import { EmbeddingError, type ProductDocument } from '../src/search/provider.js';
 import { LocalEmbeddingProvider } from '../src/search/local.js';
 import { tokenize } from '../src/search/text.js';
+import { Thesaurus, thesaurusItems } from '../src/search/thesaurus.js';
+import { DIY_THESAURUS } from '../src/search/diy-thesaurus.js';
 import { ConfigError } from '../src/infra/errors.js';
 import { catalogRows, loadDefaultCatalog } from '../src/data/catalog.js';
 
@@ -213,7 +215,8 @@ test('text analysis: units, dimensions and fractions are normalized', () => {
   assert.ok(texts('20V battery').includes('measure:20v'));
 });
 
-test('local provider: offline, deterministic, understands synonyms, word forms and misspellings', async () => {
+/** The built-in catalog as the search index sees it. */
+function defaultCorpus(): ProductDocument[] {
   const catalog = loadDefaultCatalog();
   const typeNames: string[] = [];
   const categoryNames: string[] = [];
@@ -221,15 +224,19 @@ test('local provider: offline, deterministic, understands synonyms, word forms a
     categoryNames.push(c.name);
     for (const t of c.types) typeNames.push(t.name);
   });
-  const corpus: ProductDocument[] = catalogRows(catalog).map((r) => ({
+  return catalogRows(catalog).map((r) => ({
     productId: r.productId, sku: r.sku, name: r.name, description: r.description, typeName: typeNames[r.typeId - 1]!, categoryName: categoryNames[r.categoryId - 1]!,
   }));
+}
+
+test('local provider: offline, deterministic, understands synonyms, word forms and misspellings', async () => {
+  const corpus = defaultCorpus();
   const a = new LocalEmbeddingProvider(256);
   a.fit(corpus);
   const b = new LocalEmbeddingProvider(256);
   b.fit(corpus);
   assert.equal(a.model, b.model);
-  assert.match(a.model, /^zava-local-v1-256d-[0-9a-f]{10}$/);
+  assert.match(a.model, /^zava-local-v2-256d-[0-9a-f]{10}$/);
   assert.deepEqual(await a.embedQuery('paint pail'), await b.embedQuery('paint pail'));
   const docs = await a.embedDocuments(corpus);
   const top = async (query: string, n = 5) => {
@@ -248,4 +255,60 @@ test('local provider: offline, deterministic, understands synonyms, word forms a
   const c = new LocalEmbeddingProvider(256);
   c.fit(corpus.slice(1));
   assert.notEqual(c.model, a.model);
+});
+
+test('thesaurus: multi-word terms are found through word forms, stopwords and hyphens; a part of a term is not the term', () => {
+  const lemma = (word: string) => (word.endsWith('es') && word.length > 4 ? word.slice(0, -2) : word.endsWith('s') ? word.slice(0, -1) : word);
+  const thesaurus = new Thesaurus(
+    [
+      ['adjustable wrench', 'crescent wrench'],
+      ['tongue and groove pliers', 'channellock'],
+      ['2x4', 'two by four'],
+      ['wrench', 'spanner'],
+    ],
+    lemma,
+  );
+  const find = (text: string) => thesaurus.find(thesaurusItems(text, lemma));
+  assert.deepEqual(find('two crescent wrenches'), [0, 3]); // the whole term, and "wrench" on its own
+  assert.deepEqual(find('Tongue-and-groove pliers'), [1]);
+  assert.deepEqual(find('a 2 in. x 4 in. stud'), [2], 'a measurement term matches however it is written');
+  assert.deepEqual(find('crescent moon'), [], 'half of a two-word term is not the term');
+  assert.ok(thesaurus.words.has('channellock'));
+  assert.equal(thesaurus.fingerprint, new Thesaurus([['adjustable wrench', 'crescent wrench'], ['tongue and groove pliers', 'channellock'], ['2x4', 'two by four'], ['wrench', 'spanner']], lemma).fingerprint);
+  assert.notEqual(thesaurus.fingerprint, new Thesaurus([['wrench', 'spanner']], lemma).fingerprint);
+});
+
+test('local provider with the DIY thesaurus: a term the catalog never uses finds the products named by its synonyms', async () => {
+  const corpus = defaultCorpus();
+  const provider = new LocalEmbeddingProvider();
+  provider.fit(corpus);
+  const docs = await provider.embedDocuments(corpus);
+  const catalogText = corpus.map((d) => ` ${[d.name, d.typeName, d.description].join(' ').toLowerCase().replace(/[^a-z0-9]+/g, ' ')} `);
+  // Every (term, products) pair where the term appears in no product but a synonym of it does.
+  const cases: { term: string; expected: Set<string> }[] = [];
+  for (const group of DIY_THESAURUS) {
+    for (const term of group) {
+      const spelled = ` ${term.replace(/-/g, ' ')} `;
+      if (catalogText.some((text) => text.includes(spelled))) continue;
+      const expected = new Set<string>();
+      for (const sibling of group) {
+        if (sibling === term) continue;
+        catalogText.forEach((text, i) => {
+          if (text.includes(` ${sibling.replace(/-/g, ' ')} `)) expected.add(corpus[i]!.sku);
+        });
+      }
+      if (expected.size > 0) cases.push({ term, expected });
+    }
+  }
+  assert.ok(cases.length >= 50, `only ${cases.length} thesaurus terms are absent from the catalog with a synonym present`);
+  let found = 0;
+  for (const { term, expected } of cases) {
+    const q = await provider.embedQuery(term);
+    const top10 = docs
+      .map((v, i) => ({ sku: corpus[i]!.sku, s: v.reduce((sum, x, j) => sum + x * q[j]!, 0) }))
+      .sort((x, y) => y.s - x.s)
+      .slice(0, 10);
+    if (top10.some((x) => expected.has(x.sku))) found++;
+  }
+  assert.ok(found / cases.length >= 0.8, `${found} of ${cases.length} terms found a product named by a synonym in the top 10`);
 });

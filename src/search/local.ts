@@ -6,6 +6,8 @@
 //   - numbers with units and dimensions normalized ("15 Amp", "15 amp" → 15amp; "2 in. x 4 in." → 2x4),
 //   - multi-word terms: WordNet collocations ("circuit breaker", "light bulb") and word pairs that recur in
 //     the catalog ("paint tray", "extension cord"),
+//   - a DIY thesaurus (diy-thesaurus.ts): trade, regional and colloquial names, abbreviations and feature words
+//     that shoppers use interchangeably ("crescent wrench" ~ "adjustable wrench") share one feature per group,
 //   - misspellings corrected to the nearest catalog word (edit distance 1–2) when a word is unknown,
 //   - TF-IDF weights fitted on the catalog in the database, so words every product shares count for little,
 //   - for queries, pseudo-relevance feedback: the query moves toward its five nearest catalog products.
@@ -13,9 +15,11 @@
 import { createHash } from 'node:crypto';
 import { type EmbeddingProvider, type ProductDocument, l2Normalize } from './provider.js';
 import { STOPWORDS, editDistance, tokenize } from './text.js';
+import { DIY_THESAURUS } from './diy-thesaurus.js';
+import { Thesaurus, thesaurusItems } from './thesaurus.js';
 import { type WordNet, type WordNetPos, sharedWordNet } from './wordnet.js';
 
-export const LOCAL_MODEL_VERSION = 'zava-local-v1';
+export const LOCAL_MODEL_VERSION = 'zava-local-v2';
 export const LOCAL_DEFAULT_DIMENSIONS = 1024;
 
 type Features = Map<string, number>;
@@ -34,6 +38,8 @@ const PRF_DOCUMENTS = 5;
 const PRF_WEIGHT = 2;
 const PRF_MAX_DOCUMENTS = 50_000;
 const HYPERNYM_DECAY = 0.5;
+/** Weight of a thesaurus group feature, relative to a word of the same field. */
+const THESAURUS_WEIGHT = 1;
 
 function add(features: Features, key: string, weight: number): void {
   if (weight <= 0) return;
@@ -110,10 +116,17 @@ function lexicon(): Lexicon {
   return sharedLexicon;
 }
 
+let sharedThesaurus: Thesaurus | undefined;
+function thesaurus(): Thesaurus {
+  sharedThesaurus ??= new Thesaurus(DIY_THESAURUS, (word) => lexicon().word(word).lemma);
+  return sharedThesaurus;
+}
+
 /** A local model fitted on one catalog. */
 export class LocalModel {
   readonly model: string;
   private readonly lexicon = lexicon();
+  private readonly thesaurus = thesaurus();
   private readonly documentFrequency = new Map<string, number>();
   private readonly vocabulary = new Map<string, number>();
   private readonly catalogBigrams = new Set<string>();
@@ -127,7 +140,7 @@ export class LocalModel {
     this.documentCount = Math.max(1, corpus.length);
     this.corpus = corpus;
     const fingerprint = createHash('sha256');
-    fingerprint.update(`${LOCAL_MODEL_VERSION}\n${dimensions}\n`);
+    fingerprint.update(`${LOCAL_MODEL_VERSION}\n${dimensions}\n${this.thesaurus.fingerprint}\n`);
     const sorted = [...corpus].sort((a, b) => a.productId - b.productId);
     for (const doc of sorted) {
       fingerprint.update(`${doc.productId}\t${doc.name}\t${doc.typeName}\t${doc.categoryName}\t${doc.description}\n`);
@@ -275,7 +288,7 @@ export class LocalModel {
 
   private lemmaOf(word: string, correct: boolean): string {
     const info = this.lexicon.word(word);
-    if (info.known || !correct || this.vocabulary.has(info.lemma)) return info.lemma;
+    if (info.known || !correct || this.vocabulary.has(info.lemma) || this.thesaurus.words.has(info.lemma)) return info.lemma;
     const fixed = this.correct(word);
     return fixed ?? info.lemma;
   }
@@ -351,6 +364,9 @@ export class LocalModel {
         }
         previous = lemma;
       }
+    }
+    for (const group of this.thesaurus.find(thesaurusItems(text, (word) => this.lemmaOf(word, query)))) {
+      add(features, `t:${group}`, weight * THESAURUS_WEIGHT);
     }
   }
 

@@ -1,0 +1,63 @@
+// Finds the DIY thesaurus's terms in analysed text. A text is reduced to the same items the local model
+// reads — word lemmas, measures ("15amp"), dimensions ("2x4"), codes — with stopwords dropped, and every run of
+// one to three items that spells a thesaurus term reports that term's group, so "crescent wrench" in a query
+// and "adjustable wrench" in a product share one feature.
+import { createHash } from 'node:crypto';
+import { STOPWORDS, tokenize } from './text.js';
+
+/** The items of a text, in order, as thesaurus terms and texts are both compared. */
+export function thesaurusItems(text: string, lemmaOf: (word: string) => string): string[] {
+  const items: string[] = [];
+  for (const token of tokenize(text)) {
+    if (token.kind !== 'word') {
+      items.push(`${token.kind}:${token.text}`);
+      continue;
+    }
+    for (const part of token.text.split(/[-']/)) {
+      if (part.length < 2 || STOPWORDS.has(part)) continue;
+      items.push(/^\d/.test(part) ? `n:${part}` : lemmaOf(part));
+    }
+  }
+  return items;
+}
+
+export class Thesaurus {
+  /** Item sequence (joined by a space) → the groups it belongs to. */
+  private readonly terms = new Map<string, number[]>();
+  /** Every word lemma of every term: words the model must not "correct" into catalog words. */
+  readonly words = new Set<string>();
+  readonly fingerprint: string;
+  private readonly longest: number;
+
+  constructor(groups: readonly (readonly string[])[], lemmaOf: (word: string) => string) {
+    let longest = 1;
+    groups.forEach((group, id) => {
+      for (const term of group) {
+        const items = thesaurusItems(term, lemmaOf);
+        if (items.length === 0) continue;
+        const key = items.join(' ');
+        const ids = this.terms.get(key) ?? [];
+        if (!ids.includes(id)) ids.push(id);
+        this.terms.set(key, ids);
+        longest = Math.max(longest, items.length);
+        for (const item of items) if (!item.includes(':')) this.words.add(item);
+      }
+    });
+    this.longest = longest;
+    this.fingerprint = createHash('sha256').update(JSON.stringify(groups)).digest('hex').slice(0, 12);
+  }
+
+  /** The groups of every term found in `items` (a group once per occurrence). */
+  find(items: readonly string[]): number[] {
+    const found: number[] = [];
+    for (let start = 0; start < items.length; start++) {
+      let key = '';
+      for (let length = 1; length <= this.longest && start + length <= items.length; length++) {
+        key = length === 1 ? items[start]! : `${key} ${items[start + length - 1]!}`;
+        const groups = this.terms.get(key);
+        if (groups) found.push(...groups);
+      }
+    }
+    return found;
+  }
+}
