@@ -2,9 +2,10 @@
 // (local always; openai / azure-openai / ollama when their keys or hosts are set):
 //   - development: eval/search-queries.json, the set the local ranker's settings were chosen on;
 //   - held-out: eval/search-queries-heldout.json, written later from the catalog alone and never used for tuning;
-//   - held-out-2: eval/search-queries-heldout-2.json, written the same way before the DIY thesaurus was added.
+//   - held-out-2: eval/search-queries-heldout-2.json, written the same way before the DIY thesaurus was added;
+//   - held-out-3: eval/search-queries-heldout-3.json, written the same way after the thesaurus and task lexicon.
 // Uses a fresh embedded database with the default catalog and the tool's own searchProducts (hybrid ranking,
-// default threshold), as head office. Options: --set=development|held-out|held-out-2, --threshold=N, --dims=N, --verbose.
+// default threshold), as head office. Options: --set=development|held-out|held-out-2|held-out-3, --threshold=N, --dims=N, --verbose.
 import { mkdtemp, readFile, rm } from 'node:fs/promises';
 import { tmpdir } from 'node:os';
 import path from 'node:path';
@@ -107,6 +108,7 @@ const SETS = [
   { name: 'development', file: 'search-queries.json' },
   { name: 'held-out', file: 'search-queries-heldout.json' },
   { name: 'held-out-2', file: 'search-queries-heldout-2.json' },
+  { name: 'held-out-3', file: 'search-queries-heldout-3.json' },
 ] as const;
 
 async function main(): Promise<void> {

@@ -10,6 +10,8 @@ import { LocalEmbeddingProvider } from '../src/search/local.js';
 import { tokenize } from '../src/search/text.js';
 import { Thesaurus, thesaurusItems } from '../src/search/thesaurus.js';
 import { DIY_THESAURUS } from '../src/search/diy-thesaurus.js';
+import { TaskLexicon } from '../src/search/tasks.js';
+import { DIY_TASKS } from '../src/search/diy-tasks.js';
 import { ConfigError } from '../src/infra/errors.js';
 import { catalogRows, loadDefaultCatalog } from '../src/data/catalog.js';
 
@@ -311,4 +313,45 @@ test('local provider with the DIY thesaurus: a term the catalog never uses finds
     if (top10.some((x) => expected.has(x.sku))) found++;
   }
   assert.ok(found / cases.length >= 0.8, `${found} of ${cases.length} terms found a product named by a synonym in the top 10`);
+});
+
+test('task lexicon: a task is named when all words of one of its phrases occur, in any form and order', () => {
+  const base: Record<string, string> = { stripping: 'strip', drains: 'drain', clogged: 'clog' };
+  const forms = (word: string) => [word, base[word] ?? word];
+  const lexicon = new TaskLexicon(
+    [
+      { task: ['strip paint', 'paint removal'], products: ['paint stripper', 'heat gun'] },
+      { task: ['clogged drain', 'unclog drain'], products: ['drain snake', 'plunger'] },
+    ],
+    forms,
+  );
+  assert.deepEqual(lexicon.productsFor('stripping the old paint off a door'), [['paint stripper', 'heat gun']]);
+  assert.deepEqual(lexicon.productsFor('Drains clogged again'), [['drain snake', 'plunger']], 'any order, any form');
+  assert.deepEqual(lexicon.productsFor('paint for the kitchen'), [], 'one word of a two-word phrase is not the task');
+  assert.deepEqual(lexicon.productsFor('paint removal: strip paint'), [['paint stripper', 'heat gun']], 'a task counts once');
+});
+
+test('local provider with the DIY task lexicon: a job in the customer\'s words finds the products that do it', async () => {
+  const corpus = defaultCorpus();
+  const provider = new LocalEmbeddingProvider();
+  provider.fit(corpus);
+  const docs = await provider.embedDocuments(corpus);
+  const names = corpus.map((d) => ` ${d.name.toLowerCase().replace(/[^a-z0-9]+/g, ' ')} `);
+  let cases = 0;
+  let found = 0;
+  for (const { task, products } of DIY_TASKS) {
+    // The products the catalog names as the task's product kinds name them.
+    const expected = new Set<string>();
+    for (const kind of products) names.forEach((name, i) => name.includes(` ${kind.replace(/-/g, ' ')} `) && expected.add(corpus[i]!.sku));
+    if (expected.size === 0) continue;
+    cases++;
+    const q = await provider.embedQuery(`what do I need to ${task[0]!}`);
+    const top10 = docs
+      .map((v, i) => ({ sku: corpus[i]!.sku, s: v.reduce((sum, x, j) => sum + x * q[j]!, 0) }))
+      .sort((x, y) => y.s - x.s)
+      .slice(0, 10);
+    if (top10.some((x) => expected.has(x.sku))) found++;
+  }
+  assert.ok(cases >= 100, `only ${cases} tasks name products the catalog has`);
+  assert.ok(found / cases >= 0.8, `${found} of ${cases} tasks found one of their products in the top 10`);
 });

@@ -8,6 +8,8 @@
 //     the catalog ("paint tray", "extension cord"),
 //   - a DIY thesaurus (diy-thesaurus.ts): trade, regional and colloquial names, abbreviations and feature words
 //     that shoppers use interchangeably ("crescent wrench" ~ "adjustable wrench") share one feature per group,
+//   - for queries, a DIY task lexicon (diy-tasks.ts): a job or problem the query names ("strip paint", "running
+//     toilet") adds the kinds of products that do it,
 //   - misspellings corrected to the nearest catalog word (edit distance 1–2) when a word is unknown,
 //   - TF-IDF weights fitted on the catalog in the database, so words every product shares count for little,
 //   - for queries, pseudo-relevance feedback: the query moves toward its five nearest catalog products.
@@ -17,6 +19,8 @@ import { type EmbeddingProvider, type ProductDocument, l2Normalize } from './pro
 import { STOPWORDS, editDistance, tokenize } from './text.js';
 import { DIY_THESAURUS } from './diy-thesaurus.js';
 import { Thesaurus, thesaurusItems } from './thesaurus.js';
+import { DIY_TASKS } from './diy-tasks.js';
+import { TaskLexicon } from './tasks.js';
 import { type WordNet, type WordNetPos, sharedWordNet } from './wordnet.js';
 
 export const LOCAL_MODEL_VERSION = 'zava-local-v2';
@@ -40,6 +44,8 @@ const PRF_MAX_DOCUMENTS = 50_000;
 const HYPERNYM_DECAY = 0.5;
 /** Weight of a thesaurus group feature, relative to a word of the same field. */
 const THESAURUS_WEIGHT = 1;
+/** Weight of the product kinds a named task adds to a query (shared among them by 1/√n). */
+const TASK_WEIGHT = 0.5;
 
 function add(features: Features, key: string, weight: number): void {
   if (weight <= 0) return;
@@ -66,6 +72,7 @@ interface WordInfo {
 /** Word analysis shared by every fitted model in the process (WordNet does not change). */
 class Lexicon {
   private readonly cache = new Map<string, WordInfo>();
+  private readonly formCache = new Map<string, readonly string[]>();
   constructor(private readonly wordnet: WordNet) {}
 
   word(word: string): WordInfo {
@@ -105,6 +112,18 @@ class Lexicon {
     return info;
   }
 
+  /** The word and its base forms as noun, verb and adjective ("stripping" → stripping, strip). */
+  forms(word: string): readonly string[] {
+    let forms = this.formCache.get(word);
+    if (!forms) {
+      const all = new Set([word]);
+      for (const pos of ['n', 'v', 'a'] as const) for (const base of this.wordnet.baseForms(word, pos)) all.add(base);
+      forms = [...all];
+      this.formCache.set(word, forms);
+    }
+    return forms;
+  }
+
   isCollocation(a: string, b: string): boolean {
     return this.wordnet.has(`${a}_${b}`, 'n');
   }
@@ -122,11 +141,20 @@ function thesaurus(): Thesaurus {
   return sharedThesaurus;
 }
 
+// Query side only: product vectors do not depend on the task lexicon, so it is not part of the model name and
+// changing it does not make stored embeddings stale.
+let sharedTasks: TaskLexicon | undefined;
+function taskLexicon(): TaskLexicon {
+  sharedTasks ??= new TaskLexicon(DIY_TASKS, (word) => lexicon().forms(word));
+  return sharedTasks;
+}
+
 /** A local model fitted on one catalog. */
 export class LocalModel {
   readonly model: string;
   private readonly lexicon = lexicon();
   private readonly thesaurus = thesaurus();
+  private readonly tasks = taskLexicon();
   private readonly documentFrequency = new Map<string, number>();
   private readonly vocabulary = new Map<string, number>();
   private readonly catalogBigrams = new Set<string>();
@@ -179,9 +207,7 @@ export class LocalModel {
   }
 
   embedQuery(text: string): number[] {
-    const features: Features = new Map();
-    this.textFeatures(text, 1, features, true);
-    return this.feedback(this.vectorize(features, false));
+    return this.feedback(this.vectorize(this.queryFeatures(text), false));
   }
 
   /**
@@ -231,10 +257,14 @@ export class LocalModel {
     return matrix;
   }
 
-  /** The weighted features of a query (for explanations and tests). */
+  /** The weighted features of a query: its own, and those of the products a task it names calls for. */
   queryFeatures(text: string): Features {
     const features: Features = new Map();
     this.textFeatures(text, 1, features, true);
+    for (const products of this.tasks.productsFor(text)) {
+      const weight = TASK_WEIGHT / Math.sqrt(products.length);
+      for (const product of products) this.textFeatures(product, weight, features, false);
+    }
     return features;
   }
 

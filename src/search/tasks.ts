@@ -1,0 +1,48 @@
+// Recognises the jobs and problems of the DIY task lexicon in a request ("stripping old paint off a door" →
+// strip paint) and names the kinds of products that do them, so the local model can add them to the query.
+// A task phrase matches when every one of its words occurs in the request in some form (WordNet base forms:
+// "stripping" → strip, "keeps" → keep), in any order and with other words between.
+import { createHash } from 'node:crypto';
+import type { DiyTask } from './diy-tasks.js';
+import { STOPWORDS, tokenize } from './text.js';
+
+/** Every form of a word that should count as the same word: itself and its base forms. */
+export type WordForms = (word: string) => readonly string[];
+
+function contentWords(text: string): string[] {
+  const words: string[] = [];
+  for (const token of tokenize(text)) {
+    if (token.kind !== 'word') continue;
+    for (const part of token.text.split(/[-']/)) if (part.length >= 2 && !STOPWORDS.has(part)) words.push(part);
+  }
+  return words;
+}
+
+export class TaskLexicon {
+  /** Per task: its phrases, each a list of words given as their sets of forms. */
+  private readonly tasks: { phrases: (readonly string[])[][]; products: readonly string[] }[];
+  readonly fingerprint: string;
+
+  constructor(
+    tasks: readonly DiyTask[],
+    private readonly forms: WordForms,
+  ) {
+    this.tasks = tasks.map((task) => ({
+      phrases: task.task.map((phrase) => contentWords(phrase).map((word) => forms(word))).filter((words) => words.length > 0),
+      products: task.products,
+    }));
+    this.fingerprint = createHash('sha256').update(JSON.stringify(tasks)).digest('hex').slice(0, 12);
+  }
+
+  /** The product kinds of every task the request names (each task once, in lexicon order). */
+  productsFor(request: string): string[][] {
+    const present = new Set<string>();
+    for (const word of contentWords(request)) for (const form of this.forms(word)) present.add(form);
+    const found: string[][] = [];
+    for (const task of this.tasks) {
+      const named = task.phrases.some((words) => words.every((wordForms) => wordForms.some((form) => present.has(form))));
+      if (named) found.push([...task.products]);
+    }
+    return found;
+  }
+}
