@@ -1,7 +1,7 @@
 // One process at a time on an embedded data directory. PGlite has no lock of its own, and two processes
 // writing the same directory corrupt it, so — like PostgreSQL's postmaster.pid — a lock file next to the
 // directory names the process that holds it. A lock left by a process that no longer runs is taken over.
-import { closeSync, mkdirSync, openSync, readFileSync, unlinkSync, writeSync } from 'node:fs';
+import { linkSync, mkdirSync, readFileSync, rmSync, unlinkSync, writeFileSync } from 'node:fs';
 import { hostname } from 'node:os';
 import path from 'node:path';
 import { DatabaseUnavailableError } from '../../infra/errors.js';
@@ -26,31 +26,34 @@ export class DataDirectoryLock {
     const owner: LockOwner = { pid: process.pid, host: hostname(), since: new Date().toISOString() };
     const content = `${JSON.stringify(owner)}\n`;
     mkdirSync(path.dirname(lockPath), { recursive: true });
-    // Two attempts: the second follows the removal of a stale lock.
-    for (let attempt = 0; attempt < 2; attempt++) {
-      try {
-        const fd = openSync(lockPath, 'wx', 0o644);
+    // The lock file appears whole or not at all: written under a private name, then hard-linked into place
+    // (link fails if the name exists), so no other process can ever read it half-written.
+    const draft = `${lockPath}.${process.pid}.tmp`;
+    writeFileSync(draft, content, { mode: 0o644 });
+    try {
+      // Two attempts: the second follows the removal of a stale lock.
+      for (let attempt = 0; attempt < 2; attempt++) {
         try {
-          writeSync(fd, content);
-        } finally {
-          closeSync(fd);
+          linkSync(draft, lockPath);
+          return new DataDirectoryLock(lockPath, content);
+        } catch (error) {
+          if ((error as NodeJS.ErrnoException).code !== 'EEXIST') {
+            throw new DatabaseUnavailableError(`cannot lock the embedded data directory ${dataDir}: ${(error as Error).message}`);
+          }
         }
-        return new DataDirectoryLock(lockPath, content);
-      } catch (error) {
-        if ((error as NodeJS.ErrnoException).code !== 'EEXIST') {
-          throw new DatabaseUnavailableError(`cannot lock the embedded data directory ${dataDir}: ${(error as Error).message}`);
+        const holder = readOwner(lockPath);
+        if (holder && isRunning(holder)) {
+          throw new DatabaseUnavailableError(
+            `the embedded data directory ${dataDir} is in use by process ${holder.pid} on ${holder.host} (since ${holder.since}); ` +
+              `stop that process or choose another --data-dir (if no zava-mcp process has it open, delete ${lockPath})`,
+          );
         }
+        removeIfUnchanged(lockPath, holder);
       }
-      const holder = readOwner(lockPath);
-      if (holder && isRunning(holder)) {
-        throw new DatabaseUnavailableError(
-          `the embedded data directory ${dataDir} is in use by process ${holder.pid} on ${holder.host} (since ${holder.since}); ` +
-            'stop that process or choose another --data-dir',
-        );
-      }
-      removeIfUnchanged(lockPath, holder);
+      throw new DatabaseUnavailableError(`cannot lock the embedded data directory ${dataDir}: another process took it at the same moment`);
+    } finally {
+      rmSync(draft, { force: true });
     }
-    throw new DatabaseUnavailableError(`cannot lock the embedded data directory ${dataDir}: another process took it at the same moment`);
   }
 
   /** Removes the lock file if it is still this holder's. Idempotent. */
@@ -73,7 +76,7 @@ function readOwner(lockPath: string): LockOwner | undefined {
       return { pid: parsed.pid, host: parsed.host, since: String(parsed.since ?? 'unknown') };
     }
   } catch {
-    // unreadable or half-written: treated as stale
+    // unreadable or not ours to understand: treated as stale
   }
   return undefined;
 }
