@@ -212,6 +212,8 @@ test('text analysis: units, dimensions and fractions are normalized', () => {
   assert.deepEqual(texts('5 gallon bucket').slice(0, 1), texts('5 gal bucket').slice(0, 1));
   assert.ok(texts('Zava 2 in. x 4 in. x 8 ft Stud').includes('dim:2x4'));
   assert.ok(texts('2x4 lumber').includes('dim:2x4'));
+  assert.deepEqual(texts('2x4x8 stud'), ['dim:2x4', 'word:8', 'word:stud'], 'cross-section and length');
+  assert.deepEqual(texts('4x8x1/2 plywood'), ['dim:4x8', 'word:0.5', 'word:plywood']);
   assert.ok(texts('1/2 inch pex').includes('measure:0.5in'));
   assert.ok(texts('Zava 1/2 in. PEX').includes('measure:0.5in'));
   assert.ok(texts('20V battery').includes('measure:20v'));
@@ -251,8 +253,12 @@ test('local provider: offline, deterministic, understands synonyms, word forms a
   };
   // "pail" is a WordNet synonym of "bucket"; plural/singular forms match.
   assert.ok((await top('buckets')).some((s) => s.startsWith('PS-CON')));
-  // A misspelling is corrected to a catalog word.
+  // A misspelling is corrected to a catalog word; at equal distance, to one that keeps the first letter
+  // ("laminet" is two edits from both "laminate" and the more frequent "cabinet").
   assert.ok((await top('wheelbarow')).every((s) => s.startsWith('GO-WHB')));
+  assert.ok((await top('laminet flooring', 3)).every((s) => s.startsWith('FL-LAM') || s.startsWith('FL-UND')));
+  // The thesaurus names tongue-and-groove pliers in the singular; the catalog writes "Pliers".
+  assert.ok((await top('channel locks')).includes('HT-PLR-002'), 'channel locks finds the tongue-and-groove pliers');
   // A different catalog is a different model.
   const c = new LocalEmbeddingProvider(256);
   c.fit(corpus.slice(1));
@@ -272,6 +278,9 @@ test('thesaurus: multi-word terms are found through word forms, stopwords and hy
   );
   const find = (text: string) => thesaurus.find(thesaurusItems(text, lemma));
   assert.deepEqual(find('two crescent wrenches'), [0, 3]); // the whole term, and "wrench" on its own
+  const laminate = new Thesaurus([['laminate', 'laminate flooring', 'pergo']], lemma);
+  assert.deepEqual(laminate.find(thesaurusItems('laminate flooring', lemma)), [0], 'overlapping terms of one group count once');
+  assert.deepEqual(laminate.find(thesaurusItems('pergo or laminate', lemma)), [0, 0], 'separate mentions count each');
   assert.deepEqual(find('Tongue-and-groove pliers'), [1]);
   assert.deepEqual(find('a 2 in. x 4 in. stud'), [2], 'a measurement term matches however it is written');
   assert.deepEqual(find('crescent moon'), [], 'half of a two-word term is not the term');

@@ -112,6 +112,16 @@ class Lexicon {
     return info;
   }
 
+  /**
+   * One spelling for all forms of a word, for matching word lists: the shortest of its forms ("pliers" and
+   * "plier" → plier; "running" → run), so a list written in one form finds a text written in another.
+   */
+  canonical(word: string): string {
+    let best = word;
+    for (const form of this.forms(word)) if (form.length < best.length || (form.length === best.length && form < best)) best = form;
+    return best;
+  }
+
   /** The word and its base forms as noun, verb and adjective ("stripping" → stripping, strip). */
   forms(word: string): readonly string[] {
     let forms = this.formCache.get(word);
@@ -137,7 +147,7 @@ function lexicon(): Lexicon {
 
 let sharedThesaurus: Thesaurus | undefined;
 function thesaurus(): Thesaurus {
-  sharedThesaurus ??= new Thesaurus(DIY_THESAURUS, (word) => lexicon().word(word).lemma);
+  sharedThesaurus ??= new Thesaurus(DIY_THESAURUS, (word) => lexicon().canonical(lexicon().word(word).lemma));
   return sharedThesaurus;
 }
 
@@ -318,7 +328,9 @@ export class LocalModel {
 
   private lemmaOf(word: string, correct: boolean): string {
     const info = this.lexicon.word(word);
-    if (info.known || !correct || this.vocabulary.has(info.lemma) || this.thesaurus.words.has(info.lemma)) return info.lemma;
+    if (info.known || !correct || this.vocabulary.has(info.lemma) || this.thesaurus.words.has(this.lexicon.canonical(info.lemma))) {
+      return info.lemma;
+    }
     const fixed = this.correct(word);
     return fixed ?? info.lemma;
   }
@@ -331,13 +343,21 @@ export class LocalModel {
     const max = word.length >= 9 ? 3 : word.length >= 6 ? 2 : 1;
     let best: string | undefined;
     let bestDistance = max + 1;
+    let bestKeepsFirst = false;
     let bestCount = 0;
     for (const [candidate, count] of this.vocabulary) {
       if (Math.abs(candidate.length - word.length) > max) continue;
+      // Typists rarely get the first letter wrong: at equal distance a candidate that keeps it wins, then the
+      // more frequent one.
       const distance = editDistance(word, candidate, max);
-      if (distance < bestDistance || (distance === bestDistance && count > bestCount)) {
+      const keepsFirst = candidate[0] === word[0];
+      const better =
+        distance < bestDistance ||
+        (distance === bestDistance && (keepsFirst !== bestKeepsFirst ? keepsFirst : count > bestCount));
+      if (better) {
         best = candidate;
         bestDistance = distance;
+        bestKeepsFirst = keepsFirst;
         bestCount = count;
       }
     }
@@ -347,6 +367,8 @@ export class LocalModel {
   }
 
   private textFeatures(text: string, weight: number, features: Features, query: boolean): void {
+    const items = thesaurusItems(text, (word) => this.lexicon.canonical(this.lemmaOf(word, query)));
+    for (const group of this.thesaurus.find(items)) add(features, `t:${group}`, weight * THESAURUS_WEIGHT);
     const tokens = tokenize(text);
     let previous: string | undefined;
     for (const token of tokens) {
@@ -394,9 +416,6 @@ export class LocalModel {
         }
         previous = lemma;
       }
-    }
-    for (const group of this.thesaurus.find(thesaurusItems(text, (word) => this.lemmaOf(word, query)))) {
-      add(features, `t:${group}`, weight * THESAURUS_WEIGHT);
     }
   }
 

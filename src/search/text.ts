@@ -63,7 +63,7 @@ function formatNumber(n: number): string {
 }
 
 const NUMBER = String.raw`\d+(?:-\d+\/\d+|\/\d+|(?:,\d{3})+|\.\d+)?`;
-const RAW_TOKEN = new RegExp(String.raw`\d+(?:\.\d+)?x\d+(?:\.\d+)?(?![a-z0-9])|${NUMBER}(?:[a-z]+)?|[a-z][a-z0-9]*(?:[-'][a-z0-9]+)*|["']`, 'g');
+const RAW_TOKEN = new RegExp(String.raw`\d+(?:\.\d+)?x\d+(?:\.\d+)?x${NUMBER}(?![a-z0-9])|\d+(?:\.\d+)?x\d+(?:\.\d+)?(?![a-z0-9])|${NUMBER}(?:[a-z]+)?|[a-z][a-z0-9]*(?:[-'][a-z0-9]+)*|["']`, 'g');
 
 /**
  * Splits text into tokens. Numbers followed by a unit become measures, "A x B" patterns become dimensions,
@@ -80,6 +80,15 @@ export function tokenize(text: string): Token[] {
   let lastNumber: number | undefined;
   for (let i = 0; i < raw.length; i++) {
     const piece = raw[i]!;
+    // 2x4x8, 4x8x1/2: a cross-section and a length (or thickness): the dimension, then the number.
+    const tripleDim = new RegExp(`^(\\d+(?:\\.\\d+)?)x(\\d+(?:\\.\\d+)?)x(${NUMBER})$`).exec(piece);
+    if (tripleDim) {
+      tokens.push({ kind: 'dim', text: `${formatNumber(Number(tripleDim[1]))}x${formatNumber(Number(tripleDim[2]))}` });
+      const third = parseNumber(tripleDim[3]!);
+      if (third !== undefined) tokens.push({ kind: 'word', text: formatNumber(third) });
+      lastNumber = undefined;
+      continue;
+    }
     // 2x4, 16x25, 4x4: dimensions written compactly.
     const compactDim = /^(\d+(?:\.\d+)?)x(\d+(?:\.\d+)?)$/.exec(piece);
     if (compactDim) {
