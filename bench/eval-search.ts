@@ -3,9 +3,10 @@
 //   - development: eval/search-queries.json, the set the local ranker's settings were chosen on;
 //   - held-out: eval/search-queries-heldout.json, written later from the catalog alone and never used for tuning;
 //   - held-out-2: eval/search-queries-heldout-2.json, written the same way before the DIY thesaurus was added;
-//   - held-out-3: eval/search-queries-heldout-3.json, written the same way after the thesaurus and task lexicon.
+//   - held-out-3: eval/search-queries-heldout-3.json, written the same way after the thesaurus and task lexicon;
+//   - held-out-4: eval/search-queries-heldout-4.json, written the same way after held-out-3 had been studied.
 // Uses a fresh embedded database with the default catalog and the tool's own searchProducts (hybrid ranking,
-// default threshold), as head office. Options: --set=development|held-out|held-out-2|held-out-3, --threshold=N, --dims=N, --verbose.
+// default threshold), as head office. Options: --set=development|held-out|held-out-2|held-out-3|held-out-4, --threshold=N, --dims=N, --verbose.
 import { mkdtemp, readFile, rm } from 'node:fs/promises';
 import { tmpdir } from 'node:os';
 import path from 'node:path';
@@ -109,6 +110,7 @@ const SETS = [
   { name: 'held-out', file: 'search-queries-heldout.json' },
   { name: 'held-out-2', file: 'search-queries-heldout-2.json' },
   { name: 'held-out-3', file: 'search-queries-heldout-3.json' },
+  { name: 'held-out-4', file: 'search-queries-heldout-4.json' },
 ] as const;
 
 async function main(): Promise<void> {
