@@ -2,7 +2,8 @@
 // and generic names ("crescent wrench" ~ "adjustable wrench"), regional and colloquial names ("spigot" ~
 // "sillcock"), abbreviations ("gfci" ~ "ground fault"), feature words ("cordless" ~ "battery powered").
 // Written for zava-mcp from general hardware-store vocabulary and the catalog's product types, by people who
-// saw neither the labelled evaluation queries nor the ranker's results. A term may sit in groups of both parts.
+// did not see the labelled evaluation sets or the ranker's results (their briefs named a few example terms; see
+// BENCHMARKS.md for which were also queries). A term may sit in groups of both parts.
 import { DIY_THESAURUS_BUILDING } from './diy-thesaurus-building.js';
 import { DIY_THESAURUS_TRADES } from './diy-thesaurus-trades.js';
 

@@ -2,7 +2,6 @@
 // strip paint) and names the kinds of products that do them, so the local model can add them to the query.
 // A task phrase matches when every one of its words occurs in the request in some form (WordNet base forms:
 // "stripping" → strip, "keeps" → keep), in any order and with other words between.
-import { createHash } from 'node:crypto';
 import type { DiyTask } from './diy-tasks.js';
 import { STOPWORDS, tokenize } from './text.js';
 
@@ -21,7 +20,6 @@ function contentWords(text: string): string[] {
 export class TaskLexicon {
   /** Per task: its phrases, each a list of words given as their sets of forms. */
   private readonly tasks: { phrases: (readonly string[])[][]; products: readonly string[] }[];
-  readonly fingerprint: string;
 
   constructor(
     tasks: readonly DiyTask[],
@@ -31,7 +29,6 @@ export class TaskLexicon {
       phrases: task.task.map((phrase) => contentWords(phrase).map((word) => forms(word))).filter((words) => words.length > 0),
       products: task.products,
     }));
-    this.fingerprint = createHash('sha256').update(JSON.stringify(tasks)).digest('hex').slice(0, 12);
   }
 
   /** The product kinds of every task the request names (each task once, in lexicon order). */
