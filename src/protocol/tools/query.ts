@@ -1,9 +1,9 @@
 // execute_sales_query(postgresql_query): one read-only query under the caller's RLS context.
 import type { McpServer } from '@modelcontextprotocol/sdk/server/mcp.js';
 import { z } from 'zod';
-import { markAsData, toJson } from '../../analytics/format.js';
 import type { Caller, ServerDeps } from '../context.js';
 import { DATA_GUIDANCE } from './guidance.js';
+import { compactAnswer } from './result.js';
 
 export const CompactResultShape = {
   c: z.array(z.string()).describe('column names'),
@@ -39,13 +39,6 @@ export function registerQueryTool(server: McpServer, deps: ServerDeps, caller: C
       annotations: { readOnlyHint: true, destructiveHint: false, idempotentHint: true, openWorldHint: false },
     },
     async ({ postgresql_query }, call) =>
-      deps.inFlight.run(async () => {
-        const { result, isError } = await deps.queries.execute(caller.userIdOf(call), postgresql_query);
-        return {
-          content: [{ type: 'text' as const, text: markAsData(toJson(result), isError ? 'query error' : 'query result') }],
-          structuredContent: result as unknown as Record<string, unknown>,
-          ...(isError ? { isError: true } : {}),
-        };
-      }),
+      deps.inFlight.run(async () => compactAnswer(await deps.queries.execute(caller.userIdOf(call), postgresql_query), 'query')),
   );
 }

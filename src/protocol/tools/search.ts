@@ -2,9 +2,8 @@
 // (src/analytics/product-search.ts over src/search). Answers in the compact shape of execute_sales_query.
 import type { McpServer } from '@modelcontextprotocol/sdk/server/mcp.js';
 import { z } from 'zod';
-import { markAsData, toJson } from '../../analytics/format.js';
 import type { Caller, ServerDeps } from '../context.js';
-import { toolError } from './result.js';
+import { compactAnswer, toolError } from './result.js';
 
 export const SearchResultShape = {
   c: z.array(z.string()).describe('column names: product_name, sku, category_name, type_name, base_price, similarity_percent, stock_level (one-store managers only), match, product_description'),
@@ -53,16 +52,12 @@ export function registerSearchTool(server: McpServer, deps: ServerDeps, caller: 
               'retail.products.product_name and product_description instead.',
           );
         }
-        const { result, isError } = await deps.search.search(caller.userIdOf(call), {
+        const outcome = await deps.search.search(caller.userIdOf(call), {
           queryDescription: query_description,
           maxRows: max_rows,
           similarityThreshold: similarity_threshold,
         });
-        return {
-          content: [{ type: 'text' as const, text: markAsData(toJson(result), isError ? 'search error' : 'search result') }],
-          structuredContent: result as unknown as Record<string, unknown>,
-          ...(isError ? { isError: true } : {}),
-        };
+        return compactAnswer(outcome, 'search');
       }),
   );
 }
