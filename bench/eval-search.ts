@@ -7,16 +7,11 @@
 //   - held-out-4: eval/search-queries-heldout-4.json, written the same way after held-out-3 had been studied.
 // Uses a fresh embedded database with the default catalog and the tool's own searchProducts (hybrid ranking,
 // default threshold), as head office. Options: --set=development|held-out|held-out-2|held-out-3|held-out-4, --threshold=N, --dims=N, --verbose.
-import { mkdtemp, readFile, rm } from 'node:fs/promises';
-import { tmpdir } from 'node:os';
-import path from 'node:path';
-import { loadConfig } from '../src/infra/config.js';
-import { openDatabase } from '../src/db/open.js';
-import { prepareSchema } from '../src/cli/migrate.js';
-import { seedDatabase } from '../src/data/seed.js';
+import { readFile } from 'node:fs/promises';
 import { createEmbeddingProvider, embeddingSettings } from '../src/search/settings.js';
 import { rebuildEmbeddings } from '../src/search/store.js';
 import { searchProducts } from '../src/search/search.js';
+import { withScratchDatabase } from './scratch-database.js';
 import type { EmbeddingProvider, ProviderKind } from '../src/search/provider.js';
 
 interface LabelledQuery {
@@ -127,12 +122,7 @@ async function main(): Promise<void> {
   const threshold = thresholdArg ? Number(thresholdArg.split('=')[1]) : 30;
   // --dims=N: the local model at another vector size (default: the provider's default).
   const dimsArg = process.argv.find((a) => a.startsWith('--dims='));
-  const dir = await mkdtemp(path.join(tmpdir(), 'zava-eval-'));
-  const config = loadConfig({ dataDir: path.join(dir, 'pglite') }, {});
-  const db = await openDatabase(config);
-  try {
-    await prepareSchema(db, config);
-    await seedDatabase(db, { customers: 1, seed: 1 });
+  await withScratchDatabase(1, async (db) => {
     const identity = await db.resolveIdentity('00000000-0000-0000-0000-000000000000');
 
     const candidates: { kind: ProviderKind; make: () => EmbeddingProvider | string }[] = [
@@ -174,10 +164,7 @@ async function main(): Promise<void> {
       }
     }
     process.stdout.write(`Search quality (hybrid ranking, max_rows 20, threshold ${threshold})\n${rows.join('\n')}\n`);
-  } finally {
-    await db.close();
-    await rm(dir, { recursive: true, force: true });
-  }
+  });
 }
 
 if (import.meta.url === `file://${process.argv[1]}`) {

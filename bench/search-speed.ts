@@ -4,19 +4,14 @@
 //   3. the same vectors on the PostgreSQL service without pgvector: exact-scan median (real[] dot product).
 // Usage: node dist/bench/search-speed.js [--products=100000] [--dims=256] [--m=16] [--ef-construction=64]
 //        [--ef=40,100,200,400] [--skip-server]
-import { mkdtemp, readFile, rm } from 'node:fs/promises';
-import { tmpdir } from 'node:os';
-import path from 'node:path';
+import { readFile } from 'node:fs/promises';
 import { PGlite } from '@electric-sql/pglite';
 import { vector } from '@electric-sql/pglite-pgvector';
 import pg from 'pg';
-import { loadConfig } from '../src/infra/config.js';
-import { openDatabase } from '../src/db/open.js';
-import { prepareSchema } from '../src/cli/migrate.js';
-import { seedDatabase } from '../src/data/seed.js';
 import { LocalEmbeddingProvider } from '../src/search/local.js';
 import { ensureEmbeddings, loadCorpus, vectorLiteral } from '../src/search/store.js';
 import { searchProducts } from '../src/search/search.js';
+import { withScratchDatabase } from './scratch-database.js';
 import { HNSW_EF_SEARCH } from '../src/search/search-sql.js';
 import { HNSW_BUILD } from '../src/db/migrations.js';
 import type { ProductDocument } from '../src/search/provider.js';
@@ -31,12 +26,7 @@ const QUERIES = [
 ];
 
 async function defaultCatalog(): Promise<{ corpus: ProductDocument[]; lines: string[] }> {
-  const dir = await mkdtemp(path.join(tmpdir(), 'zava-speed-'));
-  const config = loadConfig({ dataDir: path.join(dir, 'pglite') }, {});
-  const db = await openDatabase(config);
-  try {
-    await prepareSchema(db, config);
-    await seedDatabase(db, { customers: 200, seed: 1 });
+  return withScratchDatabase(200, async (db) => {
     const provider = new LocalEmbeddingProvider();
     await ensureEmbeddings(db, { provider });
     const hq = await db.resolveIdentity('00000000-0000-0000-0000-000000000000');
@@ -71,10 +61,7 @@ async function defaultCatalog(): Promise<{ corpus: ProductDocument[]; lines: str
         `  of which: query embedding median ${median(embedTimes).toFixed(2)} ms; an empty withIdentity transaction (SELECT 1) median ${median(empty).toFixed(1)} ms`,
       ],
     };
-  } finally {
-    await db.close();
-    await rm(dir, { recursive: true, force: true });
-  }
+  });
 }
 
 const BRANDS = [
