@@ -233,6 +233,15 @@ function defaultCorpus(): ProductDocument[] {
   }));
 }
 
+/** The SKUs of the `n` products whose vectors are nearest the query (inner product of unit vectors), in memory. */
+function topSkus(corpus: readonly ProductDocument[], docs: readonly number[][], query: readonly number[], n: number): string[] {
+  return docs
+    .map((v, i) => ({ sku: corpus[i]!.sku, s: v.reduce((sum, x, j) => sum + x * query[j]!, 0) }))
+    .sort((x, y) => y.s - x.s)
+    .slice(0, n)
+    .map((x) => x.sku);
+}
+
 test('local provider: offline, deterministic, understands synonyms, word forms and misspellings', async () => {
   const corpus = defaultCorpus();
   const a = new LocalEmbeddingProvider(256);
@@ -243,14 +252,7 @@ test('local provider: offline, deterministic, understands synonyms, word forms a
   assert.match(a.model, /^zava-local-v2-256d-[0-9a-f]{10}$/);
   assert.deepEqual(await a.embedQuery('paint pail'), await b.embedQuery('paint pail'));
   const docs = await a.embedDocuments(corpus);
-  const top = async (query: string, n = 5) => {
-    const q = await a.embedQuery(query);
-    return docs
-      .map((v, i) => ({ sku: corpus[i]!.sku, s: v.reduce((sum, x, j) => sum + x * q[j]!, 0) }))
-      .sort((x, y) => y.s - x.s)
-      .slice(0, n)
-      .map((x) => x.sku);
-  };
+  const top = async (query: string, n = 5) => topSkus(corpus, docs, await a.embedQuery(query), n);
   // "pail" is a WordNet synonym of "bucket"; plural/singular forms match.
   assert.ok((await top('buckets')).some((s) => s.startsWith('PS-CON')));
   // A misspelling is corrected to a catalog word; at equal distance, to one that keeps the first letter
@@ -314,12 +316,8 @@ test('local provider with the DIY thesaurus: a term the catalog never uses finds
   assert.ok(cases.length >= 50, `only ${cases.length} thesaurus terms are absent from the catalog with a synonym present`);
   let found = 0;
   for (const { term, expected } of cases) {
-    const q = await provider.embedQuery(term);
-    const top10 = docs
-      .map((v, i) => ({ sku: corpus[i]!.sku, s: v.reduce((sum, x, j) => sum + x * q[j]!, 0) }))
-      .sort((x, y) => y.s - x.s)
-      .slice(0, 10);
-    if (top10.some((x) => expected.has(x.sku))) found++;
+    const top10 = topSkus(corpus, docs, await provider.embedQuery(term), 10);
+    if (top10.some((sku) => expected.has(sku))) found++;
   }
   assert.ok(found / cases.length >= 0.8, `${found} of ${cases.length} terms found a product named by a synonym in the top 10`);
 });
@@ -354,12 +352,8 @@ test('local provider with the DIY task lexicon: a job in the customer\'s words f
     for (const kind of products) names.forEach((name, i) => name.includes(` ${kind.replace(/-/g, ' ')} `) && expected.add(corpus[i]!.sku));
     if (expected.size === 0) continue;
     cases++;
-    const q = await provider.embedQuery(`what do I need to ${task[0]!}`);
-    const top10 = docs
-      .map((v, i) => ({ sku: corpus[i]!.sku, s: v.reduce((sum, x, j) => sum + x * q[j]!, 0) }))
-      .sort((x, y) => y.s - x.s)
-      .slice(0, 10);
-    if (top10.some((x) => expected.has(x.sku))) found++;
+    const top10 = topSkus(corpus, docs, await provider.embedQuery(`what do I need to ${task[0]!}`), 10);
+    if (top10.some((sku) => expected.has(sku))) found++;
   }
   assert.ok(cases >= 100, `only ${cases} tasks name products the catalog has`);
   assert.ok(found / cases >= 0.8, `${found} of ${cases} tasks found one of their products in the top 10`);

@@ -16,7 +16,7 @@
 // The model name carries a fingerprint of the catalog it was fitted on.
 import { createHash } from 'node:crypto';
 import { type EmbeddingProvider, type ProductDocument, l2Normalize } from './provider.js';
-import { STOPWORDS, editDistance, tokenize } from './text.js';
+import { editDistance, isContentPart, tokenize, wordParts } from './text.js';
 import { DIY_THESAURUS } from './diy-thesaurus.js';
 import { Thesaurus, thesaurusItems } from './thesaurus.js';
 import { DIY_TASKS } from './diy-tasks.js';
@@ -315,8 +315,8 @@ export class LocalModel {
         out.push(undefined);
         continue;
       }
-      for (const part of token.text.split(/[-']/)) {
-        if (part.length < 2 || STOPWORDS.has(part)) {
+      for (const part of wordParts(token.text)) {
+        if (!isContentPart(part)) {
           out.push(undefined);
           continue;
         }
@@ -388,13 +388,13 @@ export class LocalModel {
         previous = undefined;
         continue;
       }
-      const parts = token.text.split(/[-']/);
+      const parts = wordParts(token.text);
       if (parts.length > 1) {
         const joined = parts.join('');
         if (this.vocabulary.has(joined)) add(features, `w:${joined}`, weight * 0.5);
       }
       for (const part of parts) {
-        if (part.length < 2 || STOPWORDS.has(part)) {
+        if (!isContentPart(part)) {
           if (!query) previous = undefined;
           continue;
         }

@@ -3,7 +3,7 @@
 // A task phrase matches when every one of its words occurs in the request in some form (WordNet base forms:
 // "stripping" → strip, "keeps" → keep), in any order and with other words between.
 import type { DiyTask } from './diy-tasks.js';
-import { STOPWORDS, tokenize } from './text.js';
+import { isContentPart, tokenize, wordParts } from './text.js';
 
 /** Every form of a word that should count as the same word: itself and its base forms. */
 export type WordForms = (word: string) => readonly string[];
@@ -12,7 +12,7 @@ function contentWords(text: string): string[] {
   const words: string[] = [];
   for (const token of tokenize(text)) {
     if (token.kind !== 'word') continue;
-    for (const part of token.text.split(/[-']/)) if (part.length >= 2 && !STOPWORDS.has(part)) words.push(part);
+    for (const part of wordParts(token.text)) if (isContentPart(part)) words.push(part);
   }
   return words;
 }

@@ -153,6 +153,16 @@ export const STOPWORDS = new Set(
     .filter(Boolean),
 );
 
+/** The parts of a word token ("tongue-and-groove" → tongue, and, groove; "lineman's" → lineman, s). */
+export function wordParts(word: string): string[] {
+  return word.split(/[-']/);
+}
+
+/** Whether a word part carries meaning: not a stopword and longer than one letter. */
+export function isContentPart(part: string): boolean {
+  return part.length >= 2 && !STOPWORDS.has(part);
+}
+
 /** Damerau-Levenshtein distance with an early exit above `max`. */
 export function editDistance(a: string, b: string, max: number): number {
   if (Math.abs(a.length - b.length) > max) return max + 1;

@@ -3,7 +3,7 @@
 // one to three items that spells a thesaurus term reports that term's group, so "crescent wrench" in a query
 // and "adjustable wrench" in a product share one feature.
 import { createHash } from 'node:crypto';
-import { STOPWORDS, tokenize } from './text.js';
+import { isContentPart, tokenize, wordParts } from './text.js';
 
 /** The items of a text, in order, as thesaurus terms and texts are both compared. */
 export function thesaurusItems(text: string, lemmaOf: (word: string) => string): string[] {
@@ -13,8 +13,8 @@ export function thesaurusItems(text: string, lemmaOf: (word: string) => string):
       items.push(`${token.kind}:${token.text}`);
       continue;
     }
-    for (const part of token.text.split(/[-']/)) {
-      if (part.length < 2 || STOPWORDS.has(part)) continue;
+    for (const part of wordParts(token.text)) {
+      if (!isContentPart(part)) continue;
       items.push(/^\d/.test(part) ? `n:${part}` : lemmaOf(part));
     }
   }
