@@ -15,6 +15,12 @@ export interface CompactResult {
   q?: string;
 }
 
+/** A tool's answer: the compact result, and whether it reports a failure. */
+export interface CompactOutcome {
+  readonly result: CompactResult;
+  readonly isError: boolean;
+}
+
 export interface Caps {
   /** Rows the database was asked for at most (the row cap). */
   readonly maxRows: number;

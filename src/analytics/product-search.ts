@@ -13,18 +13,13 @@ import {
   type EmbeddingProvider,
   type ProductSearchResponse,
 } from '../search/index.js';
-import { compactError, type CompactResult } from './format.js';
+import { compactError, type CompactOutcome, type CompactResult } from './format.js';
 import { describeCommonFailure, resolveCaller } from './query.js';
 
 export interface SearchRequest {
   readonly queryDescription: string;
   readonly maxRows: number;
   readonly similarityThreshold: number;
-}
-
-export interface SearchOutcome {
-  readonly result: CompactResult;
-  readonly isError: boolean;
 }
 
 /** Columns of a search answer; stock_level only when the identity has exactly one store. */
@@ -62,9 +57,9 @@ export class ProductSearchService {
     private readonly provider?: EmbeddingProvider | undefined,
   ) {}
 
-  async search(userId: string | undefined, request: SearchRequest): Promise<SearchOutcome> {
+  async search(userId: string | undefined, request: SearchRequest): Promise<CompactOutcome> {
     const started = performance.now();
-    const fail = (message: string): SearchOutcome => ({ result: compactError(message, request.queryDescription), isError: true });
+    const fail = (message: string): CompactOutcome => ({ result: compactError(message, request.queryDescription), isError: true });
     const identity = await resolveCaller(this.db, userId);
     if ('refusal' in identity) return fail(identity.refusal);
     try {

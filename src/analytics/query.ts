@@ -4,7 +4,7 @@
 import type { Database, Identity } from '../db/types.js';
 import { DatabaseUnavailableError, QueryError, QueryTimeoutError, UnknownIdentityError } from '../infra/errors.js';
 import type { Logger } from '../infra/logger.js';
-import { compactError, compactRows, type Caps, type CompactResult } from './format.js';
+import { compactError, compactRows, type Caps, type CompactOutcome } from './format.js';
 import type { SqlGuard } from './guard.js';
 
 export interface QueryServiceOptions extends Caps {
@@ -12,11 +12,6 @@ export interface QueryServiceOptions extends Caps {
   readonly maxQueryLength: number;
   /** Statement timeout for every query, in milliseconds. */
   readonly statementTimeoutMs: number;
-}
-
-export interface QueryOutcome {
-  readonly result: CompactResult;
-  readonly isError: boolean;
 }
 
 /**
@@ -51,9 +46,9 @@ export class QueryService {
     private readonly log: Logger,
   ) {}
 
-  async execute(userId: string | undefined, sql: string): Promise<QueryOutcome> {
+  async execute(userId: string | undefined, sql: string): Promise<CompactOutcome> {
     const started = performance.now();
-    const fail = (message: string): QueryOutcome => ({ result: compactError(message, sql), isError: true });
+    const fail = (message: string): CompactOutcome => ({ result: compactError(message, sql), isError: true });
     const identity = await resolveCaller(this.db, userId);
     if ('refusal' in identity) return fail(identity.refusal);
     if (sql.trim() === '') return fail('the query is empty: give one SELECT statement');
