@@ -46,7 +46,7 @@ export class QueryService {
     private readonly log: Logger,
   ) {}
 
-  async execute(userId: string | undefined, sql: string): Promise<CompactOutcome> {
+  async execute(userId: string | undefined, sql: string, signal?: AbortSignal): Promise<CompactOutcome> {
     const started = performance.now();
     const fail = (message: string): CompactOutcome => ({ result: compactError(message, sql), isError: true });
     const identity = await resolveCaller(this.db, userId);
@@ -72,6 +72,7 @@ export class QueryService {
     try {
       const rows = await this.db.withIdentity(identity, (session) => session.query(sql, [], { maxRows: this.options.maxRows }), {
         timeoutMs: this.options.statementTimeoutMs,
+        signal,
       });
       const result = compactRows(rows, this.options);
       this.log.debug({ userId: identity.userId, rows: result.n, truncated: result.truncated === true, ms: Math.round(performance.now() - started) }, 'query answered');

@@ -44,6 +44,12 @@ export interface ReadSession {
 export interface ReadOptions {
   /** Statement timeout for every query in the transaction (default: config, 30 s). */
   readonly timeoutMs?: number;
+  /**
+   * Aborted when the caller is gone (HTTP request closed, MCP cancellation): a call still waiting for its turn
+   * leaves the queue, a running statement is cancelled in the database at once, and the call rejects with
+   * CallCancelledError.
+   */
+  readonly signal?: AbortSignal | undefined;
 }
 
 export type BackendKind = 'embedded' | 'server';

@@ -50,6 +50,18 @@ const ConfigSchema = z.object({
   maxResultBytes: positiveInt('ZAVA_MAX_RESULT_BYTES'),
   /** Longest SQL text execute_sales_query accepts, in characters. */
   maxQueryLength: positiveInt('ZAVA_MAX_QUERY_LENGTH'),
+  /** Largest row PostgreSQL may send for a tool query (its text form, in bytes); a larger row fails the query there. */
+  maxRowBytes: positiveInt('ZAVA_MAX_ROW_BYTES'),
+  /** Database calls one identity may run at once (the rest wait their turn, shared fairly between identities). */
+  identityConcurrency: positiveInt('ZAVA_IDENTITY_CONCURRENCY'),
+  /** Longest a call waits for its turn at the database before it fails with its own error. */
+  queueTimeoutMs: positiveInt('ZAVA_QUEUE_TIMEOUT_MS'),
+  /** Calls one identity may have waiting; more are refused at once. */
+  identityQueueLimit: positiveInt('ZAVA_IDENTITY_QUEUE_LIMIT'),
+  /** temp_file_limit of every tool query (PostgreSQL units: kB, MB, GB); -1 leaves the server's own setting. */
+  tempFileLimit: z.string().regex(/^(-1|\d+(kB|MB|GB|TB)?)$/, 'ZAVA_TEMP_FILE_LIMIT must look like 256MB (or -1 for the server default)'),
+  /** Embedded backend: read-only PGlite workers that run tool queries side by side. */
+  embeddedReaders: positiveInt('ZAVA_EMBEDDED_READERS'),
   logLevel: z.enum(['fatal', 'error', 'warn', 'info', 'debug', 'trace', 'silent'], {
     error: 'ZAVA_LOG_LEVEL must be one of fatal, error, warn, info, debug, trace, silent',
   }),
@@ -87,6 +99,7 @@ export function loadConfig(overrides: ConfigOverrides = {}, env: NodeJS.ProcessE
   if (databaseUrl && dataDirFlag) {
     throw new ConfigError('give either --database-url (server PostgreSQL) or --data-dir (embedded), not both');
   }
+  const poolMax = pick(undefined, 'ZAVA_POOL_MAX', String(Math.min(20, cpuCount * 4))) as string;
   const raw = {
     databaseUrl,
     queryDatabaseUrl: pick(undefined, 'ZAVA_QUERY_DATABASE_URL'),
@@ -97,7 +110,7 @@ export function loadConfig(overrides: ConfigOverrides = {}, env: NodeJS.ProcessE
     maxRows: pick(undefined, 'ZAVA_MAX_ROWS', '1000'),
     pool: {
       // Sizes from the production seed: max(2, cores) warm, min(20, cores × 4) at most.
-      max: pick(undefined, 'ZAVA_POOL_MAX', String(Math.min(20, cpuCount * 4))),
+      max: poolMax,
       idleTimeoutMs: pick(undefined, 'ZAVA_POOL_IDLE_TIMEOUT_MS', '300000'),
       connectionTimeoutMs: pick(undefined, 'ZAVA_POOL_CONNECT_TIMEOUT_MS', '10000'),
       maxUses: pick(undefined, 'ZAVA_POOL_MAX_USES', '50000'),
@@ -109,6 +122,12 @@ export function loadConfig(overrides: ConfigOverrides = {}, env: NodeJS.ProcessE
     rlsUserId: pick(overrides.rlsUserId, 'ZAVA_RLS_USER_ID'),
     maxResultBytes: pick(undefined, 'ZAVA_MAX_RESULT_BYTES', String(256 * 1024)),
     maxQueryLength: pick(undefined, 'ZAVA_MAX_QUERY_LENGTH', '20000'),
+    maxRowBytes: pick(undefined, 'ZAVA_MAX_ROW_BYTES', String(256 * 1024)),
+    identityConcurrency: pick(undefined, 'ZAVA_IDENTITY_CONCURRENCY', String(Math.max(1, Math.floor(Number(poolMax) / 4) || 1))),
+    queueTimeoutMs: pick(undefined, 'ZAVA_QUEUE_TIMEOUT_MS', '10000'),
+    identityQueueLimit: pick(undefined, 'ZAVA_IDENTITY_QUEUE_LIMIT', '32'),
+    tempFileLimit: pick(undefined, 'ZAVA_TEMP_FILE_LIMIT', '256MB'),
+    embeddedReaders: pick(undefined, 'ZAVA_EMBEDDED_READERS', String(Math.min(4, cpuCount))),
     logLevel: pick(undefined, 'ZAVA_LOG_LEVEL', 'info'),
   };
   const parsed = ConfigSchema.safeParse(raw);

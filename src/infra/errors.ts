@@ -59,6 +59,36 @@ export class QueryTimeoutError extends ZavaError {
   }
 }
 
+/**
+ * A call waited too long for its turn at the database (every connection or worker busy, or the caller already
+ * runs as many calls as its share allows). Its own message: the database itself is fine.
+ */
+export class QueueTimeoutError extends ZavaError {
+  readonly waitedMs: number;
+  constructor(waitedMs: number, message?: string) {
+    super(
+      'queue_timeout',
+      message ??
+        `the server is busy: this call waited ${waitedMs} ms for a database connection and was not run. Try again shortly, and send fewer calls at once.`,
+    );
+    this.waitedMs = waitedMs;
+  }
+}
+
+/** One identity has too many calls waiting already; refused at once so a flood cannot grow the queue without bound. */
+export class TooManyCallsError extends ZavaError {
+  constructor(message: string) {
+    super('too_many_calls', message);
+  }
+}
+
+/** The caller went away (HTTP request closed, MCP cancellation) and its call was stopped. */
+export class CallCancelledError extends ZavaError {
+  constructor(message = 'the call was cancelled by its client') {
+    super('cancelled', message);
+  }
+}
+
 /** A data load or import that was refused before it changed anything. */
 export class DataLoadError extends ZavaError {
   constructor(message: string) {

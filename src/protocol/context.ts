@@ -30,6 +30,8 @@ export interface ServerDeps {
 /** What the SDK hands every tool handler about the request it came in (HTTP headers; nothing on stdio). */
 export interface CallInfo {
   readonly requestInfo?: { readonly headers: Readonly<Record<string, string | readonly string[] | undefined>> } | undefined;
+  /** Aborted when the client cancels the call or its HTTP request closes (the SDK aborts handlers on close). */
+  readonly signal?: AbortSignal | undefined;
 }
 
 /**

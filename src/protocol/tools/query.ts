@@ -39,6 +39,6 @@ export function registerQueryTool(server: McpServer, deps: ServerDeps, caller: C
       annotations: { readOnlyHint: true, destructiveHint: false, idempotentHint: true, openWorldHint: false },
     },
     async ({ postgresql_query }, call) =>
-      deps.inFlight.run(async () => compactAnswer(await deps.queries.execute(caller.userIdOf(call), postgresql_query), 'query')),
+      deps.inFlight.run(async () => compactAnswer(await deps.queries.execute(caller.userIdOf(call), postgresql_query, call.signal), 'query')),
   );
 }
