@@ -55,7 +55,7 @@ describe('catalog', () => {
 });
 
 describe('generator', () => {
-  const big = generateDataset({ catalog, customers: 4000, seed: 11 });
+  const big = generateDataset({ catalog, customers: 4000, seed: 11, endDate: '2026-12-31' });
 
   test('the same seed gives byte-identical data; another seed gives other data', () => {
     const a = generateDataset({ catalog, customers: 500, seed: 3 });
@@ -63,6 +63,27 @@ describe('generator', () => {
     const c = generateDataset({ catalog, customers: 500, seed: 4 });
     assert.deepEqual(a, b);
     assert.notDeepEqual(a.tables.find((t) => t.table === 'retail.orders'), c.tables.find((t) => t.table === 'retail.orders'));
+  });
+
+  test('no order falls after the end date; up to it the data is the same as with a later end date', () => {
+    const early = generateDataset({ catalog, customers: 800, seed: 5, endDate: '2026-11-26' });
+    const late = generateDataset({ catalog, customers: 800, seed: 5, endDate: '2026-12-31' });
+    const earlyOrders = table(early, 'retail.orders');
+    const lateOrders = table(late, 'retail.orders');
+    assert.ok(earlyOrders.length > 0);
+    assert.ok(earlyOrders.every((o) => String(o[3]) <= '2026-11-26'), 'no order after the end date');
+    assert.ok(lateOrders.some((o) => String(o[3]) > '2026-11-26'), 'the later end date has December orders');
+    // The same orders up to the end date (ids differ once a dropped order is skipped, so compare customer, store, date).
+    const key = (o: unknown[]) => `${o[1]}|${o[2]}|${o[3]}`;
+    assert.deepEqual(earlyOrders.map(key), lateOrders.filter((o) => String(o[3]) <= '2026-11-26').map(key));
+    // Order ids stay dense and every line belongs to a recorded order.
+    assert.deepEqual(earlyOrders.map((o) => Number(o[0])), earlyOrders.map((_, i) => i + 1));
+    const orderIds = new Set(earlyOrders.map((o) => String(o[0])));
+    assert.ok(table(early, 'retail.order_items').every((line) => orderIds.has(String(line[1]))));
+    assert.ok(table(early, 'retail.customers').every((c) => String(c[6]).slice(0, 10) <= '2026-11-26'), 'no customer joins after the end date');
+    assert.deepEqual(generateDataset({ catalog, customers: 300, seed: 9, endDate: '2024-03-01' }), generateDataset({ catalog, customers: 300, seed: 9, endDate: '2024-03-01' }));
+    assert.throws(() => generateDataset({ catalog, customers: 10, seed: 1, endDate: '2026-02-30' }), /end date must be a date/);
+    assert.throws(() => generateDataset({ catalog, customers: 10, seed: 1, endDate: '2019-12-31' }), /2020-01-01 or later/);
   });
 
   test('customers follow the store weights', () => {

@@ -63,9 +63,15 @@ const TABLE_NOTES: Record<string, string[]> = {
 
 type Catalog = Map<string, TableSchema>;
 
+interface OrderCalendar {
+  readonly years: number[];
+  /** [first, last] order date (YYYY-MM-DD), or empty when the identity sees no order. */
+  readonly range: string[];
+}
+
 export class SchemaService {
   private catalog: Promise<Catalog> | undefined;
-  private readonly orderYears = new Map<string, Promise<number[]>>();
+  private readonly orderCalendars = new Map<string, Promise<OrderCalendar>>();
 
   constructor(private readonly db: Database) {}
 
@@ -80,7 +86,17 @@ export class SchemaService {
       const schema = catalog.get(table);
       if (!schema) throw new UnknownTableError([table]);
       if (table === 'orders') {
-        answer.push({ ...schema, values: { ...schema.values, order_years: await this.yearsFor(identity) } });
+        const calendar = await this.calendarFor(identity);
+        answer.push({
+          ...schema,
+          values: { ...schema.values, order_years: calendar.years, order_date_range: calendar.range },
+          notes: [
+            ...(schema.notes ?? []),
+            calendar.range.length === 2
+              ? `Your orders run from ${calendar.range[0]} to ${calendar.range[1]}; resolve "last quarter", "this year" or "year to date" against these dates and get_current_utc_date.`
+              : 'You have no orders.',
+          ],
+        });
       } else answer.push(schema);
     }
     return answer;
@@ -94,19 +110,30 @@ export class SchemaService {
     return this.catalog;
   }
 
-  private yearsFor(identity: Identity): Promise<number[]> {
+  /** The order years and first and last order date the identity can see (cached per store scope). */
+  private calendarFor(identity: Identity): Promise<OrderCalendar> {
     const key = identity.storeIds === 'all' ? '*' : identity.storeIds.join('-');
-    let years = this.orderYears.get(key);
-    if (!years) {
-      years = this.db
+    let calendar = this.orderCalendars.get(key);
+    if (!calendar) {
+      calendar = this.db
         .withIdentity(identity, (session) =>
-          session.query(`SELECT DISTINCT extract(year FROM order_date)::int AS y FROM retail.orders ORDER BY 1`),
+          session.query(
+            `SELECT array_agg(DISTINCT extract(year FROM order_date)::int ORDER BY extract(year FROM order_date)::int),
+                    min(order_date)::text, max(order_date)::text
+               FROM retail.orders`,
+          ),
         )
-        .then((rows) => rows.rows.map((row) => Number(row[0])));
-      this.orderYears.set(key, years);
-      years.catch(() => this.orderYears.delete(key));
+        .then((rows) => {
+          const [years, first, last] = rows.rows[0] ?? [];
+          return {
+            years: Array.isArray(years) ? years.map(Number) : [],
+            range: typeof first === 'string' && typeof last === 'string' ? [first, last] : [],
+          };
+        });
+      this.orderCalendars.set(key, calendar);
+      calendar.catch(() => this.orderCalendars.delete(key));
     }
-    return years;
+    return calendar;
   }
 
   private async introspect(): Promise<Catalog> {

@@ -6,6 +6,7 @@ import { openDatabase } from '../db/open.js';
 import { prepareSchema } from './migrate.js';
 import type { ManagedDatabase } from '../db/types.js';
 import { salesSummary, seedDatabase, validateSeedOptions } from '../data/seed.js';
+import { todayUtc } from '../data/generator.js';
 import { createEmbeddingProvider } from '../search/settings.js';
 import { ensureEmbeddings } from '../search/store.js';
 
@@ -17,6 +18,7 @@ export interface SeedFlags {
   customers?: string | undefined;
   seed?: string | undefined;
   replace?: boolean | undefined;
+  'end-date'?: string | undefined;
 }
 
 export function parseWholeNumber(flag: string, text: string | undefined): number | undefined {
@@ -48,8 +50,9 @@ export async function runMigrate(config: Config, out: NodeJS.WritableStream = pr
 export function seedSettings(flags: SeedFlags, db: Pick<ManagedDatabase, 'kind'>, env: NodeJS.ProcessEnv = process.env) {
   const customers = parseWholeNumber('--customers', flags.customers ?? env.ZAVA_CUSTOMERS) ?? DEFAULT_CUSTOMERS[db.kind];
   const seed = parseWholeNumber('--seed', flags.seed ?? env.ZAVA_SEED) ?? DEFAULT_SEED;
-  validateSeedOptions({ customers, seed });
-  return { customers, seed };
+  const endDate = flags['end-date'] ?? (env.ZAVA_END_DATE || undefined) ?? todayUtc();
+  validateSeedOptions({ customers, seed, endDate });
+  return { customers, seed, endDate };
 }
 
 export async function runSeed(config: Config, flags: SeedFlags, out: NodeJS.WritableStream = process.stderr): Promise<void> {
@@ -57,10 +60,10 @@ export async function runSeed(config: Config, flags: SeedFlags, out: NodeJS.Writ
   seedSettings(flags, { kind: config.databaseUrl ? 'server' : 'embedded' });
   const provider = createEmbeddingProvider(); // and the embedding configuration
   await withDatabase(config, async (db) => {
-    const { customers, seed } = seedSettings(flags, db);
+    const { customers, seed, endDate } = seedSettings(flags, db);
     await prepareSchema(db, config);
-    out.write(`Seeding ${db.location} with ${customers.toLocaleString('en-US')} customers (seed ${seed})\n`);
-    const report = await seedDatabase(db, { customers, seed, replace: flags.replace === true, progress: consoleProgress() });
+    out.write(`Seeding ${db.location} with ${customers.toLocaleString('en-US')} customers (seed ${seed}, orders up to ${endDate})\n`);
+    const report = await seedDatabase(db, { customers, seed, endDate, replace: flags.replace === true, progress: consoleProgress() });
     const counts = Object.entries(report.counts)
       .map(([table, rows]) => `  ${table.padEnd(32)} ${rows.toLocaleString('en-US').padStart(10)}`)
       .join('\n');

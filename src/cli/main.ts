@@ -7,31 +7,43 @@ import { runCatalogImport } from './catalog.js';
 import { runMigrate, runSeed } from './db.js';
 import { runEmbeddingsRebuild } from './embeddings.js';
 import { runServe } from './serve.js';
+import { PACKAGE_VERSION } from '../infra/version.js';
 
-const USAGE = `Usage:
-  zava-mcp serve [--database-url URL | --data-dir DIR] [--host HOST] [--port PORT] [--stdio] [--rls-user-id UUID]
+/** Each command's usage, shown by `zava-mcp <command> --help` and, all together, by `zava-mcp --help`. */
+const COMMANDS: Readonly<Record<string, string>> = {
+  serve: `zava-mcp serve [--database-url URL | --data-dir DIR] [--host HOST] [--port PORT] [--stdio] [--rls-user-id UUID]
         Prepare the database (migrate; seed on first run) and serve MCP: Streamable HTTP at
         http://HOST:PORT/mcp (default http://127.0.0.1:8000/mcp; identity from the x-rls-user-id header), or
-        stdio with --stdio (identity from --rls-user-id).
-  zava-mcp db migrate [--database-url URL | --data-dir DIR]
-        Apply pending schema migrations (idempotent).
-  zava-mcp db seed [--database-url URL | --data-dir DIR] [--customers N] [--seed S] [--replace]
-        Generate and load the Zava dataset in one transaction, then embed the catalog.
-  zava-mcp embeddings rebuild [--database-url URL | --data-dir DIR] [--force] [--batch-size N]
+        stdio with --stdio (identity from --rls-user-id).`,
+  'db migrate': `zava-mcp db migrate [--database-url URL | --data-dir DIR]
+        Apply pending schema migrations (idempotent).`,
+  'db seed': `zava-mcp db seed [--database-url URL | --data-dir DIR] [--customers N] [--seed S] [--end-date YYYY-MM-DD] [--replace]
+        Generate and load the Zava dataset in one transaction (orders up to --end-date, default today), then
+        embed the catalog.`,
+  'embeddings rebuild': `zava-mcp embeddings rebuild [--database-url URL | --data-dir DIR] [--force] [--batch-size N]
         Embed the products whose embedding is missing, stale or from another model with the configured
-        provider (ZAVA_EMBEDDING_PROVIDER): one transaction per batch, resumable. --force re-embeds all.
-  zava-mcp catalog import <file.json> [--database-url URL | --data-dir DIR]
-        Load a retailer's own catalog (categories → product types → products) and embed it, all or nothing.
+        provider (ZAVA_EMBEDDING_PROVIDER): one transaction per batch, resumable. --force re-embeds all.`,
+  'catalog import': `zava-mcp catalog import <file.json> [--database-url URL | --data-dir DIR]
+        Load a retailer's own catalog (categories → product types → products) and embed it, all or nothing.`,
+};
+
+const USAGE = `Usage:
+${Object.values(COMMANDS)
+  .map((usage) => `  ${usage}`)
+  .join('\n')}
+  zava-mcp --version
 
 Environment: DATABASE_URL, ZAVA_DATA_DIR, ZAVA_CUSTOMERS, ZAVA_SEED, ZAVA_STATEMENT_TIMEOUT_MS, ZAVA_MAX_ROWS,
 ZAVA_QUERY_ROLE, ZAVA_QUERY_ROLE_PASSWORD, ZAVA_QUERY_DATABASE_URL, ZAVA_POOL_MAX, ZAVA_HOST, PORT, ZAVA_RLS_USER_ID,
-ZAVA_MAX_RESULT_BYTES, ZAVA_MAX_QUERY_LENGTH, ZAVA_LOG_LEVEL, ZAVA_EMBEDDING_PROVIDER and its settings (see README).`;
+ZAVA_MAX_RESULT_BYTES, ZAVA_MAX_QUERY_LENGTH, ZAVA_LOG_LEVEL, ZAVA_LOG_FORMAT, ZAVA_EMBEDDING_PROVIDER and its
+settings (see README).`;
 
 const OPTIONS = {
   'database-url': { type: 'string' },
   'data-dir': { type: 'string' },
   customers: { type: 'string' },
   seed: { type: 'string' },
+  'end-date': { type: 'string' },
   replace: { type: 'boolean' },
   host: { type: 'string' },
   port: { type: 'string' },
@@ -40,13 +52,49 @@ const OPTIONS = {
   force: { type: 'boolean' },
   'batch-size': { type: 'string' },
   help: { type: 'boolean', short: 'h' },
+  version: { type: 'boolean', short: 'v' },
 } as const;
 
+/**
+ * `--customers -5` is a value, not an option: parseArgs would call it ambiguous. A value-taking flag followed by
+ * something that looks like a number is joined into `--flag=value`, so the project's own validation answers.
+ */
+export function joinNegativeValues(argv: readonly string[]): string[] {
+  const out: string[] = [];
+  for (let i = 0; i < argv.length; i++) {
+    const arg = argv[i]!;
+    const name = arg.startsWith('--') ? arg.slice(2) : undefined;
+    const next = argv[i + 1];
+    const option = name !== undefined ? (OPTIONS as Record<string, { type: string }>)[name] : undefined;
+    if (option?.type === 'string' && next !== undefined && /^-[\d.]/.test(next)) {
+      out.push(`${arg}=${next}`);
+      i++;
+    } else out.push(arg);
+  }
+  return out;
+}
+
 async function main(argv: string[]): Promise<number> {
-  const { values, positionals } = parseArgs({ args: argv, options: OPTIONS, allowPositionals: true, strict: true });
+  const { values, positionals } = parseArgs({ args: joinNegativeValues(argv), options: OPTIONS, allowPositionals: true, strict: true });
+  if (values.version) {
+    process.stdout.write(`zava-mcp ${PACKAGE_VERSION}\n`);
+    return 0;
+  }
+  // `catalog import` takes one argument, the file; every other command is its words alone.
+  const takesFile = positionals[0] === 'catalog' && positionals[1] === 'import';
+  const command = (takesFile ? positionals.slice(0, 2) : positionals).join(' ');
   if (values.help || positionals.length === 0) {
-    process.stderr.write(`${USAGE}\n`);
+    const usage = COMMANDS[command];
+    process.stdout.write(usage ? `Usage:\n  ${usage}\n` : `${USAGE}\n`);
     return values.help ? 0 : 2;
+  }
+  if (!(command in COMMANDS)) {
+    process.stderr.write(`unknown command "${command}"\n\n${USAGE}\n`);
+    return 2;
+  }
+  if (takesFile && positionals.length !== 3) {
+    process.stderr.write(`zava-mcp: catalog import needs exactly one file: zava-mcp catalog import <file.json>\n\n${USAGE}\n`);
+    return 2;
   }
   loadDotEnv();
   const config = loadConfig({
@@ -56,13 +104,6 @@ async function main(argv: string[]): Promise<number> {
     port: values.port,
     rlsUserId: values['rls-user-id'],
   });
-  // `catalog import` takes one argument, the file; every other command is its words alone.
-  const takesFile = positionals[0] === 'catalog' && positionals[1] === 'import';
-  const command = (takesFile ? positionals.slice(0, 2) : positionals).join(' ');
-  if (takesFile && positionals.length !== 3) {
-    process.stderr.write(`zava-mcp: catalog import needs exactly one file: zava-mcp catalog import <file.json>\n\n${USAGE}\n`);
-    return 2;
-  }
   switch (command) {
     case 'db migrate':
       await runMigrate(config);
@@ -76,13 +117,13 @@ async function main(argv: string[]): Promise<number> {
     case 'catalog import':
       await runCatalogImport(config, positionals[2]);
       return 0;
-    case 'serve':
-      return runServe(config, { stdio: values.stdio === true });
     default:
-      process.stderr.write(`unknown command "${command}"\n\n${USAGE}\n`);
-      return 2;
+      return runServe(config, { stdio: values.stdio === true });
   }
 }
+
+/** System errors an operator causes and can fix (a path, a permission, a port): their message, no stack. */
+const OPERATOR_ERRORS = new Set(['EACCES', 'EPERM', 'ENOENT', 'ENOTDIR', 'EISDIR', 'EROFS', 'ENOSPC', 'EADDRINUSE', 'EADDRNOTAVAIL', 'EMFILE']);
 
 main(process.argv.slice(2)).then(
   (code) => {
@@ -95,7 +136,7 @@ main(process.argv.slice(2)).then(
       process.exitCode = 2;
       return;
     }
-    if (error instanceof ZavaError) {
+    if (error instanceof ZavaError || OPERATOR_ERRORS.has(String((error as { code?: unknown }).code))) {
       process.stderr.write(`zava-mcp: ${(error as Error).message}\n`);
     } else {
       process.stderr.write(`zava-mcp: unexpected error: ${error instanceof Error ? error.stack : String(error)}\n`);

@@ -1,7 +1,9 @@
 // `zava-mcp serve` (what `npm start` runs): prepare the database (migrate, seed on first run, embed the catalog
 // for semantic search), then serve MCP over Streamable HTTP (default) or stdio.
 import type { Config } from '../infra/config.js';
-import { consoleProgress } from '../infra/progress.js';
+import { DataLoadError } from '../infra/errors.js';
+import { assertPortAvailable } from './port-check.js';
+import { consoleProgress, logProgress, type Progress } from '../infra/progress.js';
 import { openDatabase } from '../db/open.js';
 import { prepareSchema } from './migrate.js';
 import type { ManagedDatabase } from '../db/types.js';
@@ -11,7 +13,7 @@ import { loadSqlGuard } from '../analytics/guard.js';
 import { QueryService } from '../analytics/query.js';
 import { ProductSearchService } from '../analytics/product-search.js';
 import { SchemaService } from '../analytics/schema.js';
-import { createLogger } from '../infra/logger.js';
+import { createLogger, isHumanFormat } from '../infra/logger.js';
 import { InFlight, type ServerDeps } from '../protocol/context.js';
 import { startHttpServer } from '../protocol/http.js';
 import { startStdioServer } from '../protocol/stdio.js';
@@ -29,6 +31,9 @@ export async function prepareDatabase(
   log: (line: string) => void,
   provider: EmbeddingProvider = createEmbeddingProvider(),
   warn: (line: string) => void = log,
+  /** A stdio server's identity: checked once the stores exist, before the (slower) catalog embedding. */
+  identity?: string,
+  progress: Progress = consoleProgress(),
 ): Promise<ManagedDatabase> {
   const started = Date.now();
   const db = await openDatabase(config);
@@ -36,15 +41,22 @@ export async function prepareDatabase(
     const { migrations: report, searchFunctions: functions } = await prepareSchema(db, config);
     for (const step of report.applied) log(`applied migration ${step.version} (${step.name})`);
     if (functions.created.length > 0) log(`installed search functions ${functions.created.join(', ')}`);
-    const hasData = await db.ownerQuery('SELECT EXISTS (SELECT 1 FROM retail.stores)');
-    if (hasData.rows[0]?.[0] !== true) {
-      const { customers, seed } = seedSettings({}, db);
-      log(`first run: seeding ${db.location} with ${customers.toLocaleString('en-US')} customers (seed ${seed})`);
-      await seedDatabase(db, { customers, seed, progress: consoleProgress() });
-      log(await salesSummary(db));
+    if (!(await hasDataset(db))) {
+      const { customers, seed, endDate } = seedSettings({}, db);
+      log(`first run: seeding ${db.location} with ${customers.toLocaleString('en-US')} customers (seed ${seed}, orders up to ${endDate})`);
+      try {
+        await seedDatabase(db, { customers, seed, endDate, progress });
+        log(await salesSummary(db));
+      } catch (error) {
+        // Another replica starting at the same time seeded it first: use its dataset.
+        if (!(error instanceof DataLoadError) || !(await hasDataset(db))) throw error;
+        log('another process seeded the database meanwhile; using its dataset');
+      }
     }
+    // An identity that names no manager is the operator's mistake: refuse to start rather than fail every call.
+    if (identity !== undefined) await db.resolveIdentity(identity);
     try {
-      const embedded = await ensureEmbeddings(db, { provider, progress: consoleProgress() });
+      const embedded = await ensureEmbeddings(db, { provider, progress });
       if (embedded.embedded > 0) log(`embedded ${embedded.embedded} of ${embedded.products} products with ${embedded.model} (${(embedded.ms / 1000).toFixed(1)} s)`);
     } catch (error) {
       if (!(error instanceof EmbeddingError)) throw error;
@@ -56,6 +68,11 @@ export async function prepareDatabase(
     await db.close();
     throw error;
   }
+}
+
+async function hasDataset(db: ManagedDatabase): Promise<boolean> {
+  const result = await db.ownerQuery('SELECT EXISTS (SELECT 1 FROM retail.stores)');
+  return result.rows[0]?.[0] === true;
 }
 
 export interface ServeOptions {
@@ -72,9 +89,11 @@ const DRAIN_GRACE_MS = 5_000;
  * closes the database.
  */
 export async function runServe(config: Config, options: ServeOptions = {}): Promise<number> {
-  const log = createLogger(config.logLevel);
+  const log = createLogger(config.logLevel, config.logFormat);
   const provider = createEmbeddingProvider(); // configuration errors before touching the database
-  const db = await prepareDatabase(config, (line) => log.info(line), provider, (line) => log.warn(line));
+  if (!options.stdio) await assertPortAvailable(config.host, config.port);
+  const progress = isHumanFormat(config.logFormat) ? consoleProgress() : logProgress(log);
+  const db = await prepareDatabase(config, (line) => log.info(line), provider, (line) => log.warn(line), options.stdio ? config.rlsUserId : undefined, progress);
   let deps: ServerDeps;
   try {
     deps = {

@@ -13,6 +13,11 @@ export interface GeneratorOptions {
   readonly catalog: Catalog;
   readonly customers: number;
   readonly seed: number;
+  /**
+   * The day the data is generated for (YYYY-MM-DD, UTC; default today): no order falls after it, so "this year"
+   * and "last quarter" never include sales that have not happened. The same seed and end date give the same data.
+   */
+  readonly endDate?: string | undefined;
   /** Called now and then with what is done so far. */
   readonly onProgress?: (customersDone: number) => void;
 }
@@ -39,6 +44,21 @@ const LINES_PER_ORDER = new WeightedPicker([1, 2, 3, 4, 5], [45, 28, 14, 9, 4]);
 const BASE_QUANTITY = new WeightedPicker([1, 2, 3, 4], [60, 25, 10, 5]);
 const DISCOUNTED_SHARE = 0.15;
 const LAST_DAY = Date.UTC(2026, 11, 31);
+const FIRST_DAY = Date.UTC(2020, 0, 1);
+
+/** Today as YYYY-MM-DD in UTC. */
+export function todayUtc(now = new Date()): string {
+  return now.toISOString().slice(0, 10);
+}
+
+/** Parses a YYYY-MM-DD end date to its UTC midnight, or says what is wrong with it. */
+export function parseEndDate(text: string): number {
+  const match = /^(\d{4})-(\d{2})-(\d{2})$/.exec(text.trim());
+  const ms = match ? Date.UTC(Number(match[1]), Number(match[2]) - 1, Number(match[3])) : NaN;
+  if (!match || Number.isNaN(ms) || isoDate(ms) !== text.trim()) throw new Error(`end date must be a date like 2026-06-30 (got "${text}")`);
+  if (ms < FIRST_DAY) throw new Error(`end date must be 2020-01-01 or later: the data starts then (got ${text})`);
+  return ms;
+}
 
 function csvField(value: string | number | boolean | null): string {
   if (value === null) return '';
@@ -67,6 +87,7 @@ const daysInMonth = (year: number, month: number) => new Date(Date.UTC(year, mon
 export function generateDataset(options: GeneratorOptions): Dataset {
   const { catalog, seed } = options;
   if (!Number.isInteger(options.customers) || options.customers < 0) throw new Error('customers must be a whole number ≥ 0');
+  const endDay = parseEndDate(options.endDate ?? todayUtc());
   const random = new Random(seed);
   const faker = new Faker({ locale: [en_US, en] });
   faker.seed(seed);
@@ -127,8 +148,13 @@ export function generateDataset(options: GeneratorOptions): Dataset {
       const month = monthPicker.pick(random);
       const day = random.int(1, daysInMonth(year, month));
       const date = Math.min(Date.UTC(year, month, day), LAST_DAY);
-      orderDates.push(date);
-      orders.add(++orderId, customerId, store.storeId, isoDate(date));
+      // An order after the end date has not happened: its draws are still made, so the data up to any end date
+      // is the same for one seed, but it is not recorded.
+      const happened = date <= endDay;
+      orderDates.push(date); // drawn orders, happened or not: the draws below must not depend on the end date
+      if (happened) {
+        orders.add(++orderId, customerId, store.storeId, isoDate(date));
+      }
       const lines = LINES_PER_ORDER.pick(random);
       const chosen = new Set<number>();
       for (let l = 0; l < lines; l++) {
@@ -140,12 +166,17 @@ export function generateDataset(options: GeneratorOptions): Dataset {
         const discountPercent = random.chance(DISCOUNTED_SHARE) ? random.int(5, 25) : 0;
         const grossCents = unitCents * quantity;
         const discountCents = Math.round((grossCents * discountPercent) / 100);
-        items.add(++itemId, orderId, store.storeId, product.productId, quantity, money(unitCents), discountPercent, money(discountCents), money(grossCents - discountCents));
+        if (happened) {
+          items.add(++itemId, orderId, store.storeId, product.productId, quantity, money(unitCents), discountPercent, money(discountCents), money(grossCents - discountCents));
+        }
       }
     }
     // A customer joined before their first order (or at some point, if they never ordered).
-    const firstOrder = orderDates.length ? Math.min(...orderDates) : Date.UTC(2020, 0, 1) + random.int(0, 2190) * 86_400_000;
-    const createdAt = Math.max(Date.UTC(2019, 0, 1), firstOrder - random.int(0, 365) * 86_400_000 - random.int(0, 86_399) * 1000);
+    const firstOrder = orderDates.length ? Math.min(...orderDates) : FIRST_DAY + random.int(0, 2190) * 86_400_000;
+    const createdAt = Math.min(
+      endDay,
+      Math.max(Date.UTC(2019, 0, 1), firstOrder - random.int(0, 365) * 86_400_000 - random.int(0, 86_399) * 1000),
+    );
     customers.add(customerId, first, last, email, phone, store.storeId, new Date(createdAt).toISOString());
     if (options.onProgress && customerId % 5000 === 0) options.onProgress(customerId);
   }

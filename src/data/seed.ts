@@ -5,11 +5,13 @@ import { silentProgress, type Progress } from '../infra/progress.js';
 import { quoteIdent } from '../db/migrations.js';
 import type { AdminSession, ManagedDatabase, RowSet } from '../db/types.js';
 import { loadDefaultCatalog, type Catalog } from './catalog.js';
-import { generateDataset } from './generator.js';
+import { generateDataset, parseEndDate } from './generator.js';
 
 export interface SeedOptions {
   readonly customers: number;
   readonly seed: number;
+  /** No order after this day (YYYY-MM-DD, UTC; default today). */
+  readonly endDate?: string | undefined;
   /** Drop the existing dataset in the same transaction instead of refusing. */
   readonly replace?: boolean;
   readonly catalog?: Catalog;
@@ -47,12 +49,19 @@ const SERIAL_COLUMNS: ReadonlyArray<readonly [string, string]> = [
 
 export const MAX_CUSTOMERS = 5_000_000;
 
-export function validateSeedOptions(options: Pick<SeedOptions, 'customers' | 'seed'>): void {
+export function validateSeedOptions(options: Pick<SeedOptions, 'customers' | 'seed' | 'endDate'>): void {
   if (!Number.isInteger(options.customers) || options.customers < 1 || options.customers > MAX_CUSTOMERS) {
     throw new DataLoadError(`--customers must be a whole number from 1 to ${MAX_CUSTOMERS.toLocaleString('en-US')} (got ${options.customers})`);
   }
   if (!Number.isInteger(options.seed) || options.seed < 0 || options.seed > 0xffffffff) {
     throw new DataLoadError(`--seed must be a whole number from 0 to 4294967295 (got ${options.seed})`);
+  }
+  if (options.endDate !== undefined) {
+    try {
+      parseEndDate(options.endDate);
+    } catch (error) {
+      throw new DataLoadError(`--end-date: ${(error as Error).message}`);
+    }
   }
 }
 
@@ -100,6 +109,8 @@ async function deferIndexesAndForeignKeys(session: AdminSession): Promise<string
   return restore;
 }
 
+const SEED_LOCK_KEY = 7_362_002; // arbitrary, constant: "zava seeding"
+
 export async function seedDatabase(db: ManagedDatabase, options: SeedOptions): Promise<SeedReport> {
   validateSeedOptions(options);
   const progress = options.progress ?? silentProgress;
@@ -117,6 +128,7 @@ export async function seedDatabase(db: ManagedDatabase, options: SeedOptions): P
     catalog,
     customers: options.customers,
     seed: options.seed,
+    endDate: options.endDate,
     onProgress: (done) => progress.update('Generating data', done, options.customers),
   });
   const generateMs = Date.now() - started;
@@ -124,6 +136,9 @@ export async function seedDatabase(db: ManagedDatabase, options: SeedOptions): P
 
   started = Date.now();
   await db.withAdminTransaction(async (session) => {
+    // One loader at a time (replicas starting together on an empty database): the next one waits, then finds
+    // the dataset and is refused like any other second seed.
+    await session.query('SELECT pg_advisory_xact_lock($1::bigint)', [SEED_LOCK_KEY]);
     const existing = await existingDataset((sql) => session.query(sql));
     if (existing && !options.replace) throw refuse(existing);
     if (existing) await session.exec(`TRUNCATE ${DATASET_TABLES.join(', ')} RESTART IDENTITY`);

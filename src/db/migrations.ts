@@ -426,6 +426,9 @@ export interface MigrationReport {
 }
 
 export async function migrate(session: AdminSession, context: MigrationContext): Promise<MigrationReport> {
+  // The lock comes first: even CREATE ... IF NOT EXISTS and REVOKE fail with "tuple concurrently updated" or a
+  // duplicate key when several replicas start at once on one database.
+  await session.query('SELECT pg_advisory_xact_lock($1::bigint)', [MIGRATION_LOCK_KEY]);
   await session.exec(`
     CREATE SCHEMA IF NOT EXISTS zava_meta;
     CREATE TABLE IF NOT EXISTS zava_meta.schema_migrations (
@@ -435,7 +438,6 @@ export async function migrate(session: AdminSession, context: MigrationContext):
     );
     REVOKE ALL ON SCHEMA zava_meta FROM PUBLIC;
   `);
-  await session.query('SELECT pg_advisory_xact_lock($1::bigint)', [MIGRATION_LOCK_KEY]);
   const done = await session.query('SELECT version FROM zava_meta.schema_migrations');
   const appliedBefore = new Set(done.rows.map((row) => Number(row[0])));
   const applied: { version: number; name: string }[] = [];

@@ -45,7 +45,10 @@ const ConfigSchema = z.object({
     .min(0, 'PORT must be between 0 and 65535')
     .max(65535, 'PORT must be between 0 and 65535'),
   /** The identity a stdio server acts as (`--rls-user-id` / ZAVA_RLS_USER_ID); HTTP takes x-rls-user-id. */
-  rlsUserId: z.string().optional(),
+  rlsUserId: z
+    .string()
+    .regex(/^[0-9a-f]{8}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{12}$/i, 'ZAVA_RLS_USER_ID / --rls-user-id must be a manager UUID, e.g. f47ac10b-58cc-4372-a567-0e02b2c3d479')
+    .optional(),
   /** Byte cap on one tool answer's rows (compact JSON); rows past it are dropped with a note. */
   maxResultBytes: positiveInt('ZAVA_MAX_RESULT_BYTES'),
   /** Longest SQL text execute_sales_query accepts, in characters. */
@@ -62,6 +65,7 @@ const ConfigSchema = z.object({
   tempFileLimit: z.string().regex(/^(-1|\d+(kB|MB|GB|TB)?)$/, 'ZAVA_TEMP_FILE_LIMIT must look like 256MB (or -1 for the server default)'),
   /** Embedded backend: read-only PGlite workers that run tool queries side by side. */
   embeddedReaders: positiveInt('ZAVA_EMBEDDED_READERS'),
+  logFormat: z.enum(['auto', 'json', 'pretty'], { error: 'ZAVA_LOG_FORMAT must be auto, json or pretty' }),
   logLevel: z.enum(['fatal', 'error', 'warn', 'info', 'debug', 'trace', 'silent'], {
     error: 'ZAVA_LOG_LEVEL must be one of fatal, error, warn, info, debug, trace, silent',
   }),
@@ -129,6 +133,7 @@ export function loadConfig(overrides: ConfigOverrides = {}, env: NodeJS.ProcessE
     tempFileLimit: pick(undefined, 'ZAVA_TEMP_FILE_LIMIT', '256MB'),
     embeddedReaders: pick(undefined, 'ZAVA_EMBEDDED_READERS', String(Math.min(4, cpuCount))),
     logLevel: pick(undefined, 'ZAVA_LOG_LEVEL', 'info'),
+    logFormat: pick(undefined, 'ZAVA_LOG_FORMAT', 'auto'),
   };
   const parsed = ConfigSchema.safeParse(raw);
   if (!parsed.success) {

@@ -36,3 +36,25 @@ export function consoleProgress(stream: NodeJS.WriteStream = process.stderr): Pr
 }
 
 export const silentProgress: Progress = { step() {}, update() {}, done() {} };
+
+/** Progress as log records (for JSON logs: every line on stderr stays one JSON object), at each quarter. */
+export function logProgress(log: { info(message: string): void }): Progress {
+  const started = Date.now();
+  let lastQuarter = -1;
+  return {
+    step(label) {
+      lastQuarter = -1;
+      log.info(`${label}…`);
+    },
+    update(label, done, total) {
+      const quarter = total > 0 ? Math.floor((done / total) * 4) : 4;
+      if (quarter === lastQuarter) return;
+      lastQuarter = quarter;
+      log.info(`${label} ${quarter * 25}% (${done.toLocaleString('en-US')}/${total.toLocaleString('en-US')})`);
+    },
+    done(label) {
+      lastQuarter = -1;
+      log.info(`${label} (${((Date.now() - started) / 1000).toFixed(1)}s)`);
+    },
+  };
+}

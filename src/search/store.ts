@@ -42,6 +42,8 @@ export function vectorLiteral(values: readonly number[], hasVector: boolean): st
 }
 
 /** The full-text document: name (A) and SKU (A), product type (B), category (C), description (D). */
+const ANALYZE_LOCK_KEY = 7_362_003; // arbitrary, constant: "zava embeddings analyze"
+
 const SEARCH_DOCUMENT_SQL = `
   setweight(to_tsvector('english', p.product_name), 'A') ||
   setweight(to_tsvector('simple', p.sku), 'A') ||
@@ -150,7 +152,11 @@ export async function rebuildEmbeddings(db: ManagedDatabase, options: RebuildOpt
     progress.update(label, embedded, plan.pending.length);
   }
   if (embedded > 0 && embedded === plan.pending.length) {
-    await db.withAdminTransaction((session) => session.exec('ANALYZE retail.product_description_embeddings'));
+    // Concurrent ANALYZEs of one table collide ("tuple concurrently updated"): replicas embedding at once take turns.
+    await db.withAdminTransaction(async (session) => {
+      await session.query('SELECT pg_advisory_xact_lock($1::bigint)', [ANALYZE_LOCK_KEY]);
+      await session.exec('ANALYZE retail.product_description_embeddings');
+    });
   }
   const remaining = plan.pending.length - embedded;
   if (plan.pending.length > 0) progress.done(`${label}: ${embedded} embedded${remaining ? `, ${remaining} left` : ''}`);

@@ -21,6 +21,8 @@ export const REQUIRE_SERVICES = process.env.ZAVA_REQUIRE_SERVICES === '1';
 export const PG_ADMIN_URL = process.env.ZAVA_TEST_PG_URL ?? 'postgres://postgres@127.0.0.1:5432/postgres';
 export const TEST_CUSTOMERS = 300;
 export const TEST_SEED = 7;
+/** Test data ends on a fixed day, so it is the same whenever the suite runs (the generator's horizon: every order). */
+export const TEST_END_DATE = '2026-12-31';
 
 let serverCheck: Promise<string | undefined> | undefined;
 
@@ -93,7 +95,7 @@ async function embeddedDataDir(seeded: boolean, customers: number, seed: number)
   const dir = path.join(target, 'pglite');
   if (!seeded) return dir;
   const catalogHash = createHash('sha256').update(readFileSync(DEFAULT_CATALOG_URL)).digest('hex').slice(0, 12);
-  const key = `v${MIGRATIONS.length}-${customers}-${seed}-${catalogHash}`;
+  const key = `v${MIGRATIONS.length}-${customers}-${seed}-${TEST_END_DATE}-${catalogHash}`;
   const cached = path.join(tmpdir(), 'zava-test-cache', key);
   const exists = await stat(cached).then(() => true, () => false);
   if (!exists) {
@@ -103,7 +105,7 @@ async function embeddedDataDir(seeded: boolean, customers: number, seed: number)
     const db = await openDatabase(config);
     try {
       await migrateDatabase(db, config);
-      await seedDatabase(db, { customers, seed });
+      await seedDatabase(db, { customers, seed, endDate: TEST_END_DATE });
     } finally {
       await db.close();
     }
@@ -149,7 +151,7 @@ export async function createTestDatabase(kind: BackendKind, options: TestDatabas
   const db = await openDatabase(config);
   try {
     await prepareSchema(db, config);
-    if (seeded) await seedDatabase(db, { customers, seed });
+    if (seeded) await seedDatabase(db, { customers, seed, endDate: TEST_END_DATE });
   } catch (error) {
     await db.close();
     await drop();
