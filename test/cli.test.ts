@@ -37,7 +37,7 @@ describe('zava-mcp db (embedded)', () => {
 
     const seeded = await run(['db', 'seed', '--data-dir', dir, '--customers', '40', '--seed', '3']);
     assert.equal(seeded.code, 0, seeded.stderr);
-    assert.match(seeded.stderr, /Seeding embedded database .* with 40 customers \(seed 3\)/);
+    assert.match(seeded.stderr, /Seeding embedded database .* with 40 customers \(seed 3, orders up to \d{4}-\d{2}-\d{2}\)/);
     assert.match(seeded.stderr, /retail\.customers\s+40/);
     assert.match(seeded.stderr, /Orders \/ revenue by store and year/);
     assert.match(seeded.stderr, /Zava Retail Seattle .*\$/);
@@ -83,7 +83,7 @@ describe('zava-mcp db (server)', async () => {
     try {
       const seeded = await run(['db', 'seed', '--customers', '30'], { DATABASE_URL: url });
       assert.equal(seeded.code, 0, seeded.stderr);
-      assert.match(seeded.stderr, /Seeding PostgreSQL at .* with 30 customers \(seed 42\)/);
+      assert.match(seeded.stderr, /Seeding PostgreSQL at .* with 30 customers \(seed 42, orders up to \d{4}-\d{2}-\d{2}\)/);
       assert.match(seeded.stderr, /All stores/);
       const migrated = await run(['db', 'migrate', '--database-url', url]);
       assert.match(migrated.stderr, /nothing to do/);

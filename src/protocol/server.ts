@@ -1,8 +1,8 @@
 // The MCP server: one McpServer with the four reference-compatible tools. Tools read the caller's identity per
 // call (see Caller), so HTTP can reuse servers across requests (a pool, one server per request in progress);
 // stdio builds one for the process.
-import { readFileSync } from 'node:fs';
 import { McpServer } from '@modelcontextprotocol/sdk/server/mcp.js';
+import { PACKAGE_VERSION } from '../infra/version.js';
 import type { Caller, ServerDeps } from './context.js';
 import { registerDateTool } from './tools/date.js';
 import { SERVER_INSTRUCTIONS } from './tools/guidance.js';
@@ -12,14 +12,7 @@ import { registerSearchTool } from './tools/search.js';
 
 export const SERVER_NAME = 'zava-mcp';
 
-export const SERVER_VERSION: string = (() => {
-  try {
-    const pkg = JSON.parse(readFileSync(new URL('../../../package.json', import.meta.url), 'utf8')) as { version?: string };
-    return pkg.version ?? '0.0.0';
-  } catch {
-    return '0.0.0';
-  }
-})();
+export const SERVER_VERSION: string = PACKAGE_VERSION;
 
 export function createMcpServer(deps: ServerDeps, caller: Caller): McpServer {
   const server = new McpServer(
