@@ -44,6 +44,8 @@ export class QueryService {
     private readonly guard: SqlGuard,
     private readonly options: QueryServiceOptions,
     private readonly log: Logger,
+    /** Explains an empty answer whose filters name values that do not exist (see filter-hints.ts). */
+    private readonly emptyAnswerHint?: (sql: string) => Promise<string | undefined>,
   ) {}
 
   async execute(userId: string | undefined, sql: string, signal?: AbortSignal): Promise<CompactOutcome> {
@@ -75,6 +77,10 @@ export class QueryService {
         signal,
       });
       const result = compactRows(rows, this.options);
+      if (result.n === 0 && this.emptyAnswerHint) {
+        const hint = await this.emptyAnswerHint(sql).catch(() => undefined);
+        if (hint) result.note = hint;
+      }
       this.log.debug({ userId: identity.userId, rows: result.n, truncated: result.truncated === true, ms: Math.round(performance.now() - started) }, 'query answered');
       return { result, isError: false };
     } catch (error) {

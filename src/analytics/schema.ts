@@ -102,6 +102,17 @@ export class SchemaService {
     return answer;
   }
 
+  /** The store, category and product type names (every identity may see them), for filter hints. */
+  async filterValues(): Promise<Record<string, string[]>> {
+    const catalog = await this.loadCatalog();
+    const values = (table: string, column: string) => (catalog.get(table)?.values?.[column] ?? []).map(String);
+    return {
+      store_name: values('stores', 'store_name'),
+      category_name: values('categories', 'category_name'),
+      type_name: values('product_types', 'type_name'),
+    };
+  }
+
   private loadCatalog(): Promise<Catalog> {
     this.catalog ??= this.introspect().catch((error: unknown) => {
       this.catalog = undefined; // try again on the next call

@@ -13,6 +13,7 @@ import { loadSqlGuard } from '../analytics/guard.js';
 import { QueryService } from '../analytics/query.js';
 import { ProductSearchService } from '../analytics/product-search.js';
 import { SchemaService } from '../analytics/schema.js';
+import { filterHint } from '../analytics/filter-hints.js';
 import { createLogger, isHumanFormat } from '../infra/logger.js';
 import { InFlight, type ServerDeps } from '../protocol/context.js';
 import { startHttpServer } from '../protocol/http.js';
@@ -96,10 +97,12 @@ export async function runServe(config: Config, options: ServeOptions = {}): Prom
   const db = await prepareDatabase(config, (line) => log.info(line), provider, (line) => log.warn(line), options.stdio ? config.rlsUserId : undefined, progress);
   let deps: ServerDeps;
   try {
+    const schemas = new SchemaService(db);
+    const hint = async (sql: string) => filterHint(sql, await schemas.filterValues());
     deps = {
       db,
-      queries: new QueryService(db, await loadSqlGuard({ maxLength: config.maxQueryLength }), config, log),
-      schemas: new SchemaService(db),
+      queries: new QueryService(db, await loadSqlGuard({ maxLength: config.maxQueryLength }), config, log, hint),
+      schemas,
       search: new ProductSearchService(db, log, provider),
       log,
       inFlight: new InFlight(),
