@@ -96,7 +96,7 @@ async function embeddedDataDir(seeded: boolean, customers: number, seed: number)
   if (!seeded) return dir;
   const catalogHash = createHash('sha256').update(readFileSync(DEFAULT_CATALOG_URL)).digest('hex').slice(0, 12);
   const key = `v${MIGRATIONS.length}-${customers}-${seed}-${TEST_END_DATE}-${catalogHash}`;
-  const cached = path.join(tmpdir(), 'zava-test-cache', key);
+  const cached = path.join(process.env.ZAVA_TEST_CACHE_DIR ?? path.join(tmpdir(), 'zava-test-cache'), key);
   const exists = await stat(cached).then(() => true, () => false);
   if (!exists) {
     const building = `${cached}.${process.pid}.tmp`;
