@@ -2,7 +2,9 @@
 // reason that names the offending statement, function, table, type or operator.
 import { before, describe, test } from 'node:test';
 import assert from 'node:assert/strict';
+import pg from 'pg';
 import { checkReadOnlySql, statementName, warmUpSqlGuard, type GuardVerdict } from '../src/security/sql-guard.js';
+import { PG_ADMIN_URL, serverUnavailableReason } from './support/databases.js';
 
 before(async () => {
   await warmUpSqlGuard();
@@ -493,6 +495,150 @@ describe('size and depth limits', () => {
     const list = Array.from({ length: 5000 }, (_, i) => i).join(', ');
     await assertAccepted(`SELECT count(*) FROM retail.orders WHERE order_id IN (${list})`);
     await assertAccepted(`SELECT count(*) FROM retail.orders WHERE ${Array.from({ length: 400 }, (_, i) => `store_id = ${i}`).join(' OR ')}`);
+  });
+});
+
+// ---------------------------------------------------------------------------------------------------------------
+// Types whose input looks names up in the catalogs: a literal of one tells whether a role (or table, function,
+// schema) exists, so every spelling of them is refused; regconfig only as an unqualified configuration name.
+// ---------------------------------------------------------------------------------------------------------------
+
+const CATALOG_LOOKUP_CASTS: ReadonlyArray<readonly [string, string]> = [
+  // aclitem: 'role "x" does not exist' for any role name of the cluster
+  ["select 'admin=r/postgres'::aclitem", 'type aclitem is not allowed'],
+  ["select cast('admin=r/postgres' as aclitem)", 'type aclitem'],
+  ["select aclitem 'admin=r/postgres'", 'type aclitem'],
+  ["select 'admin=r/postgres'::pg_catalog.aclitem", 'type pg_catalog.aclitem'],
+  [`select 'admin=r/postgres'::"aclitem"`, 'type aclitem'],
+  [`select 'admin=r/postgres'::"pg_catalog"."aclitem"`, 'type pg_catalog.aclitem'],
+  ["select 'admin=r/postgres'::ACLITEM", 'type aclitem'],
+  ["select '{admin=r/postgres}'::aclitem[]", 'type aclitem'],
+  ["select '{admin=r/postgres}'::aclitem[1]", 'type aclitem'],
+  ["select '{admin=r/postgres}'::aclitem array", 'type aclitem'],
+  ["select '{admin=r/postgres}'::_aclitem", 'type _aclitem'],
+  [`select '{admin=r/postgres}'::"_aclitem"`, 'type _aclitem'],
+  ["select '{admin=r/postgres}'::pg_catalog._aclitem", 'type pg_catalog._aclitem'],
+  ["select store_name::aclitem from retail.stores", 'type aclitem'],
+  ["select * from retail.stores where ('admin=r/postgres' || '')::text::aclitem is null", 'type aclitem'],
+  ["select * from unnest(array['x']) as t(a aclitem)", 'type aclitem'],
+  ["select * from rows from (unnest(array['x'])) as t(a aclitem[])", 'type aclitem'],
+  [`select * from json_table('[{"a":"x"}]', '$[*]' columns (a aclitem path '$.a')) j`, 'type aclitem'],
+  [`select json_value('"x=r/postgres"', '$' returning aclitem)`, 'type aclitem'],
+  ["select treat('x' as aclitem)", 'function pg_catalog.aclitem is not allowed'],
+  ["select aclitem('x')", 'function aclitem'],
+  ["select aclitemin('x')", 'function aclitemin'],
+  ["select makeaclitem(10, 10, 'SELECT', false)", 'function makeaclitem'],
+  ["select acldefault('r', 10)", 'function acldefault'],
+  ["select * from aclexplode(acldefault('r', 10))", 'function aclexplode'],
+  ["select has_table_privilege('admin', 'retail.orders', 'select')", 'function has_table_privilege'],
+  ["select pg_has_role('admin', 'member')", 'function pg_has_role'],
+  ["select to_regrole('admin')", 'function to_regrole'],
+  ["select to_regnamespace('zava_private')", 'function to_regnamespace'],
+  ["select to_regproc('set_config')", 'function to_regproc'],
+  ["select to_regtype('aclitem')", 'function to_regtype'],
+  ["select to_regcollation('C')", 'function to_regcollation'],
+  ["select format_type(1033, null)", 'function format_type'],
+  // the other object-identifier types
+  ["select 'admin'::regrole", 'type regrole'],
+  ["select regrole 'admin'", 'type regrole'],
+  ["select '{admin}'::regrole[]", 'type regrole'],
+  ["select 'zava_private'::regnamespace", 'type regnamespace'],
+  ["select 'pg_catalog.pg_authid'::regclass", 'type regclass'],
+  ["select 'C'::regcollation", 'type regcollation'],
+  ["select 'simple'::regdictionary", 'type regdictionary'],
+  ["select 'int4'::regtype", 'type regtype'],
+  ["select '+'::regoper", 'type regoper'],
+  ["select '+(int4,int4)'::regoperator", 'type regoperator'],
+  ["select 'now'::regproc", 'type regproc'],
+  ["select 'now()'::regprocedure", 'type regprocedure'],
+  // catalog row types: their aclitem[] and reg* columns run the same lookups ('(1,x,10,"{admin=r/x}")'::pg_namespace)
+  [`select '(1,x,10,"{admin=r/postgres}")'::pg_namespace`, 'type pg_namespace is not allowed'],
+  [`select '(1,x,10,"{admin=r/postgres}")'::pg_catalog.pg_namespace`, 'type pg_catalog.pg_namespace'],
+  [`select cast('(1,x,10,"{admin=r/postgres}")' as "pg_namespace")`, 'type pg_namespace'],
+  [`select '{}'::pg_class[]`, 'type pg_class'],
+  [`select '{}'::_pg_proc`, 'type _pg_proc'],
+  [`select * from unnest(array[1]) as t(a pg_roles)`, 'type pg_roles'],
+  ["select '0/0'::pg_lsn", 'type pg_lsn'],
+  // regconfig: a schema-qualified name probes for schemas; expressions and arrays cannot be checked
+  ["select to_tsvector('zava_private.english', product_name) from retail.products", "text search configuration 'zava_private.english'"],
+  ["select to_tsvector('pg_catalog.english'::regconfig, product_name) from retail.products", "text search configuration 'pg_catalog.english'"],
+  ["select websearch_to_tsquery('zava_private.x', 'drill')", 'text search configuration'],
+  ["select plainto_tsquery(E'zava_private\\x2ex', 'drill')", 'text search configuration'],
+  ["select phraseto_tsquery(U&'zava_private\\002ex', 'drill')", 'text search configuration'],
+  ["select to_tsquery($$zava_private.x$$, 'drill')", 'text search configuration'],
+  ["select ts_headline('zava_private.x', product_description, to_tsquery('drill')) from retail.products", 'text search configuration'],
+  ["select to_tsvector(product_name::regconfig, product_name) from retail.products", 'type regconfig is allowed only as a cast of an unqualified configuration name'],
+  ["select to_tsvector((select 'english')::regconfig, 'x')", 'type regconfig'],
+  ["select '{english}'::regconfig[]", 'type regconfig'],
+  ["select * from unnest(array[1]) as t(a regconfig)", 'type regconfig'],
+];
+
+describe('types whose input looks names up in the catalogs', () => {
+  for (const [sql, mentions] of CATALOG_LOOKUP_CASTS) {
+    test(`${JSON.stringify(sql.slice(0, 80))} → ${mentions}`, () => assertRefused(sql, mentions).then(() => undefined));
+  }
+
+  test('the refusal says why, so a model does not retry another spelling', async () => {
+    const verdict = await assertRefused("select 'admin=r/postgres'::aclitem", 'looks names up in the system catalog');
+    assert.match(verdict.reason ?? '', /roles/);
+  });
+
+  test('full-text search with an unqualified configuration still passes', async () => {
+    await assertAccepted(`
+      SELECT product_name, ts_rank(to_tsvector('english', product_description), websearch_to_tsquery('english', 'cordless drill')),
+             to_tsvector('english'::regconfig, product_name), to_tsvector(CAST('simple' AS regconfig), sku),
+             ts_headline('english', product_description, plainto_tsquery('english', 'drill'), 'MaxWords=10'),
+             to_tsvector(product_description), to_tsquery('drill & cordless')
+      FROM retail.products`);
+  });
+});
+
+/**
+ * Every type of the PostgreSQL service's pg_catalog, checked against the guard: a type the guard lets a query cast
+ * to must have an input function reviewed as looking nothing up by name. A type added by a new PostgreSQL version
+ * fails here until it is reviewed (PGlite's PostgreSQL 18 adds only pg_* row types, refused by name).
+ */
+const INPUTS_WITHOUT_CATALOG_LOOKUP: ReadonlySet<string> = new Set([
+  // ordinary values
+  'bit_in', 'boolin', 'box_in', 'bpcharin', 'byteain', 'cash_in', 'charin', 'cidin', 'cidr_in', 'circle_in',
+  'date_in', 'float4in', 'float8in', 'inet_in', 'int2in', 'int2vectorin', 'int4in', 'int8in', 'interval_in',
+  'json_in', 'jsonb_in', 'jsonpath_in', 'line_in', 'lseg_in', 'macaddr8_in', 'macaddr_in', 'namein', 'numeric_in',
+  'oidin', 'oidvectorin', 'path_in', 'point_in', 'poly_in', 'textin', 'tidin', 'time_in', 'timestamp_in',
+  'timestamptz_in', 'timetz_in', 'tsqueryin', 'tsvectorin', 'txid_snapshot_in', 'uuid_in', 'varbit_in', 'varcharin',
+  'xid8in', 'xidin', 'gtsvectorin',
+  // ranges and multiranges: the subtype's own input, found by type OID
+  'range_in', 'multirange_in',
+  // pseudo-types: their input always fails ("cannot accept a value of type ..."); record_in of an anonymous record too
+  'any_in', 'anyarray_in', 'anycompatible_in', 'anycompatiblearray_in', 'anycompatiblemultirange_in',
+  'anycompatiblenonarray_in', 'anycompatiblerange_in', 'anyelement_in', 'anyenum_in', 'anymultirange_in',
+  'anynonarray_in', 'anyrange_in', 'cstring_in', 'event_trigger_in', 'fdw_handler_in', 'index_am_handler_in',
+  'internal_in', 'language_handler_in', 'table_am_handler_in', 'trigger_in', 'tsm_handler_in', 'unknownin',
+  'void_in', 'record_in',
+]);
+
+describe('every catalog type of the PostgreSQL service', () => {
+  test('a type the guard accepts has an input function that looks nothing up by name', async (t) => {
+    const unavailable = await serverUnavailableReason();
+    if (unavailable !== undefined) return t.skip(unavailable);
+    const client = new pg.Client({ connectionString: PG_ADMIN_URL });
+    await client.connect();
+    let types: Array<{ typname: string; input: string }>;
+    try {
+      // An array's values go through its element type's input function.
+      types = (await client.query(`
+        SELECT t.typname, coalesce(e.typinput, t.typinput)::text AS input
+        FROM pg_type t LEFT JOIN pg_type e ON e.oid = t.typelem AND t.typinput = 'array_in'::regproc
+        WHERE t.typnamespace = 'pg_catalog'::regnamespace`)).rows;
+    } finally {
+      await client.end();
+    }
+    assert.ok(types.length > 400, `found only ${types.length} types`);
+    const unreviewed: string[] = [];
+    for (const { typname, input } of types) {
+      const verdict = await checkReadOnlySql(`SELECT NULL::"${typname}"`);
+      if (verdict.ok && !INPUTS_WITHOUT_CATALOG_LOOKUP.has(input)) unreviewed.push(`${typname} (${input})`);
+    }
+    assert.deepEqual(unreviewed, [], 'accepted types whose input function has not been reviewed');
   });
 });
 

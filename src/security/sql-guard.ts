@@ -21,6 +21,13 @@
 //   has no column f; no built-in with side effects accepts a whole row, this is belt and braces).
 // - Before parsing, the PostgreSQL scanner bounds nesting and token count: the WASM parser recurses per AST
 //   level, and a native stack overflow inside it leaks WASM memory, so it must never be reached.
+// - Types whose input function looks names up in the catalogs are refused in every spelling (casts, column
+//   definitions, RETURNING, arrays, quoted or qualified names): a literal of one answers "does role x exist?"
+//   ('x=r/y'::aclitem says 'role "x" does not exist'). The list comes from reviewing every typinput of pg_type
+//   (PostgreSQL 15; PGlite's 18 adds only pg_* row types): aclitem and the reg* types; and every pg_* type, since
+//   the catalogs' row types carry aclitem[] and reg* columns ('(...)'::pg_namespace runs aclitemin). regconfig is
+//   what full-text search takes, so it stays, but only as an unqualified name ('english', 'english'::regconfig):
+//   a qualified one probes for schemas. A test checks the service's whole pg_type against the reviewed list.
 // - Parser/server differentials are closed off: NUL and other control characters, lone surrogates, and a `\'`
 //   inside a standard '...' literal (which ends the string early on a server with standard_conforming_strings
 //   off) are refused. A trailing semicolon is fine; a second statement is not.
@@ -51,6 +58,7 @@ export const DEFAULT_MAX_DEPTH = 200;
 // operator/keyword/punctuation token, so 3,000 such tokens leaves a wide margin.
 export const DEFAULT_MAX_TOKENS = 3_000;
 const DEFAULT_SCHEMAS: ReadonlySet<string> = new Set(['retail']);
+
 
 // The schema pgvector was installed into (CREATE EXTENSION vector, no schema clause).
 const PGVECTOR_SCHEMA = 'public';
@@ -154,9 +162,17 @@ const ALLOWED_VALUE_FUNCTIONS: ReadonlySet<string> = new Set(['SVFOP_CURRENT_DAT
   'SVFOP_CURRENT_TIME_N', 'SVFOP_CURRENT_TIMESTAMP', 'SVFOP_CURRENT_TIMESTAMP_N', 'SVFOP_LOCALTIME',
   'SVFOP_LOCALTIME_N', 'SVFOP_LOCALTIMESTAMP', 'SVFOP_LOCALTIMESTAMP_N']);
 
-// Object-identifier types look objects up in the catalogs; regconfig names a text-search configuration.
-const REFUSED_TYPES: ReadonlySet<string> = new Set(['regclass', 'regcollation', 'regdictionary', 'regnamespace',
-  'regoper', 'regoperator', 'regproc', 'regprocedure', 'regrole', 'regtype', 'xml']);
+// Types whose input function looks names up in the catalogs, so a literal of one answers "does this role (or
+// relation, function, schema, ...) exist?". Found by reviewing every typinput in PostgreSQL 15's pg_type: aclitem
+// and the object-identifier types. The row types of the catalogs (pg_class, pg_namespace, ...) carry aclitem[]
+// and reg* columns, so every pg_* type is refused too; regconfig is allowed only as an unqualified name.
+const CATALOG_LOOKUP_TYPES: ReadonlySet<string> = new Set(['aclitem', 'regclass', 'regcollation', 'regdictionary',
+  'regnamespace', 'regoper', 'regoperator', 'regproc', 'regprocedure', 'regrole', 'regtype']);
+
+// Full-text functions whose first argument, when given, is a regconfig: a literal there is looked up like a cast.
+// ts_headline's config comes before the document (3 or 4 arguments); the others take (config, text).
+const REGCONFIG_FIRST_ARGUMENT: ReadonlyMap<string, number> = new Map([['to_tsvector', 2], ['to_tsquery', 2],
+  ['plainto_tsquery', 2], ['phraseto_tsquery', 2], ['websearch_to_tsquery', 2], ['ts_headline', 3]]);
 
 // Names that, after `alias.`, would make PostgreSQL call a function rather than read a column.
 const SUSPICIOUS_ATTRIBUTE_PREFIXES = ['pg_', 'lo_', 'dblink', 'txid_'];
@@ -325,6 +341,8 @@ interface Frame {
 
 /** Iterative walk over every object and array of the tree (no recursion, so no stack overflow). */
 function walk(root: unknown, maxDepth: number, schemas: ReadonlySet<string>): Refusal | undefined {
+  // TypeName nodes of `'english'::regconfig` casts, vetted at their TypeCast (always visited before its children).
+  const vettedRegconfig = new WeakSet<object>();
   const stack: Frame[] = [{ value: root, kind: 'SelectStmt', depth: 1 }];
   while (stack.length > 0) {
     const frame = stack.pop() as Frame;
@@ -336,7 +354,7 @@ function walk(root: unknown, maxDepth: number, schemas: ReadonlySet<string>): Re
     }
     if (!isObject(value)) continue;
     if (frame.kind !== undefined) {
-      const refused = checkNode(frame.kind, value, schemas);
+      const refused = checkNode(frame.kind, value, schemas, vettedRegconfig);
       if (refused !== undefined) return refused;
     }
     const keys = Object.keys(value);
@@ -352,10 +370,16 @@ function walk(root: unknown, maxDepth: number, schemas: ReadonlySet<string>): Re
 }
 
 /** Checks one node of an allowed kind: names of functions, tables, types, operators, collations. */
-function checkNode(kind: string, node: Record<string, unknown>, schemas: ReadonlySet<string>): Refusal | undefined {
+function checkNode(kind: string, node: Record<string, unknown>, schemas: ReadonlySet<string>, vettedRegconfig: WeakSet<object>): Refusal | undefined {
   switch (kind) {
-    case 'FuncCall':
-      return checkFunction(names(node['funcname']));
+    case 'FuncCall': {
+      const parts = names(node['funcname']);
+      const args = Array.isArray(node['args']) ? (node['args'] as unknown[]) : [];
+      return checkFunction(parts) ?? checkArguments(parts.at(-1) ?? '', args);
+    }
+    case 'TypeCast':
+      if (isVettedRegconfigCast(node)) vettedRegconfig.add(node['typeName'] as object);
+      return undefined;
     case 'RangeVar':
       return checkTable(node, schemas);
     case 'ColumnRef':
@@ -363,7 +387,7 @@ function checkNode(kind: string, node: Record<string, unknown>, schemas: Readonl
     case 'A_Indirection':
       return checkIndirection(node['indirection']);
     case 'TypeName':
-      return checkType(names(node['names']), schemas);
+      return checkType(names(node['names']), schemas, vettedRegconfig.has(node));
     case 'A_Expr':
       return checkOperator(names(node['name']));
     case 'SubLink':
@@ -400,6 +424,16 @@ function checkFunction(parts: string[]): Refusal | undefined {
     return `function ${display} is not allowed`;
   }
   return ALLOWED_FUNCTIONS.has(name) ? undefined : `function ${display} is not allowed`;
+}
+
+/** Arguments that decide what an allowed function looks up or how much it builds. */
+function checkArguments(name: string, args: readonly unknown[]): Refusal | undefined {
+  const configArgs = REGCONFIG_FIRST_ARGUMENT.get(name);
+  if (configArgs !== undefined && args.length >= configArgs) {
+    const literal = stringConstant(args[0]);
+    if (literal !== undefined) return checkConfigurationName(literal);
+  }
+  return undefined;
 }
 
 function checkTable(node: Record<string, unknown>, schemas: ReadonlySet<string>): Refusal | undefined {
@@ -439,9 +473,10 @@ function checkIndirection(indirection: unknown): Refusal | undefined {
   return undefined;
 }
 
-function checkType(parts: string[], schemas: ReadonlySet<string>): Refusal | undefined {
+function checkType(parts: string[], schemas: ReadonlySet<string>, vettedRegconfig: boolean): Refusal | undefined {
   const display = parts.join('.');
-  const name = (parts.at(-1) ?? '').replace(/^_/, ''); // _regclass is regclass[]
+  // _aclitem is aclitem[]; case folded so that a quoted "ACLITEM" cannot slip past (it names no type anyway).
+  const name = (parts.at(-1) ?? '').replace(/^_+/, '').toLowerCase();
   if (parts.length === 2) {
     const schema = parts[0] as string;
     const qualifiedOk = schema === 'pg_catalog' || schemas.has(schema) || (schema === PGVECTOR_SCHEMA && PGVECTOR_TYPES.has(name));
@@ -449,7 +484,34 @@ function checkType(parts: string[], schemas: ReadonlySet<string>): Refusal | und
   } else if (parts.length !== 1) {
     return `type ${display} is not allowed`;
   }
-  return REFUSED_TYPES.has(name) ? `type ${display} is not allowed` : undefined;
+  if (CATALOG_LOOKUP_TYPES.has(name)) {
+    return `type ${display} is not allowed: its input looks names up in the system catalog (roles, tables, functions), which queries may not probe`;
+  }
+  if (name.startsWith('pg_')) {
+    return `type ${display} is not allowed: system types, including the row types of the catalogs, cannot be used`;
+  }
+  if (name === 'xml') return `type ${display} is not allowed (XML is not supported)`;
+  if (name === 'regconfig' && !vettedRegconfig) {
+    return `type ${display} is allowed only as a cast of an unqualified configuration name, e.g. 'english'::regconfig`;
+  }
+  return undefined;
+}
+
+/** A text-search configuration named by a literal: unqualified only, so the lookup never probes other schemas. */
+function checkConfigurationName(value: string): Refusal | undefined {
+  return value.includes('.')
+    ? `text search configuration '${abbreviate(value)}' is not allowed: name it without a schema, e.g. 'english' (a qualified name probes the catalog for schemas)`
+    : undefined;
+}
+
+/** `'english'::regconfig` (not an array, not an expression): the one form of regconfig cast that is allowed. */
+function isVettedRegconfigCast(node: Record<string, unknown>): boolean {
+  const typeName = node['typeName'];
+  if (!isObject(typeName) || typeName['arrayBounds'] !== undefined) return false;
+  const parts = names(typeName['names']);
+  if ((parts.at(-1) ?? '').toLowerCase() !== 'regconfig') return false;
+  const literal = stringConstant(node['arg']);
+  return literal !== undefined && checkConfigurationName(literal) === undefined;
 }
 
 function checkOperator(parts: string[]): Refusal | undefined {
@@ -556,6 +618,14 @@ function names(list: unknown): string[] {
     if (isObject(item) && isObject(item['String'])) return String(item['String']['sval'] ?? '');
     return '?';
   });
+}
+
+/** The value of a string literal, possibly cast ('x', 'x'::text, date 'x'); undefined for anything else. */
+function stringConstant(expr: unknown): string | undefined {
+  const node = nodeOf(expr);
+  if (node?.kind === 'TypeCast') return stringConstant(node.node['arg']);
+  if (node?.kind !== 'A_Const' || !isObject(node.node['sval'])) return undefined;
+  return String(node.node['sval']['sval'] ?? ''); // the parse tree omits an empty string's value
 }
 
 function isObject(value: unknown): value is Record<string, unknown> {
