@@ -642,6 +642,107 @@ describe('every catalog type of the PostgreSQL service', () => {
   });
 });
 
+// ---------------------------------------------------------------------------------------------------------------
+// Generators of unbounded size: refused unless the guard can prove a small result; the analytics uses stay.
+// ---------------------------------------------------------------------------------------------------------------
+
+const BOUNDED_GENERATORS: ReadonlyArray<readonly [string, string]> = [
+  ['daily calendar for a year', `
+    SELECT d::date AS day, COALESCE(SUM(oi.total_amount), 0) AS revenue
+    FROM generate_series(date '2024-01-01', date '2024-12-31', interval '1 day') AS d
+    LEFT JOIN retail.orders o ON o.order_date = d::date LEFT JOIN retail.order_items oi ON oi.order_id = o.order_id
+    GROUP BY d ORDER BY d`],
+  ['calendar spelled with casts and untyped literals', `
+    SELECT * FROM generate_series('2024-01-01'::date, '2024-12-31'::date, '1 day'::interval) d,
+                  generate_series(CAST('2024-01-01' AS timestamp), '2024-03-31 23:00', '1 hour') h,
+                  generate_series(timestamptz '2024-01-01T00:00:00Z', timestamptz '2024-01-02T00:00:00+02', '15 minutes') q`],
+  ['last twelve months from the current date', `
+    SELECT m::date FROM generate_series(date_trunc('month', current_date) - interval '12 months',
+                                        date_trunc('month', now()), interval '1 month') AS m`],
+  ['every day of the last 30, counting down', 'SELECT generate_series(current_date, current_date - 30, interval \'-1 day\')'],
+  ['hourly over six years', "SELECT count(*) FROM generate_series(timestamp '2020-01-01', timestamp '2026-01-01', interval '1 hour')"],
+  ['order span clamped to known dates', `
+    SELECT d::date FROM generate_series(GREATEST((SELECT min(order_date) FROM retail.orders), date '2020-01-01'),
+                                        LEAST((SELECT max(order_date) FROM retail.orders), current_date), interval '1 day') d`],
+  ['number series: months, hours, buckets, countdown', `
+    SELECT m, h, b FROM generate_series(1, 12) m, generate_series(0, 23) h, generate_series(0, 100000 - 1, 1000) b,
+                        generate_series(10, 1, -1) c, generate_series(1, 10, 1::int) e, generate_series(-5, 5) f`],
+  ['number series clamped by LEAST', 'SELECT generate_series(1, LEAST(oi.quantity, 100)) FROM retail.order_items oi'],
+  ['string_agg of product names', `
+    SELECT c.category_name, string_agg(p.product_name, ', ' ORDER BY p.product_name) AS products,
+           array_agg(p.sku), json_agg(p.product_name)
+    FROM retail.products p JOIN retail.categories c USING (category_id) GROUP BY c.category_name`],
+  ['lpad and rpad for formatting', `
+    SELECT lpad(p.product_id::text, 6, '0'), rpad(p.sku, 20, '.'), lpad(to_char(p.base_price, 'FM999990.00'), 10),
+           lpad(p.sku, LEAST(length(p.product_name), 40), '*')
+    FROM retail.products p`],
+  ['a text bar chart', `
+    SELECT s.store_name, repeat('#', LEAST((SUM(oi.total_amount) / 10000)::int, 50)) AS bar, repeat('-', 40), repeat('ab', 5000)
+    FROM retail.stores s JOIN retail.order_items oi USING (store_id) GROUP BY s.store_name`],
+  ['format with small widths', "SELECT format('%-20s|%10s|%3$s', store_name, store_id, 'x') FROM retail.stores"],
+  ['array_fill for a zeroed year', 'SELECT array_fill(0, ARRAY[12]), array_fill(0::numeric, ARRAY[4, 3])'],
+];
+
+describe('generators of unbounded size: analytics uses still pass', () => {
+  for (const [label, sql] of BOUNDED_GENERATORS) {
+    test(label, () => assertAccepted(sql));
+  }
+});
+
+const UNBOUNDED_GENERATORS: ReadonlyArray<readonly [string, string]> = [
+  // repeat: a 1e9-character value is 1.9 GB of backend memory
+  ["SELECT length(repeat('x', 500000000))", "repeat() count must be a constant of at most 10000, or LEAST(expression, constant)"],
+  ["SELECT repeat('x', 10001)", 'repeat() count must be a constant of at most 10000'],
+  ["SELECT repeat('ab', 10000)", 'repeat() would build up to 20000 characters; the limit is 10000'],
+  ["SELECT pg_catalog.repeat('x', 1e9::int)", 'repeat() count'],
+  ["SELECT repeat('x', '500000000')", 'repeat() count'],
+  ["SELECT repeat('#', SUM(oi.total_amount)::int) FROM retail.order_items oi", 'repeat() count'],
+  ["SELECT repeat('#', GREATEST(n, 50)) FROM (VALUES (1)) v(n)", 'repeat() count'],
+  ["SELECT repeat('#', 5000 * 5000)", 'repeat() count'],
+  ["SELECT repeat(repeat('x', 10000), 10000)", 'repeat() may only repeat a string literal'],
+  ["SELECT repeat(product_description, 10) FROM retail.products", 'repeat() may only repeat a string literal'],
+  ["SELECT length(repeat('x', 100)) FROM retail.stores WHERE repeat('y', 1e9::int) IS NOT NULL", 'repeat() count'],
+  // lpad/rpad: the length argument is the size of the value
+  ["SELECT length(lpad('x', 200000000))", 'lpad() length must be a constant of at most 10000'],
+  ["SELECT rpad('x', 10001, 'y')", 'rpad() length must be a constant of at most 10000'],
+  ["SELECT lpad(sku, product_id * 1000000) FROM retail.products", 'lpad() length'],
+  // format widths pad like lpad
+  ["SELECT format('%300000000s', 'x')", 'format() width 300000000 is too large; the limit is 10000'],
+  ["SELECT format('%1$-20000s', 'x')", 'format() width 20000'],
+  ["SELECT format('%*s', 300000000, 'x')", 'format() widths must be written in the format string'],
+  ["SELECT format(store_name, 1) FROM retail.stores", 'format() needs its format string as a literal'],
+  // array_fill
+  ['SELECT array_fill(1, ARRAY[100000000])', 'array_fill() needs a constant value and constant dimensions'],
+  ['SELECT array_fill(1, ARRAY[1000, 1000])', 'array_fill()'],
+  ['SELECT array_fill(store_name, ARRAY[10]) FROM retail.stores', 'array_fill()'],
+  // generate_series: a FROM-clause series is materialized (1e8 values: 1.4 GB of temp files)
+  ['SELECT count(*) FROM generate_series(1, 1e9)', 'generate_series() would produce up to 1000000000 values; the limit is 100000'],
+  ['SELECT count(*) FROM generate_series(1, 100001)', 'the limit is 100000'],
+  ['SELECT generate_series(0, 1000000, 2)', 'generate_series() would produce up to 500001 values'],
+  ['SELECT count(*) FROM generate_series(1, (SELECT max(order_id) FROM retail.orders))', 'generate_series() bounds and step must be constants'],
+  ['SELECT generate_series(1, 10, 0)', 'generate_series() bounds and step must be constants'],
+  ['SELECT generate_series(1, 100, product_id) FROM retail.products', 'generate_series() bounds and step'],
+  ['SELECT generate_series(1, GREATEST(product_id, 10)) FROM retail.products', 'generate_series() bounds and step'],
+  ["SELECT count(*) FROM generate_series(timestamp '2020-01-01', now(), interval '1 second')", 'generate_series() would produce up to'],
+  ["SELECT count(*) FROM generate_series(date '2020-01-01', date '2026-12-31', '1 minute')", 'generate_series() would produce up to'],
+  ["SELECT count(*) FROM generate_series(date '2020-01-01', 'infinity', '1 day')", 'generate_series() over dates needs bounds the guard can check'],
+  ["SELECT count(*) FROM generate_series(date '2020-01-01', 'tomorrow', '1 day')", 'generate_series() over dates needs bounds'],
+  ["SELECT count(*) FROM generate_series(timestamp '4713-01-01 BC', now(), interval '1 day')", 'generate_series() over dates needs bounds'],
+  ["SELECT generate_series((SELECT min(order_date) FROM retail.orders), current_date, interval '1 day')", 'GREATEST(expression'],
+  ["SELECT generate_series(current_date - 30, current_date, interval '1' day)", 'generate_series() over dates needs'],
+  ["SELECT generate_series(current_date - 30, current_date, make_interval(days => 1))", 'generate_series()'],
+  ["SELECT generate_series(current_date, current_date + 30, interval '1 day' - interval '1 day')", 'generate_series() over dates'],
+  ["SELECT generate_series(current_date - 100000, current_date, interval '1 day')", 'generate_series() would produce up to'],
+  ["SELECT * FROM retail.stores s, LATERAL generate_series(1, s.store_id * 1000000) g", 'generate_series() bounds'],
+  ["SELECT * FROM ROWS FROM (generate_series(1, 1e9), generate_series(1, 2)) g", 'generate_series() would produce up to 1000000000'],
+];
+
+describe('generators of unbounded size: refused with the fix in the reason', () => {
+  for (const [sql, mentions] of UNBOUNDED_GENERATORS) {
+    test(`${JSON.stringify(sql.slice(0, 80))} → ${mentions}`, () => assertRefused(sql, mentions).then(() => undefined));
+  }
+});
+
 describe('helpers and performance', () => {
   test('statementName names statements the way SQL spells them', () => {
     assert.equal(statementName('DeleteStmt', {}), 'DELETE');

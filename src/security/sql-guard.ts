@@ -28,6 +28,24 @@
 //   the catalogs' row types carry aclitem[] and reg* columns ('(...)'::pg_namespace runs aclitemin). regconfig is
 //   what full-text search takes, so it stays, but only as an unqualified name ('english', 'english'::regconfig):
 //   a qualified one probes for schemas. A test checks the service's whole pg_type against the reviewed list.
+// - Generators of unbounded size. Measured on the PostgreSQL 15 service (work_mem 4 MB; peak backend RSS from
+//   /proc/<pid>/status VmHWM, starting at 15 MB): repeat('x', 1e9) 1.9 GB in 8.4 s, and the columns of one row add
+//   up (two of 5e8: 1.45 GB); lpad('x', 2e8) 0.59 GB; format('%300000000s') 0.59 GB; array_fill(1, ARRAY[1e8])
+//   0.78 GB; count(*) FROM generate_series(1, 1e8) only 95 MB but 1.4 GB of temp files in 15 s (a FROM-clause
+//   series is materialized), and a per-second series over 2020-2026 wrote 3.4 GB. So the guard refuses, with a
+//   reason naming the fix: repeat() of anything but a string literal, or of more than 10,000 characters in all;
+//   lpad/rpad lengths, format widths and array_fill sizes over 10,000; a generate_series it cannot prove yields at
+//   most 100,000 values. A count or bound may be an expression clamped with LEAST/GREATEST and a constant
+//   (repeat('#', LEAST(n, 50)) draws a bar chart), and date series may use current_date/now() ± intervals and
+//   date_trunc(), so daily, hourly and monthly calendars keep working.
+//   Not refused: string_agg/array_agg/json_agg. A value stops at PostgreSQL's 1 GB limit ('out of memory' after
+//   2.3 s, peak 1.0 GB); 1e9 characters in one aggregate peak at 1.9 GB, two aggregates of 5e8 at 1.9 GB, a
+//   hundred groups of 20 MB at 1.9 GB. Rows to aggregate come from any join (a cross join multiplies real
+//   tables), so no rule on the aggregate could bound them without banning string_agg of product names. The same
+//   holds for nested replace() (eight levels: 1e9 characters, 2.0 GB) and recursive-CTE doubling (2.7e8
+//   characters, 0.8 GB in 4 s). These are bounded by the statement timeout, per-identity concurrency and the
+//   result caps, and left to the operator (vm.overcommit_memory=2 or a ulimit -v on the server, so an
+//   allocation fails as 'out of memory' for that query instead of waking the OOM killer).
 // - Parser/server differentials are closed off: NUL and other control characters, lone surrogates, and a `\'`
 //   inside a standard '...' literal (which ends the string early on a server with standard_conforming_strings
 //   off) are refused. A trailing semicolon is fine; a second statement is not.
@@ -59,6 +77,10 @@ export const DEFAULT_MAX_DEPTH = 200;
 export const DEFAULT_MAX_TOKENS = 3_000;
 const DEFAULT_SCHEMAS: ReadonlySet<string> = new Set(['retail']);
 
+/** Longest value repeat/lpad/rpad/format widths/array_fill may build, in characters (or elements). */
+export const MAX_GENERATED_CHARACTERS = 10_000;
+/** Most values a generate_series may be proven to yield. */
+export const MAX_SERIES_VALUES = 100_000;
 
 // The schema pgvector was installed into (CREATE EXTENSION vector, no schema clause).
 const PGVECTOR_SCHEMA = 'public';
@@ -432,6 +454,295 @@ function checkArguments(name: string, args: readonly unknown[]): Refusal | undef
   if (configArgs !== undefined && args.length >= configArgs) {
     const literal = stringConstant(args[0]);
     if (literal !== undefined) return checkConfigurationName(literal);
+  }
+  return checkGeneratedSize(name, args);
+}
+
+/** Refuses the one-call generators of values or rows of any size (see the decision at the top of the file). */
+function checkGeneratedSize(name: string, args: readonly unknown[]): Refusal | undefined {
+  switch (name) {
+    case 'repeat': {
+      const count = numberRange(args[1]).hi;
+      if (!(count <= MAX_GENERATED_CHARACTERS)) {
+        return `repeat() count must be a constant of at most ${MAX_GENERATED_CHARACTERS}, or LEAST(expression, constant), e.g. repeat('#', LEAST(n, 50))`;
+      }
+      const text = stringConstant(args[0]);
+      if (text === undefined) return `repeat() may only repeat a string literal (e.g. repeat('-', 20)): repeating an expression can build values of any size`;
+      const built = text.length * Math.max(count, 0);
+      return built <= MAX_GENERATED_CHARACTERS
+        ? undefined
+        : `repeat() would build up to ${built} characters; the limit is ${MAX_GENERATED_CHARACTERS}`;
+    }
+    case 'lpad':
+    case 'rpad':
+      // The result is exactly `length` characters, whatever the strings.
+      return numberRange(args[1]).hi <= MAX_GENERATED_CHARACTERS
+        ? undefined
+        : `${name}() length must be a constant of at most ${MAX_GENERATED_CHARACTERS}, or LEAST(expression, constant), e.g. ${name}(sku, 12, '0')`;
+    case 'format':
+      return checkFormatWidths(args[0]);
+    case 'array_fill':
+      return checkArrayFill(args);
+    case 'generate_series':
+      return checkSeries(args);
+    default:
+      return undefined;
+  }
+}
+
+/** format('%10s', ...) pads like lpad: widths are bounded the same way, and `*` (a width from an argument) is refused. */
+function checkFormatWidths(formatArgument: unknown): Refusal | undefined {
+  const format = stringConstant(formatArgument);
+  if (format === undefined) return 'format() needs its format string as a literal';
+  for (const match of format.matchAll(/%(?:\d+\$)?-?(\*|\d+)?/g)) {
+    const width = match[1];
+    if (width === '*') return 'format() widths must be written in the format string (%10s), not taken from an argument (%*s)';
+    if (width !== undefined && Number(width) > MAX_GENERATED_CHARACTERS) {
+      return `format() width ${width} is too large; the limit is ${MAX_GENERATED_CHARACTERS}`;
+    }
+  }
+  return undefined;
+}
+
+/** array_fill(value, ARRAY[dims]): a constant value and at most MAX_GENERATED_CHARACTERS elements. */
+function checkArrayFill(args: readonly unknown[]): Refusal | undefined {
+  const usage = `array_fill() needs a constant value and constant dimensions of at most ${MAX_GENERATED_CHARACTERS} elements in all, e.g. array_fill(0, ARRAY[12])`;
+  const value = nodeOf(args[0]);
+  const constant = value?.kind === 'A_Const' || (value?.kind === 'TypeCast' && nodeOf(value.node['arg'])?.kind === 'A_Const');
+  const dims = nodeOf(args[1]);
+  const elements = dims?.kind === 'TypeCast' ? nodeOf(dims.node['arg']) : dims;
+  if (!constant || elements?.kind !== 'A_ArrayExpr') return usage;
+  let total = 1;
+  for (const dim of Array.isArray(elements.node['elements']) ? elements.node['elements'] : []) total *= Math.max(numberRange(dim).hi, 0);
+  return total <= MAX_GENERATED_CHARACTERS ? undefined : usage;
+}
+
+/**
+ * generate_series(start, stop[, step]): the guard must be able to prove it yields at most MAX_SERIES_VALUES values.
+ * Numbers: constant bounds (LEAST/GREATEST with a constant clamp an expression). Dates and times: literals,
+ * current_date/now() plus or minus constant intervals, date_trunc() of those, clamps; and a constant step.
+ */
+function checkSeries(args: readonly unknown[]): Refusal | undefined {
+  const [start, stop, step] = args;
+  let values = countValues(numberRange(start), numberRange(stop), step === undefined ? { lo: 1, hi: 1 } : numberRange(step));
+  const stepInterval = step === undefined ? undefined : intervalRange(step);
+  if (!Number.isFinite(values) && stepInterval !== undefined) values = countValues(timeRange(start), timeRange(stop), stepInterval);
+  if (Number.isFinite(values)) {
+    return values <= MAX_SERIES_VALUES
+      ? undefined
+      : `generate_series() would produce up to ${Math.floor(values)} values; the limit is ${MAX_SERIES_VALUES}: use a larger step or a shorter range`;
+  }
+  return !args.some(looksTemporal)
+    ? `generate_series() bounds and step must be constants (an expression may be clamped with LEAST(expression, constant) or GREATEST(expression, constant)), for at most ${MAX_SERIES_VALUES} values`
+    : `generate_series() over dates needs bounds the guard can check: literals such as date '2024-01-01', current_date or now() plus or minus an interval, date_trunc() of those, or an expression clamped with GREATEST(expression, date '2024-01-01') / LEAST(expression, current_date); and a constant step such as interval '1 day'`;
+}
+
+/** Whether an argument reads as a date, time or interval, to word the refusal for the series the query meant. */
+function looksTemporal(expr: unknown): boolean {
+  const node = nodeOf(expr);
+  if (node === undefined) return false;
+  if (node.kind === 'SQLValueFunction') return true;
+  if (node.kind === 'TypeCast') {
+    const typeName = node.node['typeName'];
+    const type = isObject(typeName) ? names(typeName['names']).at(-1) : undefined;
+    return type !== undefined && TEMPORAL_TYPES.has(type);
+  }
+  const range = timeRange(expr);
+  if (Number.isFinite(range.lo) || Number.isFinite(range.hi)) return true;
+  const literal = stringConstant(expr);
+  return literal !== undefined && constantNumber(node.node) === undefined;
+}
+
+const TEMPORAL_TYPES: ReadonlySet<string> = new Set(['date', 'time', 'timetz', 'timestamp', 'timestamptz', 'interval']);
+
+/** The most values a series from `start` to `stop` can have with a step that never changes sign. */
+function countValues(start: Range, stop: Range, step: Range): number {
+  if (step.lo > 0) return (stop.hi - start.lo) / step.lo + 1;
+  if (step.hi < 0) return (start.hi - stop.lo) / -step.hi + 1;
+  return Infinity;
+}
+
+/** What an expression is known to lie between; ±Infinity where the guard cannot tell. */
+interface Range {
+  readonly lo: number;
+  readonly hi: number;
+}
+
+const UNKNOWN: Range = { lo: -Infinity, hi: Infinity };
+const DAY_MS = 86_400_000;
+
+/** The range of a numeric expression: constants (cast or negated), + - * of ranges, LEAST and GREATEST. */
+function numberRange(expr: unknown): Range {
+  const node = nodeOf(expr);
+  switch (node?.kind) {
+    case 'A_Const': {
+      const value = constantNumber(node.node);
+      return value === undefined ? UNKNOWN : { lo: value, hi: value };
+    }
+    case 'TypeCast': {
+      // A cast to an integer type rounds.
+      const inner = numberRange(node.node['arg']);
+      return { lo: Math.floor(inner.lo), hi: Math.ceil(inner.hi) };
+    }
+    case 'A_Expr':
+      return arithmetic(node.node, numberRange);
+    case 'MinMaxExpr':
+      return clamp(node.node, numberRange);
+    default:
+      return UNKNOWN;
+  }
+}
+
+/** The range of a date/timestamp expression in epoch milliseconds, a day wider either side for time zones. */
+function timeRange(expr: unknown): Range {
+  const node = nodeOf(expr);
+  const now = Date.now();
+  switch (node?.kind) {
+    case 'A_Const':
+    case 'TypeCast': {
+      const literal = stringConstant(expr);
+      if (literal !== undefined) return parseTimestamp(literal);
+      if (node.kind === 'A_Const') return UNKNOWN;
+      const inner = timeRange(node.node['arg']);
+      return { lo: inner.lo - DAY_MS, hi: inner.hi + DAY_MS };
+    }
+    case 'SQLValueFunction':
+      return { lo: now - DAY_MS, hi: now + DAY_MS };
+    case 'FuncCall': {
+      const name = names(node.node['funcname']).at(-1);
+      const args = Array.isArray(node.node['args']) ? (node.node['args'] as unknown[]) : [];
+      if (args.length === 0 && name !== undefined && CLOCK_FUNCTIONS.has(name)) return { lo: now - DAY_MS, hi: now + DAY_MS };
+      if (name === 'date_trunc' && args.length >= 2) {
+        // Truncation moves a value back by less than its unit; a year is the longest unit that matters here.
+        const inner = timeRange(args[1]);
+        const unit = DURATION_UNITS.get((stringConstant(args[0]) ?? '').toLowerCase());
+        return unit === undefined ? UNKNOWN : { lo: inner.lo - unit.hi - DAY_MS, hi: inner.hi + DAY_MS };
+      }
+      return UNKNOWN;
+    }
+    case 'A_Expr':
+      return arithmetic(node.node, timeRange, (side) => intervalRange(side) ?? daysRange(side));
+    case 'MinMaxExpr':
+      return clamp(node.node, timeRange);
+    default:
+      return UNKNOWN;
+  }
+}
+
+const CLOCK_FUNCTIONS: ReadonlySet<string> = new Set(['now', 'clock_timestamp', 'statement_timestamp', 'transaction_timestamp']);
+
+/** date ± integer adds days. */
+function daysRange(expr: unknown): Range {
+  const days = numberRange(expr);
+  return { lo: days.lo * DAY_MS, hi: days.hi * DAY_MS };
+}
+
+/** Units of interval input, with the shortest and longest each can be, in milliseconds. */
+const DURATION_UNITS: ReadonlyMap<string, Range> = (() => {
+  const fixed = (ms: number): Range => ({ lo: ms, hi: ms });
+  const units: Array<[string[], Range]> = [
+    [['microsecond', 'microseconds', 'us', 'usec', 'usecs'], fixed(0.001)],
+    [['millisecond', 'milliseconds', 'ms', 'msec', 'msecs'], fixed(1)],
+    [['second', 'seconds', 's', 'sec', 'secs'], fixed(1_000)],
+    [['minute', 'minutes', 'm', 'min', 'mins'], fixed(60_000)],
+    [['hour', 'hours', 'h', 'hr', 'hrs'], fixed(3_600_000)],
+    [['day', 'days', 'd'], { lo: DAY_MS - 3_600_000, hi: DAY_MS + 3_600_000 }], // daylight-saving days
+    [['week', 'weeks', 'w'], { lo: 7 * DAY_MS - 3_600_000, hi: 7 * DAY_MS + 3_600_000 }],
+    [['month', 'months', 'mon', 'mons'], { lo: 28 * DAY_MS - 3_600_000, hi: 31 * DAY_MS + 3_600_000 }],
+    [['quarter'], { lo: 89 * DAY_MS - 3_600_000, hi: 92 * DAY_MS + 3_600_000 }],
+    [['year', 'years', 'y', 'yr', 'yrs'], { lo: 365 * DAY_MS - 3_600_000, hi: 366 * DAY_MS + 3_600_000 }],
+    [['decade', 'decades'], { lo: 3_652 * DAY_MS, hi: 3_653 * DAY_MS }],
+    [['century', 'centuries'], { lo: 36_524 * DAY_MS, hi: 36_525 * DAY_MS }],
+    [['millennium', 'millennia'], { lo: 365_242 * DAY_MS, hi: 365_243 * DAY_MS }],
+  ];
+  return new Map(units.flatMap(([spellings, range]) => spellings.map((spelling) => [spelling, range] as [string, Range])));
+})();
+
+/** An interval literal ('1 day', interval '3 months', '2 hours'::interval) as a range in milliseconds. */
+function intervalRange(expr: unknown): Range | undefined {
+  const node = nodeOf(expr);
+  if (node?.kind === 'TypeCast') {
+    const typeName = node.node['typeName'];
+    const type = isObject(typeName) ? names(typeName['names']).at(-1) : undefined;
+    // interval '1' day (a field in the type modifier) is not parsed here: refused as unknown.
+    if (type !== 'interval' || (isObject(typeName) && typeName['typmods'] !== undefined)) return undefined;
+  } else if (node?.kind !== 'A_Const') {
+    return undefined;
+  }
+  const literal = stringConstant(expr);
+  return literal === undefined ? undefined : parseInterval(literal);
+}
+
+function parseInterval(text: string): Range | undefined {
+  let rest = text.trim().toLowerCase().replace(/^@\s*/, '');
+  const ago = rest.endsWith(' ago');
+  if (ago) rest = rest.slice(0, -4);
+  if (!/^(\s*[+-]?\d+(\.\d+)?\s*[a-z]+)+\s*$/.test(rest)) return undefined;
+  let lo = 0;
+  let hi = 0;
+  for (const [, amount, unitName] of rest.matchAll(/([+-]?\d+(?:\.\d+)?)\s*([a-z]+)/g)) {
+    const unit = DURATION_UNITS.get(unitName as string);
+    if (unit === undefined) return undefined;
+    const n = Number(amount);
+    lo += n >= 0 ? n * unit.lo : n * unit.hi;
+    hi += n >= 0 ? n * unit.hi : n * unit.lo;
+  }
+  return ago ? { lo: -hi, hi: -lo } : { lo, hi };
+}
+
+/** 'YYYY-MM-DD', optionally with a time and an offset; anything else ('infinity', 'epoch', 'today') is unknown. */
+function parseTimestamp(text: string): Range {
+  const match = /^\s*(\d{4})-(\d{1,2})-(\d{1,2})(?:[ t](\d{1,2}):(\d{2})(?::(\d{2})(?:\.\d+)?)?)?\s*(?:z|utc|[+-]\d{1,2}(?::?\d{2})?)?\s*$/i.exec(text);
+  if (match === null) return UNKNOWN;
+  const [, year, month, day, hour, minute, second] = match.map((part) => Number(part ?? 0));
+  const ms = Date.UTC(year as number, (month as number) - 1, day, hour, minute, second);
+  return Number.isFinite(ms) ? { lo: ms - DAY_MS, hi: ms + DAY_MS } : UNKNOWN;
+}
+
+/** a + b, a - b (and -a, a * b for numbers) over ranges; `operand` reads the right-hand side when it differs. */
+function arithmetic(node: Record<string, unknown>, range: (expr: unknown) => Range, operand: (expr: unknown) => Range = range): Range {
+  const numbers = range === operand;
+  const op = names(node['name']);
+  if (node['kind'] !== 'AEXPR_OP' || op.length !== 1) return UNKNOWN;
+  const right = operand(node['rexpr']);
+  if (node['lexpr'] === undefined) {
+    if (!numbers) return UNKNOWN;
+    return op[0] === '-' ? { lo: -right.hi, hi: -right.lo } : op[0] === '+' ? right : UNKNOWN;
+  }
+  const left = range(node['lexpr']);
+  switch (op[0]) {
+    case '+':
+      return { lo: left.lo + right.lo, hi: left.hi + right.hi };
+    case '-':
+      return { lo: left.lo - right.hi, hi: left.hi - right.lo };
+    case '*': {
+      const products = [left.lo * right.lo, left.lo * right.hi, left.hi * right.lo, left.hi * right.hi];
+      if (!numbers || products.some(Number.isNaN)) return UNKNOWN; // 0 × ∞
+      return { lo: Math.min(...products), hi: Math.max(...products) };
+    }
+    default:
+      return UNKNOWN;
+  }
+}
+
+/** LEAST is at most its smallest bounded argument, GREATEST at least its largest (NULL arguments are skipped). */
+function clamp(node: Record<string, unknown>, range: (expr: unknown) => Range): Range {
+  const args = (Array.isArray(node['args']) ? node['args'] : []).map(range);
+  if (args.length === 0) return UNKNOWN;
+  const his = args.map((r) => r.hi);
+  const los = args.map((r) => r.lo);
+  if (node['op'] === 'IS_LEAST') return { lo: Math.min(...los), hi: Math.min(...his) };
+  if (node['op'] === 'IS_GREATEST') return { lo: Math.max(...los), hi: Math.max(...his) };
+  return UNKNOWN;
+}
+
+/** The number in an A_Const: integers (0 is stored as an empty object), decimals, and numeric strings ('5'). */
+function constantNumber(node: Record<string, unknown>): number | undefined {
+  if (isObject(node['ival'])) return Number(node['ival']['ival'] ?? 0);
+  if (isObject(node['fval'])) return Number(node['fval']['fval']);
+  if (isObject(node['sval'])) {
+    const text = String(node['sval']['sval'] ?? '').trim();
+    return /^[+-]?(\d+\.?\d*|\.\d+)(e[+-]?\d+)?$/i.test(text) ? Number(text) : undefined;
   }
   return undefined;
 }
