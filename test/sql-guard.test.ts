@@ -3,7 +3,7 @@
 import { before, describe, test } from 'node:test';
 import assert from 'node:assert/strict';
 import pg from 'pg';
-import { checkReadOnlySql, statementName, warmUpSqlGuard, type GuardVerdict } from '../src/security/sql-guard.js';
+import { checkReadOnlySql, createCachedSqlGuard, statementName, warmUpSqlGuard, type GuardVerdict } from '../src/security/sql-guard.js';
 import { PG_ADMIN_URL, serverUnavailableReason } from './support/databases.js';
 
 before(async () => {
@@ -741,6 +741,79 @@ describe('generators of unbounded size: refused with the fix in the reason', () 
   for (const [sql, mentions] of UNBOUNDED_GENERATORS) {
     test(`${JSON.stringify(sql.slice(0, 80))} → ${mentions}`, () => assertRefused(sql, mentions).then(() => undefined));
   }
+});
+
+// ---------------------------------------------------------------------------------------------------------------
+// The verdict cache: the same answer as the full check, bounded whatever texts arrive.
+// ---------------------------------------------------------------------------------------------------------------
+
+describe('verdict cache', () => {
+  test('answers exactly as the full check, for accepted and refused texts, first and second time', async () => {
+    const guard = createCachedSqlGuard();
+    const texts = [TOP_PRODUCTS, 'select pg_sleep(1)', "select 'x=r/postgres'::aclitem", "SELECT repeat('x', 1e9::int)", 'selec 1', ''];
+    for (const sql of [...texts, ...texts]) assert.deepEqual(await guard.check(sql), await checkReadOnlySql(sql));
+    const { hits, misses } = guard.stats();
+    assert.deepEqual({ hits, misses }, { hits: texts.length, misses: texts.length });
+  });
+
+  test('a second check of the same text is a lookup, far cheaper than the first', async () => {
+    const guard = createCachedSqlGuard();
+    const started = performance.now();
+    for (let i = 0; i < 200; i++) await checkReadOnlySql(`${TOP_PRODUCTS} -- ${i}`);
+    const full = (performance.now() - started) / 200;
+    await guard.check(TOP_PRODUCTS);
+    const cachedStart = performance.now();
+    for (let i = 0; i < 2000; i++) await guard.check(TOP_PRODUCTS);
+    const cached = (performance.now() - cachedStart) / 2000;
+    assert.ok(cached * 10 < full, `cached ${(cached * 1000).toFixed(1)} µs vs full ${(full * 1000).toFixed(1)} µs a call`);
+  });
+
+  test('the option limits apply to cached verdicts too', async () => {
+    const guard = createCachedSqlGuard({ maxLength: 10 });
+    await guard.check('select 1');
+    const verdict = await guard.check('select 1 + 1 + 1');
+    assert.equal(verdict.ok, false);
+    assert.match(verdict.reason ?? '', /the limit is 10/);
+  });
+
+  test('unique texts never hold more than the entry limit', async () => {
+    const guard = createCachedSqlGuard({ cacheEntries: 50 });
+    for (let i = 0; i < 500; i++) await guard.check(`SELECT ${i} FROM retail.stores`);
+    assert.equal(guard.stats().entries, 50);
+    // The most recent are the ones kept.
+    await guard.check('SELECT 499 FROM retail.stores');
+    assert.equal(guard.stats().hits, 1);
+  });
+
+  test('unique long texts never hold more than the byte budget, and one huge text is not kept at all', async () => {
+    const budget = 256 * 1024;
+    const guard = createCachedSqlGuard({ cacheBytes: budget });
+    const padding = 'x'.repeat(4_000);
+    for (let i = 0; i < 300; i++) await guard.check(`SELECT '${padding}' AS v${i}, pg_sleep(${i})`);
+    const { entries, bytes } = guard.stats();
+    assert.ok(bytes <= budget, `${bytes} bytes cached`);
+    assert.ok(entries > 10 && entries < 40, `${entries} entries of about 8 KB in 256 KB`);
+    const huge = `SELECT '${'y'.repeat(20_000)}'`; // 40 KB: over a sixteenth of the budget
+    await guard.check(huge);
+    await guard.check(huge);
+    assert.equal(guard.stats().hits, 0);
+  });
+
+  test('a text over the length limit is refused without being kept', async () => {
+    const guard = createCachedSqlGuard();
+    const verdict = await guard.check(`SELECT '${'x'.repeat(200_000)}'`);
+    assert.match(verdict.reason ?? '', /too long/);
+    assert.equal(guard.stats().entries, 0);
+  });
+
+  test('a cached verdict cannot be changed by the caller that received it', async () => {
+    const guard = createCachedSqlGuard();
+    const first = await guard.check('select pg_sleep(1)');
+    assert.throws(() => {
+      (first as { ok: boolean }).ok = true;
+    }, TypeError);
+    assert.equal((await guard.check('select pg_sleep(1)')).ok, false);
+  });
 });
 
 describe('helpers and performance', () => {

@@ -50,6 +50,7 @@
 //   inside a standard '...' literal (which ends the string early on a server with standard_conforming_strings
 //   off) are refused. A trailing semicolon is fine; a second statement is not.
 import { loadModule, parseSync, scanSync } from 'libpg-query';
+import { LRUCache } from 'lru-cache';
 
 export interface GuardVerdict {
   ok: boolean;
@@ -239,12 +240,79 @@ export function warmUpSqlGuard(): Promise<void> {
 export async function checkReadOnlySql(sql: string, options: SqlGuardOptions = {}): Promise<GuardVerdict> {
   try {
     await warmUpSqlGuard();
-    const reason = check(sql, options);
-    return reason === undefined ? { ok: true, statementKind: 'SELECT' } : { ok: false, reason };
+    return verdictOf(check(sql, options));
   } catch (error) {
-    // Fail closed: anything unexpected is a refusal, never a pass.
-    return { ok: false, reason: `the query could not be checked (${errorMessage(error)})` };
+    return cannotCheck(error);
   }
+}
+
+export interface VerdictCacheOptions {
+  /** Most verdicts kept (default 10,000). */
+  cacheEntries?: number;
+  /** Most memory the cached texts and reasons may take, in bytes at two a character (default 16 MiB). */
+  cacheBytes?: number;
+}
+
+export interface CachedSqlGuard {
+  /** checkReadOnlySql with the guard's options, answered from the cache when the same text was checked before. */
+  check(sql: string): Promise<GuardVerdict>;
+  stats(): { entries: number; bytes: number; hits: number; misses: number };
+}
+
+export const DEFAULT_CACHE_ENTRIES = 10_000;
+export const DEFAULT_CACHE_BYTES = 16 * 2 ** 20;
+// Key and verdict objects, beyond the characters themselves.
+const CACHE_ENTRY_OVERHEAD_BYTES = 200;
+
+/**
+ * The guard with its verdict cached per SQL text: models and managers send the same questions again, and the
+ * check (parse and walk) costs far more than a lookup. Bounded by entries and bytes (least recently used go
+ * first), so hostile unique texts cannot grow it; a text over a sixteenth of the byte budget is not kept. A
+ * verdict depends only on the text and the options, except that date series are measured from today: a cached
+ * one is at most as old as the cache's turnover, which moves their bound by days, not orders of magnitude.
+ */
+export function createCachedSqlGuard(options: SqlGuardOptions & VerdictCacheOptions = {}): CachedSqlGuard {
+  const maxLength = options.maxLength ?? DEFAULT_MAX_LENGTH;
+  const maxSize = options.cacheBytes ?? DEFAULT_CACHE_BYTES;
+  const cache = new LRUCache<string, GuardVerdict>({
+    max: options.cacheEntries ?? DEFAULT_CACHE_ENTRIES,
+    maxSize,
+    maxEntrySize: Math.max(1, Math.floor(maxSize / 16)),
+    sizeCalculation: (verdict, sql) => (sql.length + (verdict.reason?.length ?? 0)) * 2 + CACHE_ENTRY_OVERHEAD_BYTES,
+  });
+  let hits = 0;
+  let misses = 0;
+  return {
+    async check(sql) {
+      // Too long (or not text): refused at once, never hashed or kept.
+      if (typeof sql !== 'string' || sql.length > maxLength) return checkReadOnlySql(sql, options);
+      const cached = cache.get(sql);
+      if (cached !== undefined) {
+        hits++;
+        return cached;
+      }
+      misses++;
+      let verdict: GuardVerdict;
+      try {
+        await warmUpSqlGuard();
+        verdict = Object.freeze(verdictOf(check(sql, options)));
+      } catch (error) {
+        return cannotCheck(error); // not cached: it may be transient (the parser failed to load)
+      }
+      cache.set(sql, verdict);
+      return verdict;
+    },
+    stats: () => ({ entries: cache.size, bytes: cache.calculatedSize, hits, misses }),
+  };
+}
+
+function verdictOf(reason: Refusal | undefined): GuardVerdict {
+  return reason === undefined ? { ok: true, statementKind: 'SELECT' } : { ok: false, reason };
+}
+
+function cannotCheck(error: unknown): GuardVerdict {
+  // Fail closed: anything unexpected is a refusal, never a pass.
+  return { ok: false, reason: `the query could not be checked (${errorMessage(error)})` };
 }
 
 function check(sql: string, options: SqlGuardOptions): Refusal | undefined {
