@@ -1,11 +1,13 @@
 // Hostile SQL run straight through the data-access API (no SQL guard in front), on both backends. Whatever it
-// does, it must not widen what the identity sees, let it write, or leave anything behind for the next call.
+// does, it must not widen what the identity sees, let it write, or leave anything behind for the next call. A few
+// cases check the guard against the real engine: what it refuses is harmful here, what it accepts runs here.
 import { after, before, describe, test } from 'node:test';
 import assert from 'node:assert/strict';
 import { STORES } from '../src/data/stores.js';
 import { RETAIL_TABLES } from '../src/db/migrations.js';
 import { QueryTimeoutError } from '../src/infra/errors.js';
 import type { Identity, ReadSession } from '../src/db/types.js';
+import { checkReadOnlySql } from '../src/security/sql-guard.js';
 import { backendsUnderTest, createTestDatabase, type TestDatabase } from './support/databases.js';
 
 const SEATTLE = STORES[0]!;
@@ -190,6 +192,39 @@ for (const { kind, skip } of await backendsUnderTest()) {
       );
       assert.deepEqual(result.rows[0], [1, 2, 3.5, 'x', true, '2024-03-01', null, [1, 2]]);
       assert.deepEqual(result.columns.map((c) => c.name), ['i', 'b', 'n', 't', 'f', 'd', 'z', 'a']);
+    });
+
+    test('an aclitem literal tells whether a role exists, which is why the guard refuses it', async () => {
+      const missing = await attempt(t, seattle, `SELECT 'zava_no_such_role=r/zava_no_such_role'::aclitem`);
+      assert.match(missing.error ?? '', /role "zava_no_such_role" does not exist/);
+      const existing = await attempt(t, seattle, `SELECT (current_user || '=r/' || current_user)::aclitem IS NOT NULL`);
+      assert.deepEqual(existing.rows, [[true]]);
+      for (const sql of [`SELECT 'zava_no_such_role=r/x'::aclitem`, `SELECT '(1,x,10,"{zava_no_such_role=r/x}")'::pg_namespace`]) {
+        assert.equal((await checkReadOnlySql(sql)).ok, false, sql);
+      }
+    });
+
+    test('the calendars, bars and padding the guard lets through run here', async () => {
+      const analytics: [string, number][] = [
+        [`SELECT d::date, count(o.order_id) FROM generate_series(date '2024-01-01', date '2024-12-31', interval '1 day') d
+          LEFT JOIN retail.orders o ON o.order_date = d::date GROUP BY d ORDER BY d`, 366],
+        [`SELECT m FROM generate_series(date_trunc('month', current_date) - interval '11 months', date_trunc('month', now()), interval '1 month') m`, 12],
+        [`SELECT d FROM generate_series(current_date, current_date - 29, interval '-1 day') d`, 30],
+        [`SELECT d FROM generate_series(GREATEST((SELECT min(order_date) FROM retail.orders), date '2020-01-01'),
+                                        LEAST((SELECT max(order_date) FROM retail.orders), current_date), interval '1 year') d`, -1],
+        [`SELECT s.store_name, repeat('#', LEAST((SUM(oi.total_amount) / 1000)::int, 50)), lpad(s.store_id::text, 4, '0'),
+                 format('%-30s|', s.store_name), array_fill(0, ARRAY[12])
+          FROM retail.stores s JOIN retail.order_items oi USING (store_id) GROUP BY s.store_name, s.store_id`, 1],
+        [`SELECT string_agg(product_name, ', ' ORDER BY product_name) FROM retail.products`, 1],
+      ];
+      for (const [sql, rows] of analytics) {
+        const verdict = await checkReadOnlySql(sql);
+        assert.ok(verdict.ok, `${sql}\nrefused: ${verdict.reason}`);
+        const outcome = await attempt(t, seattle, sql);
+        assert.equal(outcome.error, undefined, sql);
+        if (rows >= 0) assert.equal(outcome.rows!.length, rows, sql);
+        else assert.ok(outcome.rows!.length > 0 && outcome.rows!.length < 10, sql);
+      }
     });
 
     test('after all of it, every table is unchanged', async () => {

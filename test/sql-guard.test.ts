@@ -2,7 +2,9 @@
 // reason that names the offending statement, function, table, type or operator.
 import { before, describe, test } from 'node:test';
 import assert from 'node:assert/strict';
-import { checkReadOnlySql, statementName, warmUpSqlGuard, type GuardVerdict } from '../src/security/sql-guard.js';
+import pg from 'pg';
+import { checkReadOnlySql, createCachedSqlGuard, statementName, warmUpSqlGuard, type GuardVerdict } from '../src/security/sql-guard.js';
+import { PG_ADMIN_URL, serverUnavailableReason } from './support/databases.js';
 
 before(async () => {
   await warmUpSqlGuard();
@@ -493,6 +495,324 @@ describe('size and depth limits', () => {
     const list = Array.from({ length: 5000 }, (_, i) => i).join(', ');
     await assertAccepted(`SELECT count(*) FROM retail.orders WHERE order_id IN (${list})`);
     await assertAccepted(`SELECT count(*) FROM retail.orders WHERE ${Array.from({ length: 400 }, (_, i) => `store_id = ${i}`).join(' OR ')}`);
+  });
+});
+
+// ---------------------------------------------------------------------------------------------------------------
+// Types whose input looks names up in the catalogs: a literal of one tells whether a role (or table, function,
+// schema) exists, so every spelling of them is refused; regconfig only as an unqualified configuration name.
+// ---------------------------------------------------------------------------------------------------------------
+
+const CATALOG_LOOKUP_CASTS: ReadonlyArray<readonly [string, string]> = [
+  // aclitem: 'role "x" does not exist' for any role name of the cluster
+  ["select 'admin=r/postgres'::aclitem", 'type aclitem is not allowed'],
+  ["select cast('admin=r/postgres' as aclitem)", 'type aclitem'],
+  ["select aclitem 'admin=r/postgres'", 'type aclitem'],
+  ["select 'admin=r/postgres'::pg_catalog.aclitem", 'type pg_catalog.aclitem'],
+  [`select 'admin=r/postgres'::"aclitem"`, 'type aclitem'],
+  [`select 'admin=r/postgres'::"pg_catalog"."aclitem"`, 'type pg_catalog.aclitem'],
+  ["select 'admin=r/postgres'::ACLITEM", 'type aclitem'],
+  ["select '{admin=r/postgres}'::aclitem[]", 'type aclitem'],
+  ["select '{admin=r/postgres}'::aclitem[1]", 'type aclitem'],
+  ["select '{admin=r/postgres}'::aclitem array", 'type aclitem'],
+  ["select '{admin=r/postgres}'::_aclitem", 'type _aclitem'],
+  [`select '{admin=r/postgres}'::"_aclitem"`, 'type _aclitem'],
+  ["select '{admin=r/postgres}'::pg_catalog._aclitem", 'type pg_catalog._aclitem'],
+  ["select store_name::aclitem from retail.stores", 'type aclitem'],
+  ["select * from retail.stores where ('admin=r/postgres' || '')::text::aclitem is null", 'type aclitem'],
+  ["select * from unnest(array['x']) as t(a aclitem)", 'type aclitem'],
+  ["select * from rows from (unnest(array['x'])) as t(a aclitem[])", 'type aclitem'],
+  [`select * from json_table('[{"a":"x"}]', '$[*]' columns (a aclitem path '$.a')) j`, 'type aclitem'],
+  [`select json_value('"x=r/postgres"', '$' returning aclitem)`, 'type aclitem'],
+  ["select treat('x' as aclitem)", 'function pg_catalog.aclitem is not allowed'],
+  ["select aclitem('x')", 'function aclitem'],
+  ["select aclitemin('x')", 'function aclitemin'],
+  ["select makeaclitem(10, 10, 'SELECT', false)", 'function makeaclitem'],
+  ["select acldefault('r', 10)", 'function acldefault'],
+  ["select * from aclexplode(acldefault('r', 10))", 'function aclexplode'],
+  ["select has_table_privilege('admin', 'retail.orders', 'select')", 'function has_table_privilege'],
+  ["select pg_has_role('admin', 'member')", 'function pg_has_role'],
+  ["select to_regrole('admin')", 'function to_regrole'],
+  ["select to_regnamespace('zava_private')", 'function to_regnamespace'],
+  ["select to_regproc('set_config')", 'function to_regproc'],
+  ["select to_regtype('aclitem')", 'function to_regtype'],
+  ["select to_regcollation('C')", 'function to_regcollation'],
+  ["select format_type(1033, null)", 'function format_type'],
+  // the other object-identifier types
+  ["select 'admin'::regrole", 'type regrole'],
+  ["select regrole 'admin'", 'type regrole'],
+  ["select '{admin}'::regrole[]", 'type regrole'],
+  ["select 'zava_private'::regnamespace", 'type regnamespace'],
+  ["select 'pg_catalog.pg_authid'::regclass", 'type regclass'],
+  ["select 'C'::regcollation", 'type regcollation'],
+  ["select 'simple'::regdictionary", 'type regdictionary'],
+  ["select 'int4'::regtype", 'type regtype'],
+  ["select '+'::regoper", 'type regoper'],
+  ["select '+(int4,int4)'::regoperator", 'type regoperator'],
+  ["select 'now'::regproc", 'type regproc'],
+  ["select 'now()'::regprocedure", 'type regprocedure'],
+  // catalog row types: their aclitem[] and reg* columns run the same lookups ('(1,x,10,"{admin=r/x}")'::pg_namespace)
+  [`select '(1,x,10,"{admin=r/postgres}")'::pg_namespace`, 'type pg_namespace is not allowed'],
+  [`select '(1,x,10,"{admin=r/postgres}")'::pg_catalog.pg_namespace`, 'type pg_catalog.pg_namespace'],
+  [`select cast('(1,x,10,"{admin=r/postgres}")' as "pg_namespace")`, 'type pg_namespace'],
+  [`select '{}'::pg_class[]`, 'type pg_class'],
+  [`select '{}'::_pg_proc`, 'type _pg_proc'],
+  [`select * from unnest(array[1]) as t(a pg_roles)`, 'type pg_roles'],
+  ["select '0/0'::pg_lsn", 'type pg_lsn'],
+  // regconfig: a schema-qualified name probes for schemas; expressions and arrays cannot be checked
+  ["select to_tsvector('zava_private.english', product_name) from retail.products", "text search configuration 'zava_private.english'"],
+  ["select to_tsvector('pg_catalog.english'::regconfig, product_name) from retail.products", "text search configuration 'pg_catalog.english'"],
+  ["select websearch_to_tsquery('zava_private.x', 'drill')", 'text search configuration'],
+  ["select plainto_tsquery(E'zava_private\\x2ex', 'drill')", 'text search configuration'],
+  ["select phraseto_tsquery(U&'zava_private\\002ex', 'drill')", 'text search configuration'],
+  ["select to_tsquery($$zava_private.x$$, 'drill')", 'text search configuration'],
+  ["select ts_headline('zava_private.x', product_description, to_tsquery('drill')) from retail.products", 'text search configuration'],
+  ["select to_tsvector(product_name::regconfig, product_name) from retail.products", 'type regconfig is allowed only as a cast of an unqualified configuration name'],
+  ["select to_tsvector((select 'english')::regconfig, 'x')", 'type regconfig'],
+  ["select '{english}'::regconfig[]", 'type regconfig'],
+  ["select * from unnest(array[1]) as t(a regconfig)", 'type regconfig'],
+];
+
+describe('types whose input looks names up in the catalogs', () => {
+  for (const [sql, mentions] of CATALOG_LOOKUP_CASTS) {
+    test(`${JSON.stringify(sql.slice(0, 80))} → ${mentions}`, () => assertRefused(sql, mentions).then(() => undefined));
+  }
+
+  test('the refusal says why, so a model does not retry another spelling', async () => {
+    const verdict = await assertRefused("select 'admin=r/postgres'::aclitem", 'looks names up in the system catalog');
+    assert.match(verdict.reason ?? '', /roles/);
+  });
+
+  test('full-text search with an unqualified configuration still passes', async () => {
+    await assertAccepted(`
+      SELECT product_name, ts_rank(to_tsvector('english', product_description), websearch_to_tsquery('english', 'cordless drill')),
+             to_tsvector('english'::regconfig, product_name), to_tsvector(CAST('simple' AS regconfig), sku),
+             ts_headline('english', product_description, plainto_tsquery('english', 'drill'), 'MaxWords=10'),
+             to_tsvector(product_description), to_tsquery('drill & cordless')
+      FROM retail.products`);
+  });
+});
+
+/**
+ * Every type of the PostgreSQL service's pg_catalog, checked against the guard: a type the guard lets a query cast
+ * to must have an input function reviewed as looking nothing up by name. A type added by a new PostgreSQL version
+ * fails here until it is reviewed (PGlite's PostgreSQL 18 adds only pg_* row types, refused by name).
+ */
+const INPUTS_WITHOUT_CATALOG_LOOKUP: ReadonlySet<string> = new Set([
+  // ordinary values
+  'bit_in', 'boolin', 'box_in', 'bpcharin', 'byteain', 'cash_in', 'charin', 'cidin', 'cidr_in', 'circle_in',
+  'date_in', 'float4in', 'float8in', 'inet_in', 'int2in', 'int2vectorin', 'int4in', 'int8in', 'interval_in',
+  'json_in', 'jsonb_in', 'jsonpath_in', 'line_in', 'lseg_in', 'macaddr8_in', 'macaddr_in', 'namein', 'numeric_in',
+  'oidin', 'oidvectorin', 'path_in', 'point_in', 'poly_in', 'textin', 'tidin', 'time_in', 'timestamp_in',
+  'timestamptz_in', 'timetz_in', 'tsqueryin', 'tsvectorin', 'txid_snapshot_in', 'uuid_in', 'varbit_in', 'varcharin',
+  'xid8in', 'xidin', 'gtsvectorin',
+  // ranges and multiranges: the subtype's own input, found by type OID
+  'range_in', 'multirange_in',
+  // pseudo-types: their input always fails ("cannot accept a value of type ..."); record_in of an anonymous record too
+  'any_in', 'anyarray_in', 'anycompatible_in', 'anycompatiblearray_in', 'anycompatiblemultirange_in',
+  'anycompatiblenonarray_in', 'anycompatiblerange_in', 'anyelement_in', 'anyenum_in', 'anymultirange_in',
+  'anynonarray_in', 'anyrange_in', 'cstring_in', 'event_trigger_in', 'fdw_handler_in', 'index_am_handler_in',
+  'internal_in', 'language_handler_in', 'table_am_handler_in', 'trigger_in', 'tsm_handler_in', 'unknownin',
+  'void_in', 'record_in',
+]);
+
+describe('every catalog type of the PostgreSQL service', () => {
+  test('a type the guard accepts has an input function that looks nothing up by name', async (t) => {
+    const unavailable = await serverUnavailableReason();
+    if (unavailable !== undefined) return t.skip(unavailable);
+    const client = new pg.Client({ connectionString: PG_ADMIN_URL });
+    await client.connect();
+    let types: Array<{ typname: string; input: string }>;
+    try {
+      // An array's values go through its element type's input function.
+      types = (await client.query(`
+        SELECT t.typname, coalesce(e.typinput, t.typinput)::text AS input
+        FROM pg_type t LEFT JOIN pg_type e ON e.oid = t.typelem AND t.typinput = 'array_in'::regproc
+        WHERE t.typnamespace = 'pg_catalog'::regnamespace`)).rows;
+    } finally {
+      await client.end();
+    }
+    assert.ok(types.length > 400, `found only ${types.length} types`);
+    const unreviewed: string[] = [];
+    for (const { typname, input } of types) {
+      const verdict = await checkReadOnlySql(`SELECT NULL::"${typname}"`);
+      if (verdict.ok && !INPUTS_WITHOUT_CATALOG_LOOKUP.has(input)) unreviewed.push(`${typname} (${input})`);
+    }
+    assert.deepEqual(unreviewed, [], 'accepted types whose input function has not been reviewed');
+  });
+});
+
+// ---------------------------------------------------------------------------------------------------------------
+// Generators of unbounded size: refused unless the guard can prove a small result; the analytics uses stay.
+// ---------------------------------------------------------------------------------------------------------------
+
+const BOUNDED_GENERATORS: ReadonlyArray<readonly [string, string]> = [
+  ['daily calendar for a year', `
+    SELECT d::date AS day, COALESCE(SUM(oi.total_amount), 0) AS revenue
+    FROM generate_series(date '2024-01-01', date '2024-12-31', interval '1 day') AS d
+    LEFT JOIN retail.orders o ON o.order_date = d::date LEFT JOIN retail.order_items oi ON oi.order_id = o.order_id
+    GROUP BY d ORDER BY d`],
+  ['calendar spelled with casts and untyped literals', `
+    SELECT * FROM generate_series('2024-01-01'::date, '2024-12-31'::date, '1 day'::interval) d,
+                  generate_series(CAST('2024-01-01' AS timestamp), '2024-03-31 23:00', '1 hour') h,
+                  generate_series(timestamptz '2024-01-01T00:00:00Z', timestamptz '2024-01-02T00:00:00+02', '15 minutes') q`],
+  ['last twelve months from the current date', `
+    SELECT m::date FROM generate_series(date_trunc('month', current_date) - interval '12 months',
+                                        date_trunc('month', now()), interval '1 month') AS m`],
+  ['every day of the last 30, counting down', 'SELECT generate_series(current_date, current_date - 30, interval \'-1 day\')'],
+  ['hourly over six years', "SELECT count(*) FROM generate_series(timestamp '2020-01-01', timestamp '2026-01-01', interval '1 hour')"],
+  ['order span clamped to known dates', `
+    SELECT d::date FROM generate_series(GREATEST((SELECT min(order_date) FROM retail.orders), date '2020-01-01'),
+                                        LEAST((SELECT max(order_date) FROM retail.orders), current_date), interval '1 day') d`],
+  ['number series: months, hours, buckets, countdown', `
+    SELECT m, h, b FROM generate_series(1, 12) m, generate_series(0, 23) h, generate_series(0, 100000 - 1, 1000) b,
+                        generate_series(10, 1, -1) c, generate_series(1, 10, 1::int) e, generate_series(-5, 5) f`],
+  ['number series clamped by LEAST', 'SELECT generate_series(1, LEAST(oi.quantity, 100)) FROM retail.order_items oi'],
+  ['string_agg of product names', `
+    SELECT c.category_name, string_agg(p.product_name, ', ' ORDER BY p.product_name) AS products,
+           array_agg(p.sku), json_agg(p.product_name)
+    FROM retail.products p JOIN retail.categories c USING (category_id) GROUP BY c.category_name`],
+  ['lpad and rpad for formatting', `
+    SELECT lpad(p.product_id::text, 6, '0'), rpad(p.sku, 20, '.'), lpad(to_char(p.base_price, 'FM999990.00'), 10),
+           lpad(p.sku, LEAST(length(p.product_name), 40), '*')
+    FROM retail.products p`],
+  ['a text bar chart', `
+    SELECT s.store_name, repeat('#', LEAST((SUM(oi.total_amount) / 10000)::int, 50)) AS bar, repeat('-', 40), repeat('ab', 5000)
+    FROM retail.stores s JOIN retail.order_items oi USING (store_id) GROUP BY s.store_name`],
+  ['format with small widths', "SELECT format('%-20s|%10s|%3$s', store_name, store_id, 'x') FROM retail.stores"],
+  ['array_fill for a zeroed year', 'SELECT array_fill(0, ARRAY[12]), array_fill(0::numeric, ARRAY[4, 3])'],
+];
+
+describe('generators of unbounded size: analytics uses still pass', () => {
+  for (const [label, sql] of BOUNDED_GENERATORS) {
+    test(label, () => assertAccepted(sql));
+  }
+});
+
+const UNBOUNDED_GENERATORS: ReadonlyArray<readonly [string, string]> = [
+  // repeat: a 1e9-character value is 1.9 GB of backend memory
+  ["SELECT length(repeat('x', 500000000))", "repeat() count must be a constant of at most 10000, or LEAST(expression, constant)"],
+  ["SELECT repeat('x', 10001)", 'repeat() count must be a constant of at most 10000'],
+  ["SELECT repeat('ab', 10000)", 'repeat() would build up to 20000 characters; the limit is 10000'],
+  ["SELECT pg_catalog.repeat('x', 1e9::int)", 'repeat() count'],
+  ["SELECT repeat('x', '500000000')", 'repeat() count'],
+  ["SELECT repeat('#', SUM(oi.total_amount)::int) FROM retail.order_items oi", 'repeat() count'],
+  ["SELECT repeat('#', GREATEST(n, 50)) FROM (VALUES (1)) v(n)", 'repeat() count'],
+  ["SELECT repeat('#', 5000 * 5000)", 'repeat() count'],
+  ["SELECT repeat(repeat('x', 10000), 10000)", 'repeat() may only repeat a string literal'],
+  ["SELECT repeat(product_description, 10) FROM retail.products", 'repeat() may only repeat a string literal'],
+  ["SELECT length(repeat('x', 100)) FROM retail.stores WHERE repeat('y', 1e9::int) IS NOT NULL", 'repeat() count'],
+  // lpad/rpad: the length argument is the size of the value
+  ["SELECT length(lpad('x', 200000000))", 'lpad() length must be a constant of at most 10000'],
+  ["SELECT rpad('x', 10001, 'y')", 'rpad() length must be a constant of at most 10000'],
+  ["SELECT lpad(sku, product_id * 1000000) FROM retail.products", 'lpad() length'],
+  // format widths pad like lpad
+  ["SELECT format('%300000000s', 'x')", 'format() width 300000000 is too large; the limit is 10000'],
+  ["SELECT format('%1$-20000s', 'x')", 'format() width 20000'],
+  ["SELECT format('%*s', 300000000, 'x')", 'format() widths must be written in the format string'],
+  ["SELECT format(store_name, 1) FROM retail.stores", 'format() needs its format string as a literal'],
+  // array_fill
+  ['SELECT array_fill(1, ARRAY[100000000])', 'array_fill() needs a constant value and constant dimensions'],
+  ['SELECT array_fill(1, ARRAY[1000, 1000])', 'array_fill()'],
+  ['SELECT array_fill(store_name, ARRAY[10]) FROM retail.stores', 'array_fill()'],
+  // generate_series: a FROM-clause series is materialized (1e8 values: 1.4 GB of temp files)
+  ['SELECT count(*) FROM generate_series(1, 1e9)', 'generate_series() would produce up to 1000000000 values; the limit is 100000'],
+  ['SELECT count(*) FROM generate_series(1, 100001)', 'the limit is 100000'],
+  ['SELECT generate_series(0, 1000000, 2)', 'generate_series() would produce up to 500001 values'],
+  ['SELECT count(*) FROM generate_series(1, (SELECT max(order_id) FROM retail.orders))', 'generate_series() bounds and step must be constants'],
+  ['SELECT generate_series(1, 10, 0)', 'generate_series() bounds and step must be constants'],
+  ['SELECT generate_series(1, 100, product_id) FROM retail.products', 'generate_series() bounds and step'],
+  ['SELECT generate_series(1, GREATEST(product_id, 10)) FROM retail.products', 'generate_series() bounds and step'],
+  ["SELECT count(*) FROM generate_series(timestamp '2020-01-01', now(), interval '1 second')", 'generate_series() would produce up to'],
+  ["SELECT count(*) FROM generate_series(date '2020-01-01', date '2026-12-31', '1 minute')", 'generate_series() would produce up to'],
+  ["SELECT count(*) FROM generate_series(date '2020-01-01', 'infinity', '1 day')", 'generate_series() over dates needs bounds the guard can check'],
+  ["SELECT count(*) FROM generate_series(date '2020-01-01', 'tomorrow', '1 day')", 'generate_series() over dates needs bounds'],
+  ["SELECT count(*) FROM generate_series(timestamp '4713-01-01 BC', now(), interval '1 day')", 'generate_series() over dates needs bounds'],
+  ["SELECT generate_series((SELECT min(order_date) FROM retail.orders), current_date, interval '1 day')", 'GREATEST(expression'],
+  ["SELECT generate_series(current_date - 30, current_date, interval '1' day)", 'generate_series() over dates needs'],
+  ["SELECT generate_series(current_date - 30, current_date, make_interval(days => 1))", 'generate_series()'],
+  ["SELECT generate_series(current_date, current_date + 30, interval '1 day' - interval '1 day')", 'generate_series() over dates'],
+  ["SELECT generate_series(current_date - 100000, current_date, interval '1 day')", 'generate_series() would produce up to'],
+  ["SELECT * FROM retail.stores s, LATERAL generate_series(1, s.store_id * 1000000) g", 'generate_series() bounds'],
+  ["SELECT * FROM ROWS FROM (generate_series(1, 1e9), generate_series(1, 2)) g", 'generate_series() would produce up to 1000000000'],
+];
+
+describe('generators of unbounded size: refused with the fix in the reason', () => {
+  for (const [sql, mentions] of UNBOUNDED_GENERATORS) {
+    test(`${JSON.stringify(sql.slice(0, 80))} → ${mentions}`, () => assertRefused(sql, mentions).then(() => undefined));
+  }
+});
+
+// ---------------------------------------------------------------------------------------------------------------
+// The verdict cache: the same answer as the full check, bounded whatever texts arrive.
+// ---------------------------------------------------------------------------------------------------------------
+
+describe('verdict cache', () => {
+  test('answers exactly as the full check, for accepted and refused texts, first and second time', async () => {
+    const guard = createCachedSqlGuard();
+    const texts = [TOP_PRODUCTS, 'select pg_sleep(1)', "select 'x=r/postgres'::aclitem", "SELECT repeat('x', 1e9::int)", 'selec 1', ''];
+    for (const sql of [...texts, ...texts]) assert.deepEqual(await guard.check(sql), await checkReadOnlySql(sql));
+    const { hits, misses } = guard.stats();
+    assert.deepEqual({ hits, misses }, { hits: texts.length, misses: texts.length });
+  });
+
+  test('a second check of the same text is a lookup, far cheaper than the first', async () => {
+    const guard = createCachedSqlGuard();
+    const started = performance.now();
+    for (let i = 0; i < 200; i++) await checkReadOnlySql(`${TOP_PRODUCTS} -- ${i}`);
+    const full = (performance.now() - started) / 200;
+    await guard.check(TOP_PRODUCTS);
+    const cachedStart = performance.now();
+    for (let i = 0; i < 2000; i++) await guard.check(TOP_PRODUCTS);
+    const cached = (performance.now() - cachedStart) / 2000;
+    assert.ok(cached * 10 < full, `cached ${(cached * 1000).toFixed(1)} µs vs full ${(full * 1000).toFixed(1)} µs a call`);
+  });
+
+  test('the option limits apply to cached verdicts too', async () => {
+    const guard = createCachedSqlGuard({ maxLength: 10 });
+    await guard.check('select 1');
+    const verdict = await guard.check('select 1 + 1 + 1');
+    assert.equal(verdict.ok, false);
+    assert.match(verdict.reason ?? '', /the limit is 10/);
+  });
+
+  test('unique texts never hold more than the entry limit', async () => {
+    const guard = createCachedSqlGuard({ cacheEntries: 50 });
+    for (let i = 0; i < 500; i++) await guard.check(`SELECT ${i} FROM retail.stores`);
+    assert.equal(guard.stats().entries, 50);
+    // The most recent are the ones kept.
+    await guard.check('SELECT 499 FROM retail.stores');
+    assert.equal(guard.stats().hits, 1);
+  });
+
+  test('unique long texts never hold more than the byte budget, and one huge text is not kept at all', async () => {
+    const budget = 256 * 1024;
+    const guard = createCachedSqlGuard({ cacheBytes: budget });
+    const padding = 'x'.repeat(4_000);
+    for (let i = 0; i < 300; i++) await guard.check(`SELECT '${padding}' AS v${i}, pg_sleep(${i})`);
+    const { entries, bytes } = guard.stats();
+    assert.ok(bytes <= budget, `${bytes} bytes cached`);
+    assert.ok(entries > 10 && entries < 40, `${entries} entries of about 8 KB in 256 KB`);
+    const huge = `SELECT '${'y'.repeat(20_000)}'`; // 40 KB: over a sixteenth of the budget
+    await guard.check(huge);
+    await guard.check(huge);
+    assert.equal(guard.stats().hits, 0);
+  });
+
+  test('a text over the length limit is refused without being kept', async () => {
+    const guard = createCachedSqlGuard();
+    const verdict = await guard.check(`SELECT '${'x'.repeat(200_000)}'`);
+    assert.match(verdict.reason ?? '', /too long/);
+    assert.equal(guard.stats().entries, 0);
+  });
+
+  test('a cached verdict cannot be changed by the caller that received it', async () => {
+    const guard = createCachedSqlGuard();
+    const first = await guard.check('select pg_sleep(1)');
+    assert.throws(() => {
+      (first as { ok: boolean }).ok = true;
+    }, TypeError);
+    assert.equal((await guard.check('select pg_sleep(1)')).ok, false);
   });
 });
 

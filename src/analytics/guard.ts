@@ -1,6 +1,6 @@
 // The SQL guard (src/security/sql-guard.ts) as the analytics layer uses it: the first line of defence in front
 // of Row Level Security. Loaded (its WASM parser warmed up) once, at start-up.
-import { checkReadOnlySql, warmUpSqlGuard } from '../security/sql-guard.js';
+import { createCachedSqlGuard, warmUpSqlGuard } from '../security/sql-guard.js';
 
 export interface GuardVerdict {
   readonly ok: boolean;
@@ -9,7 +9,9 @@ export interface GuardVerdict {
 
 export type SqlGuard = (sql: string) => Promise<GuardVerdict>;
 
+/** The guard with its verdicts cached per SQL text (bounded; see createCachedSqlGuard). */
 export async function loadSqlGuard(options: { maxLength?: number } = {}): Promise<SqlGuard> {
   await warmUpSqlGuard();
-  return (sql) => checkReadOnlySql(sql, options);
+  const guard = createCachedSqlGuard(options);
+  return (sql) => guard.check(sql);
 }

@@ -21,10 +21,36 @@
 //   has no column f; no built-in with side effects accepts a whole row, this is belt and braces).
 // - Before parsing, the PostgreSQL scanner bounds nesting and token count: the WASM parser recurses per AST
 //   level, and a native stack overflow inside it leaks WASM memory, so it must never be reached.
+// - Types whose input function looks names up in the catalogs are refused in every spelling (casts, column
+//   definitions, RETURNING, arrays, quoted or qualified names): a literal of one answers "does role x exist?"
+//   ('x=r/y'::aclitem says 'role "x" does not exist'). The list comes from reviewing every typinput of pg_type
+//   (PostgreSQL 15; PGlite's 18 adds only pg_* row types): aclitem and the reg* types; and every pg_* type, since
+//   the catalogs' row types carry aclitem[] and reg* columns ('(...)'::pg_namespace runs aclitemin). regconfig is
+//   what full-text search takes, so it stays, but only as an unqualified name ('english', 'english'::regconfig):
+//   a qualified one probes for schemas. A test checks the service's whole pg_type against the reviewed list.
+// - Generators of unbounded size. Measured on the PostgreSQL 15 service (work_mem 4 MB; peak backend RSS from
+//   /proc/<pid>/status VmHWM, starting at 15 MB): repeat('x', 1e9) 1.9 GB in 8.4 s, and the columns of one row add
+//   up (two of 5e8: 1.45 GB); lpad('x', 2e8) 0.59 GB; format('%300000000s') 0.59 GB; array_fill(1, ARRAY[1e8])
+//   0.78 GB; count(*) FROM generate_series(1, 1e8) only 95 MB but 1.4 GB of temp files in 15 s (a FROM-clause
+//   series is materialized), and a per-second series over 2020-2026 wrote 3.4 GB. So the guard refuses, with a
+//   reason naming the fix: repeat() of anything but a string literal, or of more than 10,000 characters in all;
+//   lpad/rpad lengths, format widths and array_fill sizes over 10,000; a generate_series it cannot prove yields at
+//   most 100,000 values. A count or bound may be an expression clamped with LEAST/GREATEST and a constant
+//   (repeat('#', LEAST(n, 50)) draws a bar chart), and date series may use current_date/now() ± intervals and
+//   date_trunc(), so daily, hourly and monthly calendars keep working.
+//   Not refused: string_agg/array_agg/json_agg. A value stops at PostgreSQL's 1 GB limit ('out of memory' after
+//   2.3 s, peak 1.0 GB); 1e9 characters in one aggregate peak at 1.9 GB, two aggregates of 5e8 at 1.9 GB, a
+//   hundred groups of 20 MB at 1.9 GB. Rows to aggregate come from any join (a cross join multiplies real
+//   tables), so no rule on the aggregate could bound them without banning string_agg of product names. The same
+//   holds for nested replace() (eight levels: 1e9 characters, 2.0 GB) and recursive-CTE doubling (2.7e8
+//   characters, 0.8 GB in 4 s). These are bounded by the statement timeout, per-identity concurrency and the
+//   result caps, and left to the operator (vm.overcommit_memory=2 or a ulimit -v on the server, so an
+//   allocation fails as 'out of memory' for that query instead of waking the OOM killer).
 // - Parser/server differentials are closed off: NUL and other control characters, lone surrogates, and a `\'`
 //   inside a standard '...' literal (which ends the string early on a server with standard_conforming_strings
 //   off) are refused. A trailing semicolon is fine; a second statement is not.
 import { loadModule, parseSync, scanSync } from 'libpg-query';
+import { LRUCache } from 'lru-cache';
 
 export interface GuardVerdict {
   ok: boolean;
@@ -51,6 +77,11 @@ export const DEFAULT_MAX_DEPTH = 200;
 // operator/keyword/punctuation token, so 3,000 such tokens leaves a wide margin.
 export const DEFAULT_MAX_TOKENS = 3_000;
 const DEFAULT_SCHEMAS: ReadonlySet<string> = new Set(['retail']);
+
+/** Longest value repeat/lpad/rpad/format widths/array_fill may build, in characters (or elements). */
+export const MAX_GENERATED_CHARACTERS = 10_000;
+/** Most values a generate_series may be proven to yield. */
+export const MAX_SERIES_VALUES = 100_000;
 
 // The schema pgvector was installed into (CREATE EXTENSION vector, no schema clause).
 const PGVECTOR_SCHEMA = 'public';
@@ -154,9 +185,17 @@ const ALLOWED_VALUE_FUNCTIONS: ReadonlySet<string> = new Set(['SVFOP_CURRENT_DAT
   'SVFOP_CURRENT_TIME_N', 'SVFOP_CURRENT_TIMESTAMP', 'SVFOP_CURRENT_TIMESTAMP_N', 'SVFOP_LOCALTIME',
   'SVFOP_LOCALTIME_N', 'SVFOP_LOCALTIMESTAMP', 'SVFOP_LOCALTIMESTAMP_N']);
 
-// Object-identifier types look objects up in the catalogs; regconfig names a text-search configuration.
-const REFUSED_TYPES: ReadonlySet<string> = new Set(['regclass', 'regcollation', 'regdictionary', 'regnamespace',
-  'regoper', 'regoperator', 'regproc', 'regprocedure', 'regrole', 'regtype', 'xml']);
+// Types whose input function looks names up in the catalogs, so a literal of one answers "does this role (or
+// relation, function, schema, ...) exist?". Found by reviewing every typinput in PostgreSQL 15's pg_type: aclitem
+// and the object-identifier types. The row types of the catalogs (pg_class, pg_namespace, ...) carry aclitem[]
+// and reg* columns, so every pg_* type is refused too; regconfig is allowed only as an unqualified name.
+const CATALOG_LOOKUP_TYPES: ReadonlySet<string> = new Set(['aclitem', 'regclass', 'regcollation', 'regdictionary',
+  'regnamespace', 'regoper', 'regoperator', 'regproc', 'regprocedure', 'regrole', 'regtype']);
+
+// Full-text functions whose first argument, when given, is a regconfig: a literal there is looked up like a cast.
+// ts_headline's config comes before the document (3 or 4 arguments); the others take (config, text).
+const REGCONFIG_FIRST_ARGUMENT: ReadonlyMap<string, number> = new Map([['to_tsvector', 2], ['to_tsquery', 2],
+  ['plainto_tsquery', 2], ['phraseto_tsquery', 2], ['websearch_to_tsquery', 2], ['ts_headline', 3]]);
 
 // Names that, after `alias.`, would make PostgreSQL call a function rather than read a column.
 const SUSPICIOUS_ATTRIBUTE_PREFIXES = ['pg_', 'lo_', 'dblink', 'txid_'];
@@ -201,12 +240,79 @@ export function warmUpSqlGuard(): Promise<void> {
 export async function checkReadOnlySql(sql: string, options: SqlGuardOptions = {}): Promise<GuardVerdict> {
   try {
     await warmUpSqlGuard();
-    const reason = check(sql, options);
-    return reason === undefined ? { ok: true, statementKind: 'SELECT' } : { ok: false, reason };
+    return verdictOf(check(sql, options));
   } catch (error) {
-    // Fail closed: anything unexpected is a refusal, never a pass.
-    return { ok: false, reason: `the query could not be checked (${errorMessage(error)})` };
+    return cannotCheck(error);
   }
+}
+
+export interface VerdictCacheOptions {
+  /** Most verdicts kept (default 10,000). */
+  cacheEntries?: number;
+  /** Most memory the cached texts and reasons may take, in bytes at two a character (default 16 MiB). */
+  cacheBytes?: number;
+}
+
+export interface CachedSqlGuard {
+  /** checkReadOnlySql with the guard's options, answered from the cache when the same text was checked before. */
+  check(sql: string): Promise<GuardVerdict>;
+  stats(): { entries: number; bytes: number; hits: number; misses: number };
+}
+
+export const DEFAULT_CACHE_ENTRIES = 10_000;
+export const DEFAULT_CACHE_BYTES = 16 * 2 ** 20;
+// Key and verdict objects, beyond the characters themselves.
+const CACHE_ENTRY_OVERHEAD_BYTES = 200;
+
+/**
+ * The guard with its verdict cached per SQL text: models and managers send the same questions again, and the
+ * check (parse and walk) costs far more than a lookup. Bounded by entries and bytes (least recently used go
+ * first), so hostile unique texts cannot grow it; a text over a sixteenth of the byte budget is not kept. A
+ * verdict depends only on the text and the options, except that date series are measured from today: a cached
+ * one is at most as old as the cache's turnover, which moves their bound by days, not orders of magnitude.
+ */
+export function createCachedSqlGuard(options: SqlGuardOptions & VerdictCacheOptions = {}): CachedSqlGuard {
+  const maxLength = options.maxLength ?? DEFAULT_MAX_LENGTH;
+  const maxSize = options.cacheBytes ?? DEFAULT_CACHE_BYTES;
+  const cache = new LRUCache<string, GuardVerdict>({
+    max: options.cacheEntries ?? DEFAULT_CACHE_ENTRIES,
+    maxSize,
+    maxEntrySize: Math.max(1, Math.floor(maxSize / 16)),
+    sizeCalculation: (verdict, sql) => (sql.length + (verdict.reason?.length ?? 0)) * 2 + CACHE_ENTRY_OVERHEAD_BYTES,
+  });
+  let hits = 0;
+  let misses = 0;
+  return {
+    async check(sql) {
+      // Too long (or not text): refused at once, never hashed or kept.
+      if (typeof sql !== 'string' || sql.length > maxLength) return checkReadOnlySql(sql, options);
+      const cached = cache.get(sql);
+      if (cached !== undefined) {
+        hits++;
+        return cached;
+      }
+      misses++;
+      let verdict: GuardVerdict;
+      try {
+        await warmUpSqlGuard();
+        verdict = Object.freeze(verdictOf(check(sql, options)));
+      } catch (error) {
+        return cannotCheck(error); // not cached: it may be transient (the parser failed to load)
+      }
+      cache.set(sql, verdict);
+      return verdict;
+    },
+    stats: () => ({ entries: cache.size, bytes: cache.calculatedSize, hits, misses }),
+  };
+}
+
+function verdictOf(reason: Refusal | undefined): GuardVerdict {
+  return reason === undefined ? { ok: true, statementKind: 'SELECT' } : { ok: false, reason };
+}
+
+function cannotCheck(error: unknown): GuardVerdict {
+  // Fail closed: anything unexpected is a refusal, never a pass.
+  return { ok: false, reason: `the query could not be checked (${errorMessage(error)})` };
 }
 
 function check(sql: string, options: SqlGuardOptions): Refusal | undefined {
@@ -325,6 +431,8 @@ interface Frame {
 
 /** Iterative walk over every object and array of the tree (no recursion, so no stack overflow). */
 function walk(root: unknown, maxDepth: number, schemas: ReadonlySet<string>): Refusal | undefined {
+  // TypeName nodes of `'english'::regconfig` casts, vetted at their TypeCast (always visited before its children).
+  const vettedRegconfig = new WeakSet<object>();
   const stack: Frame[] = [{ value: root, kind: 'SelectStmt', depth: 1 }];
   while (stack.length > 0) {
     const frame = stack.pop() as Frame;
@@ -336,7 +444,7 @@ function walk(root: unknown, maxDepth: number, schemas: ReadonlySet<string>): Re
     }
     if (!isObject(value)) continue;
     if (frame.kind !== undefined) {
-      const refused = checkNode(frame.kind, value, schemas);
+      const refused = checkNode(frame.kind, value, schemas, vettedRegconfig);
       if (refused !== undefined) return refused;
     }
     const keys = Object.keys(value);
@@ -352,10 +460,16 @@ function walk(root: unknown, maxDepth: number, schemas: ReadonlySet<string>): Re
 }
 
 /** Checks one node of an allowed kind: names of functions, tables, types, operators, collations. */
-function checkNode(kind: string, node: Record<string, unknown>, schemas: ReadonlySet<string>): Refusal | undefined {
+function checkNode(kind: string, node: Record<string, unknown>, schemas: ReadonlySet<string>, vettedRegconfig: WeakSet<object>): Refusal | undefined {
   switch (kind) {
-    case 'FuncCall':
-      return checkFunction(names(node['funcname']));
+    case 'FuncCall': {
+      const parts = names(node['funcname']);
+      const args = Array.isArray(node['args']) ? (node['args'] as unknown[]) : [];
+      return checkFunction(parts) ?? checkArguments(parts.at(-1) ?? '', args);
+    }
+    case 'TypeCast':
+      if (isVettedRegconfigCast(node)) vettedRegconfig.add(node['typeName'] as object);
+      return undefined;
     case 'RangeVar':
       return checkTable(node, schemas);
     case 'ColumnRef':
@@ -363,7 +477,7 @@ function checkNode(kind: string, node: Record<string, unknown>, schemas: Readonl
     case 'A_Indirection':
       return checkIndirection(node['indirection']);
     case 'TypeName':
-      return checkType(names(node['names']), schemas);
+      return checkType(names(node['names']), schemas, vettedRegconfig.has(node));
     case 'A_Expr':
       return checkOperator(names(node['name']));
     case 'SubLink':
@@ -400,6 +514,305 @@ function checkFunction(parts: string[]): Refusal | undefined {
     return `function ${display} is not allowed`;
   }
   return ALLOWED_FUNCTIONS.has(name) ? undefined : `function ${display} is not allowed`;
+}
+
+/** Arguments that decide what an allowed function looks up or how much it builds. */
+function checkArguments(name: string, args: readonly unknown[]): Refusal | undefined {
+  const configArgs = REGCONFIG_FIRST_ARGUMENT.get(name);
+  if (configArgs !== undefined && args.length >= configArgs) {
+    const literal = stringConstant(args[0]);
+    if (literal !== undefined) return checkConfigurationName(literal);
+  }
+  return checkGeneratedSize(name, args);
+}
+
+/** Refuses the one-call generators of values or rows of any size (see the decision at the top of the file). */
+function checkGeneratedSize(name: string, args: readonly unknown[]): Refusal | undefined {
+  switch (name) {
+    case 'repeat': {
+      const count = numberRange(args[1]).hi;
+      if (!(count <= MAX_GENERATED_CHARACTERS)) {
+        return `repeat() count must be a constant of at most ${MAX_GENERATED_CHARACTERS}, or LEAST(expression, constant), e.g. repeat('#', LEAST(n, 50))`;
+      }
+      const text = stringConstant(args[0]);
+      if (text === undefined) return `repeat() may only repeat a string literal (e.g. repeat('-', 20)): repeating an expression can build values of any size`;
+      const built = text.length * Math.max(count, 0);
+      return built <= MAX_GENERATED_CHARACTERS
+        ? undefined
+        : `repeat() would build up to ${built} characters; the limit is ${MAX_GENERATED_CHARACTERS}`;
+    }
+    case 'lpad':
+    case 'rpad':
+      // The result is exactly `length` characters, whatever the strings.
+      return numberRange(args[1]).hi <= MAX_GENERATED_CHARACTERS
+        ? undefined
+        : `${name}() length must be a constant of at most ${MAX_GENERATED_CHARACTERS}, or LEAST(expression, constant), e.g. ${name}(sku, 12, '0')`;
+    case 'format':
+      return checkFormatWidths(args[0]);
+    case 'array_fill':
+      return checkArrayFill(args);
+    case 'generate_series':
+      return checkSeries(args);
+    default:
+      return undefined;
+  }
+}
+
+/** format('%10s', ...) pads like lpad: widths are bounded the same way, and `*` (a width from an argument) is refused. */
+function checkFormatWidths(formatArgument: unknown): Refusal | undefined {
+  const format = stringConstant(formatArgument);
+  if (format === undefined) return 'format() needs its format string as a literal';
+  for (const match of format.matchAll(/%(?:\d+\$)?-?(\*|\d+)?/g)) {
+    const width = match[1];
+    if (width === '*') return 'format() widths must be written in the format string (%10s), not taken from an argument (%*s)';
+    if (width !== undefined && Number(width) > MAX_GENERATED_CHARACTERS) {
+      return `format() width ${width} is too large; the limit is ${MAX_GENERATED_CHARACTERS}`;
+    }
+  }
+  return undefined;
+}
+
+/** array_fill(value, ARRAY[dims]): a constant value and at most MAX_GENERATED_CHARACTERS elements. */
+function checkArrayFill(args: readonly unknown[]): Refusal | undefined {
+  const usage = `array_fill() needs a constant value and constant dimensions of at most ${MAX_GENERATED_CHARACTERS} elements in all, e.g. array_fill(0, ARRAY[12])`;
+  const value = nodeOf(args[0]);
+  const constant = value?.kind === 'A_Const' || (value?.kind === 'TypeCast' && nodeOf(value.node['arg'])?.kind === 'A_Const');
+  const dims = nodeOf(args[1]);
+  const elements = dims?.kind === 'TypeCast' ? nodeOf(dims.node['arg']) : dims;
+  if (!constant || elements?.kind !== 'A_ArrayExpr') return usage;
+  let total = 1;
+  for (const dim of Array.isArray(elements.node['elements']) ? elements.node['elements'] : []) total *= Math.max(numberRange(dim).hi, 0);
+  return total <= MAX_GENERATED_CHARACTERS ? undefined : usage;
+}
+
+/**
+ * generate_series(start, stop[, step]): the guard must be able to prove it yields at most MAX_SERIES_VALUES values.
+ * Numbers: constant bounds (LEAST/GREATEST with a constant clamp an expression). Dates and times: literals,
+ * current_date/now() plus or minus constant intervals, date_trunc() of those, clamps; and a constant step.
+ */
+function checkSeries(args: readonly unknown[]): Refusal | undefined {
+  const [start, stop, step] = args;
+  let values = countValues(numberRange(start), numberRange(stop), step === undefined ? { lo: 1, hi: 1 } : numberRange(step));
+  const stepInterval = step === undefined ? undefined : intervalRange(step);
+  if (!Number.isFinite(values) && stepInterval !== undefined) values = countValues(timeRange(start), timeRange(stop), stepInterval);
+  if (Number.isFinite(values)) {
+    return values <= MAX_SERIES_VALUES
+      ? undefined
+      : `generate_series() would produce up to ${Math.floor(values)} values; the limit is ${MAX_SERIES_VALUES}: use a larger step or a shorter range`;
+  }
+  return !args.some(looksTemporal)
+    ? `generate_series() bounds and step must be constants (an expression may be clamped with LEAST(expression, constant) or GREATEST(expression, constant)), for at most ${MAX_SERIES_VALUES} values`
+    : `generate_series() over dates needs bounds the guard can check: literals such as date '2024-01-01', current_date or now() plus or minus an interval, date_trunc() of those, or an expression clamped with GREATEST(expression, date '2024-01-01') / LEAST(expression, current_date); and a constant step such as interval '1 day'`;
+}
+
+/** Whether an argument reads as a date, time or interval, to word the refusal for the series the query meant. */
+function looksTemporal(expr: unknown): boolean {
+  const node = nodeOf(expr);
+  if (node === undefined) return false;
+  if (node.kind === 'SQLValueFunction') return true;
+  if (node.kind === 'TypeCast') {
+    const typeName = node.node['typeName'];
+    const type = isObject(typeName) ? names(typeName['names']).at(-1) : undefined;
+    return type !== undefined && TEMPORAL_TYPES.has(type);
+  }
+  const range = timeRange(expr);
+  if (Number.isFinite(range.lo) || Number.isFinite(range.hi)) return true;
+  const literal = stringConstant(expr);
+  return literal !== undefined && constantNumber(node.node) === undefined;
+}
+
+const TEMPORAL_TYPES: ReadonlySet<string> = new Set(['date', 'time', 'timetz', 'timestamp', 'timestamptz', 'interval']);
+
+/** The most values a series from `start` to `stop` can have with a step that never changes sign. */
+function countValues(start: Range, stop: Range, step: Range): number {
+  if (step.lo > 0) return (stop.hi - start.lo) / step.lo + 1;
+  if (step.hi < 0) return (start.hi - stop.lo) / -step.hi + 1;
+  return Infinity;
+}
+
+/** What an expression is known to lie between; ±Infinity where the guard cannot tell. */
+interface Range {
+  readonly lo: number;
+  readonly hi: number;
+}
+
+const UNKNOWN: Range = { lo: -Infinity, hi: Infinity };
+const DAY_MS = 86_400_000;
+
+/** The range of a numeric expression: constants (cast or negated), + - * of ranges, LEAST and GREATEST. */
+function numberRange(expr: unknown): Range {
+  const node = nodeOf(expr);
+  switch (node?.kind) {
+    case 'A_Const': {
+      const value = constantNumber(node.node);
+      return value === undefined ? UNKNOWN : { lo: value, hi: value };
+    }
+    case 'TypeCast': {
+      // A cast to an integer type rounds.
+      const inner = numberRange(node.node['arg']);
+      return { lo: Math.floor(inner.lo), hi: Math.ceil(inner.hi) };
+    }
+    case 'A_Expr':
+      return arithmetic(node.node, numberRange);
+    case 'MinMaxExpr':
+      return clamp(node.node, numberRange);
+    default:
+      return UNKNOWN;
+  }
+}
+
+/** The range of a date/timestamp expression in epoch milliseconds, a day wider either side for time zones. */
+function timeRange(expr: unknown): Range {
+  const node = nodeOf(expr);
+  const now = Date.now();
+  switch (node?.kind) {
+    case 'A_Const':
+    case 'TypeCast': {
+      const literal = stringConstant(expr);
+      if (literal !== undefined) return parseTimestamp(literal);
+      if (node.kind === 'A_Const') return UNKNOWN;
+      const inner = timeRange(node.node['arg']);
+      return { lo: inner.lo - DAY_MS, hi: inner.hi + DAY_MS };
+    }
+    case 'SQLValueFunction':
+      return { lo: now - DAY_MS, hi: now + DAY_MS };
+    case 'FuncCall': {
+      const name = names(node.node['funcname']).at(-1);
+      const args = Array.isArray(node.node['args']) ? (node.node['args'] as unknown[]) : [];
+      if (args.length === 0 && name !== undefined && CLOCK_FUNCTIONS.has(name)) return { lo: now - DAY_MS, hi: now + DAY_MS };
+      if (name === 'date_trunc' && args.length >= 2) {
+        // Truncation moves a value back by less than its unit; a year is the longest unit that matters here.
+        const inner = timeRange(args[1]);
+        const unit = DURATION_UNITS.get((stringConstant(args[0]) ?? '').toLowerCase());
+        return unit === undefined ? UNKNOWN : { lo: inner.lo - unit.hi - DAY_MS, hi: inner.hi + DAY_MS };
+      }
+      return UNKNOWN;
+    }
+    case 'A_Expr':
+      return arithmetic(node.node, timeRange, (side) => intervalRange(side) ?? daysRange(side));
+    case 'MinMaxExpr':
+      return clamp(node.node, timeRange);
+    default:
+      return UNKNOWN;
+  }
+}
+
+const CLOCK_FUNCTIONS: ReadonlySet<string> = new Set(['now', 'clock_timestamp', 'statement_timestamp', 'transaction_timestamp']);
+
+/** date ± integer adds days. */
+function daysRange(expr: unknown): Range {
+  const days = numberRange(expr);
+  return { lo: days.lo * DAY_MS, hi: days.hi * DAY_MS };
+}
+
+/** Units of interval input, with the shortest and longest each can be, in milliseconds. */
+const DURATION_UNITS: ReadonlyMap<string, Range> = (() => {
+  const fixed = (ms: number): Range => ({ lo: ms, hi: ms });
+  const units: Array<[string[], Range]> = [
+    [['microsecond', 'microseconds', 'us', 'usec', 'usecs'], fixed(0.001)],
+    [['millisecond', 'milliseconds', 'ms', 'msec', 'msecs'], fixed(1)],
+    [['second', 'seconds', 's', 'sec', 'secs'], fixed(1_000)],
+    [['minute', 'minutes', 'm', 'min', 'mins'], fixed(60_000)],
+    [['hour', 'hours', 'h', 'hr', 'hrs'], fixed(3_600_000)],
+    [['day', 'days', 'd'], { lo: DAY_MS - 3_600_000, hi: DAY_MS + 3_600_000 }], // daylight-saving days
+    [['week', 'weeks', 'w'], { lo: 7 * DAY_MS - 3_600_000, hi: 7 * DAY_MS + 3_600_000 }],
+    [['month', 'months', 'mon', 'mons'], { lo: 28 * DAY_MS - 3_600_000, hi: 31 * DAY_MS + 3_600_000 }],
+    [['quarter'], { lo: 89 * DAY_MS - 3_600_000, hi: 92 * DAY_MS + 3_600_000 }],
+    [['year', 'years', 'y', 'yr', 'yrs'], { lo: 365 * DAY_MS - 3_600_000, hi: 366 * DAY_MS + 3_600_000 }],
+    [['decade', 'decades'], { lo: 3_652 * DAY_MS, hi: 3_653 * DAY_MS }],
+    [['century', 'centuries'], { lo: 36_524 * DAY_MS, hi: 36_525 * DAY_MS }],
+    [['millennium', 'millennia'], { lo: 365_242 * DAY_MS, hi: 365_243 * DAY_MS }],
+  ];
+  return new Map(units.flatMap(([spellings, range]) => spellings.map((spelling) => [spelling, range] as [string, Range])));
+})();
+
+/** An interval literal ('1 day', interval '3 months', '2 hours'::interval) as a range in milliseconds. */
+function intervalRange(expr: unknown): Range | undefined {
+  const node = nodeOf(expr);
+  if (node?.kind === 'TypeCast') {
+    const typeName = node.node['typeName'];
+    const type = isObject(typeName) ? names(typeName['names']).at(-1) : undefined;
+    // interval '1' day (a field in the type modifier) is not parsed here: refused as unknown.
+    if (type !== 'interval' || (isObject(typeName) && typeName['typmods'] !== undefined)) return undefined;
+  } else if (node?.kind !== 'A_Const') {
+    return undefined;
+  }
+  const literal = stringConstant(expr);
+  return literal === undefined ? undefined : parseInterval(literal);
+}
+
+function parseInterval(text: string): Range | undefined {
+  let rest = text.trim().toLowerCase().replace(/^@\s*/, '');
+  const ago = rest.endsWith(' ago');
+  if (ago) rest = rest.slice(0, -4);
+  if (!/^(\s*[+-]?\d+(\.\d+)?\s*[a-z]+)+\s*$/.test(rest)) return undefined;
+  let lo = 0;
+  let hi = 0;
+  for (const [, amount, unitName] of rest.matchAll(/([+-]?\d+(?:\.\d+)?)\s*([a-z]+)/g)) {
+    const unit = DURATION_UNITS.get(unitName as string);
+    if (unit === undefined) return undefined;
+    const n = Number(amount);
+    lo += n >= 0 ? n * unit.lo : n * unit.hi;
+    hi += n >= 0 ? n * unit.hi : n * unit.lo;
+  }
+  return ago ? { lo: -hi, hi: -lo } : { lo, hi };
+}
+
+/** 'YYYY-MM-DD', optionally with a time and an offset; anything else ('infinity', 'epoch', 'today') is unknown. */
+function parseTimestamp(text: string): Range {
+  const match = /^\s*(\d{4})-(\d{1,2})-(\d{1,2})(?:[ t](\d{1,2}):(\d{2})(?::(\d{2})(?:\.\d+)?)?)?\s*(?:z|utc|[+-]\d{1,2}(?::?\d{2})?)?\s*$/i.exec(text);
+  if (match === null) return UNKNOWN;
+  const [, year, month, day, hour, minute, second] = match.map((part) => Number(part ?? 0));
+  const ms = Date.UTC(year as number, (month as number) - 1, day, hour, minute, second);
+  return Number.isFinite(ms) ? { lo: ms - DAY_MS, hi: ms + DAY_MS } : UNKNOWN;
+}
+
+/** a + b, a - b (and -a, a * b for numbers) over ranges; `operand` reads the right-hand side when it differs. */
+function arithmetic(node: Record<string, unknown>, range: (expr: unknown) => Range, operand: (expr: unknown) => Range = range): Range {
+  const numbers = range === operand;
+  const op = names(node['name']);
+  if (node['kind'] !== 'AEXPR_OP' || op.length !== 1) return UNKNOWN;
+  const right = operand(node['rexpr']);
+  if (node['lexpr'] === undefined) {
+    if (!numbers) return UNKNOWN;
+    return op[0] === '-' ? { lo: -right.hi, hi: -right.lo } : op[0] === '+' ? right : UNKNOWN;
+  }
+  const left = range(node['lexpr']);
+  switch (op[0]) {
+    case '+':
+      return { lo: left.lo + right.lo, hi: left.hi + right.hi };
+    case '-':
+      return { lo: left.lo - right.hi, hi: left.hi - right.lo };
+    case '*': {
+      const products = [left.lo * right.lo, left.lo * right.hi, left.hi * right.lo, left.hi * right.hi];
+      if (!numbers || products.some(Number.isNaN)) return UNKNOWN; // 0 × ∞
+      return { lo: Math.min(...products), hi: Math.max(...products) };
+    }
+    default:
+      return UNKNOWN;
+  }
+}
+
+/** LEAST is at most its smallest bounded argument, GREATEST at least its largest (NULL arguments are skipped). */
+function clamp(node: Record<string, unknown>, range: (expr: unknown) => Range): Range {
+  const args = (Array.isArray(node['args']) ? node['args'] : []).map(range);
+  if (args.length === 0) return UNKNOWN;
+  const his = args.map((r) => r.hi);
+  const los = args.map((r) => r.lo);
+  if (node['op'] === 'IS_LEAST') return { lo: Math.min(...los), hi: Math.min(...his) };
+  if (node['op'] === 'IS_GREATEST') return { lo: Math.max(...los), hi: Math.max(...his) };
+  return UNKNOWN;
+}
+
+/** The number in an A_Const: integers (0 is stored as an empty object), decimals, and numeric strings ('5'). */
+function constantNumber(node: Record<string, unknown>): number | undefined {
+  if (isObject(node['ival'])) return Number(node['ival']['ival'] ?? 0);
+  if (isObject(node['fval'])) return Number(node['fval']['fval']);
+  if (isObject(node['sval'])) {
+    const text = String(node['sval']['sval'] ?? '').trim();
+    return /^[+-]?(\d+\.?\d*|\.\d+)(e[+-]?\d+)?$/i.test(text) ? Number(text) : undefined;
+  }
+  return undefined;
 }
 
 function checkTable(node: Record<string, unknown>, schemas: ReadonlySet<string>): Refusal | undefined {
@@ -439,9 +852,10 @@ function checkIndirection(indirection: unknown): Refusal | undefined {
   return undefined;
 }
 
-function checkType(parts: string[], schemas: ReadonlySet<string>): Refusal | undefined {
+function checkType(parts: string[], schemas: ReadonlySet<string>, vettedRegconfig: boolean): Refusal | undefined {
   const display = parts.join('.');
-  const name = (parts.at(-1) ?? '').replace(/^_/, ''); // _regclass is regclass[]
+  // _aclitem is aclitem[]; case folded so that a quoted "ACLITEM" cannot slip past (it names no type anyway).
+  const name = (parts.at(-1) ?? '').replace(/^_+/, '').toLowerCase();
   if (parts.length === 2) {
     const schema = parts[0] as string;
     const qualifiedOk = schema === 'pg_catalog' || schemas.has(schema) || (schema === PGVECTOR_SCHEMA && PGVECTOR_TYPES.has(name));
@@ -449,7 +863,34 @@ function checkType(parts: string[], schemas: ReadonlySet<string>): Refusal | und
   } else if (parts.length !== 1) {
     return `type ${display} is not allowed`;
   }
-  return REFUSED_TYPES.has(name) ? `type ${display} is not allowed` : undefined;
+  if (CATALOG_LOOKUP_TYPES.has(name)) {
+    return `type ${display} is not allowed: its input looks names up in the system catalog (roles, tables, functions), which queries may not probe`;
+  }
+  if (name.startsWith('pg_')) {
+    return `type ${display} is not allowed: system types, including the row types of the catalogs, cannot be used`;
+  }
+  if (name === 'xml') return `type ${display} is not allowed (XML is not supported)`;
+  if (name === 'regconfig' && !vettedRegconfig) {
+    return `type ${display} is allowed only as a cast of an unqualified configuration name, e.g. 'english'::regconfig`;
+  }
+  return undefined;
+}
+
+/** A text-search configuration named by a literal: unqualified only, so the lookup never probes other schemas. */
+function checkConfigurationName(value: string): Refusal | undefined {
+  return value.includes('.')
+    ? `text search configuration '${abbreviate(value)}' is not allowed: name it without a schema, e.g. 'english' (a qualified name probes the catalog for schemas)`
+    : undefined;
+}
+
+/** `'english'::regconfig` (not an array, not an expression): the one form of regconfig cast that is allowed. */
+function isVettedRegconfigCast(node: Record<string, unknown>): boolean {
+  const typeName = node['typeName'];
+  if (!isObject(typeName) || typeName['arrayBounds'] !== undefined) return false;
+  const parts = names(typeName['names']);
+  if ((parts.at(-1) ?? '').toLowerCase() !== 'regconfig') return false;
+  const literal = stringConstant(node['arg']);
+  return literal !== undefined && checkConfigurationName(literal) === undefined;
 }
 
 function checkOperator(parts: string[]): Refusal | undefined {
@@ -556,6 +997,14 @@ function names(list: unknown): string[] {
     if (isObject(item) && isObject(item['String'])) return String(item['String']['sval'] ?? '');
     return '?';
   });
+}
+
+/** The value of a string literal, possibly cast ('x', 'x'::text, date 'x'); undefined for anything else. */
+function stringConstant(expr: unknown): string | undefined {
+  const node = nodeOf(expr);
+  if (node?.kind === 'TypeCast') return stringConstant(node.node['arg']);
+  if (node?.kind !== 'A_Const' || !isObject(node.node['sval'])) return undefined;
+  return String(node.node['sval']['sval'] ?? ''); // the parse tree omits an empty string's value
 }
 
 function isObject(value: unknown): value is Record<string, unknown> {
