@@ -10,7 +10,7 @@
 //   profile: (--profile) a zava-mcp HTTP server under `node --cpu-prof`, one-row lookups from 8 clients; the top
 //            self-time functions and packages.
 // The results are printed, and written to BENCHMARKS.md's section "## MCP server (npm run bench)" by a full run
-// (all parts and targets at the reference size) or with --write.
+// (peers and load, every target, 3 or more rounds, at the reference size) or with --write.
 // Usage: npm run bench -- [--customers N] [--rounds N] [--calls N] [--seconds S] [--clients N]
 //          [--only peers,load,profile] [--targets pg,pg-identity,server-postgres,dbhub,zava-http,zava-stdio]
 //          [--profile] [--write | --no-write] [--db NAME (an existing seeded database; kept)] [--keep]
@@ -49,6 +49,12 @@ process.on('warning', (warning) => {
 // ---- command line ----------------------------------------------------------------------------------------
 
 const argv = process.argv.slice(2);
+if (argv.includes('--help') || argv.includes('-h')) {
+  // The usage is the header comment of this file.
+  const source = readFileSync(fileURLToPath(new URL('../../bench/mcp.ts', import.meta.url)), 'utf8');
+  process.stdout.write(`${source.split('\nimport ')[0]!.replace(/^\/\/ ?/gm, '')}\n`);
+  process.exit(0);
+}
 function option(name: string): string | undefined {
   const i = argv.indexOf(`--${name}`);
   if (i < 0) return undefined;
@@ -81,11 +87,12 @@ const ROUNDS = count('rounds', 3);
 const CALLS = count('calls', 400);
 const SECONDS = count('seconds', 5);
 const CLIENTS = count('clients', 8);
-const parts = new Set<Part>(list('only', PARTS, argv.includes('--profile') ? PARTS : ['peers', 'load']));
+const parts = new Set<Part>(list('only', PARTS, ['peers', 'load']));
+if (argv.includes('--profile')) parts.add('profile');
 const targetIds = list('targets', TARGET_IDS, TARGET_IDS);
 const EXISTING_DB = option('db');
 const KEEP = argv.includes('--keep') || EXISTING_DB !== undefined;
-const FULL = CUSTOMERS === REFERENCE_CUSTOMERS && parts.has('peers') && parts.has('load') && targetIds.length === TARGET_IDS.length;
+const FULL = CUSTOMERS === REFERENCE_CUSTOMERS && ROUNDS >= 3 && parts.has('peers') && parts.has('load') && targetIds.length === TARGET_IDS.length;
 const WRITE = argv.includes('--no-write') ? false : argv.includes('--write') || FULL;
 
 const ADMIN_URL = process.env.ZAVA_BENCH_PG_URL ?? 'postgres://postgres@127.0.0.1:5432/postgres';
