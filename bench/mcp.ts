@@ -7,8 +7,8 @@
 //            reported as the median of the rounds, next to the goals of issues 9 and 10.
 //   load:    zava-mcp over HTTP alone: get_current_utc_date and a cached schema call at 1, 8 and 32 clients, and
 //            the server's peak RSS under that load (issue 3).
-//   profile: (--profile) a zava-mcp HTTP server under `node --cpu-prof`, one-row lookups from 8 clients; the top
-//            self-time functions and packages.
+//   profile: (--profile) zava-mcp over HTTP, then over stdio, under `node --cpu-prof`, one-row lookups from 8
+//            clients; the top self-time functions and packages of the timed window.
 // The results are printed, and written to BENCHMARKS.md's section "## MCP server (npm run bench)" by a full run
 // (peers and load, every target, 3 or more rounds, at the reference size) or with --write.
 // Usage: npm run bench -- [--customers N] [--rounds N] [--calls N] [--seconds S] [--clients N]
@@ -33,9 +33,9 @@ import {
   TARGET_LABELS,
   ZAVA_HEADERS,
   ZAVA_MAIN,
-  zavaHttpCaller,
   type Caller,
   type Target,
+  type TargetContext,
   type TargetId,
 } from './peers.js';
 
@@ -330,29 +330,30 @@ async function load(databaseUrl: string): Promise<LoadResult> {
   }
 }
 
-/** A zava-mcp HTTP server under --cpu-prof while CLIENTS clients send one-row lookups; its self time, summarized. */
-async function profile(databaseUrl: string): Promise<{ summary: ProfileSummary; calls: number }> {
+interface Profile {
+  readonly id: 'zava-http' | 'zava-stdio';
+  readonly calls: number;
+  readonly summary: ProfileSummary;
+}
+
+/** A zava-mcp server under --cpu-prof while CLIENTS clients send one-row lookups; its self time, summarized. */
+async function profile(id: Profile['id'], context: TargetContext): Promise<Profile> {
   const dir = mkdtempSync(path.join(tmpdir(), 'zava-bench-prof-'));
   try {
-    const server = await startZavaHttp(databaseUrl, ['--cpu-prof', '--cpu-prof-dir', dir]);
+    const target = await startTarget(id, context, ['--cpu-prof', '--cpu-prof-dir', dir]);
     let calls = 0;
     // Only the timed calls count: start-up (migrations, the local search model) would otherwise dominate.
     let window: Window | undefined;
     try {
       const sql = QUERIES.find((q) => q.id === 'lookup')!.sql!;
-      calls = (
-        await withCallers(
-          () => zavaHttpCaller(server.mcpUrl),
-          CLIENTS,
-          (list) => throughput(list, (caller) => caller.query(sql), (fromNs, toNs) => (window = { fromNs, toNs })),
-        )
-      ).calls;
+      const timed = (fromNs: bigint, toNs: bigint) => (window = { fromNs, toNs });
+      calls = (await withCallers(() => target.caller(), CLIENTS, (list) => throughput(list, (caller) => caller.query(sql), timed))).calls;
     } finally {
-      await server.stop(); // the profile is written when the process exits
+      await target.stop(); // the profile is written when the process exits
     }
     const file = readdirSync(dir).find((name) => name.endsWith('.cpuprofile'));
-    if (!file) throw new Error('the server wrote no .cpuprofile (did it exit cleanly on SIGTERM?)');
-    return { summary: summarizeProfile(path.join(dir, file), window), calls };
+    if (!file) throw new Error(`${id} wrote no .cpuprofile (did it exit cleanly?)`);
+    return { id, calls, summary: summarizeProfile(path.join(dir, file), window) };
   } finally {
     rmSync(dir, { recursive: true, force: true });
   }
@@ -369,7 +370,7 @@ interface Goal {
   readonly met: (value: number) => boolean;
 }
 
-function report(peersResult: PeersResult | undefined, loadResult: LoadResult | undefined, prof: Awaited<ReturnType<typeof profile>> | undefined, meta: { started: string; loadBefore: number[]; loadAfter: number[]; seconds: number; orderLines: number }): string {
+function report(peersResult: PeersResult | undefined, loadResult: LoadResult | undefined, profiles: readonly Profile[], meta: { started: string; loadBefore: number[]; loadAfter: number[]; seconds: number; orderLines: number }): string {
   const ids = TARGET_IDS.filter((id) => targetIds.includes(id));
   /** Median over rounds of a query's p50 or p95 for a target. */
   const lat = (query: QueryId, id: TargetId, which: keyof Latency): number | undefined => {
@@ -477,11 +478,11 @@ function report(peersResult: PeersResult | undefined, loadResult: LoadResult | u
     );
   }
 
-  if (prof) {
+  for (const prof of profiles) {
     const { summary } = prof;
     const share = (v: number) => `${(v * 100).toFixed(1)} %`;
     lines.push(
-      `**Profile** of a zava-mcp HTTP server (\`node --cpu-prof\`) answering ${prof.calls.toLocaleString('en-US')} one-row lookups from ${CLIENTS} clients in ${SECONDS} s:`,
+      `**Profile of ${TARGET_LABELS[prof.id]}** (\`node --cpu-prof\`) answering ${prof.calls.toLocaleString('en-US')} one-row lookups from ${CLIENTS} clients in ${SECONDS} s:`,
       `${summary.busyMs.toFixed(0)} ms busy, ${summary.idleMs.toFixed(0)} ms idle in the timed window${summary.windowed ? '' : ' (the whole process life: start-up included)'}. Self time by package, then the top`,
       `${summary.functions.length} functions (share of busy time; "(native)" is code without a script: Node's C++ bindings such as socket writes):`,
       '',
@@ -557,13 +558,15 @@ async function main(): Promise<void> {
       process.stderr.write('zava-mcp under load…\n');
       loadResult = await load(url);
     }
-    let prof: Awaited<ReturnType<typeof profile>> | undefined;
+    const profiles: Profile[] = [];
     if (parts.has('profile')) {
-      process.stderr.write('Profiling zava-mcp over HTTP…\n');
-      prof = await profile(url);
+      for (const id of ['zava-http', 'zava-stdio'] as const) {
+        process.stderr.write(`Profiling ${id}…\n`);
+        profiles.push(await profile(id, { databaseUrl: url, db, identity: await db.resolveIdentity(HEAD_OFFICE_USER_ID) }));
+      }
     }
 
-    const section = report(peersResult, loadResult, prof, {
+    const section = report(peersResult, loadResult, profiles, {
       started: `${started.toISOString().slice(0, 16).replace('T', ' ')} UTC`,
       loadBefore,
       loadAfter: loadavg(),

@@ -175,7 +175,7 @@ export async function startZavaHttp(databaseUrl: string, nodeArgs: string[] = []
 /** zava-mcp over HTTP in development mode: the identity is the header's, head office here. */
 export const ZAVA_HEADERS = { 'x-rls-user-id': HEAD_OFFICE_USER_ID };
 
-export function zavaHttpCaller(mcpUrl: string): Promise<Caller> {
+function zavaHttpCaller(mcpUrl: string): Promise<Caller> {
   return httpCaller(mcpUrl, 'execute_sales_query', 'postgresql_query', ZAVA_HEADERS);
 }
 
@@ -187,7 +187,8 @@ export interface TargetContext {
   readonly identity: Identity;
 }
 
-export async function startTarget(id: TargetId, context: TargetContext): Promise<Target> {
+/** Starts a target; `nodeArgs` go to node itself in zava-mcp's server processes (e.g. --cpu-prof). */
+export async function startTarget(id: TargetId, context: TargetContext, nodeArgs: string[] = []): Promise<Target> {
   const { databaseUrl, db, identity } = context;
   switch (id) {
     case 'pg':
@@ -218,7 +219,7 @@ export async function startTarget(id: TargetId, context: TargetContext): Promise
       return stdioTarget(
         id,
         process.execPath,
-        [requireFile(ZAVA_MAIN), 'serve', '--stdio', '--database-url', databaseUrl, '--rls-user-id', HEAD_OFFICE_USER_ID],
+        [...nodeArgs, requireFile(ZAVA_MAIN), 'serve', '--stdio', '--database-url', databaseUrl, '--rls-user-id', HEAD_OFFICE_USER_ID],
         'execute_sales_query',
         'postgresql_query',
         serverEnv({ ZAVA_LOG_LEVEL: 'info' }),
@@ -250,7 +251,7 @@ export async function startTarget(id: TargetId, context: TargetContext): Promise
       };
     }
     case 'zava-http': {
-      const server = await startZavaHttp(databaseUrl);
+      const server = await startZavaHttp(databaseUrl, nodeArgs);
       return { id, pid: server.child.pid, caller: () => zavaHttpCaller(server.mcpUrl), stop: server.stop };
     }
   }
