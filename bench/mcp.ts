@@ -497,9 +497,18 @@ function report(peersResult: PeersResult | undefined, loadResult: LoadResult | u
     );
   }
 
+  const busiest = Math.max(meta.loadBefore[0]!, meta.loadAfter[0]!, meta.loadAfter[1]!);
+  if (busiest > cpus().length) {
+    lines.push(
+      `**The machine was busy during this run** (load average up to ${busiest.toFixed(1)} on ${cpus().length} cores: other work was running): every`,
+      'figure is inflated by waiting for a core, the more so the more processes a path has. Only the comparison between',
+      'targets within the run means something, and that only roughly; re-measure on a quiet machine before judging a goal.',
+      '',
+    );
+  }
   lines.push(
-    'On a 2-core machine shared with other work the figures move by 10–30 % from run to run; compare targets within one run,',
-    'not across runs. Reproduce: `npm run bench` (about 5 minutes); a quick look: `npm run bench -- --customers 2000 --rounds 1`.',
+    'Figures move from run to run even on a quiet machine (the calls/s range over rounds shows how much): compare targets',
+    'within one run, not across runs. Reproduce: `npm run bench` (about 5 minutes on a quiet machine); a quick look: `npm run bench -- --customers 2000 --rounds 1`.',
     '',
   );
   return lines.join('\n');
