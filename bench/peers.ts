@@ -71,24 +71,41 @@ function requireFile(file: string): string {
   return file;
 }
 
-/** Waits until a spawned server prints `pattern` on stderr; keeps the last 4 KB of stderr for error messages. */
-function waitForLine(child: ChildProcess, pattern: RegExp, what: string, timeoutMs = 60_000): Promise<RegExpExecArray> {
+/**
+ * Spawns a server and waits until it prints `pattern` on stderr; keeps draining stderr afterwards (a full pipe
+ * would block the server) and stops the server if it never gets ready.
+ */
+async function spawnServer(
+  command: string,
+  args: string[],
+  options: { env: Record<string, string>; cwd?: string },
+  pattern: RegExp,
+  what: string,
+  timeoutMs = 60_000,
+): Promise<{ child: ChildProcess; match: RegExpExecArray }> {
+  const child = spawn(command, args, { ...options, stdio: ['ignore', 'ignore', 'pipe'] });
   let stderr = '';
-  return new Promise((resolve, reject) => {
-    const timer = setTimeout(() => reject(new Error(`${what} did not start within ${timeoutMs} ms:\n${stderr}`)), timeoutMs);
-    child.stderr!.on('data', (chunk: Buffer) => {
-      stderr = (stderr + chunk.toString()).slice(-4096);
-      const match = pattern.exec(stderr);
-      if (match) {
+  try {
+    const match = await new Promise<RegExpExecArray>((resolve, reject) => {
+      const timer = setTimeout(() => reject(new Error(`${what} did not start within ${timeoutMs} ms:\n${stderr}`)), timeoutMs);
+      child.stderr!.on('data', (chunk: Buffer) => {
+        stderr = (stderr + chunk.toString()).slice(-4096);
+        const found = pattern.exec(stderr);
+        if (found) {
+          clearTimeout(timer);
+          resolve(found);
+        }
+      });
+      child.once('exit', (code, signal) => {
         clearTimeout(timer);
-        resolve(match);
-      }
+        reject(new Error(`${what} exited (${code ?? signal}) before it was ready:\n${stderr}`));
+      });
     });
-    child.once('exit', (code, signal) => {
-      clearTimeout(timer);
-      reject(new Error(`${what} exited (${code ?? signal}) before it was ready:\n${stderr}`));
-    });
-  });
+    return { child, match };
+  } catch (error) {
+    await stopChild(child);
+    throw error;
+  }
 }
 
 function stopChild(child: ChildProcess): Promise<void> {
@@ -164,11 +181,13 @@ export interface ZavaHttpServer {
 
 /** `zava-mcp serve` over HTTP on a free port; `nodeArgs` go to node itself (e.g. --cpu-prof). */
 export async function startZavaHttp(databaseUrl: string, nodeArgs: string[] = []): Promise<ZavaHttpServer> {
-  const child = spawn(process.execPath, [...nodeArgs, requireFile(ZAVA_MAIN), 'serve', '--database-url', databaseUrl, '--host', '127.0.0.1', '--port', '0'], {
-    env: serverEnv({ ZAVA_LOG_LEVEL: 'info' }),
-    stdio: ['ignore', 'ignore', 'pipe'],
-  });
-  const match = await waitForLine(child, /serving Streamable HTTP at (http:\/\/\S+?\/mcp)/, 'zava-mcp (HTTP)');
+  const { child, match } = await spawnServer(
+    process.execPath,
+    [...nodeArgs, requireFile(ZAVA_MAIN), 'serve', '--database-url', databaseUrl, '--host', '127.0.0.1', '--port', '0'],
+    { env: serverEnv({ ZAVA_LOG_LEVEL: 'info' }) },
+    /serving Streamable HTTP at (http:\/\/\S+?\/mcp)/,
+    'zava-mcp (HTTP)',
+  );
   return { child, mcpUrl: match[1]!, stop: () => stopChild(child) };
 }
 
@@ -228,17 +247,13 @@ export async function startTarget(id: TargetId, context: TargetContext, nodeArgs
       const port = await freePort();
       // Its own working directory: dbhub reads ./dbhub.toml and ./.env when present.
       const cwd = mkdtempSync(path.join(tmpdir(), 'zava-bench-dbhub-'));
-      const child = spawn(requireFile(NODE22), [requireFile(DBHUB_MAIN), '--transport', 'http', '--port', String(port), '--dsn', databaseUrl], {
-        cwd,
-        env: serverEnv(),
-        stdio: ['ignore', 'ignore', 'pipe'],
-      });
-      try {
-        await waitForLine(child, /MCP server endpoint at http:\/\/\S+\/mcp/, 'dbhub');
-      } catch (error) {
-        await stopChild(child);
-        throw error;
-      }
+      const { child } = await spawnServer(
+        requireFile(NODE22),
+        [requireFile(DBHUB_MAIN), '--transport', 'http', '--port', String(port), '--dsn', databaseUrl],
+        { cwd, env: serverEnv() },
+        /MCP server endpoint at http:\/\/\S+\/mcp/,
+        'dbhub',
+      );
       const url = `http://127.0.0.1:${port}/mcp`;
       return {
         id,
