@@ -378,11 +378,9 @@ function report(peersResult: PeersResult | undefined, loadResult: LoadResult | u
     return values.length > 0 ? median(values) : undefined;
   };
   const tputs = (id: TargetId): number[] => peersResult?.throughput.map((round) => round.get(id)?.perSecond).filter((v): v is number => v !== undefined) ?? [];
-  const ratio = (query: QueryId, id: TargetId): number | undefined => {
-    const mine = lat(query, id, 'p50');
-    const raw = lat(query, 'pg', 'p50');
-    return mine !== undefined && raw !== undefined ? mine / raw : undefined;
-  };
+  const quotient = (a: number | undefined, b: number | undefined): number | undefined => (a !== undefined && b !== undefined ? a / b : undefined);
+  const ratio = (query: QueryId, id: TargetId): number | undefined => quotient(lat(query, id, 'p50'), lat(query, 'pg', 'p50'));
+  const times = (v: number): string => `${v.toFixed(2)}×`;
 
   const lines: string[] = [SECTION, ''];
   lines.push(
@@ -431,13 +429,26 @@ function report(peersResult: PeersResult | undefined, loadResult: LoadResult | u
         .join(' | ')} |`,
       '',
     );
+    const dbPart = lat('lookup', 'pg-identity', 'p50');
+    const rest = (['zava-http', 'zava-stdio'] as const).flatMap((id) => {
+      const whole = lat('lookup', id, 'p50');
+      return whole === undefined || dbPart === undefined ? [] : [`${ms(whole - dbPart)} over ${id === 'zava-http' ? 'HTTP' : 'stdio'}`];
+    });
+    if (rest.length > 0) {
+      // A difference of medians: a guide to where the time goes, not a measurement of the parts.
+      lines.push(
+        `Where a zava-mcp one-row call's time goes (difference of p50s): the database part ${ms(dbPart!)}; the rest — the SQL`,
+        `guard, the MCP protocol layer, the transport and the SDK client — ${rest.join(', ')}.`,
+        '',
+      );
+    }
   }
 
   const goals: Goal[] = [
     { what: 'one-row lookup, database part (identity transaction), p50', goal: '≤ 0.3 ms', value: lat('lookup', 'pg-identity', 'p50'), show: ms, met: (v) => v <= 0.3 },
     ...(['zava-http', 'zava-stdio'] as const).flatMap((id): Goal[] => [
-      { what: `small aggregate, ${TARGET_LABELS[id]} p50 / raw pg p50`, goal: '≤ 1.3×', value: ratio('aggregate', id), show: (v) => `${v.toFixed(2)}×`, met: (v) => v <= 1.3 },
-      { what: `top-20 revenue, ${TARGET_LABELS[id]} p50 / raw pg p50`, goal: '≤ 1.15×', value: ratio('top20', id), show: (v) => `${v.toFixed(2)}×`, met: (v) => v <= 1.15 },
+      { what: `small aggregate, ${TARGET_LABELS[id]} p50 / raw pg p50`, goal: '≤ 1.3×', value: ratio('aggregate', id), show: times, met: (v) => v <= 1.3 },
+      { what: `top-20 revenue, ${TARGET_LABELS[id]} p50 / raw pg p50`, goal: '≤ 1.15×', value: ratio('top20', id), show: times, met: (v) => v <= 1.15 },
     ]),
     { what: 'one-row lookup, zava-mcp HTTP p50', goal: '≤ 0.8 ms', value: lat('lookup', 'zava-http', 'p50'), show: ms, met: (v) => v <= 0.8 },
     { what: 'one-row lookup, zava-mcp stdio p50', goal: '≤ 0.5 ms', value: lat('lookup', 'zava-stdio', 'p50'), show: ms, met: (v) => v <= 0.5 },
@@ -449,11 +460,34 @@ function report(peersResult: PeersResult | undefined, loadResult: LoadResult | u
       met: (v) => v >= 2500,
     },
     { what: '`get_current_utc_date`, zava-mcp HTTP p50', goal: '≤ 0.4 ms', value: lat('utc', 'zava-http', 'p50'), show: ms, met: (v) => v <= 0.4 },
+    // Issue 10 states its absolute goals against the peers as well; measured in the same run, these comparisons
+    // hold up better than absolute figures on a shared machine.
+    {
+      what: 'one-row lookup p50, dbhub (HTTP) / zava-mcp HTTP',
+      goal: '≥ 2× ("more than 2× faster than dbhub")',
+      value: quotient(lat('lookup', 'dbhub', 'p50'), lat('lookup', 'zava-http', 'p50')),
+      show: times,
+      met: (v) => v >= 2,
+    },
+    {
+      what: 'one-row lookup p50, zava-mcp stdio / server-postgres (stdio)',
+      goal: '≤ 1× ("level with server-postgres")',
+      value: quotient(lat('lookup', 'zava-stdio', 'p50'), lat('lookup', 'server-postgres', 'p50')),
+      show: times,
+      met: (v) => v <= 1,
+    },
+    {
+      what: `one-row calls/s at ${CLIENTS} clients, zava-mcp HTTP / dbhub's best round`,
+      goal: '≥ 2× ("2× dbhub\'s best")',
+      value: quotient(tputs('zava-http').length > 0 ? median(tputs('zava-http')) : undefined, tputs('dbhub').length > 0 ? Math.max(...tputs('dbhub')) : undefined),
+      show: times,
+      met: (v) => v >= 2,
+    },
   ];
   const measured = goals.filter((g) => g.value !== undefined);
   if (measured.length > 0) {
     lines.push(
-      '**Goals** (issue 9: the database part and the ratios to raw pg; issue 10: the whole call over HTTP and stdio):',
+      '**Goals** (issue 9: the database part and the ratios to raw pg; issue 10: the whole call over HTTP and stdio, and last its comparisons with the peers):',
       '',
       '| measure | goal | result | |',
       '|---|---|---|---|',
