@@ -10,7 +10,7 @@
 //   profile: (--profile) zava-mcp over HTTP, then over stdio, under `node --cpu-prof`, one-row lookups from 8
 //            clients; the top self-time functions and packages of the timed window.
 // The results are printed, and written to BENCHMARKS.md's section "## MCP server (npm run bench)" by a full run
-// (peers and load, every target, 3 or more rounds, at the reference size) or with --write.
+// (peers and load, every target, 3 or more rounds, a fresh database at the reference size) or with --write.
 // Usage: npm run bench -- [--customers N] [--rounds N] [--calls N] [--seconds S] [--clients N]
 //          [--only peers,load,profile] [--targets pg,pg-identity,server-postgres,dbhub,zava-http,zava-stdio]
 //          [--profile] [--write | --no-write] [--db NAME (an existing seeded database; kept)] [--keep]
@@ -25,6 +25,7 @@ import pg from 'pg';
 import { loadConfig } from '../src/infra/config.js';
 import { openDatabase } from '../src/db/open.js';
 import { HEAD_OFFICE_USER_ID } from '../src/data/stores.js';
+import { DEFAULT_SEED } from '../src/cli/db.js';
 import { summarizeProfile, type ProfileSummary, type Window } from './cpu-profile.js';
 import {
   connectHttp,
@@ -94,7 +95,7 @@ const targetIds = list('targets', TARGET_IDS, TARGET_IDS);
 const EXISTING_DB = option('db');
 const DBHUB_READONLY = argv.includes('--dbhub-readonly');
 const KEEP = argv.includes('--keep') || EXISTING_DB !== undefined;
-const FULL = CUSTOMERS === REFERENCE_CUSTOMERS && ROUNDS >= 3 && parts.has('peers') && parts.has('load') && targetIds.length === TARGET_IDS.length;
+const FULL = EXISTING_DB === undefined && CUSTOMERS === REFERENCE_CUSTOMERS && ROUNDS >= 3 && parts.has('peers') && parts.has('load') && targetIds.length === TARGET_IDS.length;
 const WRITE = argv.includes('--no-write') ? false : argv.includes('--write') || FULL;
 
 const ADMIN_URL = process.env.ZAVA_BENCH_PG_URL ?? 'postgres://postgres@127.0.0.1:5432/postgres';
@@ -372,7 +373,7 @@ interface Goal {
   readonly met: (value: number) => boolean;
 }
 
-function report(peersResult: PeersResult | undefined, loadResult: LoadResult | undefined, profiles: readonly Profile[], meta: { started: string; loadBefore: number[]; loadAfter: number[]; seconds: number; orderLines: number }): string {
+function report(peersResult: PeersResult | undefined, loadResult: LoadResult | undefined, profiles: readonly Profile[], meta: { started: string; loadBefore: number[]; loadAfter: number[]; seconds: number; customers: number; orderLines: number }): string {
   const ids = TARGET_IDS.filter((id) => targetIds.includes(id));
   /** Median over rounds of a query's p50 or p95 for a target. */
   const lat = (query: QueryId, id: TargetId, which: keyof Latency): number | undefined => {
@@ -386,7 +387,7 @@ function report(peersResult: PeersResult | undefined, loadResult: LoadResult | u
 
   const lines: string[] = [SECTION, ''];
   lines.push(
-    `${CUSTOMERS === REFERENCE_CUSTOMERS ? 'Reference dataset' : '**Not the reference dataset**'} (${CUSTOMERS.toLocaleString('en-US')} customers, seed 42, ${meta.orderLines.toLocaleString('en-US')} order lines) in a fresh database on the`,
+    `${meta.customers === REFERENCE_CUSTOMERS ? 'Reference dataset' : '**Not the reference dataset**'} (${meta.customers.toLocaleString('en-US')} customers, ${meta.orderLines.toLocaleString('en-US')} order lines${EXISTING_DB ? '' : `, seed ${DEFAULT_SEED}`}) in ${EXISTING_DB ? 'an existing database' : 'a fresh database'} on the`,
     `PostgreSQL service, run ${meta.started} on ${cpus().length} cores (${(totalmem() / 2 ** 30).toFixed(0)} GiB) shared by the client, the servers and PostgreSQL. Load average`,
     `${meta.loadBefore.map((v) => v.toFixed(1)).join(' / ')} before the run and ${meta.loadAfter.map((v) => v.toFixed(1)).join(' / ')} after (1/5/15 min); the run took ${Math.round(meta.seconds)} s.`,
     '',
@@ -579,7 +580,7 @@ async function main(): Promise<void> {
   try {
     if (!EXISTING_DB) {
       process.stderr.write(`Seeding ${name} with ${CUSTOMERS.toLocaleString('en-US')} customers (zava-mcp db seed)…\n`);
-      const seeded = spawnSync(process.execPath, [ZAVA_MAIN, 'db', 'seed', '--database-url', url, '--customers', String(CUSTOMERS)], {
+      const seeded = spawnSync(process.execPath, [ZAVA_MAIN, 'db', 'seed', '--database-url', url, '--customers', String(CUSTOMERS), '--seed', String(DEFAULT_SEED)], {
         encoding: 'utf8',
         env: { PATH: process.env.PATH ?? '' },
       });
@@ -587,7 +588,8 @@ async function main(): Promise<void> {
     }
     await db.prepare();
     await owner.connect();
-    const orderLines = Number((await owner.query('SELECT count(*) FROM retail.order_items')).rows[0].count);
+    // Counted, not taken from --customers: with --db the database may hold another size.
+    const sizes = (await owner.query('SELECT (SELECT count(*) FROM retail.customers) AS customers, (SELECT count(*) FROM retail.order_items) AS lines')).rows[0] as { customers: string; lines: string };
 
     let peersResult: PeersResult | undefined;
     if (parts.has('peers')) {
@@ -617,7 +619,8 @@ async function main(): Promise<void> {
       loadBefore,
       loadAfter: loadavg(),
       seconds: (Date.now() - started.getTime()) / 1000,
-      orderLines,
+      customers: Number(sizes.customers),
+      orderLines: Number(sizes.lines),
     });
     process.stdout.write(`\n${section}\n`);
     if (WRITE) {
