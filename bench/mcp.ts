@@ -576,7 +576,9 @@ async function main(): Promise<void> {
   if (!EXISTING_DB) await admin(`CREATE DATABASE ${name}`);
   const targets: Target[] = [];
   const owner = new pg.Client({ connectionString: url });
-  const db = await openDatabase(loadConfig({ databaseUrl: url }, {}));
+  // The defaults the spawned servers run with too (their environment carries no ZAVA_ settings).
+  const config = loadConfig({ databaseUrl: url }, {});
+  const db = await openDatabase(config);
   try {
     if (!EXISTING_DB) {
       process.stderr.write(`Seeding ${name} with ${CUSTOMERS.toLocaleString('en-US')} customers (zava-mcp db seed)…\n`);
@@ -588,6 +590,7 @@ async function main(): Promise<void> {
     }
     await db.prepare();
     await owner.connect();
+    const context = { databaseUrl: url, db, maxRows: config.maxRows, timeoutMs: config.statementTimeoutMs };
     // Counted, not taken from --customers: with --db the database may hold another size.
     const sizes = (await owner.query('SELECT (SELECT count(*) FROM retail.customers) AS customers, (SELECT count(*) FROM retail.order_items) AS lines')).rows[0] as { customers: string; lines: string };
 
@@ -596,7 +599,7 @@ async function main(): Promise<void> {
       const identity = await db.resolveIdentity(HEAD_OFFICE_USER_ID);
       for (const id of targetIds) {
         process.stderr.write(`Starting ${id}…\n`);
-        targets.push(await startTarget(id, { databaseUrl: url, db, identity, dbhubReadonly: DBHUB_READONLY }));
+        targets.push(await startTarget(id, { ...context, identity, dbhubReadonly: DBHUB_READONLY }));
       }
       peersResult = await peers(targets, owner);
       await Promise.all(targets.splice(0).map((target) => target.stop()));
@@ -610,7 +613,7 @@ async function main(): Promise<void> {
     if (parts.has('profile')) {
       for (const id of ['zava-http', 'zava-stdio'] as const) {
         process.stderr.write(`Profiling ${id}…\n`);
-        profiles.push(await profile(id, { databaseUrl: url, db, identity: await db.resolveIdentity(HEAD_OFFICE_USER_ID) }));
+        profiles.push(await profile(id, { ...context, identity: await db.resolveIdentity(HEAD_OFFICE_USER_ID) }));
       }
     }
 

@@ -204,6 +204,9 @@ export interface TargetContext {
   /** zava-mcp's data layer, opened in this process, for its identity transaction. */
   readonly db: ManagedDatabase;
   readonly identity: Identity;
+  /** The row cap and statement timeout execute_sales_query passes to the data layer (the servers' defaults). */
+  readonly maxRows: number;
+  readonly timeoutMs: number;
   /** Run dbhub read-only with a 1,000-row cap, as zava-mcp runs, instead of with its defaults (neither). */
   readonly dbhubReadonly?: boolean;
 }
@@ -226,10 +229,11 @@ export async function startTarget(id: TargetId, context: TargetContext, nodeArgs
         stop: async () => undefined,
       };
     case 'pg-identity': {
-      // Exactly the data layer a tool call uses (pool checkout, identity transaction, cursor, cleanup), minus
-      // the guard and the protocol: the database part of a call.
+      // The data layer called as execute_sales_query calls it (pool checkout, identity transaction, cursor,
+      // cleanup), minus the guard and the protocol: the database part of a call.
       const caller: Caller = {
-        query: async (sql) => JSON.stringify((await db.withIdentity(identity, (session) => session.query(sql))).rows),
+        query: async (sql) =>
+          JSON.stringify((await db.withIdentity(identity, (session) => session.query(sql, [], { maxRows: context.maxRows }), { timeoutMs: context.timeoutMs })).rows),
         close: async () => undefined,
       };
       return { id, caller: async () => caller, stop: async () => undefined };
