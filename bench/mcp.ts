@@ -242,12 +242,14 @@ interface PeersResult {
   readonly latency: Map<QueryId, Map<TargetId, Latency>>[];
   /** Per round: target → one-row lookups at CLIENTS clients. */
   readonly throughput: Map<TargetId, Throughput>[];
+  /** Peak RSS (MiB) of each server process over the whole side-by-side run. */
+  readonly peakRss: Map<TargetId, number>;
 }
 
 async function peers(targets: readonly Target[], owner: pg.Client): Promise<PeersResult> {
   const callers = new Map<TargetId, Caller>();
   for (const target of targets) callers.set(target.id, await target.caller());
-  const result: PeersResult = { latency: [], throughput: [] };
+  const result: PeersResult = { latency: [], throughput: [], peakRss: new Map() };
   const lookup = QUERIES.find((q) => q.id === 'lookup')!;
   try {
     await checkAnswers(callers, owner);
@@ -264,6 +266,7 @@ async function peers(targets: readonly Target[], owner: pg.Client): Promise<Peer
       }
       result.throughput.push(tput);
     }
+    for (const target of targets) if (target.pid !== undefined) result.peakRss.set(target.id, procStatus(target.pid, 'VmHWM'));
   } finally {
     await Promise.all([...callers.values()].map((caller) => caller.close().catch(() => undefined)));
   }
@@ -431,6 +434,7 @@ function report(peersResult: PeersResult | undefined, loadResult: LoadResult | u
           return values.length === 0 ? '—' : `${perSecond(median(values))} (${perSecond(Math.min(...values))}–${perSecond(Math.max(...values))})`;
         })
         .join(' | ')} |`,
+      `| server process, peak RSS over the run | ${ids.map((id) => (peersResult.peakRss.has(id) ? `${peersResult.peakRss.get(id)!.toFixed(0)} MiB` : '—')).join(' | ')} |`,
       '',
     );
     const dbPart = lat('lookup', 'pg-identity', 'p50');
