@@ -550,7 +550,7 @@ function report(peersResult: PeersResult | undefined, loadResult: LoadResult | u
   }
   lines.push(
     'Figures move from run to run even on a quiet machine (the calls/s range over rounds shows how much): compare targets',
-    'within one run, not across runs. Reproduce: `npm run bench` (about 5 minutes on a quiet machine); a quick look: `npm run bench -- --customers 2000 --rounds 1`.',
+    'within one run, not across runs. Reproduce: `npm run bench` (its duration is at the top); a quick look: `npm run bench -- --customers 2000 --rounds 1`.',
     '',
   );
   return lines.join('\n');
