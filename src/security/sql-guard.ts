@@ -44,8 +44,9 @@
 //   tables), so no rule on the aggregate could bound them without banning string_agg of product names. The same
 //   holds for nested replace() (eight levels: 1e9 characters, 2.0 GB) and recursive-CTE doubling (2.7e8
 //   characters, 0.8 GB in 4 s). These are bounded by the statement timeout, per-identity concurrency and the
-//   result caps, and left to the operator (vm.overcommit_memory=2 or a ulimit -v on the server, so an
-//   allocation fails as 'out of memory' for that query instead of waking the OOM killer).
+//   result caps, and left to the operator: a scratch PostgreSQL 15 started under `ulimit -v 1500000` answered
+//   repeat('x', 1e9) and a 1e9-character string_agg with 'out of memory' for that query alone and kept serving
+//   (no restart); without a limit the same calls took the 1.9 GB above.
 // - Parser/server differentials are closed off: NUL and other control characters, lone surrogates, and a `\'`
 //   inside a standard '...' literal (which ends the string early on a server with standard_conforming_strings
 //   off) are refused. A trailing semicolon is fine; a second statement is not.
