@@ -73,13 +73,26 @@ export function statementBody(sql: string): string {
   return bytes.subarray(real[0]!.start, real[real.length - 1]!.end).toString('utf8');
 }
 
+const HEAD = 'SELECT * FROM (SELECT zq.*, sum(zl.bytes) OVER (ROWS UNBOUNDED PRECEDING) AS "zava#row_end", zl.bytes AS "zava#row_bytes" FROM (\n';
+
+/**
+ * An error position (1-based, as PostgreSQL reports it) in the bounded statement, as a position in the caller's
+ * `sql`; undefined when it points into the wrapper.
+ */
+export function positionInQuery(sql: string, boundedPosition: number): number | undefined {
+  const body = statementBody(sql);
+  const offset = boundedPosition - HEAD.length;
+  if (!Number.isFinite(offset) || offset < 1 || offset > body.length + 1) return undefined;
+  return sql.indexOf(body) + offset;
+}
+
 /** `sql` (one SELECT) wrapped so that PostgreSQL enforces `bounds`; see the file comment. */
 export function boundedSelect(sql: string, bounds: ResultBounds): string {
   const limit = positiveInteger('maxRows', bounds.maxRows) + 1;
   const maxRowBytes = positiveInteger('maxRowBytes', bounds.maxRowBytes);
   const maxBytes = positiveInteger('maxBytes', bounds.maxBytes);
   return (
-    'SELECT * FROM (SELECT zq.*, sum(zl.bytes) OVER (ROWS UNBOUNDED PRECEDING) AS "zava#row_end", zl.bytes AS "zava#row_bytes" FROM (\n' +
+    HEAD +
     statementBody(sql) +
     `\n) AS zq CROSS JOIN LATERAL (SELECT zava_bound.checked_row_bytes(octet_length(zq.*::text), ${maxRowBytes})) AS zl(bytes) LIMIT ${limit}) AS zw` +
     ` WHERE "zava#row_end" - "zava#row_bytes" < ${maxBytes}`
