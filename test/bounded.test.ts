@@ -86,7 +86,7 @@ describe('bounded results on PostgreSQL', { skip: (await serverUnavailableReason
   });
 
   test('the byte budget: rows past it are not sent, except the first that crosses it', async () => {
-    // Each row's text form is 502 bytes: four fit before the 2000-byte budget is crossed by the fourth.
+    // Each row takes about 530 bytes: four start before the 2000-byte budget, the fourth crosses it.
     const result = await run("SELECT repeat('x', 500) AS v FROM generate_series(1, 5)", { maxRows: 100, maxRowBytes: 1000, maxBytes: 2000 });
     assert.equal(result.rows.length, 4);
     assert.equal(result.truncatedBy, 'bytes');

@@ -449,7 +449,7 @@ export async function applyTempFileLimit(session: AdminSession, queryRole: strin
 /**
  * Issue 9, the query path:
  * - zava_bound.checked_row_bytes, the row-size check of bounded results (db/bounded.ts): raises SQLSTATE 54000 for
- *   a row whose text form is larger than the cap, so PostgreSQL never sends it. PARALLEL SAFE and STABLE (not
+ *   a row larger than the cap, so PostgreSQL never sends it. PARALLEL SAFE and STABLE (not
  *   IMMUTABLE: a constant row must not fail at plan time when no row is produced). No SET search_path: it is
  *   not SECURITY DEFINER (nothing to escalate) and a SET clause costs a settings save and restore on every row.
  * - The RLS context functions PARALLEL RESTRICTED: declared without a marking they were PARALLEL UNSAFE, which

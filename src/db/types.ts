@@ -37,7 +37,7 @@ export interface QueryOptions {
   /** Stop reading after this many rows and set truncated (default: db.maxRows from config). */
   readonly maxRows?: number;
   /**
-   * Byte budget of the rows (their text form, as PostgreSQL measures it in db/bounded.ts): rows past it are not
+   * Byte budget of the rows (their size as PostgreSQL measures it in db/bounded.ts): rows past it are not
    * sent (truncatedBy 'bytes'). Default: the backend's per-call cap. Independently, a single row larger than the
    * configured maxRowBytes fails the query (SQLSTATE 54000).
    */
