@@ -87,43 +87,45 @@ describe('hostile load on the PostgreSQL backend', { skip: (await serverUnavaila
     await t?.cleanup();
   });
 
-  describe('a spawned server under attack', () => {
-    let http: HttpServerProcess;
-    let headOffice: Client;
-    let seattle: Client;
+  /** A spawned server on the test database, clients for head office and Seattle, and a liveness check. */
+  function spawnedServer(env: Record<string, string>) {
+    const server = {} as { http: HttpServerProcess; headOffice: Client; seattle: Client; stillServes(): Promise<void> };
     before(async () => {
-      http = await startHttpServer(['--database-url', t.config.databaseUrl!], {
-        ZAVA_STATEMENT_TIMEOUT_MS: '4000',
-        ZAVA_POOL_MAX: '4',
-        ZAVA_IDENTITY_CONCURRENCY: '1',
-      });
-      headOffice = await connectHttp(http.url, HEAD_OFFICE_USER_ID);
-      seattle = await connectHttp(http.url, SEATTLE);
+      server.http = await startHttpServer(['--database-url', t.config.databaseUrl!], env);
+      server.headOffice = await connectHttp(server.http.url, HEAD_OFFICE_USER_ID);
+      server.seattle = await connectHttp(server.http.url, SEATTLE);
+      server.stillServes = async () => {
+        const answer = await query(server.seattle, 'SELECT count(*) FROM retail.stores');
+        assert.equal(answer.isError, false, JSON.stringify(answer.result));
+        assert.equal(answer.result.n, 1);
+      };
     });
     after(async () => {
-      await headOffice?.close();
-      await seattle?.close();
-      await http?.stop();
+      await server.headOffice?.close();
+      await server.seattle?.close();
+      await server.http?.stop();
     });
+    return server;
+  }
 
-    async function stillServes(): Promise<void> {
-      const answer = await query(seattle, 'SELECT count(*) FROM retail.stores');
-      assert.equal(answer.isError, false, JSON.stringify(answer.result));
-      assert.equal(answer.result.n, 1);
-    }
+  describe('a spawned server asked for oversized results (statement timeout 30 s, so the values get built)', () => {
+    const server = spawnedServer({ ZAVA_STATEMENT_TIMEOUT_MS: '30000' });
 
     test('oversized values and rows: a clear error each, the server keeps serving, its memory stays under 512 MB', async () => {
+      const { http, headOffice, seattle, stillServes } = server;
+      // Values are built with string_agg of 1,000-character pieces: complete in a few seconds even on a busy
+      // machine (repeat('x', n) costs ~30 ns a byte there, so the statement timeout would stop it first).
+      const piece = (n: number, c = 'x') => `(SELECT string_agg(repeat('${c}', 1000), '') FROM generate_series(1, ${n}))`;
       const attacks = [
-        // One value near V8's string limit (the old path died with ERR_STRING_TOO_LONG).
-        "SELECT repeat('x', 500000000) AS v",
+        // One value near V8's string limit (the old path died with ERR_STRING_TOO_LONG, or held gigabytes).
+        `SELECT ${piece(500_000)} AS v`,
         // Rows of 50 MB, under the row cap (the old path buffered them all: gigabytes).
-        "SELECT repeat('x', 50000000) AS v FROM generate_series(1, 12)",
+        `SELECT ${piece(50_000)} || g AS v FROM generate_series(1, 12) g`,
         // The same sizes built other ways.
-        "SELECT lpad('', 200000000, 'y') AS v",
         "SELECT (SELECT string_agg(product_description, '') FROM retail.products CROSS JOIN generate_series(1, 2000)) AS v",
         'SELECT array_agg(g) AS v FROM generate_series(1, 20000000) g',
         // An error message that carries a 300 MB value back: stopped at the wire, before it is buffered.
-        "SELECT repeat('z', 300000000)::int AS v",
+        `SELECT ${piece(300_000, 'z')}::int AS v`,
       ];
       for (const sql of attacks) {
         const answer = await query(headOffice, sql);
@@ -137,6 +139,7 @@ describe('hostile load on the PostgreSQL backend', { skip: (await serverUnavaila
     });
 
     test('many rows past the byte budget: a truncated answer, not a buffered one', async () => {
+      const { http, headOffice, seattle, stillServes } = server;
       const answer = await query(headOffice, "SELECT g, repeat('x', 100000) AS v FROM generate_series(1, 900) g");
       assert.equal(answer.isError, false);
       assert.equal(answer.result.truncated, true);
@@ -144,7 +147,13 @@ describe('hostile load on the PostgreSQL backend', { skip: (await serverUnavaila
       assert.match(answer.result.note!, /answer limit/);
     });
 
+  });
+
+  describe('a spawned server under load (pool of 4, one call at a time per identity, statement timeout 4 s)', () => {
+    const server = spawnedServer({ ZAVA_STATEMENT_TIMEOUT_MS: '4000', ZAVA_POOL_MAX: '4', ZAVA_IDENTITY_CONCURRENCY: '1' });
+
     test('a saturating identity does not starve another: the victim answers in under 100 ms (median)', async () => {
+      const { http, headOffice, seattle, stillServes } = server;
       // Head office keeps eight slow queries in flight (its share is one at a time; the rest wait their turn).
       let attacking = true;
       const attacker = Promise.all(
@@ -168,6 +177,7 @@ describe('hostile load on the PostgreSQL backend', { skip: (await serverUnavaila
     });
 
     test('an abandoned request (HTTP request closed mid-query) is cancelled in PostgreSQL within a second', async () => {
+      const { http, headOffice, seattle, stillServes } = server;
       const marker = `abandoned_${Date.now()}`;
       const controller = new AbortController();
       const body = JSON.stringify({
@@ -192,6 +202,7 @@ describe('hostile load on the PostgreSQL backend', { skip: (await serverUnavaila
     });
 
     test('connections killed at random moments under load: the process survives and recovers', async () => {
+      const { http, headOffice, seattle, stillServes } = server;
       let running = true;
       let answered = 0;
       const load = Promise.all(
