@@ -1,7 +1,8 @@
 // The database part of a tool call on the server backend: withIdentity + one query (identity transaction
 // included), against raw `pg` running the bare statement on one connection. Needs a seeded database:
 //   node dist/src/cli/main.js db seed --database-url postgres://postgres@127.0.0.1:5432/<db>
-//   node dist/bench/db-path.js postgres://postgres@127.0.0.1:5432/<db> [iterations]
+//   node dist/bench/db-path.js postgres://postgres@127.0.0.1:5432/<db> [iterations] [query name filter]
+// On a shared machine compare p10 as well as p50: the median mostly measures how busy the cores are.
 import pg from 'pg';
 import { loadConfig } from '../src/infra/config.js';
 import { openDatabase } from '../src/db/open.js';
@@ -11,6 +12,7 @@ import { HEAD_OFFICE_USER_ID, STORES } from '../src/data/stores.js';
 const url = process.argv[2];
 if (!url) throw new Error('usage: db-path <database url> [iterations]');
 const iterations = Number(process.argv[3] ?? 3000);
+const only = process.argv[4];
 
 const QUERIES = {
   'one-row lookup': `SELECT store_name FROM retail.stores WHERE store_id = 1`,
@@ -31,7 +33,8 @@ async function measure(label: string, n: number, run: () => Promise<unknown>): P
     times.push(performance.now() - start);
   }
   times.sort((a, b) => a - b);
-  console.log(`${label.padEnd(40)} p50 ${percentile(times, 0.5).toFixed(3)} ms   p90 ${percentile(times, 0.9).toFixed(3)} ms   (n=${n})`);
+  const at = (p: number) => percentile(times, p).toFixed(3);
+  console.log(`${label.padEnd(44)} p10 ${at(0.1)} ms   p50 ${at(0.5)} ms   p90 ${at(0.9)} ms   (n=${n})`);
 }
 
 const config = loadConfig({ databaseUrl: url }, { ...process.env, ZAVA_POOL_MAX: '4' });
@@ -50,6 +53,7 @@ await raw.query(`SELECT set_config('zava.ctx', $1, false)`, [signContext(Buffer.
 const seattle = await db.resolveIdentity(STORES[0]!.managerId);
 
 for (const [name, sql] of Object.entries(QUERIES)) {
+  if (only && !name.includes(only)) continue;
   const n = name === 'top-20 revenue' ? 15 : name === 'small aggregate' ? Math.ceil(iterations / 5) : iterations;
   await measure(`${name}: raw pg`, n, () => raw.query({ text: sql, rowMode: 'array' }));
   await measure(`${name}: withIdentity (head office)`, n, () => db.withIdentity(headOffice, (s) => s.query(sql)));
