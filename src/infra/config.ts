@@ -53,7 +53,7 @@ const ConfigSchema = z.object({
   maxResultBytes: positiveInt('ZAVA_MAX_RESULT_BYTES'),
   /** Longest SQL text execute_sales_query accepts, in characters. */
   maxQueryLength: positiveInt('ZAVA_MAX_QUERY_LENGTH'),
-  /** Largest row PostgreSQL may send for a tool query (its text form, in bytes); a larger row fails the query there. */
+  /** Largest row PostgreSQL may send for a tool query (its size in bytes); a larger row fails the query there. */
   maxRowBytes: positiveInt('ZAVA_MAX_ROW_BYTES'),
   /** Database calls one identity may run at once (the rest wait their turn, shared fairly between identities). */
   identityConcurrency: positiveInt('ZAVA_IDENTITY_CONCURRENCY'),
