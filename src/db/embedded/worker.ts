@@ -1,12 +1,14 @@
-// The worker thread that owns the embedded PGlite database. It answers one request at a time; the main
-// thread (embedded/backend.ts) decides what a transaction is and terminates this worker on a timeout.
-import { mkdirSync } from 'node:fs';
+// A worker thread that owns one PGlite instance: the writer (the data directory) or a reader (a private copy
+// of it). It answers one request at a time; the main thread (embedded/engine.ts) decides what a transaction is
+// and terminates this worker on a timeout or a cancellation.
+import { mkdirSync, rmSync } from 'node:fs';
+import path from 'node:path';
 import { parentPort } from 'node:worker_threads';
 import { PGlite } from '@electric-sql/pglite';
 import { vector } from '@electric-sql/pglite-pgvector';
 import { VALUE_PARSERS } from '../values.js';
 import type { ColumnInfo } from '../types.js';
-import type { WorkerErrorInfo, WorkerReply, WorkerRequest, WorkerRows } from './protocol.js';
+import type { OpenSettings, WorkerErrorInfo, WorkerReply, WorkerRequest, WorkerRows } from './protocol.js';
 
 if (!parentPort) throw new Error('embedded/worker.js must run as a worker thread');
 const port = parentPort;
@@ -22,9 +24,47 @@ function database(): PGlite {
 
 const asText = (params: readonly unknown[]) => params.map((p) => (p === null || p === undefined ? null : String(p)));
 
-async function open(dataDir: string): Promise<{ backendPid: number }> {
-  mkdirSync(dataDir, { recursive: true });
-  db = await PGlite.create(dataDir, { extensions: { vector }, parsers: VALUE_PARSERS });
+/** A refusal of this worker's own (not PostgreSQL's): a clean error about the query, not an engine failure. */
+class Refusal extends Error {
+  constructor(message: string, readonly code: string) {
+    super(message);
+  }
+}
+
+/**
+ * Caps the WebAssembly heap PGlite creates. PGlite allocates its memory with a fixed maximum of 2 GB and no
+ * option to lower it, and a heap never shrinks; with this cap a statement that builds huge values gets
+ * PostgreSQL's own "out of memory" error instead of growing the process by gigabytes. Only this thread's
+ * WebAssembly.Memory is affected.
+ */
+function capWebAssemblyHeap(maxBytes: number): void {
+  interface MemoryDescriptor {
+    initial: number;
+    maximum?: number;
+  }
+  // The project's TypeScript has no DOM/WebAssembly typings: the one constructor used is described here.
+  const wasm = (globalThis as unknown as { WebAssembly: { Memory: new (descriptor: MemoryDescriptor) => object } }).WebAssembly;
+  const pages = Math.floor(maxBytes / 65_536);
+  const Original = wasm.Memory;
+  wasm.Memory = class Capped extends Original {
+    constructor(descriptor: MemoryDescriptor) {
+      super({ ...descriptor, maximum: Math.max(descriptor.initial, Math.min(descriptor.maximum ?? pages, pages)) });
+    }
+  };
+}
+
+function heapBytes(): number {
+  return (db as unknown as { mod?: { HEAPU8?: Uint8Array } } | undefined)?.mod?.HEAPU8?.byteLength ?? 0;
+}
+
+async function open(settings: OpenSettings): Promise<{ backendPid: number }> {
+  mkdirSync(settings.dataDir, { recursive: true });
+  // PostgreSQL removes leftover temporary files when the postmaster starts; PGlite runs single-user and never
+  // does, so the files of a statement cut short (a terminated worker, a killed process) would stay forever.
+  rmSync(path.join(settings.dataDir, 'base', 'pgsql_tmp'), { recursive: true, force: true });
+  if (settings.heapMaxBytes !== undefined) capWebAssemblyHeap(settings.heapMaxBytes);
+  const startParams = settings.sharedBuffers ? [...PGlite.defaultStartParams, '-c', `shared_buffers=${settings.sharedBuffers}`] : undefined;
+  db = await PGlite.create(settings.dataDir, { extensions: { vector }, parsers: VALUE_PARSERS, ...(startParams ? { startParams } : {}) });
   const result = await db.query<{ pid: number }>('SELECT pg_backend_pid() AS pid');
   return { backendPid: result.rows[0]!.pid };
 }
@@ -46,8 +86,8 @@ async function describeTypes(oids: number[]): Promise<void> {
 
 interface SandboxShape {
   readonly columns: ColumnInfo[];
-  /** The column definition list of the zava_exec.run call. */
-  readonly definitions: string;
+  /** The bounded statement that runs it through zava_exec.run with its column definition list. */
+  readonly bounded: string;
 }
 
 /** Shapes of recently run statements: the server's own queries repeat with new parameters. */
@@ -57,19 +97,24 @@ const MAX_SHAPES = 256;
 async function describeShape(sql: string): Promise<SandboxShape> {
   const described = await database().describeQuery(sql);
   const fields = described.resultFields;
-  if (fields.length === 0) throw Object.assign(new Error('only statements that return rows can run here'), { code: '0A000' });
+  if (fields.length === 0) throw new Refusal('only statements that return rows can run here', '0A000');
   await describeTypes(fields.map((f) => f.dataTypeID));
   const definitions = fields.map((field, index) => {
     const type = typeNames.get(field.dataTypeID);
     if (!type || type.pseudo) {
-      throw Object.assign(
-        new Error(`column "${field.name}" has type ${type?.name ?? field.dataTypeID}, which cannot be returned; cast it, e.g. ::text`),
-        { code: '42804' },
-      );
+      throw new Refusal(`column "${field.name}" has type ${type?.name ?? field.dataTypeID}, which cannot be returned; cast it, e.g. ::text`, '42804');
     }
     return `c${index + 1} ${type.name}`;
   });
-  const shape = { columns: fields.map((f) => ({ name: f.name, dataTypeID: f.dataTypeID })), definitions: definitions.join(', ') };
+  // The statement is wrapped so PostgreSQL measures each row (its text form) before sending it: a row over the
+  // row cap, or past the byte budget, goes out as NULLs with two flags, so the engine never hands over more
+  // than the budget, whatever the query computes. Rows are numbered c1..cn inside; names come from `columns`.
+  const outer = fields.map((_, index) => `CASE WHEN k.zava_send THEN k.c${index + 1} END`).join(', ');
+  const bounded =
+    `SELECT ${outer}, k.zava_bytes, k.zava_send FROM (` +
+    `SELECT t.*, s.zava_bytes, s.zava_bytes <= $4 AND coalesce(sum(s.zava_bytes) OVER (ROWS BETWEEN UNBOUNDED PRECEDING AND 1 PRECEDING), 0) + s.zava_bytes <= $5 AS zava_send ` +
+    `FROM zava_exec.run($1, $2::text[], $3::int) AS t(${definitions.join(', ')}), LATERAL (SELECT octet_length(t::text) AS zava_bytes) AS s) AS k`;
+  const shape = { columns: fields.map((f) => ({ name: f.name, dataTypeID: f.dataTypeID })), bounded };
   if (shapes.size >= MAX_SHAPES) shapes.delete(shapes.keys().next().value!);
   shapes.set(sql, shape);
   return shape;
@@ -80,24 +125,39 @@ async function describeShape(sql: string): Promise<SandboxShape> {
  * described first (parse analysis only, nothing runs) to learn its columns, which become the column
  * definition list of the set-returning call, so values keep their PostgreSQL types.
  */
-async function sandbox(sql: string, params: readonly unknown[], maxRows: number): Promise<WorkerRows> {
+async function sandbox(request: Extract<WorkerRequest, { op: 'sandbox' }>): Promise<WorkerRows> {
+  const { sql, params, maxRows, maxRowBytes } = request;
   const cached = shapes.get(sql);
   const shape = cached ?? (await describeShape(sql));
-  const run = (definitions: string) =>
-    database().query<unknown[]>(`SELECT * FROM zava_exec.run($1, $2::text[], $3::int) AS t(${definitions})`, [sql, asText(params), maxRows + 1], {
-      rowMode: 'array',
-    });
   let result;
   try {
-    result = await run(shape.definitions);
+    result = await database().query<unknown[]>(shape.bounded, [sql, asText(params), maxRows + 1, maxRowBytes, Math.max(request.maxBytes, maxRowBytes)], {
+      rowMode: 'array',
+    });
   } catch (error) {
     // A failing statement is described afresh next time, in case the schema changed under a cached shape
     // ("structure of query does not match function result type").
     if (cached) shapes.delete(sql);
     throw error;
   }
-  const truncated = result.rows.length > maxRows;
-  return { columns: shape.columns, rows: truncated ? result.rows.slice(0, maxRows) : result.rows, truncated };
+  const width = shape.columns.length;
+  const rows: unknown[][] = [];
+  let truncated = false;
+  for (const row of result.rows) {
+    const bytes = Number(row[width]);
+    if (bytes > maxRowBytes) {
+      throw new Refusal(
+        `a row of the result is ${bytes} bytes, over the limit of ${maxRowBytes} bytes per row: select fewer or shorter values (left(), substr())`,
+        '54000',
+      );
+    }
+    if (row[width + 1] !== true || rows.length >= maxRows) {
+      truncated = true;
+      break;
+    }
+    rows.push(row.slice(0, width));
+  }
+  return { columns: shape.columns, rows, truncated };
 }
 
 async function copy(table: string, columns: readonly string[], csv: string): Promise<null> {
@@ -110,7 +170,7 @@ async function copy(table: string, columns: readonly string[], csv: string): Pro
 async function handle(request: WorkerRequest): Promise<unknown> {
   switch (request.op) {
     case 'open':
-      return open(request.dataDir);
+      return open(request.settings);
     case 'exec':
       await database().exec(request.sql);
       return null;
@@ -120,12 +180,33 @@ async function handle(request: WorkerRequest): Promise<unknown> {
       return copy(request.table, request.columns, request.csv);
     case 'sandbox':
       if (request.begin) await database().exec(request.begin);
-      return sandbox(request.sql, request.params, request.maxRows);
+      return sandbox(request);
     case 'close':
       await db?.close();
       db = undefined;
       return null;
+    case 'crash':
+      setImmediate(() => {
+        throw new Error('embedded worker crash requested by a test');
+      });
+      return null;
   }
+}
+
+/**
+ * Whether the engine itself failed, judged by origin: PostgreSQL's own errors arrive as ErrorResponses (with a
+ * severity); anything else is a JavaScript or WebAssembly exception from inside PGlite. Two ErrorResponses also
+ * mean a broken session: a FATAL or PANIC, and the protocol-level loss of the statement being parsed (what a
+ * WebAssembly stack overflow in the parser leaves behind), raised from postgres.c's protocol message handlers,
+ * which no SQL text reaches; and the buffer manager's internal errors.
+ */
+function isUnsound(error: unknown): boolean {
+  if (error instanceof Refusal) return false;
+  const e = error as Partial<Record<'severity' | 'code' | 'file' | 'routine', unknown>> | null;
+  if (!e || typeof e !== 'object' || typeof e.severity !== 'string') return true;
+  if (e.severity === 'FATAL' || e.severity === 'PANIC') return true;
+  if (e.file === 'postgres.c' && typeof e.routine === 'string' && e.routine.startsWith('exec_') && e.code === '26000') return true;
+  return e.file === 'bufmgr.c' && e.code === 'XX000';
 }
 
 function errorInfo(error: unknown): WorkerErrorInfo {
@@ -137,15 +218,16 @@ function errorInfo(error: unknown): WorkerErrorInfo {
     ...(e.hint ? { hint: e.hint } : {}),
     ...(e.detail ? { detail: e.detail } : {}),
     ...(Number.isFinite(position) ? { position } : {}),
+    ...(isUnsound(error) ? { unsound: true } : {}),
   };
 }
 
 port.on('message', async ({ id, request }: { id: number; request: WorkerRequest }) => {
   let reply: WorkerReply;
   try {
-    reply = { id, ok: true, value: await handle(request) };
+    reply = { id, ok: true, value: await handle(request), heapBytes: heapBytes() };
   } catch (error) {
-    reply = { id, ok: false, error: errorInfo(error) };
+    reply = { id, ok: false, error: errorInfo(error), heapBytes: heapBytes() };
   }
   port.postMessage(reply);
 });
