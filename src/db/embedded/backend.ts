@@ -5,7 +5,7 @@
 // the fair scheduler (db/fair-scheduler.ts): one identity runs at most its share of the readers, so another
 // identity's call finds a free reader while the first floods. A statement past its timeout, a call whose
 // client went away, an engine failure or a grown heap ends only that reader's worker, which is replaced.
-import { DatabaseUnavailableError, QueryError } from '../../infra/errors.js';
+import { DatabaseUnavailableError, errorMessage, QueryError } from '../../infra/errors.js';
 import { Mutex } from '../../infra/mutex.js';
 import { CONTEXT_SETTING, loadContextKey, signContext } from '../context.js';
 import { FairScheduler } from '../fair-scheduler.js';
@@ -49,7 +49,7 @@ export interface EmbeddedOptions {
  * reference dataset), room for sorts, hashes and values of tens of megabytes above that, and a hard stop
  * (PostgreSQL's "out of memory") before one statement can grow a reader to the 2 GB PGlite allows.
  */
-export const READER_HEAP_MAX_BYTES = 512 * 1024 * 1024;
+export const READER_HEAP_MAX_BYTES = 384 * 1024 * 1024;
 /** A reader whose heap grew past this after a call is replaced, so memory returns to the baseline. */
 export const READER_RECYCLE_BYTES = 256 * 1024 * 1024;
 /** Readers share the OS page cache for the data; their own buffers can be small. */
@@ -125,7 +125,10 @@ export class EmbeddedDatabase implements ManagedDatabase {
         void engine.whenEnded.then((reason) => {
           if (this.closed || this.writer !== starting || reason === 'stopped') return;
           this.warn(`the embedded database writer ended (${reason}); reopening it`);
-          void this.startWriter().catch((error: unknown) => this.warn(String(error)));
+          // Only once the old thread is gone: two PGlite instances must never have the directory open at once.
+          const next = engine.whenExited.then(() => this.startWriter());
+          this.writer = next;
+          next.catch((error: unknown) => this.warn(errorMessage(error)));
         }),
       () => undefined, // surfaced to the next caller that awaits the writer
     );
@@ -153,6 +156,7 @@ export class EmbeddedDatabase implements ManagedDatabase {
 
   async prepare(): Promise<void> {
     this.contextKey = await loadContextKey((sql) => this.ownerQuery(sql));
+    this.readers.warmUp();
   }
 
   resolveIdentity(userId: string | undefined | null): Promise<Identity> {

@@ -34,12 +34,14 @@ export class EngineWorker {
   private endReason: EngineEnd | undefined;
   private readonly ended: Promise<EngineEnd>;
   private markEnded!: (reason: EngineEnd) => void;
+  private readonly exited: Promise<void>;
   backendPid = 0;
   /** The WebAssembly heap after the last call. */
   heapBytes = 0;
 
   private constructor(private readonly worker: Worker) {
     this.ended = new Promise((resolve) => (this.markEnded = resolve));
+    this.exited = new Promise((resolve) => worker.once('exit', () => resolve()));
     worker.on('message', (reply: WorkerReply) => this.onReply(reply));
     // An error thrown in the worker outside any call (or an exit nobody asked for) ends only this engine.
     worker.on('error', (error) => this.end('crashed', new DatabaseUnavailableError(`embedded database worker failed: ${error.message}`)));
@@ -66,9 +68,17 @@ export class EngineWorker {
     return this.endReason === undefined;
   }
 
-  /** Resolves when the engine has ended, with the reason. */
+  /** Resolves when the engine has ended (its calls failed, no new ones accepted), with the reason. */
   get whenEnded(): Promise<EngineEnd> {
     return this.ended;
+  }
+
+  /**
+   * Resolves when the thread is gone. It may still run for a moment after the engine ended, so nothing may reuse
+   * its directory before this.
+   */
+  get whenExited(): Promise<void> {
+    return this.exited;
   }
 
   /**
@@ -115,6 +125,15 @@ export class EngineWorker {
   async stop(): Promise<void> {
     if (this.alive) await this.call({ op: 'close' }, { timeoutMs: 10_000 }).catch(() => undefined);
     await this.kill('stopped');
+  }
+
+  /**
+   * Test-only: the worker dies as if by accident — an error thrown in it outside any call ('throw'), or the
+   * thread ending without being asked to by this engine ('terminate').
+   */
+  crashForTests(how: 'throw' | 'terminate'): void {
+    if (how === 'throw') void this.call({ op: 'crash' }).catch(() => undefined);
+    else void this.worker.terminate();
   }
 
   /** Ends the worker now, failing whatever it still had pending. */

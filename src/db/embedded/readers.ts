@@ -19,6 +19,9 @@ import path from 'node:path';
 import { CallCancelledError } from '../../infra/errors.js';
 import { EngineWorker } from './engine.js';
 
+/** Writes come in bursts (seeding commits hundreds of batches): the snapshot waits for a pause. */
+const WARM_UP_AFTER_WRITES_MS = 1_000;
+
 export interface ReaderPoolOptions {
   readonly root: string;
   readonly size: number;
@@ -64,6 +67,8 @@ export class ReaderPool {
   private readonly copying = new Map<string, number>();
   private readonly retired = new Set<string>();
   private closed = false;
+  private warmTimer: NodeJS.Timeout | undefined;
+  private openSeq = 0;
 
   constructor(private readonly options: ReaderPoolOptions) {
     this.slots = Array.from({ length: options.size }, (_, index) => ({ index, busy: false, engine: undefined, live: undefined, version: 0 }));
@@ -73,9 +78,31 @@ export class ReaderPool {
     return this.dataVersion;
   }
 
-  /** A write committed: the next call reads from a new snapshot. */
+  /** A write committed: the next call reads from a new snapshot, prepared once writes have paused. */
   markWritten(): void {
     this.dataVersion++;
+    clearTimeout(this.warmTimer);
+    this.warmTimer = setTimeout(() => this.warmUp(), WARM_UP_AFTER_WRITES_MS);
+    this.warmTimer.unref();
+  }
+
+  /**
+   * Takes the snapshot and opens idle readers in the background, so the first call after start or after a write
+   * does not pay for them (about a second at reference size). Failures are left to the next call to report.
+   */
+  warmUp(): void {
+    if (this.closed) return;
+    void (async () => {
+      if (this.snapshotVersion < this.dataVersion) await this.refreshSnapshot();
+      for (const slot of this.slots) {
+        if (this.closed) return;
+        if (!slot.busy && (slot.engine === undefined || slot.version !== this.snapshotVersion)) {
+          const stale = slot.live;
+          await this.open(slot).catch(() => undefined);
+          if (stale?.alive) void stale.kill('stopped');
+        }
+      }
+    })().catch(() => undefined);
   }
 
   /** Removes what a previous process left (the caller holds the data directory's lock). */
@@ -110,6 +137,7 @@ export class ReaderPool {
 
   async close(): Promise<void> {
     this.closed = true;
+    clearTimeout(this.warmTimer);
     const engines = await Promise.all(this.slots.map((slot) => slot.engine?.catch(() => undefined)));
     await Promise.all(engines.map((engine) => engine?.kill('stopped')));
     await rm(this.options.root, { recursive: true, force: true });
@@ -137,7 +165,9 @@ export class ReaderPool {
   private open(slot: Slot): Promise<EngineWorker> {
     const source = this.snapshotDir;
     if (!source) return Promise.reject(new Error('no snapshot of the embedded database to open a reader from'));
-    const dir = path.join(this.options.root, `reader-${slot.index}`);
+    // A fresh directory each time: the worker this one replaces may still be running (and writing temporary
+    // files) for a moment after it was terminated; its directory is removed once its thread is gone.
+    const dir = path.join(this.options.root, `reader-${slot.index}-${++this.openSeq}`);
     this.copying.set(source, (this.copying.get(source) ?? 0) + 1);
     const opening = (async () => {
       try {
@@ -154,6 +184,7 @@ export class ReaderPool {
       (engine) => {
         if (this.closed) void engine.kill('stopped');
         if (slot.engine === opening) slot.live = engine;
+        void engine.whenExited.then(() => rm(dir, { recursive: true, force: true })).catch(() => undefined);
         void engine.whenEnded.then((reason) => {
           if (this.closed || slot.engine !== opening) return;
           slot.engine = undefined;
@@ -164,8 +195,9 @@ export class ReaderPool {
         });
       },
       (error: unknown) => {
+        void rm(dir, { recursive: true, force: true }).catch(() => undefined);
         if (slot.engine === opening) slot.engine = undefined;
-        if (!this.closed) this.options.warn(`cannot open embedded reader ${slot.index}: ${error instanceof Error ? error.message : String(error)}`);
+        if (!this.closed) this.options.warn(`cannot open embedded reader ${slot.index}: ${describe(error)}`);
       },
     );
     return opening;
@@ -199,6 +231,12 @@ export class ReaderPool {
     this.retired.delete(dir);
     void rm(dir, { recursive: true, force: true }).catch(() => undefined);
   }
+}
+
+function describe(error: unknown): string {
+  if (error instanceof Error) return error.message;
+  const message = (error as { message?: unknown } | null)?.message;
+  return typeof message === 'string' ? message : JSON.stringify(error);
 }
 
 /** Waits for `promise`, or rejects with CallCancelledError as soon as `signal` aborts. */
