@@ -8,7 +8,11 @@ import { RETAIL_TABLES, STORE_SCOPED_TABLES } from '../src/db/migrations.js';
 import { signContext } from '../src/db/context.js';
 import { UnknownIdentityError } from '../src/infra/errors.js';
 import type { Identity } from '../src/db/types.js';
-import { backendsUnderTest, createTestDatabase, type TestDatabase } from './support/databases.js';
+import { backendsUnderTest, createTestDatabase, PG_ADMIN_URL, serverUnavailableReason, type TestDatabase } from './support/databases.js';
+import pg from 'pg';
+import { openDatabase } from '../src/db/open.js';
+import { queryRoleUrl } from '../src/db/server/backend.js';
+import { boundedSelect } from '../src/db/bounded.js';
 
 const storeColumn = new Map(STORE_SCOPED_TABLES);
 
@@ -148,3 +152,73 @@ for (const { kind, skip } of await backendsUnderTest()) {
     });
   });
 }
+
+// The context functions are PARALLEL RESTRICTED (migration 7): PostgreSQL may plan tool queries in parallel, the
+// functions run only in the leader, and the backend-pid check still holds. Proved on a database where every plan
+// that can be parallel is (no setup or tuple cost, no minimum table size).
+describe('row level security under parallel plans (server)', { skip: (await serverUnavailableReason()) ?? false }, () => {
+  let t: TestDatabase;
+  let parallel: Awaited<ReturnType<typeof openDatabase>>;
+  before(async () => {
+    t = await createTestDatabase('server');
+    const name = new URL(t.config.databaseUrl!).pathname.slice(1);
+    const admin = new pg.Client({ connectionString: PG_ADMIN_URL });
+    await admin.connect();
+    try {
+      await admin.query(
+        `ALTER DATABASE ${name} SET parallel_setup_cost = 0; ALTER DATABASE ${name} SET parallel_tuple_cost = 0;
+         ALTER DATABASE ${name} SET min_parallel_table_scan_size = 0; ALTER DATABASE ${name} SET max_parallel_workers_per_gather = 2`,
+      );
+    } finally {
+      await admin.end();
+    }
+    // A fresh pool: its connections start with the database's new settings.
+    parallel = await openDatabase(t.config);
+    await parallel.prepare();
+  });
+  after(async () => {
+    await parallel?.close();
+    await t?.cleanup();
+  });
+
+  test('the plans of the matrix queries are parallel, with the context evaluated in the leader', async () => {
+    const key = Buffer.from(String((await t.db.ownerQuery(`SELECT encode(hmac_key, 'hex') FROM zava_private.context_key`)).rows[0]![0]), 'hex');
+    const seattle = await t.db.resolveIdentity(STORES[0]!.managerId);
+    const client = new pg.Client({ connectionString: queryRoleUrl(t.config), options: '-c search_path=pg_catalog,retail' });
+    await client.connect();
+    try {
+      for (const table of ['orders', 'order_items', 'customers']) {
+        const truth = await groundTruth(t, seattle.storeIds);
+        let launched = 0;
+        // Parallel workers are a cluster-wide resource other sessions may hold: retry a few times for a launch.
+        for (let attempt = 0; attempt < 5 && launched === 0; attempt++) {
+          await client.query('BEGIN READ ONLY');
+          await client.query(`SELECT set_config('zava.ctx', $1, true)`, [signContext(key, seattle, (client as unknown as { processID: number }).processID)]);
+          const sql = boundedSelect(`SELECT count(*) FROM retail.${table}`, { maxRows: 10, maxRowBytes: 1000, maxBytes: 1000 });
+          const plan = (await client.query(`EXPLAIN (ANALYZE, FORMAT JSON) ${sql}`)).rows[0]['QUERY PLAN'] as unknown;
+          const text = JSON.stringify(plan);
+          assert.match(text, /"Node Type":"Gather/, `${table}: a parallel plan`);
+          launched = Number(/"Workers Launched":(\d+)/.exec(text)?.[1] ?? 0);
+          const counted = await client.query({ text: sql, rowMode: 'array' });
+          await client.query('ROLLBACK');
+          assert.equal(Number(counted.rows[0]![0]), truth[table], `${table}: the parallel plan counts exactly the visible rows`);
+        }
+        assert.ok(launched > 0, `${table}: parallel workers ran`);
+      }
+    } finally {
+      await client.end();
+    }
+  });
+
+  for (const managerId of [HEAD_OFFICE_USER_ID, STORES[0]!.managerId, STORES[3]!.managerId, REGIONAL_MANAGERS[0]!.managerId]) {
+    test(`identity ${managerId} sees exactly its stores' rows under parallel plans`, async () => {
+      const identity = await parallel.resolveIdentity(managerId);
+      const counts = await parallel.withIdentity(identity, async (session) => {
+        const result: Record<string, number> = {};
+        for (const table of RETAIL_TABLES) result[table] = Number((await session.query(`SELECT count(*) FROM retail.${table}`)).rows[0]![0]);
+        return result;
+      });
+      assert.deepEqual(counts, await groundTruth(t, identity.storeIds));
+    });
+  }
+});

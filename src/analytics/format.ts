@@ -58,7 +58,8 @@ export function compactRows(rowSet: RowSet, caps: Caps): CompactResult {
     r.push(row);
   }
   const result: CompactResult = { c, r, n: r.length };
-  if (byteCapped) {
+  // The database stops sending rows at the byte budget (db/bounded.ts) and says so with truncatedBy.
+  if (byteCapped || rowSet.truncatedBy === 'bytes') {
     result.truncated = true;
     result.note =
       r.length === 0

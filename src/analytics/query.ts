@@ -2,7 +2,15 @@
 // context → the compact answer. Every failure becomes the compact error shape with a message a model can act
 // on; nothing here ever answers with another identity's rows or a stack trace.
 import type { Database, Identity } from '../db/types.js';
-import { DatabaseUnavailableError, QueryError, QueryTimeoutError, UnknownIdentityError } from '../infra/errors.js';
+import {
+  CallCancelledError,
+  DatabaseUnavailableError,
+  QueryError,
+  QueryTimeoutError,
+  QueueTimeoutError,
+  TooManyCallsError,
+  UnknownIdentityError,
+} from '../infra/errors.js';
 import type { Logger } from '../infra/logger.js';
 import { compactError, compactRows, type Caps, type CompactOutcome } from './format.js';
 import type { SqlGuard } from './guard.js';
@@ -31,8 +39,19 @@ export async function resolveCaller(db: Database, userId: string | undefined): P
 export function describeCommonFailure(error: unknown, identity: Identity, log: Logger, tool: string, unexpected: string): string {
   if (error instanceof UnknownIdentityError) return error.message;
   if (error instanceof DatabaseUnavailableError) {
-    log.error({ err: error }, 'database unavailable');
-    return `the database is unavailable right now: ${error.message}`;
+    // The cause (driver message: user, host, port, database) is logged, never answered.
+    log.error({ err: error, cause: error.cause }, 'database unavailable');
+    return `the database is unavailable right now (${error.message}). Try again shortly.`;
+  }
+  // The database is fine: this call waited too long for its turn, its identity sent too many at once, or its
+  // client went away. Each says so in its own words.
+  if (error instanceof QueueTimeoutError || error instanceof TooManyCallsError) {
+    log.warn({ userId: identity.userId, code: error.code }, `${tool} not run: ${error.code}`);
+    return error.message;
+  }
+  if (error instanceof CallCancelledError) {
+    log.info({ userId: identity.userId }, `${tool} cancelled by its client`);
+    return error.message;
   }
   log.error({ err: error, userId: identity.userId }, `unexpected failure in ${tool}`);
   return unexpected;
@@ -70,7 +89,7 @@ export class QueryService {
       return fail(`query refused: ${verdict.reason ?? 'only one read-only SELECT statement is allowed'}`);
     }
     try {
-      const rows = await this.db.withIdentity(identity, (session) => session.query(sql, [], { maxRows: this.options.maxRows }), {
+      const rows = await this.db.withIdentity(identity, (session) => session.query(sql, [], { maxRows: this.options.maxRows, maxBytes: this.options.maxResultBytes }), {
         timeoutMs: this.options.statementTimeoutMs,
         signal,
       });

@@ -8,6 +8,8 @@ export interface MigrationContext {
   readonly hasVector: boolean;
   readonly queryRole: string;
   readonly queryRolePassword: string | undefined;
+  /** temp_file_limit for the query role in this database (PostgreSQL units), or '-1' to leave the server's. */
+  readonly tempFileLimit?: string | undefined;
 }
 
 export interface Migration {
@@ -418,7 +420,85 @@ const innerProductSearch: Migration = {
   },
 };
 
-export const MIGRATIONS: readonly Migration[] = [schema, security, productSearch, hnswParameters, inlineEmbeddings, innerProductSearch];
+/** The temp-file limit of migration 7 when the configuration gives none (the config default). */
+export const DEFAULT_TEMP_FILE_LIMIT = '256MB';
+
+/**
+ * Sets temp_file_limit for the query role in this database, where the owner may. temp_file_limit is a superuser
+ * setting: the query role can neither set it nor raise it (not with SET, not in its startup packet, where a
+ * non-superuser's attempt fails the login), so it must come from the role's configuration. ALTER ROLE ... SET for
+ * it needs a superuser owner, or (PostgreSQL 15+) an owner granted `SET ON PARAMETER temp_file_limit` (measured on
+ * PostgreSQL 15: a plain non-superuser owner with CREATEROLE gets "permission denied"). Where neither holds, a
+ * managed PostgreSQL's operator must run the ALTER ROLE (or set temp_file_limit server-wide): see README. Returns
+ * whether the limit is now in place; never fails the migration.
+ */
+export async function applyTempFileLimit(session: AdminSession, queryRole: string, limit: string): Promise<boolean> {
+  if (!/^(-1|\d+(kB|MB|GB|TB)?)$/.test(limit)) throw new Error(`invalid temp_file_limit: ${limit}`);
+  const action = limit === '-1' ? 'RESET temp_file_limit' : `SET temp_file_limit = ${quoteLiteral(limit)}`;
+  await session.exec(`
+    DO $$ BEGIN
+      EXECUTE format('ALTER ROLE %I IN DATABASE %I ${action.replaceAll("'", "''")}', ${quoteLiteral(queryRole)}, current_database());
+      PERFORM set_config('zava.temp_file_limit_applied', 'yes', true);
+    EXCEPTION WHEN insufficient_privilege THEN
+      PERFORM set_config('zava.temp_file_limit_applied', 'no', true);
+    END $$`);
+  const result = await session.query(`SELECT current_setting('zava.temp_file_limit_applied', true) = 'yes'`);
+  return result.rows[0]?.[0] === true;
+}
+
+/**
+ * Issue 9, the query path:
+ * - zava_bound.checked_row_bytes, the row-size check of bounded results (db/bounded.ts): raises SQLSTATE 54000 for
+ *   a row whose text form is larger than the cap, so PostgreSQL never sends it. PARALLEL SAFE and STABLE (not
+ *   IMMUTABLE: a constant row must not fail at plan time when no row is produced). No SET search_path: it is
+ *   not SECURITY DEFINER (nothing to escalate) and a SET clause costs a settings save and restore on every row.
+ * - The RLS context functions PARALLEL RESTRICTED: declared without a marking they were PARALLEL UNSAFE, which
+ *   kept every tool query (their policies call them) off parallel plans. Restricted functions run only in the
+ *   leader, where the policies' init plans evaluate them once; workers receive the result as a parameter. So
+ *   pg_backend_pid() in verified_scope() is still the leader's pid, the one the context was signed for
+ *   (test/rls.test.ts runs the RLS matrix under forced parallel plans).
+ * - temp_file_limit for the query role, where the owner may set it (applyTempFileLimit).
+ */
+const queryPath: Migration = {
+  version: 7,
+  name: 'query path: row-size check, parallel-restricted RLS context, temp-file limit',
+  async up(session, { queryRole, tempFileLimit }) {
+    const role = quoteIdent(queryRole);
+    await session.exec(`
+      CREATE SCHEMA zava_bound;
+      REVOKE ALL ON SCHEMA zava_bound FROM PUBLIC;
+      GRANT USAGE ON SCHEMA zava_bound TO ${role};
+      CREATE FUNCTION zava_bound.checked_row_bytes(row_bytes integer, max_bytes integer) RETURNS integer
+        LANGUAGE plpgsql STABLE STRICT PARALLEL SAFE AS $fn$
+      BEGIN
+        IF row_bytes > max_bytes THEN
+          RAISE EXCEPTION 'a result row is larger than % bytes', max_bytes
+            USING ERRCODE = 'program_limit_exceeded',
+                  HINT = 'Select fewer or shorter columns (left(column, 200)), or aggregate.';
+        END IF;
+        RETURN row_bytes;
+      END
+      $fn$;
+      REVOKE ALL ON FUNCTION zava_bound.checked_row_bytes(integer, integer) FROM PUBLIC;
+      GRANT EXECUTE ON FUNCTION zava_bound.checked_row_bytes(integer, integer) TO ${role};
+
+      ALTER FUNCTION zava_ctx.verified_scope() PARALLEL RESTRICTED;
+      ALTER FUNCTION zava_ctx.visible_store_ids() PARALLEL RESTRICTED;
+      ALTER FUNCTION zava_ctx.is_authenticated() PARALLEL RESTRICTED;
+    `);
+    await applyTempFileLimit(session, queryRole, tempFileLimit ?? DEFAULT_TEMP_FILE_LIMIT);
+  },
+};
+
+export const MIGRATIONS: readonly Migration[] = [
+  schema,
+  security,
+  productSearch,
+  hnswParameters,
+  inlineEmbeddings,
+  innerProductSearch,
+  queryPath,
+];
 
 export interface MigrationReport {
   readonly applied: readonly { version: number; name: string }[];

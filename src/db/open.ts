@@ -28,7 +28,7 @@ export async function openDatabase(config: Config): Promise<ManagedDatabase> {
 /** Applies pending migrations, then loads the signing key so identity-scoped reads can run. */
 export async function migrateDatabase(db: ManagedDatabase, config: Config): Promise<MigrationReport> {
   const report = await db.withAdminTransaction((session) =>
-    migrate(session, { hasVector: db.hasVector, queryRole: config.queryRole, queryRolePassword: config.queryRolePassword }),
+    migrate(session, { hasVector: db.hasVector, queryRole: config.queryRole, queryRolePassword: config.queryRolePassword, tempFileLimit: config.tempFileLimit }),
   );
   await db.prepare();
   return report;

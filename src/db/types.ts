@@ -24,8 +24,10 @@ export interface RowSet {
   readonly rows: unknown[][];
   /** Rows returned (after the row cap). */
   readonly rowCount: number;
-  /** True when the query produced more than maxRows rows and the rest were dropped. */
+  /** True when rows were dropped: more than maxRows rows, or past the byte budget (see truncatedBy). */
   readonly truncated: boolean;
+  /** Which cap dropped rows, when one did: the row cap, or the byte budget (QueryOptions.maxBytes). */
+  readonly truncatedBy?: 'rows' | 'bytes';
 }
 
 /** A parameter is sent as text; SQL must cast it where the type matters ($1::int, $2::vector). */
@@ -34,6 +36,12 @@ export type SqlParam = string | number | boolean | null;
 export interface QueryOptions {
   /** Stop reading after this many rows and set truncated (default: db.maxRows from config). */
   readonly maxRows?: number;
+  /**
+   * Byte budget of the rows (their text form, as PostgreSQL measures it in db/bounded.ts): rows past it are not
+   * sent (truncatedBy 'bytes'). Default: the backend's per-call cap. Independently, a single row larger than the
+   * configured maxRowBytes fails the query (SQLSTATE 54000).
+   */
+  readonly maxBytes?: number;
 }
 
 /** The one thing a caller can do inside an identity-scoped transaction: read. */

@@ -3,16 +3,26 @@
 // no SQL it runs can become anyone else (a non-superuser session cannot SET ROLE or SESSION AUTHORIZATION
 // to a role it is not a member of).
 import pg from 'pg';
-import Cursor from 'pg-cursor';
 import { from as copyFrom } from 'pg-copy-streams';
 import { Readable } from 'node:stream';
 import { pipeline } from 'node:stream/promises';
-import { DatabaseUnavailableError, QueryError, QueryTimeoutError, ZavaError } from '../../infra/errors.js';
+import {
+  CallCancelledError,
+  DatabaseUnavailableError,
+  QueryError,
+  QueryTimeoutError,
+  ZavaError,
+} from '../../infra/errors.js';
 import type { Config } from '../../infra/config.js';
 import { redactUrl } from '../../infra/config.js';
-import { CONTEXT_SETTING, loadContextKey, signContext } from '../context.js';
+import { loadContextKey, signContext } from '../context.js';
 import { IdentityDirectory } from '../identity.js';
 import { VALUE_PARSERS } from '../values.js';
+import { FairScheduler } from '../fair-scheduler.js';
+import { loadBoundedScanner, positionInQuery, type ResultBounds } from '../bounded.js';
+import { applyTempFileLimit } from '../migrations.js';
+import { IdentityPipeline } from './pipeline.js';
+import { cancelRequest, guardConnection, WireLimitError } from './wire.js';
 import type {
   AdminSession,
   ColumnInfo,
@@ -34,6 +44,21 @@ const types: pg.CustomTypesConfig = {
 /** Client-side backstop: if the server-side timeout was disabled from inside the query, cancel it anyway. */
 const WATCHDOG_GRACE_MS = 2_000;
 
+/**
+ * Byte budget of a query that gives none (QueryOptions.maxBytes): internal reads (the search corpus) need more
+ * than a tool answer's cap, and still stay bounded per call.
+ */
+const DEFAULT_SESSION_MAX_BYTES = 64 * 1024 * 1024;
+
+/** Room above the largest row for a message's framing, column names and PostgreSQL's own error texts. */
+const WIRE_SLACK_BYTES = 1024 * 1024;
+
+/**
+ * Owner connections run trusted SQL (seeding, imports) and get no tool caps; the exception barrier still applies,
+ * and no message may come near V8's string limit (~512 MB), which would otherwise throw inside the parser.
+ */
+const OWNER_WIRE_LIMIT_BYTES = 256 * 1024 * 1024;
+
 export function queryRoleUrl(config: Pick<Config, 'databaseUrl' | 'queryDatabaseUrl' | 'queryRole' | 'queryRolePassword'>): string {
   if (config.queryDatabaseUrl) return config.queryDatabaseUrl;
   const url = new URL(config.databaseUrl!);
@@ -42,27 +67,46 @@ export function queryRoleUrl(config: Pick<Config, 'databaseUrl' | 'queryDatabase
   return url.toString();
 }
 
-function toQueryError(error: unknown, timeoutMs?: number): Error {
-  if (error instanceof ZavaError) return error;
-  const e = error as pg.DatabaseError;
-  if (e?.code === '57014' && timeoutMs !== undefined) return new QueryTimeoutError(timeoutMs);
-  if (e && typeof e.code === 'string' && typeof e.message === 'string') {
-    const position = Number(e.internalPosition ?? e.position);
-    return new QueryError(e.message, {
-      sqlState: e.code,
-      ...(e.hint ? { hint: e.hint } : {}),
-      ...(e.detail ? { detail: e.detail } : {}),
-      ...(Number.isFinite(position) ? { position } : {}),
-    });
-  }
-  return error instanceof Error ? error : new Error(String(error));
+/** SQLSTATE classes that mean the connection or the server is gone, not that the query was wrong. */
+function isConnectionFailure(sqlState: string): boolean {
+  return sqlState.startsWith('08') || sqlState.startsWith('57P') || sqlState === '53300';
 }
 
-interface ConnectionState {
-  /** It ran something that was not a read: discard it rather than reuse it. */
-  dirty: boolean;
-  /** It stopped answering within the deadline: destroy it without cleanup. */
-  abandoned: boolean;
+/**
+ * What a caller may see of a failure. Decided by type and SQLSTATE, never by message text (a query controls the
+ * text of its own errors). PostgreSQL's errors about the query keep their message, detail, hint and position
+ * (mapped back into the caller's SQL when `sql` is given); anything about the connection becomes a generic
+ * DatabaseUnavailableError whose cause (logged, never answered) holds the details: user, host, port and
+ * database appear in driver messages.
+ */
+function toPublicError(error: unknown, timeoutMs?: number, position?: (p: number) => number | undefined): Error {
+  if (error instanceof ZavaError) return error;
+  if (error instanceof WireLimitError) {
+    return new QueryError(
+      `the database answered with a message of ${error.declaredBytes} bytes (a value, row or error text larger than the ${error.limitBytes}-byte limit); the query was stopped. Select fewer or shorter columns.`,
+      { sqlState: '54000' },
+      { cause: error },
+    );
+  }
+  if (error instanceof pg.DatabaseError && typeof error.code === 'string') {
+    if (isConnectionFailure(error.code)) return new DatabaseUnavailableError('the connection to the database was lost', { cause: error });
+    if (error.code === '57014' && timeoutMs !== undefined) return new QueryTimeoutError(timeoutMs);
+    const raw = Number(error.position);
+    const at = Number.isFinite(raw) ? (position ? position(raw) : raw) : undefined;
+    return new QueryError(error.message, {
+      sqlState: error.code,
+      ...(error.hint ? { hint: error.hint } : {}),
+      ...(error.detail ? { detail: error.detail } : {}),
+      ...(at !== undefined ? { position: at } : {}),
+    });
+  }
+  return new DatabaseUnavailableError('the connection to the database failed', { cause: error });
+}
+
+/** The connection of one withIdentity call, and whether it must be destroyed rather than returned to the pool. */
+interface Call {
+  readonly client: pg.PoolClient;
+  discard: Error | undefined;
 }
 
 function rowSet(fields: readonly { name: string; dataTypeID: number }[], rows: unknown[][], truncated: boolean): RowSet {
@@ -79,6 +123,10 @@ export class ServerDatabase implements ManagedDatabase {
   private readonly identities: IdentityDirectory;
   private contextKey: Buffer | undefined;
 
+  private readonly scheduler: FairScheduler;
+  /** temp_file_limit is in the query role's configuration for this database (see prepare). */
+  tempFileLimitApplied = false;
+
   private constructor(private readonly config: Config) {
     const databaseUrl = config.databaseUrl!;
     this.location = `PostgreSQL at ${redactUrl(databaseUrl)}`;
@@ -90,6 +138,8 @@ export class ServerDatabase implements ManagedDatabase {
     };
     this.ownerPool = new pg.Pool({ ...common, connectionString: databaseUrl, max: 2, options: '-c jit=off -c timezone=UTC' });
     // Server settings from the seeds: JIT off for steady latency, a statement timeout, bounded memory per sort.
+    // temp_file_limit cannot be set here: it is a superuser setting, and a non-superuser's startup packet that
+    // sets it is refused at login; it comes from the role's configuration (prepare).
     this.queryPool = new pg.Pool({
       ...common,
       connectionString: queryRoleUrl(config),
@@ -104,10 +154,21 @@ export class ServerDatabase implements ManagedDatabase {
         '-c search_path=pg_catalog,retail',
       ].join(' '),
     });
-    // An idle client's error (server restart) must not crash the process; the next checkout reconnects.
-    this.ownerPool.on('error', () => undefined);
-    this.queryPool.on('error', () => undefined);
+    // No driver error may escape: an idle client's error (server restart) is the pool's, a checked-out client's
+    // is its call's (guardConnection listens on every client), and the wire is guarded against oversized messages.
+    const ignore = () => undefined;
+    this.ownerPool.on('error', ignore);
+    this.queryPool.on('error', ignore);
+    this.ownerPool.on('connect', (client) => guardConnection(client, OWNER_WIRE_LIMIT_BYTES, ignore));
+    this.queryPool.on('connect', (client) => guardConnection(client, config.maxRowBytes + WIRE_SLACK_BYTES, ignore));
     this.identities = new IdentityDirectory((sql) => this.ownerQuery(sql));
+    // The pool is the capacity; each identity gets a share of it, and waiting calls are served in turn.
+    this.scheduler = new FairScheduler({
+      capacity: config.pool.max,
+      perKey: config.identityConcurrency,
+      maxWaitMs: config.queueTimeoutMs,
+      maxQueuedPerKey: config.identityQueueLimit,
+    });
   }
 
   /** Opens the owner pool and checks the server is reachable; does not need the schema to exist. */
@@ -133,6 +194,36 @@ export class ServerDatabase implements ManagedDatabase {
     this.contextKey = await loadContextKey((sql) => this.ownerQuery(sql));
     const vector = await this.ownerQuery(`SELECT EXISTS (SELECT 1 FROM pg_extension WHERE extname = 'vector')`);
     this.hasVector = vector.rows[0]?.[0] === true;
+    await loadBoundedScanner();
+    await this.ensureTempFileLimit();
+  }
+
+  /**
+   * Puts the configured temp_file_limit into the query role's configuration for this database when it is not
+   * there yet (a changed ZAVA_TEMP_FILE_LIMIT takes effect at the next start; new connections pick it up). Where
+   * the owner may not (see applyTempFileLimit), warns with what the operator must run.
+   */
+  private async ensureTempFileLimit(): Promise<void> {
+    const wanted = this.config.tempFileLimit;
+    const current = await this.ownerQuery(
+      `SELECT (SELECT option_value FROM pg_db_role_setting s CROSS JOIN LATERAL pg_options_to_table(s.setconfig)
+                WHERE s.setdatabase = (SELECT oid FROM pg_database WHERE datname = current_database())
+                  AND s.setrole = (SELECT oid FROM pg_roles WHERE rolname = $1) AND option_name = 'temp_file_limit')`,
+      [this.config.queryRole],
+    );
+    const have = current.rows[0]?.[0] ?? null;
+    if ((wanted === '-1' && have === null) || have === wanted) {
+      this.tempFileLimitApplied = true;
+      return;
+    }
+    this.tempFileLimitApplied = await this.withAdminTransaction((session) => applyTempFileLimit(session, this.config.queryRole, wanted));
+    if (!this.tempFileLimitApplied) {
+      process.emitWarning(
+        `temp_file_limit ${wanted} could not be set for the query role "${this.config.queryRole}": the database owner may not. ` +
+          `Run as a superuser (or an administrator role): ALTER ROLE ${this.config.queryRole} IN DATABASE <database> SET temp_file_limit = '${wanted}'`,
+        { code: 'ZAVA_TEMP_FILE_LIMIT' },
+      );
+    }
   }
 
   resolveIdentity(userId: string | undefined | null): Promise<Identity> {
@@ -143,102 +234,114 @@ export class ServerDatabase implements ManagedDatabase {
     const key = this.contextKey;
     if (!key) throw new DatabaseUnavailableError('the database is not prepared: call prepare() after migrating');
     const timeoutMs = options.timeoutMs ?? this.config.statementTimeoutMs;
+    const { signal } = options;
+    return this.scheduler.run(identity.userId, () => this.onConnection(identity, key, timeoutMs, work, signal), signal);
+  }
+
+  private async onConnection<T>(
+    identity: Identity,
+    key: Buffer,
+    timeoutMs: number,
+    work: (session: ReadSession) => Promise<T>,
+    signal: AbortSignal | undefined,
+  ): Promise<T> {
     let client: pg.PoolClient;
     try {
       client = await this.queryPool.connect();
     } catch (error) {
-      throw new DatabaseUnavailableError(`cannot connect as the query role to ${this.location}: ${(error as Error).message}`, {
-        cause: error,
-      });
+      // The driver's message names the user, host, port and database: it goes to the log (cause), not the answer.
+      throw new DatabaseUnavailableError('cannot connect to the database', { cause: error });
     }
-    const backendPid = (client as unknown as { processID: number }).processID;
-    const connection: ConnectionState = { dirty: false, abandoned: false };
+    const call: Call = { client, discard: undefined };
     try {
-      await client.query('BEGIN READ ONLY');
-      await client.query(`SELECT set_config('${CONTEXT_SETTING}', $1, true), set_config('statement_timeout', $2, true)`, [
-        signContext(key, identity, backendPid),
-        String(timeoutMs),
-      ]);
+      if (signal?.aborted) throw new CallCancelledError();
       const session: ReadSession = {
         query: (sql: string, params: readonly SqlParam[] = [], queryOptions: QueryOptions = {}) =>
-          this.readCursor(client, backendPid, sql, params, queryOptions.maxRows ?? this.config.maxRows, timeoutMs, connection),
+          this.query(call, identity, key, sql, params, queryOptions, timeoutMs, signal),
       };
       return await work(session);
-    } catch (error) {
-      throw toQueryError(error, timeoutMs);
     } finally {
-      // End the transaction and undo any session-level setting the query made, so the pooled connection
-      // carries nothing into the next call. A connection that ran a statement which was not a read, or on
-      // which the cleanup failed, is discarded instead of returned to the pool. One that stopped answering is
-      // destroyed without waiting for it.
-      let discard: Error | undefined = connection.abandoned ? new Error('connection abandoned after a timeout') : undefined;
-      if (!discard) {
-        try {
-          await client.query('ROLLBACK; RESET ALL');
-        } catch (error) {
-          discard = error as Error;
-        }
-      }
-      client.release(discard ?? connection.dirty);
+      // A connection that broke, was cancelled or stopped answering is destroyed, never reused.
+      client.release(call.discard);
     }
   }
 
-  /** Runs one statement over the extended protocol (one statement on the wire) and reads at most maxRows + 1. */
-  private async readCursor(
-    client: pg.PoolClient,
-    backendPid: number,
+  /**
+   * One query in its own READ ONLY transaction under the identity's signed context, in one round trip
+   * (server/pipeline.ts). Several queries of one withIdentity run one after another on the same connection; each
+   * has its own transaction, which under READ COMMITTED sees what one shared transaction would (every statement
+   * takes a fresh snapshot either way), and nothing carries over between them.
+   */
+  private async query(
+    call: Call,
+    identity: Identity,
+    key: Buffer,
     sql: string,
     params: readonly SqlParam[],
-    maxRows: number,
+    options: QueryOptions,
     timeoutMs: number,
-    connection: ConnectionState,
+    signal: AbortSignal | undefined,
   ): Promise<RowSet> {
-    const cursor = new Cursor(sql, params.map((p) => (p === null ? null : String(p))), { rowMode: 'array', types });
-    // COPY is no read: let the protocol run to its end (drain COPY OUT, fail COPY IN), then refuse it below.
-    Object.assign(cursor, {
-      handleCopyData: () => undefined,
-      handleCopyInResponse: (wire: { sendCopyFail(message: string): void }) => wire.sendCopyFail('COPY is not allowed'),
-    });
-    client.query(cursor);
+    if (call.discard) throw new DatabaseUnavailableError('the connection to the database was lost', { cause: call.discard });
+    if (signal?.aborted) throw new CallCancelledError();
+    const { client } = call;
+    const bounds: ResultBounds = {
+      maxRows: options.maxRows ?? this.config.maxRows,
+      maxRowBytes: this.config.maxRowBytes,
+      maxBytes: options.maxBytes ?? DEFAULT_SESSION_MAX_BYTES,
+    };
+    const pid = (client as unknown as { processID: number }).processID;
+    const exchange = new IdentityPipeline({ sql, params, context: signContext(key, identity, pid), timeoutMs, bounds, types });
+    client.query(exchange as unknown as pg.Submittable);
     // Backstop for a statement whose server-side timeout was switched off from inside, or a connection that
-    // stopped answering: cancel it on the server and abandon the connection.
+    // stopped answering; and the caller going away. Both cancel the statement in the database at once.
     let watchdog: NodeJS.Timeout | undefined;
-    const deadline = new Promise<never>((_, reject) => {
-      watchdog = setTimeout(() => {
-        connection.abandoned = true;
-        void this.cancelBackend(backendPid);
-        reject(new QueryTimeoutError(timeoutMs));
-      }, timeoutMs + WATCHDOG_GRACE_MS);
+    let onAbort: (() => void) | undefined;
+    const interrupted = new Promise<'timeout' | 'abort'>((resolve) => {
+      watchdog = setTimeout(() => resolve('timeout'), timeoutMs + WATCHDOG_GRACE_MS);
+      onAbort = () => resolve('abort');
+      signal?.addEventListener('abort', onAbort, { once: true });
     });
     try {
-      const rows = (await Promise.race([cursor.read(maxRows + 1), deadline])) as unknown[][];
-      const fields = (cursor as unknown as { _result: { fields: { name: string; dataTypeID: number }[] } })._result.fields;
-      if (fields.length === 0 || client.getTransactionStatus() !== 'T') {
-        // It ran, but it was not a read (SET, LISTEN, PREPARE, COMMIT...): refuse it and drop the connection.
-        connection.dirty = true;
-        throw new QueryError('only statements that return rows can run here');
+      const outcome = await Promise.race([exchange.done, interrupted]);
+      if (outcome === 'timeout' || outcome === 'abort') {
+        const error = outcome === 'abort' ? new CallCancelledError() : new QueryTimeoutError(timeoutMs);
+        call.discard = error;
+        void this.cancel(client, pid);
+        throw error;
       }
-      const truncated = rows.length > maxRows;
-      return rowSet(fields, truncated ? rows.slice(0, maxRows) : rows, truncated);
-    } catch (error) {
-      throw toQueryError(error, timeoutMs);
+      if ('error' in outcome) {
+        await this.recover(call, outcome.error);
+        throw toPublicError(outcome.error, timeoutMs, (p) => positionInQuery(sql, p));
+      }
+      // The exchange ends with its own ROLLBACK: anything else means the connection is not what we think.
+      if (client.getTransactionStatus() !== 'I') call.discard = new Error(`transaction status ${client.getTransactionStatus()} after a call`);
+      return outcome.rows;
     } finally {
       clearTimeout(watchdog);
-      if (!connection.abandoned) await cursor.close().catch(() => undefined);
+      if (onAbort) signal?.removeEventListener('abort', onAbort);
     }
   }
 
-  /** Cancels a runaway statement from a separate connection of the same role. */
-  private async cancelBackend(pid: number): Promise<void> {
-    const client = new pg.Client({ connectionString: queryRoleUrl(this.config), connectionTimeoutMillis: 5_000 });
-    try {
-      await client.connect();
-      await client.query('SELECT pg_cancel_backend($1::int)', [pid]);
-    } catch {
-      // Best effort: the server-side statement_timeout is the primary mechanism.
-    } finally {
-      await client.end().catch(() => undefined);
+  /** After a failed exchange: PostgreSQL's own error leaves the transaction aborted (ROLLBACK it); anything else ends the connection. */
+  private async recover(call: Call, error: Error): Promise<void> {
+    if (!(error instanceof pg.DatabaseError) || isConnectionFailure(String(error.code))) {
+      call.discard = error;
+      return;
     }
+    try {
+      await call.client.query('ROLLBACK; SELECT pg_advisory_unlock_all()');
+      if (call.client.getTransactionStatus() !== 'I') call.discard = new Error('the transaction did not end');
+    } catch (rollbackError) {
+      call.discard = rollbackError as Error;
+    }
+  }
+
+  /** Cancels the statement running on `client` (its connection is destroyed afterwards, so no later statement can be hit). */
+  private async cancel(client: pg.PoolClient, pid: number): Promise<void> {
+    const { host, port } = (client as unknown as { connectionParameters: { host: string; port: number } }).connectionParameters;
+    const secretKey = (client as unknown as { secretKey: number }).secretKey;
+    await cancelRequest({ host, port }, pid, secretKey);
   }
 
   async ownerQuery(sql: string, params: readonly SqlParam[] = []): Promise<RowSet> {
@@ -246,7 +349,7 @@ export class ServerDatabase implements ManagedDatabase {
       const result = await this.ownerPool.query({ text: sql, values: [...params], rowMode: 'array', types });
       return rowSet(result.fields, result.rows as unknown[][], false);
     } catch (error) {
-      throw toQueryError(error);
+      throw toPublicError(error);
     }
   }
 
@@ -271,7 +374,8 @@ export class ServerDatabase implements ManagedDatabase {
       return result;
     } catch (error) {
       await client.query('ROLLBACK').catch((rollbackError: Error) => (broken = rollbackError));
-      throw toQueryError(error);
+      // The work's own errors (a refused import, a bug) pass through; PostgreSQL's are described.
+      throw error instanceof pg.DatabaseError ? toPublicError(error) : error;
     } finally {
       client.release(broken);
     }
