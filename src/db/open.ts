@@ -19,7 +19,6 @@ export async function openDatabase(config: Config): Promise<ManagedDatabase> {
     queueTimeoutMs: config.queueTimeoutMs,
     identityQueueLimit: config.identityQueueLimit,
     maxRowBytes: config.maxRowBytes,
-    maxResultBytes: config.maxResultBytes,
     tempFileLimit: config.tempFileLimit,
     warn: (message) => log.warn(message),
   });

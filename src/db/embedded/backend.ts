@@ -7,6 +7,7 @@
 // client went away, an engine failure or a grown heap ends only that reader's worker, which is replaced.
 import { DatabaseUnavailableError, errorMessage, QueryError } from '../../infra/errors.js';
 import { Mutex } from '../../infra/mutex.js';
+import { BOUND_COLUMNS, boundedOutcome, boundedSelect, loadBoundedScanner, positionInQuery, type ResultBounds } from '../bounded.js';
 import { CONTEXT_SETTING, loadContextKey, signContext } from '../context.js';
 import { FairScheduler } from '../fair-scheduler.js';
 import { IdentityDirectory } from '../identity.js';
@@ -35,10 +36,8 @@ export interface EmbeddedOptions {
   readonly identityConcurrency?: number;
   readonly queueTimeoutMs?: number;
   readonly identityQueueLimit?: number;
-  /** Largest row (text form) a tool query may return; a larger one fails inside PostgreSQL. */
+  /** Largest row a tool query may return (db/bounded.ts); a larger one fails inside PostgreSQL. */
   readonly maxRowBytes?: number;
-  /** Result bytes a tool query may return; rows past it are dropped (truncated). */
-  readonly maxResultBytes?: number;
   /** temp_file_limit of tool queries (PostgreSQL units); '-1' leaves it unlimited. */
   readonly tempFileLimit?: string;
   readonly warn?: (message: string) => void;
@@ -54,6 +53,11 @@ export const READER_HEAP_MAX_BYTES = 384 * 1024 * 1024;
 export const READER_RECYCLE_BYTES = 256 * 1024 * 1024;
 /** Readers share the OS page cache for the data; their own buffers can be small. */
 const READER_SHARED_BUFFERS = '32MB';
+/**
+ * Byte budget of a query that gives none (QueryOptions.maxBytes), as on the server backend: internal reads (the
+ * search corpus) need more than a tool answer's cap, and still stay bounded per call.
+ */
+const DEFAULT_SESSION_MAX_BYTES = 64 * 1024 * 1024;
 /** Longest the identity directory may take to load before the previous one keeps serving. */
 const IDENTITY_REFRESH_TIMEOUT_MS = 5_000;
 
@@ -98,6 +102,7 @@ export class EmbeddedDatabase implements ManagedDatabase {
   }
 
   static async open(options: EmbeddedOptions): Promise<EmbeddedDatabase> {
+    await loadBoundedScanner();
     const directoryLock = DataDirectoryLock.acquire(options.dataDir);
     let db: EmbeddedDatabase | undefined;
     try {
@@ -193,17 +198,26 @@ export class EmbeddedDatabase implements ManagedDatabase {
               const session: ReadSession = {
                 query: async (sql: string, params: readonly SqlParam[] = [], queryOptions: QueryOptions = {}) => {
                   if (!engine.alive) throw new QueryError('the transaction was cancelled by an earlier timeout');
-                  const request: WorkerRequest = {
-                    op: 'sandbox',
-                    sql,
-                    params,
+                  const bounds: ResultBounds = {
                     maxRows: queryOptions.maxRows ?? this.options.maxRows,
                     maxRowBytes: this.options.maxRowBytes ?? 256 * 1024,
-                    maxBytes: this.options.maxResultBytes ?? 1024 * 1024,
+                    maxBytes: queryOptions.maxBytes ?? DEFAULT_SESSION_MAX_BYTES,
+                  };
+                  const request: WorkerRequest = {
+                    op: 'sandbox',
+                    sql: boundedSelect(sql, bounds),
+                    params,
+                    maxRows: bounds.maxRows + 1,
                     ...(begin ? { begin } : {}),
                   };
                   begin = undefined;
-                  return toRowSet((await engine.call(request, { timeoutMs, signal })) as WorkerRows);
+                  let result: WorkerRows;
+                  try {
+                    result = (await engine.call(request, { timeoutMs, signal })) as WorkerRows;
+                  } catch (error) {
+                    throw withPositionIn(sql, error);
+                  }
+                  return boundedRowSet(result, bounds);
                 },
               };
               try {
@@ -272,6 +286,32 @@ export class EmbeddedDatabase implements ManagedDatabase {
       this.directoryLock.release();
     });
   }
+}
+
+/** A bounded statement's rows without their hidden columns, cut where the bounds say. */
+function boundedRowSet(result: WorkerRows, bounds: ResultBounds): RowSet {
+  const outcome = boundedOutcome(result.rows, bounds);
+  const width = result.columns.length - BOUND_COLUMNS;
+  const rows = result.rows.slice(0, outcome.keep).map((row) => row.slice(0, width));
+  return {
+    columns: result.columns.slice(0, width),
+    rows,
+    rowCount: rows.length,
+    truncated: outcome.truncatedBy !== undefined,
+    ...(outcome.truncatedBy ? { truncatedBy: outcome.truncatedBy } : {}),
+  };
+}
+
+/** An error's position, reported in the bounded statement, moved back into the caller's SQL (or dropped). */
+function withPositionIn(sql: string, error: unknown): unknown {
+  if (!(error instanceof QueryError) || error.position === undefined) return error;
+  const position = positionInQuery(sql, error.position);
+  return new QueryError(error.message, {
+    ...(error.sqlState ? { sqlState: error.sqlState } : {}),
+    ...(error.hint ? { hint: error.hint } : {}),
+    ...(error.detail ? { detail: error.detail } : {}),
+    ...(position !== undefined ? { position } : {}),
+  });
 }
 
 function toRowSet(result: WorkerRows): RowSet {

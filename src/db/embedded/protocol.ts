@@ -19,11 +19,11 @@ export type WorkerRequest =
   | { op: 'query'; sql: string; params: readonly SqlParam[] }
   | { op: 'copy'; table: string; columns: readonly string[]; csv: string }
   /**
-   * Untrusted SQL in the sandbox. `begin`: SQL run first, in the same message (the identity transaction's BEGIN,
-   * sent with its first statement). Rows over `maxRowBytes` (text form) fail the statement inside PostgreSQL;
-   * rows after `maxBytes` in total are not sent (truncated).
+   * Untrusted SQL in the sandbox, already bounded (db/bounded.ts), with its hidden columns; `maxRows`: rows read
+   * at most. `begin`: SQL run first, in the same message (the identity transaction's BEGIN, sent with its first
+   * statement).
    */
-  | { op: 'sandbox'; sql: string; params: readonly SqlParam[]; maxRows: number; maxRowBytes: number; maxBytes: number; begin?: string }
+  | { op: 'sandbox'; sql: string; params: readonly SqlParam[]; maxRows: number; begin?: string }
   | { op: 'close' }
   /** Test-only: the worker throws outside any call, as a crash in the engine would. */
   | { op: 'crash' };

@@ -96,11 +96,7 @@ export class ReaderPool {
       if (this.snapshotVersion < this.dataVersion) await this.refreshSnapshot();
       for (const slot of this.slots) {
         if (this.closed) return;
-        if (!slot.busy && (slot.engine === undefined || slot.version !== this.snapshotVersion)) {
-          const stale = slot.live;
-          await this.open(slot).catch(() => undefined);
-          if (stale?.alive) void stale.kill('stopped');
-        }
+        if (!slot.busy && (slot.engine === undefined || slot.version !== this.snapshotVersion)) await this.open(slot).catch(() => undefined);
       }
     })().catch(() => undefined);
   }
@@ -147,8 +143,7 @@ export class ReaderPool {
     if (this.snapshotVersion < this.dataVersion) await this.refreshSnapshot();
     const current = await slot.engine?.catch(() => undefined);
     if (current?.alive && slot.version === this.snapshotVersion) return current;
-    if (current?.alive) void current.kill('stopped'); // opened from an older snapshot
-    return this.open(slot);
+    return this.open(slot); // none, ended, or opened from an older snapshot
   }
 
   /**
@@ -162,6 +157,10 @@ export class ReaderPool {
     else if (engine?.alive && engine.heapBytes > this.options.recycleAboveBytes) void engine.kill('stopped');
   }
 
+  /**
+   * Opens a new engine for `slot` (which serves no call at that moment), replacing whatever it had: a live engine
+   * is ended, and one still opening is ended as soon as it has opened.
+   */
   private open(slot: Slot): Promise<EngineWorker> {
     const source = this.snapshotDir;
     if (!source) return Promise.reject(new Error('no snapshot of the embedded database to open a reader from'));
@@ -177,14 +176,15 @@ export class ReaderPool {
       }
       return EngineWorker.start({ dataDir: dir, heapMaxBytes: this.options.heapMaxBytes, sharedBuffers: this.options.sharedBuffers });
     })();
+    if (slot.live?.alive) void slot.live.kill('stopped');
     slot.engine = opening;
     slot.live = undefined;
     slot.version = this.snapshotVersion;
     opening.then(
       (engine) => {
-        if (this.closed) void engine.kill('stopped');
-        if (slot.engine === opening) slot.live = engine;
         void engine.whenExited.then(() => rm(dir, { recursive: true, force: true })).catch(() => undefined);
+        if (this.closed || slot.engine !== opening) return void engine.kill('stopped'); // superseded while opening
+        slot.live = engine;
         void engine.whenEnded.then((reason) => {
           if (this.closed || slot.engine !== opening) return;
           slot.engine = undefined;

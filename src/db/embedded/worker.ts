@@ -86,8 +86,8 @@ async function describeTypes(oids: number[]): Promise<void> {
 
 interface SandboxShape {
   readonly columns: ColumnInfo[];
-  /** The bounded statement that runs it through zava_exec.run with its column definition list. */
-  readonly bounded: string;
+  /** The call of zava_exec.run with the statement's column definition list. */
+  readonly run: string;
 }
 
 /** Shapes of recently run statements: the server's own queries repeat with new parameters. */
@@ -106,15 +106,8 @@ async function describeShape(sql: string): Promise<SandboxShape> {
     }
     return `c${index + 1} ${type.name}`;
   });
-  // The statement is wrapped so PostgreSQL measures each row (its text form) before sending it: a row over the
-  // row cap, or past the byte budget, goes out as NULLs with two flags, so the engine never hands over more
-  // than the budget, whatever the query computes. Rows are numbered c1..cn inside; names come from `columns`.
-  const outer = fields.map((_, index) => `CASE WHEN k.zava_send THEN k.c${index + 1} END`).join(', ');
-  const bounded =
-    `SELECT ${outer}, k.zava_bytes, k.zava_send FROM (` +
-    `SELECT t.*, s.zava_bytes, s.zava_bytes <= $4 AND coalesce(sum(s.zava_bytes) OVER (ROWS BETWEEN UNBOUNDED PRECEDING AND 1 PRECEDING), 0) + s.zava_bytes <= $5 AS zava_send ` +
-    `FROM zava_exec.run($1, $2::text[], $3::int) AS t(${definitions.join(', ')}), LATERAL (SELECT octet_length(t::text) AS zava_bytes) AS s) AS k`;
-  const shape = { columns: fields.map((f) => ({ name: f.name, dataTypeID: f.dataTypeID })), bounded };
+  const run = `SELECT * FROM zava_exec.run($1, $2::text[], $3::int) AS t(${definitions.join(', ')})`;
+  const shape = { columns: fields.map((f) => ({ name: f.name, dataTypeID: f.dataTypeID })), run };
   if (shapes.size >= MAX_SHAPES) shapes.delete(shapes.keys().next().value!);
   shapes.set(sql, shape);
   return shape;
@@ -123,41 +116,23 @@ async function describeShape(sql: string): Promise<SandboxShape> {
 /**
  * Runs untrusted SQL inside zava_exec.run (SECURITY DEFINER, owned by the sandbox role). The statement is
  * described first (parse analysis only, nothing runs) to learn its columns, which become the column
- * definition list of the set-returning call, so values keep their PostgreSQL types.
+ * definition list of the set-returning call, so values keep their PostgreSQL types. The statement arrives
+ * already bounded (db/bounded.ts: PostgreSQL refuses a row over the row cap and sends nothing past the byte
+ * budget), so no value larger than the cap ever leaves the engine.
  */
 async function sandbox(request: Extract<WorkerRequest, { op: 'sandbox' }>): Promise<WorkerRows> {
-  const { sql, params, maxRows, maxRowBytes } = request;
+  const { sql, params, maxRows } = request;
   const cached = shapes.get(sql);
   const shape = cached ?? (await describeShape(sql));
-  let result;
   try {
-    result = await database().query<unknown[]>(shape.bounded, [sql, asText(params), maxRows + 1, maxRowBytes, Math.max(request.maxBytes, maxRowBytes)], {
-      rowMode: 'array',
-    });
+    const result = await database().query<unknown[]>(shape.run, [sql, asText(params), maxRows], { rowMode: 'array' });
+    return { columns: shape.columns, rows: result.rows, truncated: false };
   } catch (error) {
     // A failing statement is described afresh next time, in case the schema changed under a cached shape
     // ("structure of query does not match function result type").
     if (cached) shapes.delete(sql);
     throw error;
   }
-  const width = shape.columns.length;
-  const rows: unknown[][] = [];
-  let truncated = false;
-  for (const row of result.rows) {
-    const bytes = Number(row[width]);
-    if (bytes > maxRowBytes) {
-      throw new Refusal(
-        `a row of the result is ${bytes} bytes, over the limit of ${maxRowBytes} bytes per row: select fewer or shorter values (left(), substr())`,
-        '54000',
-      );
-    }
-    if (row[width + 1] !== true || rows.length >= maxRows) {
-      truncated = true;
-      break;
-    }
-    rows.push(row.slice(0, width));
-  }
-  return { columns: shape.columns, rows, truncated };
 }
 
 async function copy(table: string, columns: readonly string[], csv: string): Promise<null> {
