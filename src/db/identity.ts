@@ -1,19 +1,34 @@
 // Resolves manager UUIDs to identities from the database's own tables (stores.rls_user_id for store
 // managers, zava_private.regional_managers for regional managers, the fixed head-office UUID). The directory
 // is small, so it is loaded whole and refreshed after a short time instead of queried per call.
+//
+// A refresh never holds calls up: once a directory is loaded, calls resolve from it while a stale one reloads
+// in the background. A load has a time limit (a stuck owner read would otherwise block every caller); when a
+// refresh fails or runs out of time, the previous directory keeps serving, the failure is logged once until a
+// load succeeds again, and the next refresh is tried after the usual interval.
 import { HEAD_OFFICE_USER_ID } from '../data/stores.js';
-import { UnknownIdentityError } from '../infra/errors.js';
+import { DatabaseUnavailableError, UnknownIdentityError } from '../infra/errors.js';
 import type { Identity, RowSet } from './types.js';
 
 const UUID = /^[0-9a-f]{8}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{12}$/i;
 const REFRESH_AFTER_MS = 60_000;
 
+export interface IdentityDirectoryOptions {
+  /** Longest one load may take (default 5 s). */
+  readonly timeoutMs?: number;
+  readonly warn?: (message: string) => void;
+}
+
 export class IdentityDirectory {
-  private identities = new Map<string, Identity>();
+  private identities: Map<string, Identity> | undefined;
   private loadedAt = 0;
   private loading: Promise<void> | undefined;
+  private failing = false;
 
-  constructor(private readonly ownerQuery: (sql: string) => Promise<RowSet>) {}
+  constructor(
+    private readonly ownerQuery: (sql: string) => Promise<RowSet>,
+    private readonly options: IdentityDirectoryOptions = {},
+  ) {}
 
   async resolve(userId: string | undefined | null): Promise<Identity> {
     if (userId === undefined || userId === null || userId.trim() === '') {
@@ -21,16 +36,38 @@ export class IdentityDirectory {
     }
     const id = userId.trim().toLowerCase();
     if (!UUID.test(id)) throw new UnknownIdentityError(`identity "${truncate(userId)}" is not a UUID`);
-    if (Date.now() - this.loadedAt > REFRESH_AFTER_MS) await this.refresh();
-    const identity = this.identities.get(id);
+    if (!this.identities) await this.refresh();
+    else if (Date.now() - this.loadedAt > REFRESH_AFTER_MS) void this.refresh().catch(() => undefined);
+    const identity = this.identities?.get(id);
     if (!identity) throw new UnknownIdentityError(`unknown identity ${id}: it is not a store, regional or head-office manager`);
     return identity;
   }
 
-  /** Reloads the directory; concurrent callers share one load. */
+  /** Reloads the directory; concurrent callers share one load. Rejects only when there is no directory at all. */
   async refresh(): Promise<void> {
-    this.loading ??= this.load().finally(() => (this.loading = undefined));
+    this.loading ??= this.loadWithin(this.options.timeoutMs ?? 5_000).finally(() => (this.loading = undefined));
     return this.loading;
+  }
+
+  private async loadWithin(timeoutMs: number): Promise<void> {
+    let timer: NodeJS.Timeout | undefined;
+    const timeout = new Promise<never>((_, reject) => {
+      timer = setTimeout(() => reject(new DatabaseUnavailableError(`loading the identity directory took longer than ${timeoutMs} ms`)), timeoutMs);
+    });
+    try {
+      await Promise.race([this.load(), timeout]);
+      this.failing = false;
+    } catch (error) {
+      if (!this.identities) throw error;
+      // Keep serving the previous directory; try again after the usual interval.
+      this.loadedAt = Date.now();
+      if (!this.failing) {
+        this.failing = true;
+        this.options.warn?.(`refreshing the identity directory failed (${error instanceof Error ? error.message : String(error)}); still serving the previous one`);
+      }
+    } finally {
+      clearTimeout(timer);
+    }
   }
 
   private async load(): Promise<void> {

@@ -131,7 +131,10 @@ export function loadConfig(overrides: ConfigOverrides = {}, env: NodeJS.ProcessE
     queueTimeoutMs: pick(undefined, 'ZAVA_QUEUE_TIMEOUT_MS', '10000'),
     identityQueueLimit: pick(undefined, 'ZAVA_IDENTITY_QUEUE_LIMIT', '32'),
     tempFileLimit: pick(undefined, 'ZAVA_TEMP_FILE_LIMIT', '256MB'),
-    embeddedReaders: pick(undefined, 'ZAVA_EMBEDDED_READERS', String(Math.min(4, cpuCount))),
+    // One reader per core for throughput, plus one kept free for other identities while one floods (an identity
+    // may use all readers but one); at most 4, for memory: a reader is about 115 MB at the reference dataset and
+    // may grow by a few hundred MB during one statement (README, "The embedded database").
+    embeddedReaders: pick(undefined, 'ZAVA_EMBEDDED_READERS', String(Math.min(4, cpuCount + 1))),
     logLevel: pick(undefined, 'ZAVA_LOG_LEVEL', 'info'),
     logFormat: pick(undefined, 'ZAVA_LOG_FORMAT', 'auto'),
   };

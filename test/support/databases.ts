@@ -65,6 +65,8 @@ export interface TestDatabaseOptions {
   readonly customers?: number;
   readonly seed?: number;
   readonly configOverrides?: Partial<Record<'statementTimeoutMs', number>>;
+  /** More settings, as environment variables (ZAVA_EMBEDDED_READERS, ZAVA_TEMP_FILE_LIMIT, …). */
+  readonly env?: Readonly<Record<string, string>>;
 }
 
 async function adminExec(sql: string): Promise<void> {
@@ -121,6 +123,7 @@ export async function createTestDatabase(kind: BackendKind, options: TestDatabas
   const seed = options.seed ?? TEST_SEED;
   const env = {
     ...(options.configOverrides?.statementTimeoutMs ? { ZAVA_STATEMENT_TIMEOUT_MS: String(options.configOverrides.statementTimeoutMs) } : {}),
+    ...options.env,
   };
   if (kind === 'embedded') {
     const dataDir = await embeddedDataDir(seeded, customers, seed);
