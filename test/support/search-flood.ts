@@ -1,6 +1,8 @@
 // A search flood against a spawned HTTP server, shared by test/event-loop.test.ts and bench/event-loop.ts: one
 // identity keeps `concurrency` searches of costly 1,000-character descriptions in flight (bounded in count and
 // time) while /health and get_current_utc_date are probed, and a second identity searches once mid-flood.
+import { on } from 'node:events';
+import { Worker } from 'node:worker_threads';
 import type { Client } from '@modelcontextprotocol/sdk/client/index.js';
 import type { CallToolResult } from '@modelcontextprotocol/sdk/types.js';
 
@@ -36,8 +38,10 @@ export interface FloodOptions {
   readonly url: string;
   /** Client of the flooding identity. */
   readonly flooder: Client;
-  /** Client of another identity: probes get_current_utc_date and searches once mid-flood. */
+  /** Client of another identity: searches once mid-flood. */
   readonly victim: Client;
+  /** The identity get_current_utc_date is probed as (from a thread of its own). */
+  readonly probeUserId: string;
   readonly concurrency: number;
   readonly durationMs: number;
   readonly maxSearches: number;
@@ -61,7 +65,6 @@ const sleep = (ms: number) => new Promise((resolve) => setTimeout(resolve, ms));
 
 export async function runSearchFlood(options: FloodOptions): Promise<FloodReport> {
   const { flooder, victim } = options;
-  const healthUrl = new URL('/health', options.url);
   const started = performance.now();
   const deadline = started + options.durationMs;
   let sent = 0;
@@ -69,39 +72,51 @@ export async function runSearchFlood(options: FloodOptions): Promise<FloodReport
   let failed = 0;
   let flooding = true;
 
+  // The flood lasts durationMs, and on until the other identity's search is answered (at most 3 × durationMs).
+  let victimPending = true;
+  const lastCall = started + 3 * options.durationMs;
+  const going = () => sent < options.maxSearches && (performance.now() < deadline || (victimPending && performance.now() < lastCall));
   const lane = async (): Promise<void> => {
-    while (performance.now() < deadline && sent < options.maxSearches) {
+    while (going()) {
       const n = (options.offset ?? 0) + sent++;
       const raw = (await flooder.callTool({ name: 'semantic_search_products', arguments: { query_description: costlyDescription(n) } })) as CallToolResult;
       if (raw.isError) failed++;
       else answered++;
     }
   };
-  const flood = Promise.all(Array.from({ length: options.concurrency }, lane)).finally(() => (flooding = false));
+  // No lanes: the probes alone for durationMs (the floor of this machine at this moment).
+  const lanes = options.concurrency > 0 ? Promise.all(Array.from({ length: options.concurrency }, lane)) : sleep(options.durationMs);
+  const flood = lanes.finally(() => (flooding = false));
 
-  const health: number[] = [];
-  const date: number[] = [];
-  const probe = async (): Promise<void> => {
-    await sleep(300); // let the flood fill the server first
-    while (flooding) {
-      let t0 = performance.now();
-      await (await fetch(healthUrl)).text();
-      health.push(performance.now() - t0);
-      t0 = performance.now();
-      await victim.callTool({ name: 'get_current_utc_date', arguments: {} });
-      date.push(performance.now() - t0);
-      await sleep(options.probeEveryMs ?? 25);
+  // Probes from a thread of their own, from 300 ms in (the flood fills the server first) until the flood ends.
+  const probe = async (): Promise<{ health: number[]; date: number[] }> => {
+    await sleep(300);
+    const worker = new Worker(new URL('./probe-worker.js', import.meta.url), {
+      workerData: { url: options.url, userId: options.probeUserId, everyMs: options.probeEveryMs ?? 25 },
+    });
+    try {
+      const messages = on(worker, 'message');
+      await messages.next(); // ready
+      await flood;
+      worker.postMessage('stop');
+      return (await messages.next()).value[0] as { health: number[]; date: number[] };
+    } finally {
+      await worker.terminate();
     }
   };
 
   const victimSearch = async () => {
     await sleep(Math.min(1_000, options.durationMs / 3));
     const t0 = performance.now();
-    const raw = (await victim.callTool({ name: 'semantic_search_products', arguments: { query_description: 'containers for paint' } })) as CallToolResult;
-    return { ms: performance.now() - t0, isError: raw.isError === true, duringFlood: flooding };
+    try {
+      const raw = (await victim.callTool({ name: 'semantic_search_products', arguments: { query_description: 'containers for paint' } })) as CallToolResult;
+      return { ms: performance.now() - t0, isError: raw.isError === true, duringFlood: flooding };
+    } finally {
+      victimPending = false;
+    }
   };
 
-  const [, , victimResult] = await Promise.all([flood, probe(), victimSearch()]);
+  const [, { health, date }, victimResult] = await Promise.all([flood, probe(), victimSearch()]);
   return { answered, failed, ms: performance.now() - started, health, date, victim: victimResult };
 }
 
