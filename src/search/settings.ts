@@ -29,7 +29,7 @@ function positiveInt(env: NodeJS.ProcessEnv, name: string, max = 1_000_000): num
 /**
  * One worker per core but one, up to 4: a query costs 2–20 ms in a worker, so a few workers answer hundreds of
  * searches a second, and the spare core keeps the event loop and the database responsive under a flood. Each
- * worker holds WordNet and the fitted model (about 60 MB, BENCHMARKS.md).
+ * worker holds WordNet and the fitted model (about 80 MB of RSS at the default catalog, BENCHMARKS.md).
  */
 export const DEFAULT_EMBEDDING_WORKERS = Math.max(1, Math.min(4, cpus().length - 1));
 
