@@ -3,7 +3,7 @@
 // identity, missing or mixed-model embeddings and provider failures become the compact error shape with a
 // message a model (or operator) can act on; nothing here answers with another identity's rows.
 import type { Database, Identity } from '../db/types.js';
-import { QueryError, QueryTimeoutError } from '../infra/errors.js';
+import { CallCancelledError, QueryError, QueryTimeoutError, QueueTimeoutError, TooManyCallsError } from '../infra/errors.js';
 import type { Logger } from '../infra/logger.js';
 import {
   EmbeddingError,
@@ -57,7 +57,8 @@ export class ProductSearchService {
     private readonly provider?: EmbeddingProvider | undefined,
   ) {}
 
-  async search(userId: string | undefined, request: SearchRequest): Promise<CompactOutcome> {
+  /** `signal`: the call's own (aborted when its client cancels or goes away), down to the embedding queue and the database. */
+  async search(userId: string | undefined, request: SearchRequest, signal?: AbortSignal): Promise<CompactOutcome> {
     const started = performance.now();
     const fail = (message: string): CompactOutcome => ({ result: compactError(message, request.queryDescription), isError: true });
     const identity = await resolveCaller(this.db, userId);
@@ -67,7 +68,7 @@ export class ProductSearchService {
         this.db,
         identity,
         { query: request.queryDescription, maxRows: request.maxRows, similarityThreshold: request.similarityThreshold },
-        this.provider ? { provider: this.provider } : {},
+        { provider: this.provider, signal },
       );
       const result = compactSearch(response, request.similarityThreshold);
       this.log.debug({ userId: identity.userId, rows: result.n, ms: Math.round(performance.now() - started) }, 'search answered');
@@ -86,6 +87,12 @@ export class ProductSearchService {
     if (error instanceof EmbeddingError) {
       this.log.error({ err: error.message, status: error.status }, 'embedding provider failed');
       return `semantic search is unavailable right now: the embedding provider failed (${error.message}). Use execute_sales_query with ILIKE filters on retail.products.product_name and product_description instead.`;
+    }
+    // Waiting too long for a turn (embedding worker or database), too many calls waiting, or the client gone:
+    // their messages say so already.
+    if (error instanceof QueueTimeoutError || error instanceof TooManyCallsError || error instanceof CallCancelledError) {
+      this.log.info({ userId: identity.userId, code: error.code }, 'search not run');
+      return error.message;
     }
     if (error instanceof QueryTimeoutError) return `the search ran longer than the ${error.timeoutMs} ms statement timeout and was cancelled. Try again.`;
     if (error instanceof QueryError) {

@@ -19,7 +19,7 @@ import { InFlight, type ServerDeps } from '../protocol/context.js';
 import { startHttpServer } from '../protocol/http.js';
 import { startStdioServer } from '../protocol/stdio.js';
 import { EmbeddingError, type EmbeddingProvider } from '../search/provider.js';
-import { createEmbeddingProvider } from '../search/settings.js';
+import { createEmbeddingProvider, createServingProvider, embeddingSettings } from '../search/settings.js';
 import { ensureEmbeddings } from '../search/store.js';
 
 /**
@@ -91,10 +91,23 @@ const DRAIN_GRACE_MS = 5_000;
  */
 export async function runServe(config: Config, options: ServeOptions = {}): Promise<number> {
   const log = createLogger(config.logLevel, config.logFormat);
-  const provider = createEmbeddingProvider(); // configuration errors before touching the database
   if (!options.stdio) await assertPortAvailable(config.host, config.port);
+  // Configuration errors before touching the database. The local model runs on worker threads, with query
+  // embedding shared between identities like database work.
+  const provider = createServingProvider(embeddingSettings(), {
+    perKey: config.identityConcurrency,
+    maxWaitMs: config.queueTimeoutMs,
+    maxQueuedPerKey: config.identityQueueLimit,
+    onWorkerError: (error) => log.error({ err: error }, 'an embedding worker stopped; replaced'),
+  });
   const progress = isHumanFormat(config.logFormat) ? consoleProgress() : logProgress(log);
-  const db = await prepareDatabase(config, (line) => log.info(line), provider, (line) => log.warn(line), options.stdio ? config.rlsUserId : undefined, progress);
+  let db: ManagedDatabase;
+  try {
+    db = await prepareDatabase(config, (line) => log.info(line), provider, (line) => log.warn(line), options.stdio ? config.rlsUserId : undefined, progress);
+  } catch (error) {
+    await provider.close?.();
+    throw error;
+  }
   let deps: ServerDeps;
   try {
     const schemas = new SchemaService(db);
@@ -109,6 +122,7 @@ export async function runServe(config: Config, options: ServeOptions = {}): Prom
     };
   } catch (error) {
     await db.close();
+    await provider.close?.();
     throw error;
   }
   const drainMs = config.statementTimeoutMs + DRAIN_GRACE_MS;
@@ -130,6 +144,7 @@ export async function runServe(config: Config, options: ServeOptions = {}): Prom
     }
   } catch (error) {
     await db.close();
+    await provider.close?.();
     throw error;
   }
 
@@ -149,6 +164,7 @@ export async function runServe(config: Config, options: ServeOptions = {}): Prom
   const drained = await stop(drainMs);
   if (!drained) log.warn({ inFlight: deps.inFlight.size }, 'calls still in progress after the drain period; closing anyway');
   await db.close();
+  await provider.close?.();
   log.info('zava-mcp stopped');
   process.off('SIGTERM', force);
   process.off('SIGINT', force);

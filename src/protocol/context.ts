@@ -14,6 +14,7 @@ export interface ProductSearch {
   search(
     userId: string | undefined,
     request: { queryDescription: string; maxRows: number; similarityThreshold: number },
+    signal?: AbortSignal,
   ): Promise<{ result: CompactResult; isError: boolean }>;
 }
 

@@ -46,6 +46,25 @@ const HYPERNYM_DECAY = 0.5;
 const THESAURUS_WEIGHT = 1;
 /** Weight of the product kinds a named task adds to a query (shared among them by 1/√n). */
 const TASK_WEIGHT = 0.5;
+/**
+ * Distinct unknown words of one query that are spell-checked. A correction scans the catalog vocabulary with an
+ * edit distance (about 1.3 ms for a 9–14-letter word at the default catalog), the only part of a query whose
+ * cost grows with what the caller writes: 1,000 characters of made-up long words cost 170 ms. Past the budget
+ * words are taken as written, so a query costs at most ~20 ms of corrections. Real queries have a few unknown
+ * words at most (the labelled sets: 2), and the budget is counted the same whether a correction is cached.
+ */
+export const MAX_QUERY_CORRECTIONS = 16;
+/**
+ * Entries kept in each word cache (analyses, forms, corrections). Queries bring words of their own, so without a
+ * bound a stream of distinct made-up words would grow them forever; past the bound a cache starts over (they
+ * only save work: answers do not depend on them).
+ */
+const MAX_CACHED_WORDS = 50_000;
+
+function remember<K, V>(cache: Map<K, V>, key: K, value: V): void {
+  if (cache.size >= MAX_CACHED_WORDS) cache.clear();
+  cache.set(key, value);
+}
 
 function add(features: Features, key: string, weight: number): void {
   if (weight <= 0) return;
@@ -108,7 +127,7 @@ class Lexicon {
       });
     }
     const info: WordInfo = { lemma: lemma ?? word, senses: [...senses], known: lemma !== undefined };
-    this.cache.set(word, info);
+    remember(this.cache, word, info);
     return info;
   }
 
@@ -129,7 +148,7 @@ class Lexicon {
       const all = new Set([word]);
       for (const pos of ['n', 'v', 'a'] as const) for (const base of this.wordnet.baseForms(word, pos)) all.add(base);
       forms = [...all];
-      this.formCache.set(word, forms);
+      remember(this.formCache, word, forms);
     }
     return forms;
   }
@@ -173,6 +192,8 @@ export class LocalModel {
   private readonly corpus: readonly ProductDocument[];
   /** The catalog's own embeddings (row-major), for pseudo-relevance feedback; built on the first query. */
   private documentMatrix: Float32Array | undefined;
+  /** The unknown words the query being embedded may still have spell-checked (undefined outside embedQuery). */
+  private correctable: Set<string> | undefined;
 
   constructor(corpus: readonly ProductDocument[], readonly dimensions: number) {
     this.documentCount = Math.max(1, corpus.length);
@@ -217,7 +238,18 @@ export class LocalModel {
   }
 
   embedQuery(text: string): number[] {
-    return this.feedback(this.vectorize(this.queryFeatures(text), false));
+    // One budget per query (see MAX_QUERY_CORRECTIONS); set and cleared around this synchronous call only.
+    this.correctable = new Set();
+    try {
+      return this.feedback(this.vectorize(this.queryFeatures(text), false));
+    } finally {
+      this.correctable = undefined;
+    }
+  }
+
+  /** Builds what the first query would otherwise build (the catalog matrix for feedback), so it is not slow. */
+  prepare(): void {
+    if (this.corpus.length > 0 && this.corpus.length <= PRF_MAX_DOCUMENTS) this.documentMatrix ??= this.buildMatrix();
   }
 
   /**
@@ -338,6 +370,11 @@ export class LocalModel {
   /** The catalog word a misspelled query word most likely meant, if any. */
   private correct(word: string): string | undefined {
     if (word.length < 4 || /\d/.test(word)) return undefined;
+    const budget = this.correctable;
+    if (budget && !budget.has(word)) {
+      if (budget.size >= MAX_QUERY_CORRECTIONS) return undefined;
+      budget.add(word);
+    }
     const cached = this.corrections.get(word);
     if (cached !== undefined) return cached ?? undefined;
     const max = word.length >= 9 ? 3 : word.length >= 6 ? 2 : 1;
@@ -362,7 +399,7 @@ export class LocalModel {
       }
     }
     const result = bestDistance <= max ? best : undefined;
-    this.corrections.set(word, result ?? null);
+    remember(this.corrections, word, result ?? null);
     return result;
   }
 
@@ -425,7 +462,24 @@ export class LocalModel {
   }
 }
 
+/** Identifies a catalog (and vector size): equal digests fit equal models. */
+export function corpusDigest(corpus: readonly ProductDocument[], dimensions: number): string {
+  const key = `${dimensions}|${corpus.length}|${corpus.map((d) => `${d.productId}\t${d.name}\t${d.typeName}\t${d.categoryName}\t${d.description}`).join('\n')}`;
+  return createHash('sha256').update(key).digest('hex');
+}
+
 const fitted = new Map<string, LocalModel>();
+
+/** The model fitted on `corpus`, shared by every provider of this thread (fitting takes most of a second). */
+export function fittedModel(corpus: readonly ProductDocument[], dimensions: number, digest = corpusDigest(corpus, dimensions)): LocalModel {
+  let model = fitted.get(digest);
+  if (!model) {
+    model = new LocalModel(corpus, dimensions);
+    if (fitted.size > 8) fitted.clear();
+    fitted.set(digest, model);
+  }
+  return model;
+}
 
 /** The local provider. fit() must run (with the catalog in the database) before it embeds. */
 export class LocalEmbeddingProvider implements EmbeddingProvider {
@@ -446,15 +500,7 @@ export class LocalEmbeddingProvider implements EmbeddingProvider {
   }
 
   fit(corpus: readonly ProductDocument[]): void {
-    const key = `${this.dimensions}|${corpus.length}|${corpus.map((d) => `${d.productId}\t${d.name}\t${d.typeName}\t${d.categoryName}\t${d.description}`).join('\n')}`;
-    const digest = createHash('sha256').update(key).digest('hex');
-    let model = fitted.get(digest);
-    if (!model) {
-      model = new LocalModel(corpus, this.dimensions);
-      if (fitted.size > 8) fitted.clear();
-      fitted.set(digest, model);
-    }
-    this.current = model;
+    this.current = fittedModel(corpus, this.dimensions);
   }
 
   async embedDocuments(documents: readonly ProductDocument[]): Promise<number[][]> {

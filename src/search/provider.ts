@@ -26,10 +26,23 @@ export interface EmbeddingProvider {
   readonly batchSize: number;
   /** Whether the provider needs the whole catalog (fit) before it can embed. */
   readonly needsCorpus: boolean;
-  /** Fits the provider to the catalog (local provider only; others ignore it). */
-  fit(corpus: readonly ProductDocument[]): void;
+  /**
+   * Fits the provider to the catalog (local provider only; others ignore it). The worker pool fits its workers
+   * asynchronously; `model` names the new fit once the promise resolves.
+   */
+  fit(corpus: readonly ProductDocument[]): void | Promise<void>;
   embedDocuments(documents: readonly ProductDocument[]): Promise<number[][]>;
-  embedQuery(text: string): Promise<number[]>;
+  /** Embeds a query. Providers that queue work (the worker pool) share it fairly by `options.key`. */
+  embedQuery(text: string, options?: EmbedQueryOptions): Promise<number[]>;
+  /** Releases threads or connections the provider holds (the worker pool); absent when there are none. */
+  close?(): Promise<void>;
+}
+
+export interface EmbedQueryOptions {
+  /** Who asks (the identity's user id): queued queries are taken from each key in turn. */
+  readonly key?: string | undefined;
+  /** Aborted when the caller is gone: a query still waiting for a worker leaves the queue. */
+  readonly signal?: AbortSignal | undefined;
 }
 
 /** A provider failed: bad configuration, an unreachable endpoint, or an error answer after retries. */

@@ -52,7 +52,13 @@ export const SEARCH_DEFAULTS = { maxRows: 20, similarityThreshold: 30 } as const
 
 export interface SearchOptions {
   /** The embedding provider (default: from ZAVA_EMBEDDING_* environment, shared per process). */
-  readonly provider?: EmbeddingProvider;
+  readonly provider?: EmbeddingProvider | undefined;
+  /**
+   * Aborted when the caller is gone (HTTP request closed, MCP cancellation): a query waiting for an embedding
+   * worker or a database turn leaves the queue, a running statement is cancelled, and the search rejects with
+   * CallCancelledError.
+   */
+  readonly signal?: AbortSignal | undefined;
 }
 
 function validate(params: SearchParams): { query: string; maxRows: number; threshold: number } {
@@ -71,6 +77,8 @@ function validate(params: SearchParams): { query: string; maxRows: number; thres
 interface ProviderState {
   provider: EmbeddingProvider;
   fitted: boolean;
+  /** The fit in progress, shared by the searches that arrive meanwhile (the worker pool fits asynchronously). */
+  fitting?: Promise<void> | undefined;
 }
 
 const providers = new WeakMap<Database, ProviderState>();
@@ -103,23 +111,33 @@ export async function searchProducts(db: Database, identity: Identity, params: S
   const state = stateFor(db, options.provider);
   const storeId = identity.storeIds !== 'all' && identity.storeIds.length === 1 ? identity.storeIds[0]! : null;
 
+  const { signal } = options;
+  const fit = (): Promise<void> =>
+    (state.fitting ??= (async () => {
+      try {
+        // Not cancelled with this caller: searches that arrive meanwhile wait for the same fit.
+        const corpus = await db.withIdentity(identity, (session) => loadCorpus((sql, p) => session.query(sql, p, { maxRows: 10_000_000 })));
+        await state.provider.fit(corpus);
+        state.fitted = true;
+      } finally {
+        state.fitting = undefined;
+      }
+    })());
+
   const run = async (refit: boolean): Promise<ProductSearchResponse> => {
     const { provider } = state;
-    if (provider.needsCorpus && (!state.fitted || refit)) {
-      const corpus = await db.withIdentity(identity, (session) =>
-        loadCorpus((sql, p) => session.query(sql, p, { maxRows: 10_000_000 })),
-      );
-      provider.fit(corpus);
-      state.fitted = true;
-    }
-    const vector = await provider.embedQuery(query);
-    const params = [queryVectorParam(vector, db.hasVector), query, provider.model, threshold, maxRows, storeId];
+    if (provider.needsCorpus && (!state.fitted || refit)) await fit();
+    // The model name is read with the query embedding, so a refit finishing meanwhile cannot pair a vector of one
+    // fit with the name of another.
+    const model = provider.model;
+    const vector = await provider.embedQuery(query, { key: identity.userId, signal });
+    const params = [queryVectorParam(vector, db.hasVector), query, model, threshold, maxRows, storeId];
     return db.withIdentity(identity, async (session) => {
-      await checkStoredModel(db, session, provider.model, provider.dimensions);
+      await checkStoredModel(db, session, model, provider.dimensions);
       const sql = await searchStatement(db, session, db.hasVector, provider.dimensions);
       const result = await session.query(sql, params, { maxRows });
       // Nothing found: make sure it is not because the stored embeddings changed model meanwhile.
-      if (result.rowCount === 0) await checkStoredModel(db, session, provider.model, provider.dimensions, true);
+      if (result.rowCount === 0) await checkStoredModel(db, session, model, provider.dimensions, true);
       const results = result.rows.map((r): ProductSearchResult => {
         const [productId, sku, name, category, type, price, description, similarity, isSku, allWords, semantic, stock] = r;
         const match: ProductSearchResult['match'] = isSku ? 'sku' : semantic && allWords ? 'both' : semantic ? 'semantic' : 'text';
@@ -136,8 +154,8 @@ export async function searchProducts(db: Database, identity: Identity, params: S
           ...(storeId !== null ? { stockLevel: stock === null || stock === undefined ? null : Number(stock) } : {}),
         };
       });
-      return { query, model: provider.model, storeId, results };
-    });
+      return { query, model, storeId, results };
+    }, { signal });
   };
 
   try {

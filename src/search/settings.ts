@@ -1,5 +1,7 @@
 // Embedding-provider configuration from the environment, validated with clear messages.
+import { cpus } from 'node:os';
 import { ConfigError } from '../infra/errors.js';
+import { WorkerEmbeddingProvider } from './embedding-pool.js';
 import { LOCAL_DEFAULT_DIMENSIONS, LocalEmbeddingProvider } from './local.js';
 import { type EmbeddingProvider, PROVIDER_KINDS, type ProviderKind } from './provider.js';
 import { AzureOpenAIProvider, DEFAULT_HTTP_OPTIONS, type HttpOptions, OllamaProvider, OpenAIProvider } from './remote.js';
@@ -9,6 +11,8 @@ export interface EmbeddingSettings {
   readonly model: string | undefined;
   readonly dimensions: number | undefined;
   readonly batchSize: number | undefined;
+  /** Worker threads of the local model in the server (ZAVA_EMBEDDING_WORKERS). */
+  readonly workers: number;
   readonly http: HttpOptions;
   readonly env: NodeJS.ProcessEnv;
 }
@@ -22,6 +26,13 @@ function positiveInt(env: NodeJS.ProcessEnv, name: string, max = 1_000_000): num
   return Number(raw);
 }
 
+/**
+ * One worker per core but one, up to 4: a query costs 2–20 ms in a worker, so a few workers answer hundreds of
+ * searches a second, and the spare core keeps the event loop and the database responsive under a flood. Each
+ * worker holds WordNet and the fitted model (about 80 MB of RSS at the default catalog, BENCHMARKS.md).
+ */
+export const DEFAULT_EMBEDDING_WORKERS = Math.max(1, Math.min(4, cpus().length - 1));
+
 export function embeddingSettings(env: NodeJS.ProcessEnv = process.env): EmbeddingSettings {
   const provider = (env.ZAVA_EMBEDDING_PROVIDER?.trim() || 'local') as ProviderKind;
   if (!PROVIDER_KINDS.includes(provider)) {
@@ -32,6 +43,7 @@ export function embeddingSettings(env: NodeJS.ProcessEnv = process.env): Embeddi
     model: env.ZAVA_EMBEDDING_MODEL?.trim() || undefined,
     dimensions: positiveInt(env, 'ZAVA_EMBEDDING_DIMENSIONS', 4000),
     batchSize: positiveInt(env, 'ZAVA_EMBEDDING_BATCH_SIZE', 2048),
+    workers: positiveInt(env, 'ZAVA_EMBEDDING_WORKERS', 16) ?? DEFAULT_EMBEDDING_WORKERS,
     http: {
       timeoutMs: positiveInt(env, 'ZAVA_EMBEDDING_TIMEOUT_MS') ?? DEFAULT_HTTP_OPTIONS.timeoutMs,
       maxRetries: (() => {
@@ -50,6 +62,27 @@ function required(env: NodeJS.ProcessEnv, name: string, provider: string): strin
   const value = env[name]?.trim();
   if (!value) throw new ConfigError(`${name} is required for ZAVA_EMBEDDING_PROVIDER=${provider}`);
   return value;
+}
+
+/** How the server shares query embedding between identities (from the server configuration). */
+export interface EmbeddingLimits {
+  /** Queries one identity may embed at once (ZAVA_IDENTITY_CONCURRENCY). */
+  readonly perKey: number;
+  /** Longest a query waits for a worker (ZAVA_QUEUE_TIMEOUT_MS). */
+  readonly maxWaitMs: number;
+  /** Queries one identity may have waiting (ZAVA_IDENTITY_QUEUE_LIMIT). */
+  readonly maxQueuedPerKey: number;
+  readonly onWorkerError?: ((error: Error) => void) | undefined;
+}
+
+/**
+ * The provider a server uses: the local model on a pool of worker threads (its CPU work must not hold the event
+ * loop), shared fairly between identities; hosted providers as they are (their work is I/O). Close it when done.
+ */
+export function createServingProvider(settings: EmbeddingSettings, limits: EmbeddingLimits): EmbeddingProvider {
+  const provider = createEmbeddingProvider(settings); // the same validation and messages
+  if (!(provider instanceof LocalEmbeddingProvider)) return provider;
+  return new WorkerEmbeddingProvider({ workers: settings.workers, dimensions: provider.dimensions, ...limits });
 }
 
 /** Builds the configured provider; throws ConfigError for a missing key or endpoint before any request. */

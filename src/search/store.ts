@@ -78,7 +78,7 @@ export interface EmbeddingPlan {
 /** Fits the provider if it needs the catalog and works out which products need embedding. */
 export async function planEmbeddings(query: QueryFn, provider: EmbeddingProvider, force = false): Promise<EmbeddingPlan> {
   const corpus = await loadCorpus(query);
-  if (provider.needsCorpus) provider.fit(corpus);
+  if (provider.needsCorpus) await provider.fit(corpus);
   const existing = await query('SELECT product_id, model, dimensions, content_hash FROM retail.product_description_embeddings');
   const stored = new Map(existing.rows.map((r) => [Number(r[0]), { model: String(r[1]), dimensions: Number(r[2]), hash: String(r[3]) }]));
   const pending = corpus.filter((doc) => {

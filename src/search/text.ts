@@ -163,27 +163,33 @@ export function isContentPart(part: string): boolean {
   return part.length >= 2 && !STOPWORDS.has(part);
 }
 
-/** Damerau-Levenshtein distance with an early exit above `max`. */
+/** The distance table, reused: spell-checking a word runs this against the whole catalog vocabulary. */
+let table = new Int32Array(32 * 32);
+
+/** Damerau-Levenshtein distance (optimal string alignment) with an early exit above `max`. */
 export function editDistance(a: string, b: string, max: number): number {
   if (Math.abs(a.length - b.length) > max) return max + 1;
   const rows = a.length + 1;
   const cols = b.length + 1;
-  const d: number[][] = Array.from({ length: rows }, (_, i) => {
-    const row = new Array<number>(cols).fill(0);
-    row[0] = i;
-    return row;
-  });
-  for (let j = 0; j < cols; j++) d[0]![j] = j;
+  if (table.length < rows * cols) table = new Int32Array(rows * cols * 2);
+  const d = table;
+  for (let j = 0; j < cols; j++) d[j] = j;
   for (let i = 1; i < rows; i++) {
+    const row = i * cols;
+    const above = row - cols;
+    d[row] = i;
+    const ai = a.charCodeAt(i - 1);
+    const aPrev = i > 1 ? a.charCodeAt(i - 2) : -1;
     let rowMin = Infinity;
     for (let j = 1; j < cols; j++) {
-      const cost = a[i - 1] === b[j - 1] ? 0 : 1;
-      let v = Math.min(d[i - 1]![j]! + 1, d[i]![j - 1]! + 1, d[i - 1]![j - 1]! + cost);
-      if (i > 1 && j > 1 && a[i - 1] === b[j - 2] && a[i - 2] === b[j - 1]) v = Math.min(v, d[i - 2]![j - 2]! + 1);
-      d[i]![j] = v;
+      const bj = b.charCodeAt(j - 1);
+      const cost = ai === bj ? 0 : 1;
+      let v = Math.min(d[above + j]! + 1, d[row + j - 1]! + 1, d[above + j - 1]! + cost);
+      if (i > 1 && j > 1 && ai === b.charCodeAt(j - 2) && aPrev === bj) v = Math.min(v, d[above - cols + j - 2]! + 1);
+      d[row + j] = v;
       if (v < rowMin) rowMin = v;
     }
     if (rowMin > max) return max + 1;
   }
-  return d[a.length]![b.length]!;
+  return d[a.length * cols + b.length]!;
 }

@@ -52,11 +52,11 @@ export function registerSearchTool(server: McpServer, deps: ServerDeps, caller: 
               'retail.products.product_name and product_description instead.',
           );
         }
-        const outcome = await deps.search.search(caller.userIdOf(call), {
-          queryDescription: query_description,
-          maxRows: max_rows,
-          similarityThreshold: similarity_threshold,
-        });
+        const outcome = await deps.search.search(
+          caller.userIdOf(call),
+          { queryDescription: query_description, maxRows: max_rows, similarityThreshold: similarity_threshold },
+          call.signal,
+        );
         return compactAnswer(outcome, 'search');
       }),
   );

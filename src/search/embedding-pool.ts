@@ -1,0 +1,213 @@
+// The local model on a pool of worker threads, for the server. Embedding a query costs milliseconds of CPU (up
+// to ~20 ms for the costliest 1,000 characters, see MAX_QUERY_CORRECTIONS) and fitting the catalog most of a
+// second; on the main thread a flood of searches froze every call, /health included. Here:
+// - every worker holds its own fitted model: fit() sends the catalog to each worker, which fits it there (the
+//   main thread only hashes it); a refit after a catalog change goes the same way, and queries already sent keep
+//   the fit they were sent for (workers keep the last few), so a query vector always matches the model name
+//   read with it;
+// - queries and document batches are shared between identities by a FairScheduler (src/db/fair-scheduler.ts)
+//   whose capacity is the number of workers: one identity runs at most its share at once, the others' queries
+//   are taken in turn, a query waits at most the queue timeout, and a query whose caller is gone leaves the
+//   queue. A query already in a worker runs to its end (bounded in cost), and its caller stops before the
+//   database;
+// - a worker that dies (an error outside a task, out of memory) fails only the tasks it held, is replaced at
+//   once and refitted with the current catalog; the server keeps serving.
+// The workers keep the normal thread priority: a lower one (nice 5 and 10, per thread on Linux) was tried, and on
+// a busy machine it starved the workers behind every other process (start-up embedding did not finish in 60 s),
+// while with a core to spare (the default worker count) the event loop needs no help.
+// Not piscina or workerpool: every worker must hold the fitted state (a broadcast to each thread, resent to a
+// replacement), and the queue must be fair per identity, which the FairScheduler in front already is; what is
+// left (post a message, match the answer) is the small part below.
+import { Worker } from 'node:worker_threads';
+import { FairScheduler } from '../db/fair-scheduler.js';
+import { QueueTimeoutError } from '../infra/errors.js';
+import { corpusDigest } from './local.js';
+import { type EmbedQueryOptions, EmbeddingError, type EmbeddingProvider, type ProductDocument } from './provider.js';
+import type { PoolReply, PoolRequest } from './embedding-worker.js';
+
+const WORKER_URL = new URL('./embedding-worker.js', import.meta.url);
+/** Key of document batches (start-up embedding) in the scheduler: one more "identity", never a real UUID. */
+const DOCUMENTS_KEY = '\u0000documents';
+
+export interface EmbeddingPoolOptions {
+  /** Worker threads (and the scheduler's capacity). */
+  readonly workers: number;
+  readonly dimensions: number;
+  /** Queries one identity may have in the workers at once. */
+  readonly perKey: number;
+  /** Longest a query waits for a worker before it fails. */
+  readonly maxWaitMs: number;
+  /** Queries one identity may have waiting; more are refused at once. */
+  readonly maxQueuedPerKey: number;
+  /** Told when a worker dies (it is replaced); for the server's log. */
+  readonly onWorkerError?: ((error: Error) => void) | undefined;
+}
+
+interface Pending {
+  readonly resolve: (reply: PoolReply & { ok: true }) => void;
+  readonly reject: (error: Error) => void;
+}
+
+interface Slot {
+  worker: Worker;
+  readonly pending: Map<number, Pending>;
+}
+
+interface Fit {
+  readonly digest: string;
+  readonly model: string;
+  readonly corpus: readonly ProductDocument[];
+}
+
+export class WorkerEmbeddingProvider implements EmbeddingProvider {
+  readonly kind = 'local' as const;
+  readonly batchSize = 128;
+  readonly needsCorpus = true;
+  readonly dimensions: number;
+  private readonly slots: Slot[] = [];
+  private readonly scheduler: FairScheduler;
+  private current: Fit | undefined;
+  private fitting: { readonly digest: string; readonly done: Promise<void> } | undefined;
+  private nextId = 0;
+  private closed = false;
+
+  constructor(private readonly options: EmbeddingPoolOptions) {
+    if (options.workers < 1) throw new Error('the embedding pool needs at least one worker');
+    this.dimensions = options.dimensions;
+    this.scheduler = new FairScheduler({
+      capacity: options.workers,
+      perKey: options.perKey,
+      maxWaitMs: options.maxWaitMs,
+      maxQueuedPerKey: options.maxQueuedPerKey,
+    });
+    for (let i = 0; i < options.workers; i++) {
+      const slot: Slot = { worker: undefined as unknown as Worker, pending: new Map() };
+      this.start(slot);
+      this.slots.push(slot);
+    }
+  }
+
+  get workers(): number {
+    return this.slots.length;
+  }
+
+  get model(): string {
+    return this.requireFit().model;
+  }
+
+  /** Fits every worker on `corpus` (once per catalog; concurrent calls for the same catalog share the work). */
+  async fit(corpus: readonly ProductDocument[]): Promise<void> {
+    // Hashing the catalog is the only part done here: about a millisecond at the default catalog.
+    const digest = corpusDigest(corpus, this.dimensions);
+    if (this.current?.digest === digest) return;
+    if (this.fitting?.digest === digest) return this.fitting.done;
+    const done = (async () => {
+      const replies = await Promise.all(this.slots.map((slot) => this.post(slot, { type: 'fit', digest, dimensions: this.dimensions, corpus })));
+      const model = (replies[0] as { model: string }).model;
+      this.current = { digest, model, corpus };
+    })();
+    this.fitting = { digest, done };
+    try {
+      await done;
+    } finally {
+      if (this.fitting?.done === done) this.fitting = undefined;
+    }
+  }
+
+  async embedQuery(text: string, options: EmbedQueryOptions = {}): Promise<number[]> {
+    // The fit is read now, with the model name the caller reads: a refit finishing meanwhile changes neither.
+    const { digest } = this.requireFit();
+    try {
+      return await this.scheduler.run(
+        options.key ?? '',
+        async () => vectorsOf(await this.post(this.leastBusy(), { type: 'query', digest, text }), this.dimensions)[0]!,
+        options.signal,
+      );
+    } catch (error) {
+      if (error instanceof QueueTimeoutError) {
+        throw new QueueTimeoutError(
+          error.waitedMs,
+          `the server is busy: this search waited ${error.waitedMs} ms for the embedding model and was not run. Try again shortly, and send fewer searches at once.`,
+        );
+      }
+      throw error;
+    }
+  }
+
+  /** Embeds documents in one chunk per worker, side by side, through the same scheduler as queries. */
+  async embedDocuments(documents: readonly ProductDocument[]): Promise<number[][]> {
+    const { digest } = this.requireFit();
+    const size = Math.ceil(documents.length / this.slots.length);
+    const chunks: (readonly ProductDocument[])[] = [];
+    for (let i = 0; i < documents.length; i += size) chunks.push(documents.slice(i, i + size));
+    const parts = await Promise.all(
+      chunks.map((chunk) =>
+        this.scheduler.run(DOCUMENTS_KEY, async () => vectorsOf(await this.post(this.leastBusy(), { type: 'documents', digest, documents: chunk }), this.dimensions)),
+      ),
+    );
+    return parts.flat();
+  }
+
+  async close(): Promise<void> {
+    this.closed = true;
+    await Promise.all(this.slots.map((slot) => slot.worker.terminate()));
+  }
+
+  private requireFit(): Fit {
+    if (!this.current) throw new Error('the local embedding provider has not been fitted to a catalog yet');
+    return this.current;
+  }
+
+  /** The scheduler admits at most one task per worker, so this finds an idle one; fits queue behind tasks. */
+  private leastBusy(): Slot {
+    let best = this.slots[0]!;
+    for (const slot of this.slots) if (slot.pending.size < best.pending.size) best = slot;
+    return best;
+  }
+
+  private start(slot: Slot): void {
+    const worker = new Worker(WORKER_URL);
+    slot.worker = worker;
+    worker.unref(); // only pending tasks keep the process alive (see post)
+    worker.on('message', (reply: PoolReply) => {
+      const pending = slot.pending.get(reply.id);
+      if (!pending) return;
+      slot.pending.delete(reply.id);
+      if (slot.pending.size === 0) worker.unref();
+      if (reply.ok) pending.resolve(reply);
+      else pending.reject(new EmbeddingError(`the local model failed: ${reply.message}`));
+    });
+    const died = (error: Error) => {
+      if (slot.worker !== worker) return; // already replaced
+      const failure = new EmbeddingError(`the local model's worker stopped (${error.message}); try again`, { cause: error });
+      for (const pending of slot.pending.values()) pending.reject(failure);
+      slot.pending.clear();
+      if (this.closed) return;
+      this.options.onWorkerError?.(error);
+      void worker.terminate().catch(() => undefined);
+      this.start(slot);
+      // The replacement gets the current catalog before any task (messages are handled in order).
+      const fit = this.current;
+      if (fit) void this.post(slot, { type: 'fit', digest: fit.digest, dimensions: this.dimensions, corpus: fit.corpus }).catch(() => undefined);
+    };
+    worker.on('error', died);
+    worker.on('exit', (code) => died(new Error(`exited with code ${code}`)));
+  }
+
+  private post(slot: Slot, request: PoolRequest): Promise<PoolReply & { ok: true }> {
+    if (this.closed) return Promise.reject(new EmbeddingError('the local model is shut down'));
+    const id = ++this.nextId;
+    return new Promise((resolve, reject) => {
+      if (slot.pending.size === 0) slot.worker.ref();
+      slot.pending.set(id, { resolve, reject });
+      slot.worker.postMessage({ id, request });
+    });
+  }
+}
+
+function vectorsOf(reply: PoolReply & { ok: true }, dimensions: number): number[][] {
+  if (!('vectors' in reply)) throw new EmbeddingError('the local model answered without vectors');
+  const out: number[][] = [];
+  for (let i = 0; i < reply.count; i++) out.push(Array.from(reply.vectors.subarray(i * dimensions, (i + 1) * dimensions)));
+  return out;
+}
