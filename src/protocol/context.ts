@@ -1,5 +1,6 @@
 // What every tool needs, shared by all MCP server instances of one process (HTTP keeps a pool of servers,
-// one per request in progress; stdio builds one), and who is calling.
+// one per request in progress; stdio builds one per connection), and who is calling.
+import type { ServerContext } from '@modelcontextprotocol/server';
 import type { Database } from '../db/types.js';
 import type { Logger } from '../infra/logger.js';
 import type { QueryService } from '../analytics/query.js';
@@ -27,11 +28,19 @@ export interface ServerDeps {
   readonly inFlight: InFlight;
 }
 
-/** What the SDK hands every tool handler about the request it came in (HTTP headers; nothing on stdio). */
+/** What a tool handler knows about the request it came in: its HTTP headers (none on stdio) and its signal. */
 export interface CallInfo {
-  readonly requestInfo?: { readonly headers: Readonly<Record<string, string | readonly string[] | undefined>> } | undefined;
+  readonly headers?: { get(name: string): string | null } | undefined;
   /** Aborted when the client cancels the call or its HTTP request closes (the SDK aborts handlers on close). */
   readonly signal?: AbortSignal | undefined;
+}
+
+/**
+ * Adapts a tool handler written against CallInfo to the SDK's callback: the SDK's context (v2: `ctx.http.req`,
+ * `ctx.mcpReq.signal`) is read in this one place, so the tools do not depend on its shape.
+ */
+export function withCall<A, R>(handler: (args: A, call: CallInfo) => Promise<R>): (args: A, ctx: ServerContext) => Promise<R> {
+  return (args, ctx) => handler(args, { headers: ctx.http?.req?.headers, signal: ctx.mcpReq.signal });
 }
 
 /**

@@ -1,13 +1,37 @@
-// Streamable HTTP at /mcp, stateless: every POST gets its own transport and a McpServer of its own for as long
-// as it runs (the SDK's stateless pattern), so no session lives in this process and any replica can answer any
-// request. Building a McpServer (tool schemas, a JSON-schema validator) costs more than answering a cheap call,
-// so finished servers are kept in a small pool and reused; they hold no per-request state, and each tool call
-// reads the identity from its own request's x-rls-user-id header. GET and DELETE (sessions, server-sent
-// streams) are not offered.
+// Streamable HTTP at /mcp, stateless: any replica can answer any request, and no session lives in this process.
+// Decisions:
+// - Protocol: the SDK v2 entry `createMcpHandler` serves 2026-07-28 requests (per-request `_meta` envelope,
+//   `server/discover`, Mcp-Method/Mcp-Name headers checked against the body, cache hints); we keep its validation
+//   ladder. 2025-era clients (initialize handshake; VS Code and most clients of 2025) are routed by the SDK's own
+//   `isLegacyRequest` to the SDK's stateless Streamable HTTP transport, as the SDK documents for hand-wired legacy
+//   serving, but with JSON answers: the entry's built-in legacy leg answers every call as an SSE stream (headers
+//   flushed, then frames), several socket writes per call where one will do, and none of our tools streams.
+// - Node, not web streams: `createMcpHandler` speaks web-standard Request/Response. `@modelcontextprotocol/node`
+//   (Hono's adapter) converts every IncomingMessage body and every Response stream, which cost a fifth of the
+//   server's CPU per call under SDK v1. Here the body is read from Node's stream once, bounded, parsed once and
+//   handed over as `parsedBody`; the Request we build carries headers and an abort signal only; a JSON answer is
+//   read back as one string and written with one `res.end`. SSE answers (none of our tools stream today) are piped.
+// - Servers are pooled: building a McpServer (four tools, their schemas) costs more than answering a cheap call,
+//   and the factory is asked for one per request. A server goes back to its era's pool when its exchange closes
+//   (the SDK closes the per-request transport once the answer is out); it holds no per-request state, since each
+//   tool call reads the identity from its own request's x-rls-user-id header.
+// - Edge checks before any parsing: Host (and Origin) when bound to loopback, against DNS rebinding; POST only
+//   (GET/DELETE: no sessions, no standalone SSE stream: 405); JSON content type (415); body size (413); JSON-RPC
+//   batches refused with a clear error (MCP removed them in 2025-06-18).
 import { createServer, type IncomingMessage, type Server, type ServerResponse } from 'node:http';
 import type { AddressInfo } from 'node:net';
-import type { McpServer } from '@modelcontextprotocol/sdk/server/mcp.js';
-import { StreamableHTTPServerTransport } from '@modelcontextprotocol/sdk/server/streamableHttp.js';
+import { Readable } from 'node:stream';
+import {
+  createMcpHandler,
+  isJsonContentType,
+  isLegacyRequest,
+  localhostAllowedHostnames,
+  localhostAllowedOrigins,
+  type McpServer,
+  validateHostHeader,
+  validateOriginHeader,
+  WebStandardStreamableHTTPServerTransport,
+} from '@modelcontextprotocol/server';
 import type { Caller, ServerDeps } from './context.js';
 import { createMcpServer } from './server.js';
 
@@ -15,15 +39,16 @@ export const MCP_PATH = '/mcp';
 export const IDENTITY_HEADER = 'x-rls-user-id';
 /** Request bodies past this are refused (413) before they are parsed. */
 export const MAX_BODY_BYTES = 4 * 1024 * 1024;
-/** Idle McpServers kept for reuse; more are built under load and dropped afterwards. */
+/** Idle McpServers kept for reuse, per era; more are built under load and dropped afterwards. */
 const MAX_IDLE_SERVERS = 64;
+/** JSON-RPC "Invalid Request". */
+const INVALID_REQUEST = -32600;
 
 /** The identity of one HTTP tool call: its own request's x-rls-user-id header. */
 export const HTTP_CALLER: Caller = {
   transport: 'http',
   userIdOf(call) {
-    const value = call.requestInfo?.headers[IDENTITY_HEADER];
-    return typeof value === 'string' ? value : value?.[0];
+    return call.headers?.get(IDENTITY_HEADER) ?? undefined;
   },
 };
 
@@ -41,38 +66,99 @@ export interface RunningHttpServer {
 
 const LOOPBACK = new Set(['localhost', '127.0.0.1', '[::1]', '::1']);
 
-function jsonRpcError(res: ServerResponse, status: number, code: number, message: string, headers: Record<string, string> = {}): void {
+function jsonRpcError(res: ServerResponse, status: number, code: number, message: string, headers: Record<string, string> = {}, id: unknown = null): void {
   if (res.headersSent) return;
-  res.writeHead(status, { 'content-type': 'application/json', ...headers });
-  res.end(JSON.stringify({ jsonrpc: '2.0', error: { code, message }, id: null }));
+  const body = JSON.stringify({ jsonrpc: '2.0', error: { code, message }, id });
+  res.writeHead(status, { 'content-type': 'application/json', 'content-length': Buffer.byteLength(body), ...headers });
+  res.end(body);
 }
 
-function headerValue(req: IncomingMessage, name: string): string | undefined {
-  const value = req.headers[name];
-  return Array.isArray(value) ? value[0] : value;
-}
-
-/**
- * DNS-rebinding protection for a server bound to loopback: a browser page from elsewhere must not reach it.
- * Requests without an Origin (MCP clients, curl) pass; a browser Origin must itself be loopback.
- */
-function originAllowed(req: IncomingMessage, boundToLoopback: boolean): boolean {
-  const origin = headerValue(req, 'origin');
-  if (!boundToLoopback || origin === undefined) return true;
-  try {
-    return LOOPBACK.has(new URL(origin).hostname);
-  } catch {
-    return false;
+/** The request body as text, or why not: over the limit (413) or cut off. */
+async function readBody(req: IncomingMessage): Promise<string | 'too large'> {
+  if (Number(req.headers['content-length']) > MAX_BODY_BYTES) return 'too large';
+  const chunks: Buffer[] = [];
+  let size = 0;
+  for await (const chunk of req as AsyncIterable<Buffer>) {
+    size += chunk.length;
+    if (size > MAX_BODY_BYTES) return 'too large';
+    chunks.push(chunk);
   }
+  return chunks.length === 1 ? chunks[0]!.toString('utf8') : Buffer.concat(chunks).toString('utf8');
+}
+
+/** The web-standard face of a Node request: headers and an abort signal; the body travels parsed, beside it. */
+function webRequest(req: IncomingMessage, url: string, signal: AbortSignal): Request {
+  const headers = new Headers();
+  const raw = req.rawHeaders;
+  for (let i = 0; i < raw.length; i += 2) headers.append(raw[i]!, raw[i + 1]!);
+  return new Request(url, { method: 'POST', headers, signal });
+}
+
+/** Writes a web Response to Node: JSON in one write, a stream piped as it comes. */
+async function writeResponse(response: Response, res: ServerResponse): Promise<void> {
+  const headers: Record<string, string> = {};
+  response.headers.forEach((value, name) => (headers[name] = value));
+  const streaming = response.body !== null && (headers['content-type'] ?? '').startsWith('text/event-stream');
+  if (!streaming) {
+    const body = response.body === null ? '' : await response.text();
+    headers['content-length'] = String(Buffer.byteLength(body));
+    res.writeHead(response.status, headers);
+    res.end(body);
+    return;
+  }
+  res.writeHead(response.status, headers);
+  res.flushHeaders();
+  const stream = Readable.fromWeb(response.body as import('node:stream/web').ReadableStream<Uint8Array>);
+  res.once('close', () => stream.destroy());
+  stream.pipe(res);
+}
+
+/** Host check for a loopback binding, remembering the few Host values that passed (one URL parse each, once). */
+function hostChecker(): (host: string | undefined) => string | undefined {
+  const allowed = localhostAllowedHostnames();
+  const seen = new Set<string>();
+  return (host) => {
+    if (host !== undefined && seen.has(host)) return undefined;
+    const result = validateHostHeader(host, allowed);
+    if (!result.ok) return result.message;
+    if (seen.size < 16) seen.add(host!);
+    return undefined;
+  };
 }
 
 export async function startHttpServer(deps: ServerDeps, options: HttpOptions): Promise<RunningHttpServer> {
   const { log } = deps;
   const boundToLoopback = LOOPBACK.has(options.host);
+  const checkHost = boundToLoopback ? hostChecker() : () => undefined;
   let closing = false;
   let active = 0;
   let idle: (() => void) | undefined;
-  const idleServers: McpServer[] = [];
+
+  const pools = { legacy: [] as McpServer[], modern: [] as McpServer[] };
+  /** A server for one exchange of an era; back to the pool when the exchange's transport closes. */
+  const serverFor = (era: 'legacy' | 'modern'): McpServer => {
+    const pooled = pools[era].pop();
+    if (pooled) return pooled;
+    const server = createMcpServer(deps, HTTP_CALLER);
+    // The modern entry chains its own close hook before this one and restores it after each exchange.
+    server.server.onclose = () => {
+      if (!closing && pools[era].length < MAX_IDLE_SERVERS && !pools[era].includes(server)) pools[era].push(server);
+    };
+    return server;
+  };
+  const onerror = (error: Error) => log.debug({ err: error }, 'MCP request refused or failed');
+  const modern = createMcpHandler(({ era }) => serverFor(era), { legacy: 'reject', maxRequestBodySize: MAX_BODY_BYTES, onerror });
+  const legacy = async (request: Request, body: unknown): Promise<Response> => {
+    const server = serverFor('legacy');
+    const transport = new WebStandardStreamableHTTPServerTransport({ sessionIdGenerator: undefined, enableJsonResponse: true });
+    try {
+      await server.connect(transport);
+      return await transport.handleRequest(request, { parsedBody: body });
+    } finally {
+      // The answer is complete (JSON mode): closing hands the server back to the pool.
+      void transport.close().catch(onerror);
+    }
+  };
 
   const handle = async (req: IncomingMessage, res: ServerResponse): Promise<void> => {
     const path = (req.url ?? '/').split('?')[0];
@@ -86,44 +172,43 @@ export async function startHttpServer(deps: ServerDeps, options: HttpOptions): P
       return;
     }
     if (path !== MCP_PATH) return jsonRpcError(res, 404, -32000, `not found: the MCP endpoint is ${MCP_PATH}`);
-    if (!originAllowed(req, boundToLoopback)) return jsonRpcError(res, 403, -32000, 'forbidden origin');
+    if (boundToLoopback) {
+      // DNS rebinding: a page elsewhere must not reach a loopback server through a name that resolves to it.
+      const badHost = checkHost(req.headers.host);
+      if (badHost) return jsonRpcError(res, 403, -32000, `forbidden: ${badHost} (this server answers loopback names only)`);
+      const origin = validateOriginHeader(req.headers.origin, localhostAllowedOrigins());
+      if (!origin.ok) return jsonRpcError(res, 403, -32000, `forbidden origin: ${origin.message}`);
+    }
     if (req.method !== 'POST') {
       return jsonRpcError(res, 405, -32000, 'method not allowed: this stateless server answers POST only', { allow: 'POST' });
     }
-    const server = idleServers.pop() ?? createMcpServer(deps, HTTP_CALLER);
-    const transport = new StreamableHTTPServerTransport({
-      sessionIdGenerator: undefined,
-      enableJsonResponse: true,
-      maxRequestBodySize: MAX_BODY_BYTES,
-    });
-    // Back to the pool only once the request is handled and its answer fully sent (then no handler of it is
-    // still running) and the server has let go of the transport; anything else is dropped, never reused.
-    let handled = false;
-    let closed = false;
-    const recycle = () => {
-      if (!handled || !closed) return;
-      if (res.writableFinished && !server.isConnected() && !closing && idleServers.length < MAX_IDLE_SERVERS) idleServers.push(server);
-      else void server.close().catch(() => undefined);
-    };
-    res.on('close', () => {
-      void transport
-        .close()
-        .catch(() => undefined)
-        .finally(() => {
-          closed = true;
-          recycle();
-        });
-    });
-    try {
-      await server.connect(transport);
-      await transport.handleRequest(req, res);
-    } catch (error) {
-      log.error({ err: error }, 'MCP request failed');
-      jsonRpcError(res, 500, -32603, 'internal server error');
-    } finally {
-      handled = true;
-      recycle();
+    if (!isJsonContentType(req.headers['content-type'] ?? null)) {
+      return jsonRpcError(res, 415, -32000, 'unsupported media type: Content-Type must be application/json');
     }
+    const text = await readBody(req);
+    if (text === 'too large') {
+      res.setHeader('connection', 'close'); // the rest of the body is not read
+      return jsonRpcError(res, 413, -32000, `payload too large: a request body may be at most ${MAX_BODY_BYTES} bytes`);
+    }
+    let body: unknown;
+    try {
+      body = JSON.parse(text);
+    } catch {
+      return jsonRpcError(res, 400, -32700, 'parse error: the request body is not valid JSON');
+    }
+    if (Array.isArray(body)) {
+      return jsonRpcError(res, 400, INVALID_REQUEST, 'JSON-RPC batches are not supported (MCP removed them in revision 2025-06-18): send one request per POST');
+    }
+    // Aborted when the client goes away before its answer is written: the SDK then aborts the tool call.
+    const abort = new AbortController();
+    const onClose = () => {
+      if (!res.writableFinished) abort.abort();
+    };
+    res.once('close', onClose);
+    const url = `http://${req.headers.host ?? 'localhost'}${MCP_PATH}`;
+    const request = webRequest(req, url, abort.signal);
+    const response = (await isLegacyRequest(request, body)) ? await legacy(request, body) : await modern.fetch(request, { parsedBody: body });
+    await writeResponse(response, res);
   };
 
   const http: Server = createServer((req, res) => {
@@ -132,7 +217,11 @@ export async function startHttpServer(deps: ServerDeps, options: HttpOptions): P
       active--;
       if (active === 0) idle?.();
     });
-    void handle(req, res);
+    handle(req, res).catch((error: unknown) => {
+      log.error({ err: error }, 'MCP request failed');
+      if (!res.headersSent) jsonRpcError(res, 500, -32603, 'internal server error');
+      else res.destroy();
+    });
   });
   http.keepAliveTimeout = 5_000;
   http.headersTimeout = 15_000;
@@ -165,8 +254,11 @@ export async function startHttpServer(deps: ServerDeps, options: HttpOptions): P
             resolve(true);
           };
         }));
+      await modern.close().catch(() => undefined);
       http.closeAllConnections();
       await stopped;
+      pools.legacy.length = 0;
+      pools.modern.length = 0;
       return drained;
     },
   };
