@@ -1,20 +1,17 @@
 // Streamable HTTP at /mcp, stateless: any replica can answer any request, and no session lives in this process.
 // Decisions:
-// - Protocol: the SDK v2 entry `createMcpHandler` serves 2026-07-28 requests (per-request `_meta` envelope,
-//   `server/discover`, Mcp-Method/Mcp-Name headers checked against the body, cache hints); we keep its validation
-//   ladder. 2025-era clients (initialize handshake; VS Code and most clients of 2025) are routed by the SDK's own
-//   `isLegacyRequest` to the SDK's stateless Streamable HTTP transport, as the SDK documents for hand-wired legacy
-//   serving, but with JSON answers: the entry's built-in legacy leg answers every call as an SSE stream (headers
-//   flushed, then frames), several socket writes per call where one will do, and none of our tools streams.
-// - Node, not web streams: `createMcpHandler` speaks web-standard Request/Response. `@modelcontextprotocol/node`
-//   (Hono's adapter) converts every IncomingMessage body and every Response stream, which cost a fifth of the
-//   server's CPU per call under SDK v1. Here the body is read from Node's stream once, bounded, parsed once and
-//   handed over as `parsedBody`; the Request we build carries headers and an abort signal only; a JSON answer is
-//   read back as one string and written with one `res.end`. SSE answers (none of our tools stream today) are piped.
-// - Servers are pooled: building a McpServer (four tools, their schemas) costs more than answering a cheap call,
-//   and the factory is asked for one per request. A server goes back to its era's pool when its exchange closes
-//   (the SDK closes the per-request transport once the answer is out); it holds no per-request state, since each
-//   tool call reads the identity from its own request's x-rls-user-id header.
+// - Two eras on one endpoint, told apart by the SDK's own classifier (`classifyInboundRequest`, the code its HTTP
+//   entry runs): 2026-07-28 requests (per-request `_meta` envelope, `server/discover`, Mcp-Method/Mcp-Name headers
+//   checked against the body, cache hints) go to the SDK v2 entry `createMcpHandler` and its validation ladder;
+//   2025-era requests (the initialize handshake; VS Code and most clients of 2025) go to one long-lived server on a
+//   channel of our own (legacy-http.ts): one message in, one JSON answer out, no transport built per request.
+// - Node, not web streams, wherever the SDK lets us: `@modelcontextprotocol/node` (Hono's adapter) converts every
+//   IncomingMessage and Response, which cost a fifth of the server's CPU per call under SDK v1. The body is read
+//   from Node's stream once, bounded, parsed once; the 2026-07-28 entry gets it as `parsedBody` with a Request
+//   that carries headers only; its JSON answer is read back as one string. Every answer is one `res.end`.
+// - The identity (x-rls-user-id) travels with each message as the SDK's per-request auth info (context.ts), so
+//   servers hold nothing per caller and can be shared: the 2026-07-28 entry asks its factory for a server per
+//   request, so those come from a pool and go back when the exchange's transport closes.
 // - Edge checks before any parsing: Host (and Origin) when bound to loopback, against DNS rebinding; POST only
 //   (GET/DELETE: no sessions, no standalone SSE stream: 405); JSON content type (415); body size (413); JSON-RPC
 //   batches refused with a clear error (MCP removed them in 2025-06-18).
@@ -22,24 +19,24 @@ import { createServer, type IncomingMessage, type Server, type ServerResponse } 
 import type { AddressInfo } from 'node:net';
 import { Readable } from 'node:stream';
 import {
+  classifyInboundRequest,
   createMcpHandler,
   isJsonContentType,
-  isLegacyRequest,
   localhostAllowedHostnames,
   localhostAllowedOrigins,
   type McpServer,
   validateHostHeader,
   validateOriginHeader,
-  WebStandardStreamableHTTPServerTransport,
 } from '@modelcontextprotocol/server';
-import type { Caller, ServerDeps } from './context.js';
+import { type Caller, headerIdentity, type ServerDeps } from './context.js';
+import { LegacyHttpChannel } from './legacy-http.js';
 import { createMcpServer } from './server.js';
 
 export const MCP_PATH = '/mcp';
 export const IDENTITY_HEADER = 'x-rls-user-id';
 /** Request bodies past this are refused (413) before they are parsed. */
 export const MAX_BODY_BYTES = 4 * 1024 * 1024;
-/** Idle McpServers kept for reuse, per era; more are built under load and dropped afterwards. */
+/** Idle McpServers kept for reuse by 2026-07-28 exchanges; more are built under load and dropped afterwards. */
 const MAX_IDLE_SERVERS = 64;
 /** JSON-RPC "Invalid Request". */
 const INVALID_REQUEST = -32600;
@@ -47,9 +44,7 @@ const INVALID_REQUEST = -32600;
 /** The identity of one HTTP tool call: its own request's x-rls-user-id header. */
 export const HTTP_CALLER: Caller = {
   transport: 'http',
-  userIdOf(call) {
-    return call.headers?.get(IDENTITY_HEADER) ?? undefined;
-  },
+  userIdOf: (call) => call.requestedUserId,
 };
 
 export interface HttpOptions {
@@ -73,17 +68,31 @@ function jsonRpcError(res: ServerResponse, status: number, code: number, message
   res.end(body);
 }
 
-/** The request body as text, or why not: over the limit (413) or cut off. */
-async function readBody(req: IncomingMessage): Promise<string | 'too large'> {
-  if (Number(req.headers['content-length']) > MAX_BODY_BYTES) return 'too large';
-  const chunks: Buffer[] = [];
-  let size = 0;
-  for await (const chunk of req as AsyncIterable<Buffer>) {
-    size += chunk.length;
-    if (size > MAX_BODY_BYTES) return 'too large';
-    chunks.push(chunk);
+/**
+ * The request body as text, or 'too large' past MAX_BODY_BYTES. Past the limit the rest is read and dropped (never
+ * buffered) rather than the socket closed, so the client, still sending, can read the 413.
+ */
+function readBody(req: IncomingMessage): Promise<string | 'too large'> {
+  if (Number(req.headers['content-length']) > MAX_BODY_BYTES) {
+    req.resume();
+    return Promise.resolve('too large');
   }
-  return chunks.length === 1 ? chunks[0]!.toString('utf8') : Buffer.concat(chunks).toString('utf8');
+  return new Promise((resolve, reject) => {
+    const chunks: Buffer[] = [];
+    let size = 0;
+    req.on('data', (chunk: Buffer) => {
+      size += chunk.length;
+      if (size <= MAX_BODY_BYTES) chunks.push(chunk);
+      else chunks.length = 0;
+    });
+    req.once('end', () => resolve(size > MAX_BODY_BYTES ? 'too large' : chunks.length === 1 ? chunks[0]!.toString('utf8') : Buffer.concat(chunks).toString('utf8')));
+    req.once('error', reject);
+  });
+}
+
+function header(req: IncomingMessage, name: string): string | undefined {
+  const value = req.headers[name];
+  return Array.isArray(value) ? value[0] : value;
 }
 
 /** The web-standard face of a Node request: headers and an abort signal; the body travels parsed, beside it. */
@@ -134,31 +143,26 @@ export async function startHttpServer(deps: ServerDeps, options: HttpOptions): P
   let active = 0;
   let idle: (() => void) | undefined;
 
-  const pools = { legacy: [] as McpServer[], modern: [] as McpServer[] };
-  /** A server for one exchange of an era; back to the pool when the exchange's transport closes. */
-  const serverFor = (era: 'legacy' | 'modern'): McpServer => {
-    const pooled = pools[era].pop();
-    if (pooled) return pooled;
-    const server = createMcpServer(deps, HTTP_CALLER);
-    // The modern entry chains its own close hook before this one and restores it after each exchange.
-    server.server.onclose = () => {
-      if (!closing && pools[era].length < MAX_IDLE_SERVERS && !pools[era].includes(server)) pools[era].push(server);
-    };
-    return server;
-  };
   const onerror = (error: Error) => log.debug({ err: error }, 'MCP request refused or failed');
-  const modern = createMcpHandler(({ era }) => serverFor(era), { legacy: 'reject', maxRequestBodySize: MAX_BODY_BYTES, onerror });
-  const legacy = async (request: Request, body: unknown): Promise<Response> => {
-    const server = serverFor('legacy');
-    const transport = new WebStandardStreamableHTTPServerTransport({ sessionIdGenerator: undefined, enableJsonResponse: true });
-    try {
-      await server.connect(transport);
-      return await transport.handleRequest(request, { parsedBody: body });
-    } finally {
-      // The answer is complete (JSON mode): closing hands the server back to the pool.
-      void transport.close().catch(onerror);
-    }
-  };
+  // 2025-era: one server, connected once, for the life of the process.
+  const legacy = new LegacyHttpChannel();
+  const legacyServer = createMcpServer(deps, HTTP_CALLER);
+  await legacyServer.connect(legacy);
+  // 2026-07-28: a server per exchange, from a pool.
+  const pool: McpServer[] = [];
+  const modern = createMcpHandler(
+    () => {
+      const pooled = pool.pop();
+      if (pooled) return pooled;
+      const server = createMcpServer(deps, HTTP_CALLER);
+      // The entry chains its own close hook before this one and restores it after each exchange.
+      server.server.onclose = () => {
+        if (!closing && pool.length < MAX_IDLE_SERVERS && !pool.includes(server)) pool.push(server);
+      };
+      return server;
+    },
+    { legacy: 'reject', maxRequestBodySize: MAX_BODY_BYTES, onerror },
+  );
 
   const handle = async (req: IncomingMessage, res: ServerResponse): Promise<void> => {
     const path = (req.url ?? '/').split('?')[0];
@@ -187,7 +191,6 @@ export async function startHttpServer(deps: ServerDeps, options: HttpOptions): P
     }
     const text = await readBody(req);
     if (text === 'too large') {
-      res.setHeader('connection', 'close'); // the rest of the body is not read
       return jsonRpcError(res, 413, -32000, `payload too large: a request body may be at most ${MAX_BODY_BYTES} bytes`);
     }
     let body: unknown;
@@ -199,15 +202,35 @@ export async function startHttpServer(deps: ServerDeps, options: HttpOptions): P
     if (Array.isArray(body)) {
       return jsonRpcError(res, 400, INVALID_REQUEST, 'JSON-RPC batches are not supported (MCP removed them in revision 2025-06-18): send one request per POST');
     }
-    // Aborted when the client goes away before its answer is written: the SDK then aborts the tool call.
+    const authInfo = headerIdentity(header(req, IDENTITY_HEADER));
+    const protocolVersion = header(req, 'mcp-protocol-version');
+    const route = classifyInboundRequest({
+      httpMethod: 'POST',
+      protocolVersionHeader: protocolVersion,
+      mcpMethodHeader: header(req, 'mcp-method'),
+      mcpNameHeader: header(req, 'mcp-name'),
+      body,
+    });
+    // A client that goes away before its answer is written cancels its call (the SDK aborts the handler's signal).
+    const whenGone = (listener: () => void) => res.once('close', () => res.writableFinished || listener());
+    if (route.kind === 'legacy') {
+      const answer = await legacy.handle(body, { accept: req.headers.accept, protocolVersion }, authInfo, whenGone);
+      if (answer.status === 202) {
+        res.writeHead(202).end();
+        return;
+      }
+      if (answer.status !== 200) return jsonRpcError(res, answer.status, answer.code, answer.message);
+      if (res.destroyed) return;
+      const json = JSON.stringify(answer.body);
+      res.writeHead(200, { 'content-type': 'application/json', 'content-length': Buffer.byteLength(json) });
+      res.end(json);
+      return;
+    }
+    // 2026-07-28, or a request the entry's ladder will refuse with its own error.
     const abort = new AbortController();
-    const onClose = () => {
-      if (!res.writableFinished) abort.abort();
-    };
-    res.once('close', onClose);
+    whenGone(() => abort.abort());
     const url = `http://${req.headers.host ?? 'localhost'}${MCP_PATH}`;
-    const request = webRequest(req, url, abort.signal);
-    const response = (await isLegacyRequest(request, body)) ? await legacy(request, body) : await modern.fetch(request, { parsedBody: body });
+    const response = await modern.fetch(webRequest(req, url, abort.signal), { parsedBody: body, ...(authInfo ? { authInfo } : {}) });
     await writeResponse(response, res);
   };
 
@@ -255,10 +278,10 @@ export async function startHttpServer(deps: ServerDeps, options: HttpOptions): P
           };
         }));
       await modern.close().catch(() => undefined);
+      await legacyServer.close().catch(() => undefined);
       http.closeAllConnections();
       await stopped;
-      pools.legacy.length = 0;
-      pools.modern.length = 0;
+      pool.length = 0;
       return drained;
     },
   };
