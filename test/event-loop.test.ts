@@ -6,7 +6,7 @@
 // for 100–250 ms.
 import { after, before, describe, test } from 'node:test';
 import assert from 'node:assert/strict';
-import type { Client } from '@modelcontextprotocol/sdk/client/index.js';
+import type { Client } from './mcp-harness.js';
 import { STORES } from '../src/data/stores.js';
 import { ensureEmbeddings } from '../src/search/store.js';
 import { createTestDatabase, type TestDatabase } from './support/databases.js';

@@ -7,7 +7,7 @@ import { after, before, describe, test } from 'node:test';
 import assert from 'node:assert/strict';
 import { readFileSync } from 'node:fs';
 import pg from 'pg';
-import type { Client } from '@modelcontextprotocol/sdk/client/index.js';
+import type { Client } from './mcp-harness.js';
 import { HEAD_OFFICE_USER_ID, STORES } from '../src/data/stores.js';
 import { loadConfig } from '../src/infra/config.js';
 import { openDatabase } from '../src/db/open.js';

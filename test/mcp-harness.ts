@@ -1,14 +1,22 @@
 // Test harness for the MCP server: spawns `zava-mcp serve` as a real process (HTTP or stdio) on a test
-// database, connects the official SDK client, and reads answers back. No mocks: the server, the SDK and the
-// database are the real ones.
+// database, connects an official SDK client of either generation, and reads answers back. No mocks: the server,
+// the SDKs and the database are the real ones.
+// - 'v1': `@modelcontextprotocol/sdk` 1.x, the 2025-era client VS Code and most clients of 2025 speak
+//   (initialize handshake; the server answers it through its legacy path).
+// - 'v2': `@modelcontextprotocol/client` 2.x negotiating the era (`versionNegotiation: 'auto'`): against this
+//   server it settles on 2026-07-28 (server/discover, per-request envelope, Mcp-Method/Mcp-Name headers).
 import { spawn, type ChildProcess } from 'node:child_process';
 import { tmpdir } from 'node:os';
 import { fileURLToPath } from 'node:url';
-import { Client } from '@modelcontextprotocol/sdk/client/index.js';
-import { StdioClientTransport } from '@modelcontextprotocol/sdk/client/stdio.js';
-import { StreamableHTTPClientTransport } from '@modelcontextprotocol/sdk/client/streamableHttp.js';
-import type { CallToolResult } from '@modelcontextprotocol/sdk/types.js';
+import { Client as V1Client } from '@modelcontextprotocol/sdk/client/index.js';
+import { StdioClientTransport as V1StdioClientTransport } from '@modelcontextprotocol/sdk/client/stdio.js';
+import { StreamableHTTPClientTransport as V1StreamableHTTPClientTransport } from '@modelcontextprotocol/sdk/client/streamableHttp.js';
+import { Client as V2Client, StreamableHTTPClientTransport as V2StreamableHTTPClientTransport, type CallToolResult, type Tool } from '@modelcontextprotocol/client';
+import { StdioClientTransport as V2StdioClientTransport } from '@modelcontextprotocol/client/stdio';
 import { unmarkData, type CompactResult } from '../src/analytics/format.js';
+import { createEmbeddingProvider, embeddingSettings } from '../src/search/settings.js';
+import { ensureEmbeddings } from '../src/search/store.js';
+import { createTestDatabase, type TestDatabase } from './support/databases.js';
 import { RETAIL_TABLES } from '../src/db/migrations.js';
 import type { Database } from '../src/db/types.js';
 
@@ -33,6 +41,8 @@ export interface HttpServerProcess {
   stop(signal?: NodeJS.Signals): Promise<number | null>;
 }
 
+const START_TIMEOUT_MS = 240_000;
+
 /** Starts `zava-mcp serve` on a free port (--port 0) and waits until it prints its URL. */
 export async function startHttpServer(flags: readonly string[], env: Record<string, string> = {}): Promise<HttpServerProcess> {
   const child = spawn(process.execPath, [MAIN, 'serve', '--host', '127.0.0.1', '--port', '0', ...flags], {
@@ -45,7 +55,11 @@ export async function startHttpServer(flags: readonly string[], env: Record<stri
   child.stdout!.on('data', (chunk: Buffer) => (stdout += chunk.toString()));
   const exited = new Promise<number | null>((resolve) => child.once('exit', (code) => resolve(code)));
   const url = await new Promise<string>((resolve, reject) => {
-    const timer = setTimeout(() => reject(new Error(`server did not start in 60 s:\n${stderr}`)), 60_000);
+    // Generous: the first start embeds the catalog, which takes minutes on a busy 2-core machine.
+    const timer = setTimeout(() => {
+      child.kill('SIGKILL'); // it would hold the port and, on the embedded backend, the data directory
+      reject(new Error(`server did not start in ${START_TIMEOUT_MS / 1000} s:\n${stderr}`));
+    }, START_TIMEOUT_MS);
     child.stderr!.on('data', (chunk: Buffer) => {
       stderr += chunk.toString();
       const match = /serving Streamable HTTP at (http:\/\/\S+?\/mcp)/.exec(stderr);
@@ -74,12 +88,64 @@ export async function startHttpServer(flags: readonly string[], env: Record<stri
   };
 }
 
+export type ClientKind = 'v1' | 'v2';
+export const CLIENT_KINDS: readonly ClientKind[] = ['v1', 'v2'];
+
+/** What the suites use of a client; both SDK generations' Client classes have it. */
+export interface Client {
+  readonly kind: ClientKind;
+  callTool(params: { name: string; arguments?: Record<string, unknown> }): Promise<CallToolResult>;
+  listTools(): Promise<{ tools: Tool[] }>;
+  close(): Promise<void>;
+  /** The era the client settled on: 'legacy' (2025 initialize) or 'modern' (2026-07-28). */
+  era(): 'legacy' | 'modern' | undefined;
+}
+
+const CLIENT_INFO = { name: 'zava-mcp-tests', version: '1.0.0' };
+
+function v2Client(): V2Client {
+  return new V2Client(CLIENT_INFO, { versionNegotiation: { mode: 'auto' } });
+}
+
+function wrap(kind: 'v1', client: V1Client): Client;
+function wrap(kind: 'v2', client: V2Client): Client;
+function wrap(kind: ClientKind, client: V1Client | V2Client): Client {
+  return {
+    kind,
+    callTool: (params) => client.callTool(params) as Promise<CallToolResult>,
+    listTools: () => client.listTools() as Promise<{ tools: Tool[] }>,
+    close: () => client.close(),
+    era: () => (client instanceof V2Client ? client.getProtocolEra() : 'legacy'),
+  };
+}
+
+/**
+ * For suites about the protocol, not the data: a small seeded embedded database, its catalog embedded here (as
+ * the server would at start, with the same default provider, so the server starts at once), served over HTTP.
+ */
+export async function startEmbeddedHttpServer(): Promise<{ t: TestDatabase; http: HttpServerProcess }> {
+  const t = await createTestDatabase('embedded', { customers: 120 });
+  try {
+    await ensureEmbeddings(t.db, { provider: createEmbeddingProvider(embeddingSettings({})) });
+    await t.db.close(); // the spawned server opens the data directory itself
+    return { t, http: await startHttpServer(t.flags) };
+  } catch (error) {
+    await t.cleanup();
+    throw error;
+  }
+}
+
 /** An SDK client over Streamable HTTP, acting as `userId` (the x-rls-user-id header), or as nobody. */
-export async function connectHttp(url: string, userId?: string): Promise<Client> {
-  const client = new Client({ name: 'zava-mcp-tests', version: '1.0.0' });
+export async function connectHttp(url: string, userId?: string, kind: ClientKind = 'v2'): Promise<Client> {
   const headers: Record<string, string> = userId === undefined ? {} : { 'x-rls-user-id': userId };
-  await client.connect(new StreamableHTTPClientTransport(new URL(url), { requestInit: { headers } }));
-  return client;
+  if (kind === 'v1') {
+    const client = new V1Client(CLIENT_INFO);
+    await client.connect(new V1StreamableHTTPClientTransport(new URL(url), { requestInit: { headers } }));
+    return wrap('v1', client);
+  }
+  const client = v2Client();
+  await client.connect(new V2StreamableHTTPClientTransport(new URL(url), { requestInit: { headers } }));
+  return wrap('v2', client);
 }
 
 export interface StdioConnection {
@@ -88,20 +154,32 @@ export interface StdioConnection {
   close(): Promise<void>;
 }
 
-/** Spawns `zava-mcp serve --stdio` through the SDK's stdio client transport. */
-export async function connectStdio(flags: readonly string[], userId?: string, env: Record<string, string> = {}): Promise<StdioConnection> {
-  const transport = new StdioClientTransport({
+/**
+ * Spawns `zava-mcp serve --stdio` through the SDK's stdio client transport. The v2 client probes the era on a
+ * short-lived sibling process first (the SDK's rule on stdio), then spawns the server it keeps.
+ */
+export async function connectStdio(flags: readonly string[], userId?: string, env: Record<string, string> = {}, kind: ClientKind = 'v2'): Promise<StdioConnection> {
+  const parameters = {
     command: process.execPath,
     args: [MAIN, 'serve', '--stdio', ...flags, ...(userId === undefined ? [] : ['--rls-user-id', userId])],
     env: serverEnv(env),
     cwd: tmpdir(),
-    stderr: 'pipe',
-  });
+    stderr: 'pipe' as const,
+  };
   let stderr = '';
-  transport.stderr?.on('data', (chunk: Buffer) => (stderr += chunk.toString()));
-  const client = new Client({ name: 'zava-mcp-tests', version: '1.0.0' });
+  const onStderr = (chunk: Buffer) => (stderr += chunk.toString());
+  if (kind === 'v1') {
+    const transport = new V1StdioClientTransport(parameters);
+    transport.stderr?.on('data', onStderr);
+    const client = new V1Client(CLIENT_INFO);
+    await client.connect(transport);
+    return { client: wrap('v1', client), stderr: () => stderr, close: () => client.close() };
+  }
+  const transport = new V2StdioClientTransport(parameters);
+  transport.stderr?.on('data', onStderr);
+  const client = v2Client();
   await client.connect(transport);
-  return { client, stderr: () => stderr, close: () => client.close() };
+  return { client: wrap('v2', client), stderr: () => stderr, close: () => client.close() };
 }
 
 export interface QueryAnswer {
@@ -117,7 +195,7 @@ export function textOf(result: CallToolResult): string {
 
 /** Calls execute_sales_query; checks that the text (between its data markers) and structuredContent agree. */
 export async function query(client: Client, sql: string): Promise<QueryAnswer> {
-  const raw = (await client.callTool({ name: 'execute_sales_query', arguments: { postgresql_query: sql } })) as CallToolResult;
+  const raw = await client.callTool({ name: 'execute_sales_query', arguments: { postgresql_query: sql } });
   const text = textOf(raw);
   const json = unmarkData(text);
   if (json === undefined) throw new Error(`execute_sales_query answered without data markers: ${text.slice(0, 300)}`);

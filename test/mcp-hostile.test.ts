@@ -3,14 +3,13 @@
 // unknown tables, and a graceful shutdown that drains a call in progress. Afterwards every table is unchanged.
 import { after, before, describe, test } from 'node:test';
 import assert from 'node:assert/strict';
-import type { Client } from '@modelcontextprotocol/sdk/client/index.js';
-import type { CallToolResult } from '@modelcontextprotocol/sdk/types.js';
+import type { CallToolResult } from '@modelcontextprotocol/client';
 import { openDatabase } from '../src/db/open.js';
 import { HEAD_OFFICE_USER_ID, STORES } from '../src/data/stores.js';
 import { createEmbeddingProvider, embeddingSettings } from '../src/search/settings.js';
 import { ensureEmbeddings } from '../src/search/store.js';
 import { backendsUnderTest, createTestDatabase, type TestDatabase } from './support/databases.js';
-import { connectHttp, databaseChecksum, query, startHttpServer, textOf, type HttpServerProcess } from './mcp-harness.js';
+import { connectHttp, databaseChecksum, query, startHttpServer, textOf, type Client, type HttpServerProcess } from './mcp-harness.js';
 
 const SEATTLE = STORES[0]!;
 const TIMEOUT_MS = 1500;
@@ -78,7 +77,7 @@ const IDENTITY_CHANGES = [
 const SEATTLE_ORDERS = 'SELECT count(*) AS orders, min(store_id) AS lo, max(store_id) AS hi FROM retail.orders';
 
 async function call(client: Client, name: string, args: Record<string, unknown>): Promise<CallToolResult> {
-  return (await client.callTool({ name, arguments: args })) as CallToolResult;
+  return client.callTool({ name, arguments: args });
 }
 
 async function post(url: string, body: string, headers: Record<string, string> = {}): Promise<{ status: number; body: string }> {
@@ -107,8 +106,8 @@ for (const { kind, skip } of await backendsUnderTest()) {
       seattleOrders = Number((await t.db.ownerQuery(`SELECT count(*) FROM retail.orders WHERE store_id = ${SEATTLE.storeId}`)).rows[0]![0]);
       if (kind === 'embedded') await t.db.close();
       http = await startHttpServer(t.flags, { ZAVA_STATEMENT_TIMEOUT_MS: String(TIMEOUT_MS) });
-      seattle = await connectHttp(http.url, SEATTLE.managerId);
-      headOffice = await connectHttp(http.url, HEAD_OFFICE_USER_ID);
+      seattle = await connectHttp(http.url, SEATTLE.managerId, 'v2');
+      headOffice = await connectHttp(http.url, HEAD_OFFICE_USER_ID, 'v1');
     });
     after(async () => {
       await seattle?.close().catch(() => undefined);

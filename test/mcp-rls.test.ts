@@ -1,14 +1,13 @@
 // Row Level Security through the tools: every identity sees exactly its own rows (ground truth read as the
 // owner before the server starts), 50 concurrent calls from mixed identities each get their own answers, and a
-// missing or unknown identity gets a clear error and no data, never head office.
+// missing or unknown identity gets a clear error and no data, never head office. Identities alternate between
+// the v1 (2025-era) and v2 (2026-07-28) SDK clients, so the concurrent calls mix both eras on one server.
 import { after, before, describe, test } from 'node:test';
 import assert from 'node:assert/strict';
 import { randomUUID } from 'node:crypto';
-import type { Client } from '@modelcontextprotocol/sdk/client/index.js';
-import type { CallToolResult } from '@modelcontextprotocol/sdk/types.js';
 import { HEAD_OFFICE_USER_ID, REGIONAL_MANAGERS, STORES } from '../src/data/stores.js';
 import { backendsUnderTest, createTestDatabase, type TestDatabase } from './support/databases.js';
-import { connectHttp, connectStdio, query, startHttpServer, textOf, type HttpServerProcess } from './mcp-harness.js';
+import { CLIENT_KINDS, connectHttp, connectStdio, query, startHttpServer, textOf, type Client, type HttpServerProcess } from './mcp-harness.js';
 
 
 interface Who {
@@ -57,7 +56,7 @@ async function expectNoIdentity(client: Client, pattern: RegExp): Promise<void> 
   assert.equal(answer.isError, true);
   assert.deepEqual({ ...answer.result, err: '' }, { err: '', q: 'SELECT count(*) FROM retail.orders', c: [], r: [], n: 0 });
   assert.match(answer.result.err!, pattern);
-  const schemas = (await client.callTool({ name: 'get_multiple_table_schemas', arguments: { table_names: ['retail.stores'] } })) as CallToolResult;
+  const schemas = await client.callTool({ name: 'get_multiple_table_schemas', arguments: { table_names: ['retail.stores'] } });
   assert.equal(schemas.isError, true);
   assert.doesNotMatch(textOf(schemas), /Zava Retail Seattle/, 'no data without an identity');
   assert.match(textOf(schemas), pattern);
@@ -85,7 +84,7 @@ for (const { kind, skip } of await backendsUnderTest()) {
 
       before(async () => {
         http = await startHttpServer(t.flags);
-        for (const who of IDENTITIES) clients.set(who.userId, await connectHttp(http.url, who.userId));
+        for (const [i, who] of IDENTITIES.entries()) clients.set(who.userId, await connectHttp(http.url, who.userId, CLIENT_KINDS[i % 2]));
       });
       after(async () => {
         for (const client of clients.values()) await client.close().catch(() => undefined);
@@ -119,9 +118,9 @@ for (const { kind, skip } of await backendsUnderTest()) {
       });
 
       test('no header, an unknown UUID or a malformed id: a clear error and no data, never head office', async () => {
-        const nobody = await connectHttp(http.url);
-        const stranger = await connectHttp(http.url, randomUUID());
-        const garbage = await connectHttp(http.url, "' OR 1=1 --");
+        const nobody = await connectHttp(http.url, undefined, 'v1');
+        const stranger = await connectHttp(http.url, randomUUID(), 'v2');
+        const garbage = await connectHttp(http.url, "' OR 1=1 --", 'v2');
         try {
           await expectNoIdentity(nobody, /no identity given: set the x-rls-user-id header/);
           await expectNoIdentity(stranger, /unknown identity/);
@@ -133,9 +132,9 @@ for (const { kind, skip } of await backendsUnderTest()) {
     });
 
     describe('over stdio (identity from --rls-user-id)', () => {
-      for (const who of [IDENTITIES[1]!, IDENTITIES[IDENTITIES.length - 1]!]) {
-        test(`${who.label} sees exactly its own rows`, async () => {
-          const stdio = await connectStdio(t.flags, who.userId);
+      for (const [i, who] of [IDENTITIES[1]!, IDENTITIES[IDENTITIES.length - 1]!].entries()) {
+        test(`${who.label} sees exactly its own rows (${CLIENT_KINDS[i]} client)`, async () => {
+          const stdio = await connectStdio(t.flags, who.userId, {}, CLIENT_KINDS[i]);
           try {
             const answer = await query(stdio.client, PROBE);
             assert.equal(answer.isError, false, answer.result.err);
@@ -147,7 +146,7 @@ for (const { kind, skip } of await backendsUnderTest()) {
       }
 
       test('without --rls-user-id, or with an unknown one: a clear error and no data', async () => {
-        const nobody = await connectStdio(t.flags);
+        const nobody = await connectStdio(t.flags, undefined, {}, 'v1');
         try {
           await expectNoIdentity(nobody.client, /no identity given/);
         } finally {

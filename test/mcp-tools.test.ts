@@ -1,15 +1,14 @@
-// Every tool and every answer shape, through the SDK client against a spawned server, over Streamable HTTP and
-// stdio, on both backends.
+// Every tool and every answer shape, through the SDK clients of both generations (v1: 2025-era, v2: 2026-07-28)
+// against a spawned server, over Streamable HTTP and stdio, on both backends.
 import { after, before, describe, test } from 'node:test';
 import assert from 'node:assert/strict';
-import type { Client } from '@modelcontextprotocol/sdk/client/index.js';
-import type { CallToolResult } from '@modelcontextprotocol/sdk/types.js';
+import type { CallToolResult } from '@modelcontextprotocol/client';
 import { randomUUID } from 'node:crypto';
 import { HEAD_OFFICE_USER_ID, REGIONAL_MANAGERS, STORES } from '../src/data/stores.js';
 import { unmarkData, type CompactResult } from '../src/analytics/format.js';
 import { SEARCH_COLUMNS, SEARCH_COLUMNS_WITH_STOCK } from '../src/analytics/product-search.js';
 import { backendsUnderTest, createTestDatabase, type TestDatabase } from './support/databases.js';
-import { connectHttp, connectStdio, query, startHttpServer, textOf, type HttpServerProcess, type StdioConnection } from './mcp-harness.js';
+import { CLIENT_KINDS, connectHttp, connectStdio, query, startHttpServer, textOf, type Client, type HttpServerProcess, type StdioConnection } from './mcp-harness.js';
 
 const SEATTLE = STORES[0]!;
 const ONLINE = STORES.find((s) => s.isOnline)!;
@@ -30,7 +29,7 @@ interface Truth {
 }
 
 async function call(client: Client, name: string, args: Record<string, unknown>): Promise<CallToolResult> {
-  return (await client.callTool({ name, arguments: args })) as CallToolResult;
+  return client.callTool({ name, arguments: args });
 }
 
 /** Calls semantic_search_products; the text (between fresh data markers) and structuredContent must agree. */
@@ -104,8 +103,8 @@ for (const { kind, skip } of await backendsUnderTest()) {
       }
     });
 
-    for (const transport of ['http', 'stdio'] as const) {
-      describe(`over ${transport}`, () => {
+    for (const transport of ['http', 'stdio'] as const) for (const clientKind of CLIENT_KINDS) {
+      describe(`over ${transport} with the ${clientKind} client`, () => {
         let client: Client;
         let http: HttpServerProcess | undefined;
         let stdio: StdioConnection | undefined;
@@ -114,10 +113,10 @@ for (const { kind, skip } of await backendsUnderTest()) {
         before(async () => {
           if (transport === 'http') {
             http = await startHttpServer(t.flags, SERVER_ENV);
-            client = await connectHttp(http.url, SEATTLE.managerId);
+            client = await connectHttp(http.url, SEATTLE.managerId, clientKind);
           } else {
             otherFlags = await t.flagsForAnotherProcess(); // stdio serves one identity per process
-            stdio = await connectStdio(t.flags, SEATTLE.managerId, SERVER_ENV);
+            stdio = await connectStdio(t.flags, SEATTLE.managerId, SERVER_ENV, clientKind);
             client = stdio.client;
           }
         });
@@ -127,6 +126,7 @@ for (const { kind, skip } of await backendsUnderTest()) {
         });
 
         test('lists the four reference tools with read-only hints, input and output schemas', async () => {
+          assert.equal(client.era(), clientKind === 'v2' ? 'modern' : 'legacy', 'the v2 client negotiates 2026-07-28; v1 speaks 2025');
           const { tools } = await client.listTools();
           const byName = new Map(tools.map((tool) => [tool.name, tool]));
           assert.deepEqual([...byName.keys()].sort(), ['execute_sales_query', 'get_current_utc_date', 'get_multiple_table_schemas', 'semantic_search_products']);
@@ -302,7 +302,7 @@ for (const { kind, skip } of await backendsUnderTest()) {
           ];
           // stdio serves one identity per process: spawn one for head office (the others are covered over HTTP).
           for (const { who, userId, stock } of transport === 'http' ? others : others.slice(0, 1)) {
-            const other = transport === 'http' ? { client: await connectHttp(http!.url, userId) } : await connectStdio(otherFlags, userId);
+            const other = transport === 'http' ? { client: await connectHttp(http!.url, userId, clientKind) } : await connectStdio(otherFlags, userId, {}, clientKind);
             try {
               assertStock((await search(other.client, { query_description: PAINT_CONTAINERS })).result, stock, who);
             } finally {
@@ -310,7 +310,7 @@ for (const { kind, skip } of await backendsUnderTest()) {
             }
           }
           for (const userId of [undefined, randomUUID(), 'not-a-uuid']) {
-            const nobody = transport === 'http' ? { client: await connectHttp(http!.url, userId) } : await connectStdio(otherFlags, userId);
+            const nobody = transport === 'http' ? { client: await connectHttp(http!.url, userId, clientKind) } : await connectStdio(otherFlags, userId, {}, clientKind);
             try {
               const answer = await search(nobody.client, { query_description: PAINT_CONTAINERS });
               assert.equal(answer.isError, true);

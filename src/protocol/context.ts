@@ -1,5 +1,6 @@
-// What every tool needs, shared by all MCP server instances of one process (HTTP keeps a pool of servers,
-// one per request in progress; stdio builds one), and who is calling.
+// What every tool needs, shared by all MCP server instances of one process (HTTP: one for 2025-era requests and
+// a pool for 2026-07-28 exchanges; stdio: one per connection), and who is calling.
+import type { AuthInfo, ServerContext } from '@modelcontextprotocol/server';
 import type { Database } from '../db/types.js';
 import type { Logger } from '../infra/logger.js';
 import type { QueryService } from '../analytics/query.js';
@@ -28,16 +29,37 @@ export interface ServerDeps {
   readonly inFlight: InFlight;
 }
 
-/** What the SDK hands every tool handler about the request it came in (HTTP headers; nothing on stdio). */
+/** What a tool handler knows about the call: the identity its HTTP request asked for (none on stdio), its signal. */
 export interface CallInfo {
-  readonly requestInfo?: { readonly headers: Readonly<Record<string, string | readonly string[] | undefined>> } | undefined;
+  /** The x-rls-user-id of this call's HTTP request, as the edge read it; undefined on stdio or when absent. */
+  readonly requestedUserId?: string | undefined;
   /** Aborted when the client cancels the call or its HTTP request closes (the SDK aborts handlers on close). */
   readonly signal?: AbortSignal | undefined;
 }
 
 /**
- * Who is calling. HTTP servers are pooled and reused across requests, so the identity is never stored on a
- * server: it is read per tool call from that call's own request (the x-rls-user-id header); stdio has one
+ * The per-request identity as the HTTP edge hands it to the SDK: its auth-info pass-through, which reaches the
+ * handler as `ctx.http.authInfo` on both eras without a web Request. Development mode carries the x-rls-user-id
+ * header here; the OAuth work will carry the verified token in the same place.
+ */
+export function headerIdentity(userId: string | undefined): AuthInfo | undefined {
+  return userId === undefined ? undefined : { token: '', clientId: 'x-rls-user-id', scopes: [], extra: { userId } };
+}
+
+/**
+ * Adapts a tool handler written against CallInfo to the SDK's callback: the SDK's context (v2: `ctx.http.authInfo`,
+ * `ctx.mcpReq.signal`) is read in this one place, so the tools do not depend on its shape.
+ */
+export function withCall<A, R>(handler: (args: A, call: CallInfo) => Promise<R>): (args: A, ctx: ServerContext) => Promise<R> {
+  return (args, ctx) => {
+    const userId = ctx.http?.authInfo?.extra?.userId;
+    return handler(args, { requestedUserId: typeof userId === 'string' ? userId : undefined, signal: ctx.mcpReq.signal });
+  };
+}
+
+/**
+ * Who is calling. HTTP servers serve many requests, so the identity is never stored on a server: it is read per
+ * tool call from that call's own request (the x-rls-user-id header, via CallInfo); stdio has one
  * identity for the process (--rls-user-id). Resolved, and refused if missing or unknown, per call.
  */
 export interface Caller {

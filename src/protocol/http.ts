@@ -1,30 +1,50 @@
-// Streamable HTTP at /mcp, stateless: every POST gets its own transport and a McpServer of its own for as long
-// as it runs (the SDK's stateless pattern), so no session lives in this process and any replica can answer any
-// request. Building a McpServer (tool schemas, a JSON-schema validator) costs more than answering a cheap call,
-// so finished servers are kept in a small pool and reused; they hold no per-request state, and each tool call
-// reads the identity from its own request's x-rls-user-id header. GET and DELETE (sessions, server-sent
-// streams) are not offered.
+// Streamable HTTP at /mcp, stateless: any replica can answer any request, and no session lives in this process.
+// Decisions:
+// - Two eras on one endpoint, told apart by the SDK's own classifier (`classifyInboundRequest`, the code its HTTP
+//   entry runs): 2026-07-28 requests (per-request `_meta` envelope, `server/discover`, Mcp-Method/Mcp-Name headers
+//   checked against the body, cache hints) go to the SDK v2 entry `createMcpHandler` and its validation ladder;
+//   2025-era requests (the initialize handshake; VS Code and most clients of 2025) go to one long-lived server on a
+//   channel of our own (legacy-http.ts): one message in, one JSON answer out, no transport built per request.
+// - Node, not web streams, wherever the SDK lets us: `@modelcontextprotocol/node` (Hono's adapter) converts every
+//   IncomingMessage and Response, which cost a fifth of the server's CPU per call under SDK v1. The body is read
+//   from Node's stream once, bounded, parsed once; the 2026-07-28 entry gets it as `parsedBody` with a Request
+//   that carries headers only; its JSON answer is read back as one string. Every answer is one `res.end`.
+// - The identity (x-rls-user-id) travels with each message as the SDK's per-request auth info (context.ts), so
+//   servers hold nothing per caller and can be shared: the 2026-07-28 entry asks its factory for a server per
+//   request, so those come from a pool and go back when the exchange's transport closes.
+// - Edge checks before any parsing: Host (and Origin) when bound to loopback, against DNS rebinding; POST only
+//   (GET/DELETE: no sessions, no standalone SSE stream: 405); JSON content type (415); body size (413); JSON-RPC
+//   batches refused with a clear error (MCP removed them in 2025-06-18).
 import { createServer, type IncomingMessage, type Server, type ServerResponse } from 'node:http';
 import type { AddressInfo } from 'node:net';
-import type { McpServer } from '@modelcontextprotocol/sdk/server/mcp.js';
-import { StreamableHTTPServerTransport } from '@modelcontextprotocol/sdk/server/streamableHttp.js';
-import type { Caller, ServerDeps } from './context.js';
+import { Readable } from 'node:stream';
+import {
+  classifyInboundRequest,
+  createMcpHandler,
+  isJsonContentType,
+  localhostAllowedHostnames,
+  localhostAllowedOrigins,
+  type McpServer,
+  validateHostHeader,
+  validateOriginHeader,
+} from '@modelcontextprotocol/server';
+import { type Caller, headerIdentity, type ServerDeps } from './context.js';
+import { LegacyHttpChannel } from './legacy-http.js';
 import { createMcpServer } from './server.js';
 
 export const MCP_PATH = '/mcp';
 export const IDENTITY_HEADER = 'x-rls-user-id';
 /** Request bodies past this are refused (413) before they are parsed. */
 export const MAX_BODY_BYTES = 4 * 1024 * 1024;
-/** Idle McpServers kept for reuse; more are built under load and dropped afterwards. */
+/** Idle McpServers kept for reuse by 2026-07-28 exchanges; more are built under load and dropped afterwards. */
 const MAX_IDLE_SERVERS = 64;
+/** JSON-RPC "Invalid Request". */
+const INVALID_REQUEST = -32600;
 
 /** The identity of one HTTP tool call: its own request's x-rls-user-id header. */
 export const HTTP_CALLER: Caller = {
   transport: 'http',
-  userIdOf(call) {
-    const value = call.requestInfo?.headers[IDENTITY_HEADER];
-    return typeof value === 'string' ? value : value?.[0];
-  },
+  userIdOf: (call) => call.requestedUserId,
 };
 
 export interface HttpOptions {
@@ -41,38 +61,108 @@ export interface RunningHttpServer {
 
 const LOOPBACK = new Set(['localhost', '127.0.0.1', '[::1]', '::1']);
 
-function jsonRpcError(res: ServerResponse, status: number, code: number, message: string, headers: Record<string, string> = {}): void {
+function jsonRpcError(res: ServerResponse, status: number, code: number, message: string, headers: Record<string, string> = {}, id: unknown = null): void {
   if (res.headersSent) return;
-  res.writeHead(status, { 'content-type': 'application/json', ...headers });
-  res.end(JSON.stringify({ jsonrpc: '2.0', error: { code, message }, id: null }));
+  const body = JSON.stringify({ jsonrpc: '2.0', error: { code, message }, id });
+  res.writeHead(status, { 'content-type': 'application/json', 'content-length': Buffer.byteLength(body), ...headers });
+  res.end(body);
 }
 
-function headerValue(req: IncomingMessage, name: string): string | undefined {
+/**
+ * The request body as text, or 'too large' past MAX_BODY_BYTES. Past the limit the rest is read and dropped (never
+ * buffered) rather than the socket closed, so the client, still sending, can read the 413.
+ */
+function readBody(req: IncomingMessage): Promise<string | 'too large'> {
+  if (Number(req.headers['content-length']) > MAX_BODY_BYTES) {
+    req.resume();
+    return Promise.resolve('too large');
+  }
+  return new Promise((resolve, reject) => {
+    const chunks: Buffer[] = [];
+    let size = 0;
+    req.on('data', (chunk: Buffer) => {
+      size += chunk.length;
+      if (size <= MAX_BODY_BYTES) chunks.push(chunk);
+      else chunks.length = 0;
+    });
+    req.once('end', () => resolve(size > MAX_BODY_BYTES ? 'too large' : chunks.length === 1 ? chunks[0]!.toString('utf8') : Buffer.concat(chunks).toString('utf8')));
+    req.once('error', reject);
+  });
+}
+
+function header(req: IncomingMessage, name: string): string | undefined {
   const value = req.headers[name];
   return Array.isArray(value) ? value[0] : value;
 }
 
-/**
- * DNS-rebinding protection for a server bound to loopback: a browser page from elsewhere must not reach it.
- * Requests without an Origin (MCP clients, curl) pass; a browser Origin must itself be loopback.
- */
-function originAllowed(req: IncomingMessage, boundToLoopback: boolean): boolean {
-  const origin = headerValue(req, 'origin');
-  if (!boundToLoopback || origin === undefined) return true;
-  try {
-    return LOOPBACK.has(new URL(origin).hostname);
-  } catch {
-    return false;
+/** The web-standard face of a Node request: headers and an abort signal; the body travels parsed, beside it. */
+function webRequest(req: IncomingMessage, url: string, signal: AbortSignal): Request {
+  const headers = new Headers();
+  const raw = req.rawHeaders;
+  for (let i = 0; i < raw.length; i += 2) headers.append(raw[i]!, raw[i + 1]!);
+  return new Request(url, { method: 'POST', headers, signal });
+}
+
+/** Writes a web Response to Node: JSON in one write, a stream piped as it comes. */
+async function writeResponse(response: Response, res: ServerResponse): Promise<void> {
+  const headers: Record<string, string> = {};
+  response.headers.forEach((value, name) => (headers[name] = value));
+  const streaming = response.body !== null && (headers['content-type'] ?? '').startsWith('text/event-stream');
+  if (!streaming) {
+    const body = response.body === null ? '' : await response.text();
+    headers['content-length'] = String(Buffer.byteLength(body));
+    res.writeHead(response.status, headers);
+    res.end(body);
+    return;
   }
+  res.writeHead(response.status, headers);
+  res.flushHeaders();
+  const stream = Readable.fromWeb(response.body as import('node:stream/web').ReadableStream<Uint8Array>);
+  res.once('close', () => stream.destroy());
+  stream.pipe(res);
+}
+
+/** Host check for a loopback binding, remembering the few Host values that passed (one URL parse each, once). */
+function hostChecker(): (host: string | undefined) => string | undefined {
+  const allowed = localhostAllowedHostnames();
+  const seen = new Set<string>();
+  return (host) => {
+    if (host !== undefined && seen.has(host)) return undefined;
+    const result = validateHostHeader(host, allowed);
+    if (!result.ok) return result.message;
+    if (seen.size < 16) seen.add(host!);
+    return undefined;
+  };
 }
 
 export async function startHttpServer(deps: ServerDeps, options: HttpOptions): Promise<RunningHttpServer> {
   const { log } = deps;
   const boundToLoopback = LOOPBACK.has(options.host);
+  const checkHost = boundToLoopback ? hostChecker() : () => undefined;
   let closing = false;
   let active = 0;
   let idle: (() => void) | undefined;
-  const idleServers: McpServer[] = [];
+
+  const onerror = (error: Error) => log.debug({ err: error }, 'MCP request refused or failed');
+  // 2025-era: one server, connected once, for the life of the process.
+  const legacy = new LegacyHttpChannel();
+  const legacyServer = createMcpServer(deps, HTTP_CALLER);
+  await legacyServer.connect(legacy);
+  // 2026-07-28: a server per exchange, from a pool.
+  const pool: McpServer[] = [];
+  const modern = createMcpHandler(
+    () => {
+      const pooled = pool.pop();
+      if (pooled) return pooled;
+      const server = createMcpServer(deps, HTTP_CALLER);
+      // The entry chains its own close hook before this one and restores it after each exchange.
+      server.server.onclose = () => {
+        if (!closing && pool.length < MAX_IDLE_SERVERS && !pool.includes(server)) pool.push(server);
+      };
+      return server;
+    },
+    { legacy: 'reject', maxRequestBodySize: MAX_BODY_BYTES, onerror },
+  );
 
   const handle = async (req: IncomingMessage, res: ServerResponse): Promise<void> => {
     const path = (req.url ?? '/').split('?')[0];
@@ -86,44 +176,62 @@ export async function startHttpServer(deps: ServerDeps, options: HttpOptions): P
       return;
     }
     if (path !== MCP_PATH) return jsonRpcError(res, 404, -32000, `not found: the MCP endpoint is ${MCP_PATH}`);
-    if (!originAllowed(req, boundToLoopback)) return jsonRpcError(res, 403, -32000, 'forbidden origin');
+    if (boundToLoopback) {
+      // DNS rebinding: a page elsewhere must not reach a loopback server through a name that resolves to it.
+      const badHost = checkHost(req.headers.host);
+      if (badHost) return jsonRpcError(res, 403, -32000, `forbidden: ${badHost} (this server answers loopback names only)`);
+      const origin = validateOriginHeader(req.headers.origin, localhostAllowedOrigins());
+      if (!origin.ok) return jsonRpcError(res, 403, -32000, `forbidden origin: ${origin.message}`);
+    }
     if (req.method !== 'POST') {
       return jsonRpcError(res, 405, -32000, 'method not allowed: this stateless server answers POST only', { allow: 'POST' });
     }
-    const server = idleServers.pop() ?? createMcpServer(deps, HTTP_CALLER);
-    const transport = new StreamableHTTPServerTransport({
-      sessionIdGenerator: undefined,
-      enableJsonResponse: true,
-      maxRequestBodySize: MAX_BODY_BYTES,
-    });
-    // Back to the pool only once the request is handled and its answer fully sent (then no handler of it is
-    // still running) and the server has let go of the transport; anything else is dropped, never reused.
-    let handled = false;
-    let closed = false;
-    const recycle = () => {
-      if (!handled || !closed) return;
-      if (res.writableFinished && !server.isConnected() && !closing && idleServers.length < MAX_IDLE_SERVERS) idleServers.push(server);
-      else void server.close().catch(() => undefined);
-    };
-    res.on('close', () => {
-      void transport
-        .close()
-        .catch(() => undefined)
-        .finally(() => {
-          closed = true;
-          recycle();
-        });
-    });
-    try {
-      await server.connect(transport);
-      await transport.handleRequest(req, res);
-    } catch (error) {
-      log.error({ err: error }, 'MCP request failed');
-      jsonRpcError(res, 500, -32603, 'internal server error');
-    } finally {
-      handled = true;
-      recycle();
+    if (!isJsonContentType(req.headers['content-type'] ?? null)) {
+      return jsonRpcError(res, 415, -32000, 'unsupported media type: Content-Type must be application/json');
     }
+    const text = await readBody(req);
+    if (text === 'too large') {
+      return jsonRpcError(res, 413, -32000, `payload too large: a request body may be at most ${MAX_BODY_BYTES} bytes`);
+    }
+    let body: unknown;
+    try {
+      body = JSON.parse(text);
+    } catch {
+      return jsonRpcError(res, 400, -32700, 'parse error: the request body is not valid JSON');
+    }
+    if (Array.isArray(body)) {
+      return jsonRpcError(res, 400, INVALID_REQUEST, 'JSON-RPC batches are not supported (MCP removed them in revision 2025-06-18): send one request per POST');
+    }
+    const authInfo = headerIdentity(header(req, IDENTITY_HEADER));
+    const protocolVersion = header(req, 'mcp-protocol-version');
+    const route = classifyInboundRequest({
+      httpMethod: 'POST',
+      protocolVersionHeader: protocolVersion,
+      mcpMethodHeader: header(req, 'mcp-method'),
+      mcpNameHeader: header(req, 'mcp-name'),
+      body,
+    });
+    // A client that goes away before its answer is written cancels its call (the SDK aborts the handler's signal).
+    const whenGone = (listener: () => void) => res.once('close', () => res.writableFinished || listener());
+    if (route.kind === 'legacy') {
+      const answer = await legacy.handle(body, { accept: req.headers.accept, protocolVersion }, authInfo, whenGone);
+      if (answer.status === 202) {
+        res.writeHead(202).end();
+        return;
+      }
+      if (answer.status !== 200) return jsonRpcError(res, answer.status, answer.code, answer.message);
+      if (res.destroyed) return;
+      const json = JSON.stringify(answer.body);
+      res.writeHead(200, { 'content-type': 'application/json', 'content-length': Buffer.byteLength(json) });
+      res.end(json);
+      return;
+    }
+    // 2026-07-28, or a request the entry's ladder will refuse with its own error.
+    const abort = new AbortController();
+    whenGone(() => abort.abort());
+    const url = `http://${req.headers.host ?? 'localhost'}${MCP_PATH}`;
+    const response = await modern.fetch(webRequest(req, url, abort.signal), { parsedBody: body, ...(authInfo ? { authInfo } : {}) });
+    await writeResponse(response, res);
   };
 
   const http: Server = createServer((req, res) => {
@@ -132,7 +240,11 @@ export async function startHttpServer(deps: ServerDeps, options: HttpOptions): P
       active--;
       if (active === 0) idle?.();
     });
-    void handle(req, res);
+    handle(req, res).catch((error: unknown) => {
+      log.error({ err: error }, 'MCP request failed');
+      if (!res.headersSent) jsonRpcError(res, 500, -32603, 'internal server error');
+      else res.destroy();
+    });
   });
   http.keepAliveTimeout = 5_000;
   http.headersTimeout = 15_000;
@@ -165,8 +277,11 @@ export async function startHttpServer(deps: ServerDeps, options: HttpOptions): P
             resolve(true);
           };
         }));
+      await modern.close().catch(() => undefined);
+      await legacyServer.close().catch(() => undefined);
       http.closeAllConnections();
       await stopped;
+      pool.length = 0;
       return drained;
     },
   };

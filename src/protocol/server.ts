@@ -1,7 +1,8 @@
-// The MCP server: one McpServer with the four reference-compatible tools. Tools read the caller's identity per
-// call (see Caller), so HTTP can reuse servers across requests (a pool, one server per request in progress);
-// stdio builds one for the process.
-import { McpServer } from '@modelcontextprotocol/sdk/server/mcp.js';
+// The MCP server: one McpServer (SDK v2) with the four reference-compatible tools. Tools read the caller's
+// identity per call (see Caller), so HTTP can reuse servers across requests (a pool, one server per request in
+// progress); stdio builds one per connection. Which protocol revision a server speaks is chosen by the entry that
+// serves it (src/protocol/http.ts, src/protocol/stdio.ts): 2026-07-28, or 2025-era for older clients.
+import { McpServer, type CacheHint } from '@modelcontextprotocol/server';
 import { PACKAGE_VERSION } from '../infra/version.js';
 import type { Caller, ServerDeps } from './context.js';
 import { registerDateTool } from './tools/date.js';
@@ -14,10 +15,34 @@ export const SERVER_NAME = 'zava-mcp';
 
 export const SERVER_VERSION: string = PACKAGE_VERSION;
 
+/**
+ * Cache hints on the cacheable results of 2026-07-28 (2025-era answers carry none). `server/discover` is the
+ * same for every caller (name, version, capabilities, instructions): public. Every list a caller acts on is
+ * private: the tool list does not vary by caller today, but the identity work (roles, scopes) will make it, and
+ * the resources and prompts to come (table schemas with the caller's store names) already would; a shared cache
+ * must never hand one manager's list to another. Five minutes, as the surface changes only with a deployment.
+ */
+export const CACHE_HINTS: Readonly<Record<'server/discover' | 'tools/list' | 'resources/list' | 'resources/templates/list' | 'resources/read' | 'prompts/list', CacheHint>> = {
+  'server/discover': { ttlMs: 300_000, cacheScope: 'public' },
+  'tools/list': { ttlMs: 300_000, cacheScope: 'private' },
+  'resources/list': { ttlMs: 300_000, cacheScope: 'private' },
+  'resources/templates/list': { ttlMs: 300_000, cacheScope: 'private' },
+  'resources/read': { ttlMs: 0, cacheScope: 'private' },
+  'prompts/list': { ttlMs: 300_000, cacheScope: 'private' },
+};
+
+/** Most array elements and object members one tools/call's arguments may hold (the largest honest call: 50 table names). */
+const MAX_TOOL_INPUT_ELEMENTS = 1000;
+
 export function createMcpServer(deps: ServerDeps, caller: Caller): McpServer {
   const server = new McpServer(
     { name: SERVER_NAME, title: 'Zava Retail sales analytics', version: SERVER_VERSION },
-    { instructions: SERVER_INSTRUCTIONS, capabilities: { tools: {} } },
+    {
+      instructions: SERVER_INSTRUCTIONS,
+      capabilities: { tools: { listChanged: false } },
+      cacheHints: CACHE_HINTS,
+      maxToolInputElements: MAX_TOOL_INPUT_ELEMENTS,
+    },
   );
   registerSchemaTool(server, deps, caller);
   registerQueryTool(server, deps, caller);

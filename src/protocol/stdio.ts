@@ -1,6 +1,9 @@
 // stdio for clients that spawn the server (Claude Desktop, VS Code "command" servers). stdout carries only
 // the protocol; logs go to stderr. The identity is the process's: --rls-user-id / ZAVA_RLS_USER_ID.
-import { StdioServerTransport } from '@modelcontextprotocol/sdk/server/stdio.js';
+// The SDK v2 entry `serveStdio` pins each connection to the era its opening exchange selects: 2026-07-28 (a
+// `server/discover` probe, then enveloped requests) or 2025-era (the initialize handshake). One McpServer serves
+// the connection (plus one for a discover probe, dropped if the client falls back to initialize).
+import { serveStdio, StdioServerTransport } from '@modelcontextprotocol/server/stdio';
 import type { ServerDeps } from './context.js';
 import { createMcpServer } from './server.js';
 
@@ -12,21 +15,23 @@ export interface RunningStdioServer {
 }
 
 export async function startStdioServer(deps: ServerDeps, userId: string | undefined): Promise<RunningStdioServer> {
-  const server = createMcpServer(deps, { transport: 'stdio', userIdOf: () => userId });
+  const caller = { transport: 'stdio' as const, userIdOf: () => userId };
   const transport = new StdioServerTransport(process.stdin, process.stdout);
   const ended = new Promise<void>((resolve) => {
     process.stdin.once('end', resolve);
     process.stdin.once('close', resolve);
-    transport.onclose = () => resolve();
   });
-  await server.connect(transport);
+  const handle = serveStdio(() => createMcpServer(deps, caller), {
+    transport,
+    onerror: (error) => deps.log.debug({ err: error }, 'MCP stdio message refused or failed'),
+  });
   return {
     ended,
     async close(drainMs: number): Promise<boolean> {
       // Stop taking requests, but keep the transport open so answers in progress can still be written.
       process.stdin.pause();
       const drained = await deps.inFlight.drained(drainMs);
-      await server.close().catch(() => undefined);
+      await handle.close().catch(() => undefined);
       process.stdin.destroy();
       return drained;
     },

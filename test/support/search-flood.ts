@@ -3,7 +3,7 @@
 // time) while /health and get_current_utc_date are probed, and a second identity searches once mid-flood.
 import { on } from 'node:events';
 import { Worker } from 'node:worker_threads';
-import type { Client } from '@modelcontextprotocol/sdk/client/index.js';
+import type { Client } from '../mcp-harness.js';
 import type { CallToolResult } from '@modelcontextprotocol/sdk/types.js';
 
 /**

@@ -1,5 +1,5 @@
 // get_current_utc_date: the server's clock, so "last quarter" means the same thing to the model and the data.
-import type { McpServer } from '@modelcontextprotocol/sdk/server/mcp.js';
+import type { McpServer } from '@modelcontextprotocol/server';
 import { z } from 'zod';
 
 export function registerDateTool(server: McpServer): void {
@@ -10,8 +10,8 @@ export function registerDateTool(server: McpServer): void {
       description:
         'Get the current date and time in UTC, as an ISO-8601 timestamp. Use it to turn relative periods ' +
         '("this year", "last quarter", "past 30 days") into exact dates before writing SQL.',
-      inputSchema: {},
-      outputSchema: { current_utc_date: z.string().describe('ISO-8601 UTC timestamp, e.g. 2025-06-30T14:05:09.123Z') },
+      inputSchema: z.object({}),
+      outputSchema: z.object({ current_utc_date: z.string().describe('ISO-8601 UTC timestamp, e.g. 2025-06-30T14:05:09.123Z') }),
       annotations: { readOnlyHint: true, destructiveHint: false, idempotentHint: false, openWorldHint: false },
     },
     async () => {

@@ -1,11 +1,11 @@
 // execute_sales_query(postgresql_query): one read-only query under the caller's RLS context.
-import type { McpServer } from '@modelcontextprotocol/sdk/server/mcp.js';
+import type { McpServer } from '@modelcontextprotocol/server';
 import { z } from 'zod';
-import type { Caller, ServerDeps } from '../context.js';
+import { type Caller, type ServerDeps, withCall } from '../context.js';
 import { DATA_GUIDANCE } from './guidance.js';
-import { compactAnswer } from './result.js';
+import { compactAnswer, text } from './result.js';
 
-export const CompactResultShape = {
+export const CompactResultShape = z.object({
   c: z.array(z.string()).describe('column names'),
   r: z.array(z.array(z.unknown())).describe('rows, each an array of values in column order'),
   n: z.number().int().describe('number of rows returned'),
@@ -14,7 +14,7 @@ export const CompactResultShape = {
   note: z.string().optional().describe('why and how the result was truncated'),
   err: z.string().optional().describe('what went wrong, when the query failed or was refused'),
   q: z.string().optional().describe('the query that failed'),
-};
+});
 
 export function registerQueryTool(server: McpServer, deps: ServerDeps, caller: Caller): void {
   server.registerTool(
@@ -29,16 +29,16 @@ export function registerQueryTool(server: McpServer, deps: ServerDeps, caller: C
         'back with "truncated":true and a note. Only SELECT is allowed: no writes, DDL, SET, transaction control or ' +
         'functions with side effects. Queries are cancelled after the statement timeout. ' +
         DATA_GUIDANCE,
-      inputSchema: {
-        postgresql_query: z
-          .string()
+      inputSchema: z.object({
+        postgresql_query: text()
           .describe('One well-formed PostgreSQL SELECT statement using exact names from get_multiple_table_schemas, e.g. ' +
             'SELECT s.store_name, SUM(oi.total_amount) AS revenue FROM retail.order_items oi JOIN retail.stores s ON s.store_id = oi.store_id GROUP BY s.store_name ORDER BY revenue DESC LIMIT 20'),
-      },
+      }),
       outputSchema: CompactResultShape,
       annotations: { readOnlyHint: true, destructiveHint: false, idempotentHint: true, openWorldHint: false },
     },
-    async ({ postgresql_query }, call) =>
+    withCall(async ({ postgresql_query }, call) =>
       deps.inFlight.run(async () => compactAnswer(await deps.queries.execute(caller.userIdOf(call), postgresql_query, call.signal), 'query')),
+    ),
   );
 }

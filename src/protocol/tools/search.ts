@@ -1,11 +1,11 @@
 // semantic_search_products: products ranked by similarity to a description, under the caller's identity
 // (src/analytics/product-search.ts over src/search). Answers in the compact shape of execute_sales_query.
-import type { McpServer } from '@modelcontextprotocol/sdk/server/mcp.js';
+import type { McpServer } from '@modelcontextprotocol/server';
 import { z } from 'zod';
-import type { Caller, ServerDeps } from '../context.js';
-import { compactAnswer, toolError } from './result.js';
+import { type Caller, type ServerDeps, withCall } from '../context.js';
+import { compactAnswer, text, toolError } from './result.js';
 
-export const SearchResultShape = {
+export const SearchResultShape = z.object({
   c: z.array(z.string()).describe('column names: product_name, sku, category_name, type_name, base_price, similarity_percent, stock_level (one-store managers only), match, product_description'),
   r: z.array(z.array(z.unknown())).describe('products, best match first, each an array of values in column order'),
   n: z.number().int().describe('number of products returned'),
@@ -13,7 +13,7 @@ export const SearchResultShape = {
   note: z.string().optional().describe('how to find more when nothing matched'),
   err: z.string().optional().describe('what went wrong, when the search failed or was refused'),
   q: z.string().optional().describe('the description of the failed search'),
-};
+});
 
 export function registerSearchTool(server: McpServer, deps: ServerDeps, caller: Caller): void {
   server.registerTool(
@@ -31,8 +31,8 @@ export function registerSearchTool(server: McpServer, deps: ServerDeps, caller: 
         'lower similarity_threshold); {"err":"...","q":"...","c":[],"r":[],"n":0} on error. Use it when the user ' +
         'describes a product instead of naming it, then use the exact product names it returns in SQL. Never show ' +
         'IDs to the user.',
-      inputSchema: {
-        query_description: z.string().min(1).max(1000).describe('What the products are or do, in a few plain words, e.g. "containers for paint"'),
+      inputSchema: z.object({
+        query_description: text().min(1).max(1000).describe('What the products are or do, in a few plain words, e.g. "containers for paint"'),
         max_rows: z.number().int().min(1).max(100).default(20).describe('Most products to return (1–100, default 20)'),
         similarity_threshold: z
           .number()
@@ -40,11 +40,11 @@ export function registerSearchTool(server: McpServer, deps: ServerDeps, caller: 
           .max(80)
           .default(30)
           .describe('Least similarity, in percent (20–80, default 30); lower finds more, looser matches'),
-      },
+      }),
       outputSchema: SearchResultShape,
       annotations: { readOnlyHint: true, destructiveHint: false, idempotentHint: true, openWorldHint: false },
     },
-    async ({ query_description, max_rows, similarity_threshold }, call) =>
+    withCall(async ({ query_description, max_rows, similarity_threshold }, call) =>
       deps.inFlight.run(async () => {
         if (!deps.search) {
           return toolError(
@@ -59,5 +59,6 @@ export function registerSearchTool(server: McpServer, deps: ServerDeps, caller: 
         );
         return compactAnswer(outcome, 'search');
       }),
+    ),
   );
 }
