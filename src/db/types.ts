@@ -72,8 +72,10 @@ export interface Database {
    */
   resolveIdentity(userId: string | undefined | null): Promise<Identity>;
   /**
-   * Run `work` in one READ ONLY transaction as the query role, under `identity`'s RLS context.
-   * The context is signed and bound to the backend; nothing outlives the transaction.
+   * Run `work` as the query role, under `identity`'s RLS context, every query READ ONLY. The context is signed
+   * and bound to the backend; nothing outlives the call. A backend may give each query its own transaction on
+   * the same connection (the server backend does, to send each in one round trip): under READ COMMITTED each
+   * statement takes its own snapshot either way, so callers must not rely on settings made by an earlier query.
    */
   withIdentity<T>(identity: Identity, work: (session: ReadSession) => Promise<T>, options?: ReadOptions): Promise<T>;
   /** Trusted owner-side reads (schema introspection, ground truth in tests). Never pass user SQL here. */
