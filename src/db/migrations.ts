@@ -435,6 +435,8 @@ export const DEFAULT_TEMP_FILE_LIMIT = '256MB';
 export async function applyTempFileLimit(session: AdminSession, queryRole: string, limit: string): Promise<boolean> {
   if (!/^(-1|\d+(kB|MB|GB|TB)?)$/.test(limit)) throw new Error(`invalid temp_file_limit: ${limit}`);
   const action = limit === '-1' ? 'RESET temp_file_limit' : `SET temp_file_limit = ${quoteLiteral(limit)}`;
+  // Replicas starting together would update the role's settings row at once ("tuple concurrently updated").
+  await session.query('SELECT pg_advisory_xact_lock($1::bigint)', [MIGRATION_LOCK_KEY]);
   await session.exec(`
     DO $$ BEGIN
       EXECUTE format('ALTER ROLE %I IN DATABASE %I ${action.replaceAll("'", "''")}', ${quoteLiteral(queryRole)}, current_database());
