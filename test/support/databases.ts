@@ -97,7 +97,9 @@ async function embeddedDataDir(seeded: boolean, customers: number, seed: number)
   const dir = path.join(target, 'pglite');
   if (!seeded) return dir;
   const catalogHash = createHash('sha256').update(readFileSync(DEFAULT_CATALOG_URL)).digest('hex').slice(0, 12);
-  const key = `v${MIGRATIONS.length}-${customers}-${seed}-${TEST_END_DATE}-${catalogHash}`;
+  // The schema is named by its migrations' versions and names, so two checkouts with other migrations never share an entry.
+  const schemaHash = createHash('sha256').update(JSON.stringify(MIGRATIONS.map((m) => [m.version, m.name]))).digest('hex').slice(0, 8);
+  const key = `v${MIGRATIONS.length}-${schemaHash}-${customers}-${seed}-${TEST_END_DATE}-${catalogHash}`;
   const cached = path.join(process.env.ZAVA_TEST_CACHE_DIR ?? path.join(tmpdir(), 'zava-test-cache'), key);
   const exists = await stat(cached).then(() => true, () => false);
   if (!exists) {
