@@ -9,6 +9,7 @@ import { setTimeout as sleep } from 'node:timers/promises';
 import { HEAD_OFFICE_USER_ID, STORES } from '../src/data/stores.js';
 import { EmbeddedDatabase } from '../src/db/embedded/backend.js';
 import { openDatabase } from '../src/db/open.js';
+import { prepareSchema } from '../src/cli/migrate.js';
 import type { Identity, ManagedDatabase } from '../src/db/types.js';
 import { loadConfig } from '../src/infra/config.js';
 
@@ -73,7 +74,7 @@ async function measure(readers: number): Promise<Row> {
   const db = await openDatabase(config);
   try {
     const writerRss = process.memoryUsage().rss - before;
-    await db.prepare();
+    await prepareSchema(db, config); // the copy may predate the latest migrations
     const identities = await Promise.all(STORES.map((store) => db.resolveIdentity(store.managerId)));
     const headOffice = await db.resolveIdentity(HEAD_OFFICE_USER_ID);
     const customers = Number((await db.ownerQuery('SELECT max(customer_id) FROM retail.customers')).rows[0]![0]);

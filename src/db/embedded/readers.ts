@@ -69,6 +69,7 @@ export class ReaderPool {
   private closed = false;
   private warmTimer: NodeJS.Timeout | undefined;
   private openSeq = 0;
+  private active = false;
 
   constructor(private readonly options: ReaderPoolOptions) {
     this.slots = Array.from({ length: options.size }, (_, index) => ({ index, busy: false, engine: undefined, live: undefined, version: 0 }));
@@ -87,11 +88,21 @@ export class ReaderPool {
   }
 
   /**
-   * Takes the snapshot and opens idle readers in the background, so the first call after start or after a write
-   * does not pay for them (about a second at reference size). Failures are left to the next call to report.
+   * The database serves reads from now on (an identity was resolved): from here, readers are prepared in the
+   * background. Commands that only write (seeding, migrations) never pay for readers.
+   */
+  activate(): void {
+    if (this.active) return;
+    this.active = true;
+    this.warmUp();
+  }
+
+  /**
+   * Takes the snapshot and opens idle readers in the background, so the first call after a write does not pay
+   * for them (about a second at reference size). Failures are left to the next call to report.
    */
   warmUp(): void {
-    if (this.closed) return;
+    if (this.closed || !this.active) return;
     void (async () => {
       if (this.snapshotVersion < this.dataVersion) await this.refreshSnapshot();
       for (const slot of this.slots) {
