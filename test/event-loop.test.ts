@@ -48,7 +48,7 @@ describe('searches flooding the event loop (embedded backend)', () => {
     const report = await runSearchFlood({ url: server.url, flooder, victim, probeUserId: VICTIM.managerId, concurrency: 16, durationMs: 6_000, maxSearches: 2_000 });
     const summary = `${describeFlood(report)}; with no flood: p99 ${floor.toFixed(1)} ms`;
     process.stderr.write(`event loop under a search flood: ${summary}\n`);
-    assert.ok(report.answered >= 16, `the flood was answered (${summary})`);
+    assert.ok(report.answered >= 8, `the flood was answered (${summary})`);
     assert.ok(report.health.length >= 20 && report.date.length >= 20, `enough probes (${summary})`);
     assert.ok(percentile(report.health, 99) < P99_BOUND_MS + floor, `/health p99 under ${P99_BOUND_MS} ms over the floor (${summary})`);
     assert.ok(percentile(report.date, 99) < P99_BOUND_MS + floor, `get_current_utc_date p99 under ${P99_BOUND_MS} ms over the floor (${summary})`);

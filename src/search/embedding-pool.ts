@@ -51,7 +51,12 @@ interface Pending {
 interface Slot {
   worker: Worker;
   readonly pending: Map<number, Pending>;
+  /** Deaths since this slot's worker last answered: a worker that cannot even start is not restarted forever. */
+  deaths: number;
 }
+
+/** Deaths in a row, without one answer between them, after which a slot gives up (the pool answers with an error). */
+const MAX_DEATHS_IN_A_ROW = 3;
 
 interface Fit {
   readonly digest: string;
@@ -70,6 +75,8 @@ export class WorkerEmbeddingProvider implements EmbeddingProvider {
   private fitting: { readonly digest: string; readonly done: Promise<void> } | undefined;
   private nextId = 0;
   private closed = false;
+  /** Set when a worker cannot be kept running: every task fails with it. */
+  private broken: EmbeddingError | undefined;
 
   constructor(private readonly options: EmbeddingPoolOptions) {
     if (options.workers < 1) throw new Error('the embedding pool needs at least one worker');
@@ -81,7 +88,7 @@ export class WorkerEmbeddingProvider implements EmbeddingProvider {
       maxQueuedPerKey: options.maxQueuedPerKey,
     });
     for (let i = 0; i < options.workers; i++) {
-      const slot: Slot = { worker: undefined as unknown as Worker, pending: new Map() };
+      const slot: Slot = { worker: undefined as unknown as Worker, pending: new Map(), deaths: 0 };
       this.start(slot);
       this.slots.push(slot);
     }
@@ -173,6 +180,7 @@ export class WorkerEmbeddingProvider implements EmbeddingProvider {
       const pending = slot.pending.get(reply.id);
       if (!pending) return;
       slot.pending.delete(reply.id);
+      slot.deaths = 0;
       if (slot.pending.size === 0) worker.unref();
       if (reply.ok) pending.resolve(reply);
       else pending.reject(new EmbeddingError(`the local model failed: ${reply.message}`));
@@ -185,6 +193,10 @@ export class WorkerEmbeddingProvider implements EmbeddingProvider {
       if (this.closed) return;
       this.options.onWorkerError?.(error);
       void worker.terminate().catch(() => undefined);
+      if (++slot.deaths >= MAX_DEATHS_IN_A_ROW) {
+        this.broken = new EmbeddingError(`the local model's worker threads keep stopping (${error.message}); restart the server`, { cause: error });
+        return;
+      }
       this.start(slot);
       // The replacement gets the current catalog before any task (messages are handled in order).
       const fit = this.current;
@@ -196,6 +208,7 @@ export class WorkerEmbeddingProvider implements EmbeddingProvider {
 
   private post(slot: Slot, request: PoolRequest): Promise<PoolReply & { ok: true }> {
     if (this.closed) return Promise.reject(new EmbeddingError('the local model is shut down'));
+    if (this.broken) return Promise.reject(this.broken);
     const id = ++this.nextId;
     return new Promise((resolve, reject) => {
       if (slot.pending.size === 0) slot.worker.ref();

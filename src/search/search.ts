@@ -3,7 +3,7 @@
 // reciprocal rank fusion (the statement: search-sql.ts). Runs inside the caller's identity-scoped, read-only
 // transaction; the query is embedded before it starts, so a hosted model's round trip holds no transaction.
 import type { Database, Identity } from '../db/types.js';
-import { ZavaError } from '../infra/errors.js';
+import { CallCancelledError, ZavaError } from '../infra/errors.js';
 import type { EmbeddingProvider } from './provider.js';
 import { createEmbeddingProvider } from './settings.js';
 import { EmbeddingModelMismatchError } from './provider.js';
@@ -131,6 +131,8 @@ export async function searchProducts(db: Database, identity: Identity, params: S
     // fit with the name of another.
     const model = provider.model;
     const vector = await provider.embedQuery(query, { key: identity.userId, signal });
+    // A query already in a worker runs to its end; its caller, if gone meanwhile, stops here.
+    if (signal?.aborted) throw new CallCancelledError();
     const params = [queryVectorParam(vector, db.hasVector), query, model, threshold, maxRows, storeId];
     return db.withIdentity(identity, async (session) => {
       await checkStoredModel(db, session, model, provider.dimensions);

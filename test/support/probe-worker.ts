@@ -1,7 +1,7 @@
 // The probes of a search flood (search-flood.ts), on a thread of their own: the flood's clients keep the test
 // process's main thread busy reading answers, which would otherwise add to the latencies measured here.
-// workerData: { url, userId, everyMs }; measures /health, then get_current_utc_date as userId, in turn, until
-// it receives 'stop', then posts { health, date } (milliseconds).
+// workerData: { url, userId, everyMs }; two loops side by side — GET /health, and get_current_utc_date as userId
+// — each pausing everyMs between calls, until 'stop' arrives; then posts { health, date } (milliseconds).
 import { parentPort, workerData } from 'node:worker_threads';
 import { connectHttp } from '../mcp-harness.js';
 
@@ -14,15 +14,20 @@ const client = await connectHttp(url, userId);
 const healthUrl = new URL('/health', url);
 const health: number[] = [];
 const date: number[] = [];
-port.postMessage('ready');
-while (!stopped) {
-  let t0 = performance.now();
-  await (await fetch(healthUrl)).text();
-  health.push(performance.now() - t0);
-  t0 = performance.now();
-  await client.callTool({ name: 'get_current_utc_date', arguments: {} });
-  date.push(performance.now() - t0);
-  await new Promise((resolve) => setTimeout(resolve, everyMs));
+
+async function loop(into: number[], call: () => Promise<unknown>): Promise<void> {
+  while (!stopped) {
+    const t0 = performance.now();
+    await call();
+    into.push(performance.now() - t0);
+    await new Promise((resolve) => setTimeout(resolve, everyMs));
+  }
 }
+
+port.postMessage('ready');
+await Promise.all([
+  loop(health, async () => (await fetch(healthUrl)).text()),
+  loop(date, () => client.callTool({ name: 'get_current_utc_date', arguments: {} })),
+]);
 await client.close();
 port.postMessage({ health, date });

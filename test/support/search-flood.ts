@@ -45,7 +45,7 @@ export interface FloodOptions {
   readonly concurrency: number;
   readonly durationMs: number;
   readonly maxSearches: number;
-  /** Pause between probe rounds. */
+  /** Pause between one probe and the next of its kind (default 10 ms). */
   readonly probeEveryMs?: number;
   /** Where the flood's descriptions start (different runs on one server should not share them). */
   readonly offset?: number;
@@ -92,7 +92,7 @@ export async function runSearchFlood(options: FloodOptions): Promise<FloodReport
   const probe = async (): Promise<{ health: number[]; date: number[] }> => {
     await sleep(300);
     const worker = new Worker(new URL('./probe-worker.js', import.meta.url), {
-      workerData: { url: options.url, userId: options.probeUserId, everyMs: options.probeEveryMs ?? 25 },
+      workerData: { url: options.url, userId: options.probeUserId, everyMs: options.probeEveryMs ?? 10 },
     });
     try {
       const messages = on(worker, 'message');
