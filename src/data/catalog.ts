@@ -57,14 +57,14 @@ export function parseCatalog(text: string, source: string): Catalog {
     throw new DataLoadError(`${source}: ${issue.path.join('.') || '(root)'}: ${issue.message}`);
   }
   const catalog = parsed.data;
-  const seen = { sku: new Set<string>(), name: new Set<string>() };
+  // Products are told apart by SKU: real catalogs repeat names (one name in two sizes, under two SKUs). A product
+  // without a SKU gets one from its category, type and name, which the importer checks for repeats.
+  const skus = new Set<string>();
   for (const category of catalog.categories) {
     for (const type of category.types) {
       for (const product of type.products) {
-        if (product.sku && seen.sku.has(product.sku)) throw new DataLoadError(`${source}: duplicate SKU ${product.sku}`);
-        if (seen.name.has(product.name)) throw new DataLoadError(`${source}: duplicate product name "${product.name}"`);
-        if (product.sku) seen.sku.add(product.sku);
-        seen.name.add(product.name);
+        if (product.sku && skus.has(product.sku)) throw new DataLoadError(`${source}: duplicate SKU ${product.sku}`);
+        if (product.sku) skus.add(product.sku);
       }
     }
   }
