@@ -283,6 +283,14 @@ async function walk(
   if (!rootDone) throw new ScanError(undefined, 'not valid JSON: the file ends before its last value is complete');
 }
 
+/**
+ * A copy of a string that shares no memory with the chunk it was cut from: V8 keeps a substring as a view of its
+ * parent, so a product name kept from each 64 KB chunk would keep every chunk (the whole file) alive.
+ */
+function own(text: string): string {
+  return Buffer.from(text, 'utf8').toString('utf8');
+}
+
 function countLines(text: string): number {
   let n = 0;
   for (let i = text.indexOf('\n'); i >= 0; i = text.indexOf('\n', i + 1)) n++;
@@ -337,15 +345,15 @@ function checkProduct(
   if (type.trim().length === 0 || type.length > MAX_TYPE_NAME) throw new ScanError(path.slice(0, 3), `a product type name must have 1 to ${MAX_TYPE_NAME} characters`);
   return {
     index,
-    category: String(path[1]).trim(),
-    type: type.trim(),
-    name,
-    sku,
+    category: own(String(path[1]).trim()),
+    type: own(type.trim()),
+    name: own(name),
+    sku: sku === undefined ? undefined : own(sku),
     price: price as number,
-    description,
+    description: own(description),
     stockLevel: typeof stock === 'number' ? stock : undefined,
     hasEmbedding: vectorLength !== undefined,
-    where: describePath(path),
+    where: own(describePath(path)),
   };
 }
 
@@ -399,14 +407,14 @@ export async function scanCatalogFile(file: string, source: string): Promise<Cat
         },
         onCategory: (name, seasonality, path, lines) => {
           if (name.trim().length === 0 || name.length > MAX_TYPE_NAME) throw new ScanError(path, `a category name must have 1 to ${MAX_TYPE_NAME} characters`);
-          categories.push({ name: name.trim(), seasonality: checkSeasonality(seasonality, path, lines) });
+          categories.push({ name: own(name.trim()), seasonality: checkSeasonality(seasonality, path, lines) });
         },
         onProduct: (raw, path, vector, bad, lines) => {
           const product = checkProduct(raw, path, products.length, vector?.length, bad, lines);
           if (product.sku !== undefined) {
             const first = skus.get(product.sku);
             if (first) throw new ScanError([...path, 'sku'], `duplicate SKU ${product.sku} (also at ${first})`, lines.sku);
-            skus.set(product.sku, product.where);
+            skus.set(product.sku, product.where); // both owned copies (see own)
           }
           products.push(product);
         },
