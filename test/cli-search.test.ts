@@ -7,6 +7,7 @@ import { tmpdir } from 'node:os';
 import path from 'node:path';
 import { backendsUnderTest, createTestDatabase, type TestDatabase } from './support/databases.js';
 import { runCli as run } from './support/cli.js';
+import { writeReferenceCatalog } from './support/reference-catalog.js';
 
 
 
@@ -94,6 +95,38 @@ for (const { kind, skip } of await backendsUnderTest()) {
         assert.equal(await count("SELECT count(*) FROM retail.products p JOIN retail.categories c USING (category_id) WHERE c.category_name = 'Pet Supplies'"), 2);
         assert.equal(await count('SELECT count(*) FROM retail.product_description_embeddings'), 610);
         assert.equal(await count('SELECT count(DISTINCT model) FROM retail.product_description_embeddings'), 1, 'one model for the whole catalog');
+      }
+    });
+
+    test("catalog import: the reference system's product_data.json layout; --with-orders needs --replace", async () => {
+      const file = path.join(dir, 'product_data.json');
+      await writeReferenceCatalog(file, [
+        {
+          name: 'PET SUPPLIES',
+          seasonality: [1, 1, 1.1, 1.2, 1.3, 1.3, 1.3, 1.2, 1.1, 1, 1, 1.4],
+          types: [
+            {
+              name: 'LEASHES & COLLARS',
+              products: [
+                { name: 'Zava Bungee Dog Leash', sku: 'REF-PET-101', price: 10, description: 'A shock-absorbing bungee leash.', stock_level: 7, vectors: true },
+                { name: 'Zava Bungee Dog Leash', price: 12, description: 'The same leash, 8 ft long.', stock_level: 2, vectors: true },
+              ],
+            },
+          ],
+        },
+      ], { shuffledKeys: true });
+      const misuse = await run(['catalog', 'import', file, '--with-orders', ...t.flags]);
+      assert.equal(misuse.code, 1);
+      assert.match(misuse.stderr, /zava-mcp: --with-orders only goes with --replace/);
+      const imported = await run(['catalog', 'import', file, ...t.flags]);
+      assert.equal(imported.code, 0, imported.stderr);
+      assert.match(
+        imported.stderr,
+        /imported .*product_data\.json: 2 new and 0 updated products, 0 new categories, 0 new product types; embedded \d+ with zava-local-\S+; stored the file's 2 text-embedding-3-small embeddings\. Stock levels of 2 products set in 8 stores\. \(The reference product_data\.json layout\.\)/,
+      );
+      if (kind === 'server') {
+        assert.equal(await count("SELECT count(*) FROM retail.product_description_embeddings WHERE model = 'text-embedding-3-small' AND imported"), 2);
+        assert.equal(await count("SELECT count(*) FROM retail.inventory i JOIN retail.products p USING (product_id) WHERE p.product_name = 'Zava Bungee Dog Leash'"), 16);
       }
     });
   });

@@ -23,8 +23,10 @@ const COMMANDS: Readonly<Record<string, string>> = {
   'embeddings rebuild': `zava-mcp embeddings rebuild [--database-url URL | --data-dir DIR] [--force] [--batch-size N]
         Embed the products whose embedding is missing, stale or from another model with the configured
         provider (ZAVA_EMBEDDING_PROVIDER): one transaction per batch, resumable. --force re-embeds all.`,
-  'catalog import': `zava-mcp catalog import <file.json> [--database-url URL | --data-dir DIR]
-        Load a retailer's own catalog (categories → product types → products) and embed it, all or nothing.`,
+  'catalog import': `zava-mcp catalog import <file.json> [--replace [--with-orders]] [--database-url URL | --data-dir DIR]
+        Load a retailer's own catalog (categories → product types → products, or the reference system's
+        product_data.json) and embed it, all or nothing. --replace makes the file the whole catalog (refused
+        while orders hold a product it drops, unless --with-orders removes those orders too).`,
 };
 
 const USAGE = `Usage:
@@ -45,6 +47,7 @@ const OPTIONS = {
   seed: { type: 'string' },
   'end-date': { type: 'string' },
   replace: { type: 'boolean' },
+  'with-orders': { type: 'boolean' },
   host: { type: 'string' },
   port: { type: 'string' },
   stdio: { type: 'boolean' },
@@ -115,7 +118,7 @@ async function main(argv: string[]): Promise<number> {
       await runEmbeddingsRebuild(config, values);
       return 0;
     case 'catalog import':
-      await runCatalogImport(config, positionals[2]);
+      await runCatalogImport(config, positionals[2], process.stderr, values);
       return 0;
     default:
       return runServe(config, { stdio: values.stdio === true });

@@ -46,7 +46,8 @@ export async function prepareDatabase(
       const { customers, seed, endDate } = seedSettings({}, db);
       log(`first run: seeding ${db.location} with ${customers.toLocaleString('en-US')} customers (seed ${seed}, orders up to ${endDate})`);
       try {
-        await seedDatabase(db, { customers, seed, endDate, progress });
+        const seeded = await seedDatabase(db, { customers, seed, endDate, progress });
+        if (seeded.keptCatalog) log('the database held a catalog and no stores: sales, stores and customers were generated around that catalog');
         log(await salesSummary(db));
       } catch (error) {
         // Another replica starting at the same time seeded it first: use its dataset.

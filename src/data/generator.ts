@@ -3,7 +3,7 @@
 // growth 2020–2026, Washington State seasonality per category, 1–5 lines an order, prices ±20% around base,
 // 15% of lines discounted 5–25%, a 33% gross margin.
 import { Faker, en, en_US } from '@faker-js/faker';
-import { catalogRows, type Catalog } from './catalog.js';
+import { catalogRows, type Catalog, type CatalogIds } from './catalog.js';
 import { Random, WeightedPicker } from './random.js';
 import { REGIONAL_MANAGERS, STORES, YEAR_WEIGHTS, type StoreDefinition } from './stores.js';
 
@@ -11,6 +11,11 @@ export const GROSS_MARGIN_PERCENT = 33;
 
 export interface GeneratorOptions {
   readonly catalog: Catalog;
+  /**
+   * The catalog is already in the database with these ids (an imported one): sales are generated around it and
+   * the catalog tables are not part of the dataset.
+   */
+  readonly catalogIds?: CatalogIds | undefined;
   readonly customers: number;
   readonly seed: number;
   /**
@@ -92,15 +97,15 @@ export function generateDataset(options: GeneratorOptions): Dataset {
   const faker = new Faker({ locale: [en_US, en] });
   faker.seed(seed);
 
-  const products = catalogRows(catalog);
-  const categories = new CsvTable('retail.categories', ['category_id', 'category_name']);
+  const products = catalogRows(catalog, options.catalogIds);
+  const categories = new CsvTable('retail.categories', ['category_id', 'category_name', 'seasonal_multipliers']);
   const types = new CsvTable('retail.product_types', ['type_id', 'category_id', 'type_name']);
   const productTable = new CsvTable('retail.products', [
     'product_id', 'sku', 'product_name', 'category_id', 'type_id', 'cost', 'base_price', 'gross_margin_percent', 'product_description',
   ]);
   let typeId = 0;
   catalog.categories.forEach((category, index) => {
-    categories.add(index + 1, category.name);
+    categories.add(index + 1, category.name, category.seasonality ? `{${category.seasonality.join(',')}}` : null);
     for (const type of category.types) types.add(++typeId, index + 1, type.name);
   });
   for (const p of products) {
@@ -122,7 +127,7 @@ export function generateDataset(options: GeneratorOptions): Dataset {
   const popularity = products.map(() => 0.4 + random.next() * 1.2);
   const productPickers = Array.from(
     { length: 12 },
-    (_, m) => new WeightedPicker(products, products.map((p, i) => seasonality[p.categoryId - 1]![m]! * popularity[i]!)),
+    (_, m) => new WeightedPicker(products, products.map((p, i) => seasonality[p.categoryIndex]![m]! * popularity[i]!)),
   );
   const storePicker = new WeightedPicker(STORES, STORES.map((s) => s.customerWeight));
 
@@ -188,6 +193,7 @@ export function generateDataset(options: GeneratorOptions): Dataset {
     for (const p of products) inventory.add(store.storeId, p.productId, random.int(0, ceiling));
   }
 
-  const tables = [stores, regional, categories, types, productTable, customers, orders, items, inventory].map((t) => t.done());
+  const catalogTables = options.catalogIds ? [] : [categories, types, productTable];
+  const tables = [stores, regional, ...catalogTables, customers, orders, items, inventory].map((t) => t.done());
   return { tables, counts: Object.fromEntries(tables.map((t) => [t.table, t.rows])) };
 }

@@ -4,7 +4,7 @@ import { DataLoadError } from '../infra/errors.js';
 import { silentProgress, type Progress } from '../infra/progress.js';
 import { quoteIdent } from '../db/migrations.js';
 import type { AdminSession, ManagedDatabase, RowSet } from '../db/types.js';
-import { loadDefaultCatalog, type Catalog } from './catalog.js';
+import { loadDatabaseCatalog, loadDefaultCatalog, type Catalog, type CatalogIds } from './catalog.js';
 import { generateDataset, parseEndDate } from './generator.js';
 
 export interface SeedOptions {
@@ -20,6 +20,8 @@ export interface SeedOptions {
 
 export interface SeedReport {
   readonly counts: Readonly<Record<string, number>>;
+  /** Sales were generated around the catalog the database already held (an imported one), which was kept. */
+  readonly keptCatalog: boolean;
   readonly generateMs: number;
   readonly loadMs: number;
 }
@@ -27,6 +29,7 @@ export interface SeedReport {
 /** Tables a dataset lives in, children first (the order TRUNCATE and checks use). */
 const DATASET_TABLES = [
   'retail.product_description_embeddings',
+  'zava_private.catalog_stock_levels',
   'retail.order_items',
   'retail.orders',
   'retail.inventory',
@@ -37,6 +40,15 @@ const DATASET_TABLES = [
   'retail.stores',
   'zava_private.regional_managers',
 ];
+
+/** What an imported catalog is made of: kept when sales are seeded around it. */
+const CATALOG_TABLES = new Set([
+  'retail.product_description_embeddings',
+  'zava_private.catalog_stock_levels',
+  'retail.products',
+  'retail.product_types',
+  'retail.categories',
+]);
 
 const SERIAL_COLUMNS: ReadonlyArray<readonly [string, string]> = [
   ['retail.categories', 'category_id'],
@@ -79,8 +91,9 @@ async function existingDataset(query: (sql: string) => Promise<RowSet>): Promise
  * them inside the load transaction and returns the statements that put them back (which also validate every
  * foreign key in one pass): if anything fails, the rollback restores them untouched.
  */
-async function deferIndexesAndForeignKeys(session: AdminSession): Promise<string[]> {
-  const tables = DATASET_TABLES.filter((t) => t.startsWith('retail.'));
+async function deferIndexesAndForeignKeys(session: AdminSession, keepCatalog: boolean): Promise<string[]> {
+  // A kept catalog is not loaded: its indexes (HNSW among them) stay as they are.
+  const tables = DATASET_TABLES.filter((t) => t.startsWith('retail.') && !(keepCatalog && CATALOG_TABLES.has(t)));
   const foreignKeys = await session.query(
     `SELECT conrelid::regclass::text, conname, pg_get_constraintdef(oid)
        FROM pg_constraint WHERE contype = 'f' AND conrelid = ANY ($1::regclass[]) ORDER BY conrelid::regclass::text, conname`,
@@ -121,11 +134,20 @@ export async function seedDatabase(db: ManagedDatabase, options: SeedOptions): P
     if (existing) throw refuse(existing);
   }
 
-  const catalog = options.catalog ?? loadDefaultCatalog();
+  // A database holding only a catalog (`catalog import` on an empty database): its sales, stores and customers are
+  // generated around that catalog, which stays as it is (ids, embeddings, stock levels), instead of loading the
+  // built-in one over it.
+  let catalog = options.catalog ?? loadDefaultCatalog();
+  let catalogIds: CatalogIds | undefined;
+  if (!options.replace && !options.catalog) {
+    const held = await loadDatabaseCatalog((sql) => db.ownerQuery(sql));
+    if (held.ids.products.length > 0) ({ catalog, ids: catalogIds } = held);
+  }
   let started = Date.now();
   progress.step('Generating data');
   const dataset = generateDataset({
     catalog,
+    catalogIds,
     customers: options.customers,
     seed: options.seed,
     endDate: options.endDate,
@@ -142,7 +164,12 @@ export async function seedDatabase(db: ManagedDatabase, options: SeedOptions): P
     const existing = await existingDataset((sql) => session.query(sql));
     if (existing && !options.replace) throw refuse(existing);
     if (existing) await session.exec(`TRUNCATE ${DATASET_TABLES.join(', ')} RESTART IDENTITY`);
-    const deferred = await deferIndexesAndForeignKeys(session);
+    if (catalogIds) {
+      // Checked again under the lock: the catalog read before generating must still be the whole catalog.
+      const now = await session.query('SELECT count(*) FROM retail.products');
+      if (Number(now.rows[0]![0]) !== catalogIds.products.length) throw new DataLoadError('the catalog changed while sales were being generated for it; nothing was changed. Try again.');
+    }
+    const deferred = await deferIndexesAndForeignKeys(session, catalogIds !== undefined);
     let loaded = 0;
     const totalRows = dataset.tables.reduce((sum, t) => sum + t.rows, 0);
     for (const table of dataset.tables) {
@@ -151,6 +178,9 @@ export async function seedDatabase(db: ManagedDatabase, options: SeedOptions): P
       loaded += table.rows;
       progress.update(`Loading ${table.table}`, loaded, totalRows);
     }
+    // Stock levels an imported catalog gave (kept while there were no stores) replace the generated ones.
+    await session.exec(`UPDATE retail.inventory i SET stock_level = k.stock_level
+                          FROM zava_private.catalog_stock_levels k WHERE k.product_id = i.product_id`);
     for (const [table, column] of SERIAL_COLUMNS) {
       await session.query(`SELECT setval(pg_get_serial_sequence('${table}', '${column}'), (SELECT coalesce(max(${column}), 0) + 1 FROM ${table}), false)`);
     }
@@ -161,7 +191,7 @@ export async function seedDatabase(db: ManagedDatabase, options: SeedOptions): P
   });
   const loadMs = Date.now() - started;
   progress.done(`Loaded ${Object.values(dataset.counts).reduce((a, b) => a + b, 0).toLocaleString('en-US')} rows`);
-  return { counts: dataset.counts, generateMs, loadMs };
+  return { counts: dataset.counts, keptCatalog: catalogIds !== undefined, generateMs, loadMs };
 }
 
 /** Orders and revenue by store and year, as the reference system prints after seeding. */

@@ -492,6 +492,36 @@ const queryPath: Migration = {
   },
 };
 
+/**
+ * Catalog import (issue 14). Categories get their monthly seasonal multipliers (January first; NULL is flat), as
+ * the reference system's product_data.json gives them. Embeddings are keyed by product and model, so a product can
+ * keep the vectors its catalog came with (`imported`: OpenAI text-embedding-3-small in the reference file) beside
+ * the configured provider's own; every search already filters on the model. Computed embeddings still hold one
+ * model per product (a rebuild with another provider replaces them); imported ones stay until the product's text
+ * changes. A partial index serves the search's model check, which looks only at computed rows. Stock levels from an
+ * imported catalog wait in a private table for stores that do not exist yet (a first run seeds them).
+ */
+const catalogImport: Migration = {
+  version: 8,
+  name: 'catalog import: category seasonality, embeddings per product and model, catalog stock levels',
+  async up(session) {
+    await session.exec(`
+      ALTER TABLE retail.categories
+        ADD COLUMN seasonal_multipliers real[] CHECK (seasonal_multipliers IS NULL OR cardinality(seasonal_multipliers) = 12);
+      ALTER TABLE retail.product_description_embeddings
+        ADD COLUMN imported boolean NOT NULL DEFAULT false,
+        DROP CONSTRAINT product_description_embeddings_pkey,
+        ADD PRIMARY KEY (product_id, model);
+      CREATE INDEX product_embeddings_computed_model_idx ON retail.product_description_embeddings (model, dimensions) WHERE NOT imported;
+      CREATE TABLE zava_private.catalog_stock_levels (
+        product_id   integer PRIMARY KEY REFERENCES retail.products ON DELETE CASCADE,
+        stock_level  integer NOT NULL CHECK (stock_level >= 0)
+      );
+      REVOKE ALL ON zava_private.catalog_stock_levels FROM PUBLIC;
+    `);
+  },
+};
+
 export const MIGRATIONS: readonly Migration[] = [
   schema,
   security,
@@ -500,6 +530,7 @@ export const MIGRATIONS: readonly Migration[] = [
   inlineEmbeddings,
   innerProductSearch,
   queryPath,
+  catalogImport,
 ];
 
 export interface MigrationReport {

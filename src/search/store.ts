@@ -55,16 +55,36 @@ function upsertSql(hasVector: boolean): string {
   const cast = hasVector ? 'public.vector' : 'real[]';
   return `
     INSERT INTO retail.product_description_embeddings
-           (product_id, description_embedding, model, dimensions, search_document, content_hash, updated_at)
-    SELECT x.product_id, x.embedding::${cast}, $2, $3::int, ${SEARCH_DOCUMENT_SQL}, x.content_hash, now()
+           (product_id, description_embedding, model, dimensions, search_document, content_hash, imported, updated_at)
+    SELECT x.product_id, x.embedding::${cast}, $2, $3::int, ${SEARCH_DOCUMENT_SQL}, x.content_hash, $4::boolean, now()
       FROM json_to_recordset($1::json) AS x(product_id int, embedding text, content_hash text)
       JOIN retail.products p ON p.product_id = x.product_id
       JOIN retail.product_types t ON t.type_id = p.type_id
       JOIN retail.categories c ON c.category_id = p.category_id
-    ON CONFLICT (product_id) DO UPDATE
-       SET description_embedding = EXCLUDED.description_embedding, model = EXCLUDED.model,
+    ON CONFLICT (product_id, model) DO UPDATE
+       SET description_embedding = EXCLUDED.description_embedding,
            dimensions = EXCLUDED.dimensions, search_document = EXCLUDED.search_document,
-           content_hash = EXCLUDED.content_hash, updated_at = now()`;
+           content_hash = EXCLUDED.content_hash, imported = EXCLUDED.imported, updated_at = now()`;
+}
+
+/**
+ * Stores ready-made embeddings (one model) for products, e.g. the vectors an imported catalog came with, inside
+ * the caller's transaction. `imported` rows are kept when another provider embeds the catalog.
+ */
+export async function storeVectors(
+  query: QueryFn,
+  hasVector: boolean,
+  model: string,
+  dimensions: number,
+  rows: readonly { productId: number; vector: ArrayLike<number>; contentHash: string }[],
+  imported: boolean,
+): Promise<void> {
+  if (rows.length === 0) return;
+  const json = JSON.stringify(
+    rows.map((r) => ({ product_id: r.productId, embedding: vectorLiteral(Array.from(r.vector), hasVector), content_hash: r.contentHash })),
+  );
+  await query(upsertSql(hasVector), [json, model, dimensions, imported]);
+  noteEmbeddingsChanged();
 }
 
 export interface EmbeddingPlan {
@@ -79,7 +99,10 @@ export interface EmbeddingPlan {
 export async function planEmbeddings(query: QueryFn, provider: EmbeddingProvider, force = false): Promise<EmbeddingPlan> {
   const corpus = await loadCorpus(query);
   if (provider.needsCorpus) await provider.fit(corpus);
-  const existing = await query('SELECT product_id, model, dimensions, content_hash FROM retail.product_description_embeddings');
+  // Embeddings of other models (kept imported vectors, or a previous provider's) do not count either way.
+  const existing = await query('SELECT product_id, model, dimensions, content_hash FROM retail.product_description_embeddings WHERE model = $1', [
+    provider.model,
+  ]);
   const stored = new Map(existing.rows.map((r) => [Number(r[0]), { model: String(r[1]), dimensions: Number(r[2]), hash: String(r[3]) }]));
   const pending = corpus.filter((doc) => {
     if (force) return true;
@@ -103,7 +126,12 @@ export async function storeEmbeddings(
     embedding: vectorLiteral(vectors[i]!, hasVector),
     content_hash: contentHash(doc),
   }));
-  await query(upsertSql(hasVector), [JSON.stringify(rows), provider.model, provider.dimensions]);
+  await query(upsertSql(hasVector), [JSON.stringify(rows), provider.model, provider.dimensions, false]);
+  // One computed model per product, as before embeddings were keyed by model: a provider switch replaces.
+  await query('DELETE FROM retail.product_description_embeddings WHERE product_id = ANY ($1::int[]) AND model <> $2 AND NOT imported', [
+    `{${batch.map((doc) => doc.productId).join(',')}}`,
+    provider.model,
+  ]);
   noteEmbeddingsChanged();
 }
 
@@ -150,6 +178,15 @@ export async function rebuildEmbeddings(db: ManagedDatabase, options: RebuildOpt
     embedded += batch.length;
     batches++;
     progress.update(label, embedded, plan.pending.length);
+  }
+  if (embedded === plan.pending.length) {
+    // Complete: computed embeddings of other models left on products that were already current for this one (by
+    // an imported vector) would make the model check refuse; they are stale now.
+    const staleSql = 'FROM retail.product_description_embeddings WHERE (model < $1 OR model > $1) AND NOT imported';
+    if ((await db.ownerQuery(`SELECT EXISTS (SELECT 1 ${staleSql})`, [plan.model])).rows[0]?.[0] === true) {
+      await db.ownerQuery(`DELETE ${staleSql}`, [plan.model]);
+      noteEmbeddingsChanged();
+    }
   }
   if (embedded > 0 && embedded === plan.pending.length) {
     // Concurrent ANALYZEs of one table collide ("tuple concurrently updated"): replicas embedding at once take turns.
@@ -232,7 +269,8 @@ export async function storedModels(query: QueryFn): Promise<StoredModel[]> {
 
 /**
  * Refuses to compare a query embedding with stored embeddings of another model. Cheap on large tables: two
- * index probes on the model column.
+ * index probes on the model column. Imported embeddings of another model (a catalog's own vectors, kept beside the
+ * configured provider's) are not a mix: every search filters on the model.
  */
 export async function assertStoredModel(
   session: ReadSession,
@@ -242,7 +280,7 @@ export async function assertStoredModel(
 ): Promise<void> {
   // The HNSW candidate-list size is set in the same round trip (transaction-local).
   const check = await session.query(
-    `SELECT EXISTS (SELECT 1 FROM retail.product_description_embeddings WHERE model < $1 OR model > $1 OR dimensions <> $2::int),
+    `SELECT EXISTS (SELECT 1 FROM retail.product_description_embeddings WHERE (model < $1 OR model > $1 OR dimensions <> $2::int) AND NOT imported),
             EXISTS (SELECT 1 FROM retail.product_description_embeddings WHERE model = $1)${settings.efSearch ? `,
             set_config('hnsw.ef_search', $3, true)` : ''}`,
     settings.efSearch ? [model, dimensions, String(settings.efSearch)] : [model, dimensions],
