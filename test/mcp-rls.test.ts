@@ -5,6 +5,7 @@
 import { after, before, describe, test } from 'node:test';
 import assert from 'node:assert/strict';
 import { randomUUID } from 'node:crypto';
+import { runCli } from './support/cli.js';
 import { HEAD_OFFICE_USER_ID, REGIONAL_MANAGERS, STORES } from '../src/data/stores.js';
 import { backendsUnderTest, createTestDatabase, type TestDatabase } from './support/databases.js';
 import { CLIENT_KINDS, connectHttp, connectStdio, query, startHttpServer, textOf, type Client, type HttpServerProcess } from './mcp-harness.js';
@@ -145,19 +146,19 @@ for (const { kind, skip } of await backendsUnderTest()) {
         });
       }
 
-      test('without --rls-user-id, or with an unknown one: a clear error and no data', async () => {
+      test('without --rls-user-id: a clear error and no data; with an unknown one: refused at start', async () => {
         const nobody = await connectStdio(t.flags, undefined, {}, 'v1');
         try {
           await expectNoIdentity(nobody.client, /no identity given/);
         } finally {
           await nobody.close();
         }
-        const stranger = await connectStdio(t.flags, randomUUID());
-        try {
-          await expectNoIdentity(stranger.client, /unknown identity/);
-        } finally {
-          await stranger.close();
-        }
+        // An identity that names no manager is the operator's mistake: the server does not start (issue 10).
+        const stranger = randomUUID();
+        const refused = await runCli(['serve', '--stdio', ...t.flags, '--rls-user-id', stranger]);
+        assert.equal(refused.code, 1);
+        assert.match(refused.stderr, new RegExp(`unknown identity ${stranger}`));
+        assert.equal(refused.stdout, '', 'no protocol output, so no data');
       });
     });
   });
