@@ -22,7 +22,9 @@ import { createTestDatabase, PG_ADMIN_URL, serverUnavailableReason, type TestDat
 const SEATTLE = STORES[0]!.managerId;
 const BELLEVUE = STORES[1]!.managerId;
 /** Slow on any seeded size, yet a plain SELECT the guard accepts: a three-way cross join counted. */
-const SLOW = 'SELECT count(*) FROM retail.order_items a, retail.order_items b, retail.order_items c';
+// Runs far past every timeout used here, even as a parallel plan on a quiet machine (a three-way cross join of the
+// test data's ~360 lines took under 2 s there).
+const SLOW = 'SELECT count(*) FROM retail.order_items a, retail.order_items b, retail.order_items c, retail.order_items d';
 
 /** The server process's peak resident memory (VmHWM), in MB. */
 function peakRssMb(pid: number): number {
