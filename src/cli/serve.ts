@@ -128,6 +128,28 @@ export async function runServe(config: Config, options: ServeOptions = {}): Prom
   }
   const drainMs = config.statementTimeoutMs + DRAIN_GRACE_MS;
 
+  // The stop signals are handled from before the server listens: a supervisor that sends SIGTERM the moment it
+  // reads "serving" must reach this handler, not Node's default, which kills the process without draining or
+  // releasing the data directory lock.
+  // The first signal starts the drain; a second one while draining means "now".
+  let resolveStop: (signal: string) => void = () => undefined;
+  const stopSignal = new Promise<string>((resolve) => (resolveStop = resolve));
+  let stopping = false;
+  const onSignal = (signal: NodeJS.Signals) => {
+    if (!stopping) {
+      stopping = true;
+      resolveStop(signal);
+      return;
+    }
+    log.warn('second signal: exiting without waiting');
+    process.exit(1);
+  };
+  process.on('SIGTERM', onSignal);
+  process.on('SIGINT', onSignal);
+  const releaseSignals = () => {
+    process.off('SIGTERM', onSignal);
+    process.off('SIGINT', onSignal);
+  };
   let stop: (drainMs: number) => Promise<boolean>;
   let ended: Promise<unknown>;
   try {
@@ -144,30 +166,20 @@ export async function runServe(config: Config, options: ServeOptions = {}): Prom
       log.info({ backend: db.kind, url: http.url }, `zava-mcp serving Streamable HTTP at ${http.url}`);
     }
   } catch (error) {
+    releaseSignals();
     await db.close();
     await provider.close?.();
     throw error;
   }
 
-  const signal = await new Promise<string>((resolve) => {
-    process.once('SIGTERM', () => resolve('SIGTERM'));
-    process.once('SIGINT', () => resolve('SIGINT'));
-    void ended.then(() => resolve('end of input'));
-  });
+  const signal = await Promise.race([stopSignal, ended.then(() => 'end of input')]);
   log.info({ inFlight: deps.inFlight.size }, `${signal}: shutting down, draining calls in progress`);
-  // A second signal while draining means "now".
-  const force = () => {
-    log.warn('second signal: exiting without waiting');
-    process.exit(1);
-  };
-  process.once('SIGTERM', force);
-  process.once('SIGINT', force);
+  stopping = true; // also when stdin ended: a signal from here on exits at once
   const drained = await stop(drainMs);
   if (!drained) log.warn({ inFlight: deps.inFlight.size }, 'calls still in progress after the drain period; closing anyway');
   await db.close();
   await provider.close?.();
   log.info('zava-mcp stopped');
-  process.off('SIGTERM', force);
-  process.off('SIGINT', force);
+  releaseSignals();
   return 0;
 }
