@@ -156,8 +156,18 @@ const security: Migration = {
       DO $$ BEGIN
         CREATE ROLE ${sandbox} NOLOGIN;
       EXCEPTION WHEN duplicate_object OR unique_violation THEN NULL; END $$;
-      ALTER ROLE ${role} NOSUPERUSER NOCREATEDB NOCREATEROLE NOREPLICATION NOBYPASSRLS LOGIN;
-      ALTER ROLE ${sandbox} NOSUPERUSER NOCREATEDB NOCREATEROLE NOREPLICATION NOBYPASSRLS NOLOGIN INHERIT;
+      -- Only when an attribute differs: the advisory lock is per database, and two databases of one cluster
+      -- migrating at once would otherwise update the same pg_authid row ("tuple concurrently updated").
+      DO $$ BEGIN
+        IF EXISTS (SELECT 1 FROM pg_roles WHERE rolname = ${quoteLiteral(queryRole)}
+                    AND (rolsuper OR rolcreatedb OR rolcreaterole OR rolreplication OR rolbypassrls OR NOT rolcanlogin)) THEN
+          ALTER ROLE ${role} NOSUPERUSER NOCREATEDB NOCREATEROLE NOREPLICATION NOBYPASSRLS LOGIN;
+        END IF;
+        IF EXISTS (SELECT 1 FROM pg_roles WHERE rolname = ${quoteLiteral(`${queryRole}_sandbox`)}
+                    AND (rolsuper OR rolcreatedb OR rolcreaterole OR rolreplication OR rolbypassrls OR rolcanlogin OR NOT rolinherit)) THEN
+          ALTER ROLE ${sandbox} NOSUPERUSER NOCREATEDB NOCREATEROLE NOREPLICATION NOBYPASSRLS NOLOGIN INHERIT;
+        END IF;
+      END $$;
     `);
     if (queryRolePassword) await session.exec(`ALTER ROLE ${role} PASSWORD ${quoteLiteral(queryRolePassword)}`);
     // The sandbox role holds no grant of its own: it inherits the query role's SELECTs.
@@ -166,7 +176,10 @@ const security: Migration = {
         WHERE r.rolname = $1 AND s.rolname = $2`,
       [queryRole, `${queryRole}_sandbox`],
     );
-    if (member.rowCount === 0) await session.exec(`GRANT ${role} TO ${sandbox}`);
+    if (member.rowCount === 0) {
+      // Another database's migration may grant it at the same moment (roles are cluster-wide).
+      await session.exec(`DO $$ BEGIN GRANT ${role} TO ${sandbox}; EXCEPTION WHEN unique_violation THEN NULL; END $$`);
+    }
 
     const key = newContextKey();
     await session.exec(`
