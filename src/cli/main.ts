@@ -5,6 +5,7 @@ import { loadConfig, loadDotEnv } from '../infra/config.js';
 import { ZavaError } from '../infra/errors.js';
 import { runBackup, runRestore } from './backup.js';
 import { runCatalogImport } from './catalog.js';
+import { runHealth } from './health.js';
 import { runMigrate, runSeed } from './db.js';
 import { runEmbeddingsRebuild } from './embeddings.js';
 import { runServe } from './serve.js';
@@ -30,6 +31,10 @@ const COMMANDS: Readonly<Record<string, string>> = {
   'db restore': `zava-mcp db restore <file> [--replace] [--database-url URL | --data-dir DIR]
         Restore a backup made by db backup, all or nothing. A database that holds data is replaced only with
         --replace; a failed or interrupted restore leaves it as it was.`,
+  health: `zava-mcp health [--url URL]
+        Ask a running server whether it is ready (GET /ready: database, schema version, embeddings) and print
+        each component; exit 0 when ready, 1 when not or when nothing answers (for container health checks).
+        Default URL: this configuration's host and port.`,
   'catalog import': `zava-mcp catalog import <file.json> [--replace [--with-orders]] [--database-url URL | --data-dir DIR]
         Load a retailer's own catalog (categories → product types → products, or the reference system's
         product_data.json) and embed it, all or nothing. --replace makes the file the whole catalog (refused
@@ -61,6 +66,7 @@ const OPTIONS = {
   'rls-user-id': { type: 'string' },
   force: { type: 'boolean' },
   'batch-size': { type: 'string' },
+  url: { type: 'string' },
   help: { type: 'boolean', short: 'h' },
   version: { type: 'boolean', short: 'v' },
 } as const;
@@ -128,6 +134,8 @@ async function main(argv: string[]): Promise<number> {
     case 'catalog import':
       await runCatalogImport(config, positionals[2], process.stderr, values);
       return 0;
+    case 'health':
+      return runHealth(config, values.url);
     case 'db backup':
       await runBackup(config, positionals[2]!);
       return 0;

@@ -2,6 +2,7 @@
 // for semantic search), then serve MCP over Streamable HTTP (default) or stdio.
 import type { Config } from '../infra/config.js';
 import { DatabaseUnavailableError, DataLoadError } from '../infra/errors.js';
+import { databaseCheck, embeddingsCheck, Readiness } from '../infra/health.js';
 import { assertPortAvailable } from './port-check.js';
 import { consoleProgress, logProgress, type Progress } from '../infra/progress.js';
 import { openDatabase } from '../db/open.js';
@@ -142,6 +143,12 @@ export async function runServe(config: Config, options: ServeOptions = {}): Prom
       search: new ProductSearchService(db, log, provider),
       log,
       inFlight: new InFlight(),
+      readiness: new Readiness(
+        new Map([
+          ['database', databaseCheck(db)],
+          ['embeddings', embeddingsCheck(db, () => provider.model)],
+        ]),
+      ),
     };
   } catch (error) {
     await db.close();
