@@ -8,8 +8,8 @@ import { ServerDatabase } from './server/backend.js';
 import type { ManagedDatabase } from './types.js';
 
 export async function openDatabase(config: Config): Promise<ManagedDatabase> {
-  if (config.databaseUrl) return ServerDatabase.open(config);
   const log = createLogger(config.logLevel);
+  if (config.databaseUrl) return ServerDatabase.open(config, (message) => log.warn(message));
   return EmbeddedDatabase.open({
     dataDir: config.dataDir,
     statementTimeoutMs: config.statementTimeoutMs,
