@@ -6,9 +6,13 @@ import assert from 'node:assert/strict';
 import { createServer } from 'node:net';
 import { readinessUrl } from '../src/cli/health.js';
 import { Readiness } from '../src/infra/health.js';
+import { SlowQueryLog, type SlowQueryEvent } from '../src/db/slow-queries.js';
 import { createTestDatabase, serverUnavailableReason, type TestDatabase } from './support/databases.js';
 import { runCli as run } from './support/cli.js';
-import { startHttpServer, type HttpServerProcess } from './mcp-harness.js';
+import { connectHttp, query, startHttpServer, type HttpServerProcess } from './mcp-harness.js';
+import { STORES } from '../src/data/stores.js';
+
+const SEATTLE = STORES[0]!;
 
 async function getJson(url: string): Promise<{ status: number; body: Record<string, any> }> {
   const response = await fetch(url);
@@ -52,7 +56,7 @@ describe('/health and /ready on a running server', async () => {
   before(async () => {
     if (skip) return;
     t = await createTestDatabase('server', { customers: 40 });
-    http = await startHttpServer(t.flags);
+    http = await startHttpServer(t.flags, { ZAVA_SLOW_QUERY_MS: '5' });
     base = new URL(http.url).origin;
   });
   after(async () => {
@@ -108,6 +112,37 @@ describe('/health and /ready on a running server', async () => {
     assert.equal((await getJson(`${base}/ready`)).status, 200);
   });
 
+  test('a slow statement is logged normalized (no literal reaches the log) and listed in the operators\' view', { skip }, async () => {
+    const client = await connectHttp(http.url, SEATTLE.managerId);
+    try {
+      const slow = `SELECT count(*) FROM generate_series(1, 90000) g, retail.customers c WHERE c.email <> 'secret.person@example.com' AND g % 97 = c.customer_id % 97`;
+      const answer = await query(client, slow);
+      assert.equal(answer.isError, false, JSON.stringify(answer.result));
+    } finally {
+      await client.close();
+    }
+    const deadline = Date.now() + 5_000;
+    while (!/slow query/.test(http.stderr()) && Date.now() < deadline) await new Promise((resolve) => setTimeout(resolve, 50));
+    const line = http.stderr().split('\n').find((l) => l.includes('slow query') && l.includes('generate_series'));
+    assert.ok(line, http.stderr().slice(-2000));
+    const event = JSON.parse(line) as Record<string, unknown>;
+    assert.equal(event.level, 40, 'warn');
+    assert.equal(event.role, 'store_manager');
+    assert.equal(event.stores, 1);
+    assert.equal(event.outcome, 'ok');
+    assert.ok(Number(event.ms) >= 5);
+    assert.match(String(event.statement), /c\.email <> \$\d+/);
+    assert.doesNotMatch(http.stderr(), /secret\.person@example\.com/, 'the literal never reaches the log');
+    const detail = await getJson(`${base}/health?detail=1`);
+    assert.equal(detail.status, 200);
+    assert.equal(detail.body.slowQueries.thresholdMs, 5);
+    const listed = (detail.body.slowQueries.slowest as { fingerprint: string; statement: string; count: number; maxMs: number }[]).find((q) => q.fingerprint === event.fingerprint);
+    assert.ok(listed && listed.count >= 1 && listed.maxMs >= 5, JSON.stringify(detail.body.slowQueries));
+    assert.equal(detail.body.breaker, 'closed');
+    assert.ok(detail.body.pools.query.max >= 1);
+    assert.deepEqual((await getJson(`${base}/health`)).body, { status: 'ok' }, 'no detail unless asked');
+  });
+
   test('the health command exits 1 when nothing answers', async () => {
     const probe = createServer();
     await new Promise<void>((resolve) => probe.listen(0, '127.0.0.1', () => resolve()));
@@ -116,5 +151,34 @@ describe('/health and /ready on a running server', async () => {
     const cli = await run(['health', '--url', `http://127.0.0.1:${port}`]);
     assert.equal(cli.code, 1);
     assert.match(cli.stdout, /not answering \(ECONNREFUSED\)/);
+  });
+});
+
+describe('the slow-query record', () => {
+  const identity = { userId: '00000000-0000-0000-0000-000000000000', role: 'head_office', storeIds: 'all' } as const;
+
+  test('counts slow statements per fingerprint, the slowest first; fast ones are not recorded', async () => {
+    const events: SlowQueryEvent[] = [];
+    const log = new SlowQueryLog(100, (event) => events.push(event));
+    await new Promise((resolve) => setTimeout(resolve, 200)); // the parser module loads
+    log.observe(`SELECT * FROM retail.customers WHERE email = 'a@b.c'`, 150, 1, identity, false);
+    log.observe(`SELECT * FROM retail.customers WHERE email = 'x@y.z'`, 300, 0, identity, false);
+    log.observe('SELECT 1', 99, 1, identity, false);
+    log.observe('SELECT count(*) FROM retail.orders', 120, null, identity, true);
+    assert.equal(events.length, 3);
+    assert.equal(events[0]!.fingerprint, events[1]!.fingerprint, 'other constants, one fingerprint');
+    assert.equal(events[0]!.statement, 'SELECT * FROM retail.customers WHERE email = $1');
+    assert.deepEqual(events.map((e) => e.outcome), ['ok', 'ok', 'failed']);
+    const top = log.top();
+    assert.deepEqual(top.map((q) => [q.count, q.maxMs, q.totalMs]), [[2, 300, 450], [1, 120, 120]]);
+  });
+
+  test('an unparsable statement is recorded by hash, its text never kept', async () => {
+    const events: SlowQueryEvent[] = [];
+    const log = new SlowQueryLog(0, (event) => events.push(event));
+    await new Promise((resolve) => setTimeout(resolve, 200));
+    log.observe(`SELEC broken 'secret@example.com'`, 5, null, identity, true);
+    assert.match(events[0]!.fingerprint, /^text:[0-9a-f]{8}$/);
+    assert.doesNotMatch(JSON.stringify(events), /secret@example\.com/);
   });
 });

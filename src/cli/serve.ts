@@ -3,6 +3,7 @@
 import type { Config } from '../infra/config.js';
 import { DatabaseUnavailableError, DataLoadError } from '../infra/errors.js';
 import { databaseCheck, embeddingsCheck, Readiness } from '../infra/health.js';
+import { SlowQueryLog, withSlowQueryLog } from '../db/slow-queries.js';
 import { assertPortAvailable } from './port-check.js';
 import { consoleProgress, logProgress, type Progress } from '../infra/progress.js';
 import { openDatabase } from '../db/open.js';
@@ -134,15 +135,23 @@ export async function runServe(config: Config, options: ServeOptions = {}): Prom
   }
   let deps: ServerDeps;
   try {
-    const schemas = new SchemaService(db);
+    // Tools see the database through the slow-query record; start-up and shutdown use it directly.
+    const slowQueries = new SlowQueryLog(config.slowQueryMs, (event) => log.warn(event, `slow query: ${event.ms} ms`));
+    const raw = db;
+    const served = withSlowQueryLog(raw, slowQueries);
+    const schemas = new SchemaService(served);
     const hint = async (sql: string) => filterHint(sql, await schemas.filterValues());
     deps = {
-      db,
-      queries: new QueryService(db, await loadSqlGuard({ maxLength: config.maxQueryLength }), config, log, hint),
+      db: served,
+      queries: new QueryService(served, await loadSqlGuard({ maxLength: config.maxQueryLength }), config, log, hint),
       schemas,
-      search: new ProductSearchService(db, log, provider),
+      search: new ProductSearchService(served, log, provider),
       log,
       inFlight: new InFlight(),
+      operatorView: () => ({
+        slowQueries: { thresholdMs: slowQueries.thresholdMs, slowest: slowQueries.top(10) },
+        ...(raw.operatorView?.() ?? {}),
+      }),
       readiness: new Readiness(
         new Map([
           ['database', databaseCheck(db)],

@@ -78,6 +78,8 @@ export interface Database {
    * statement takes its own snapshot either way, so callers must not rely on settings made by an earlier query.
    */
   withIdentity<T>(identity: Identity, work: (session: ReadSession) => Promise<T>, options?: ReadOptions): Promise<T>;
+  /** Pool and breaker figures for the operators' view (GET /health?detail=1), where the backend has them. */
+  operatorView?(): Record<string, unknown>;
   /** Trusted owner-side reads (schema introspection, ground truth in tests). Never pass user SQL here. */
   ownerQuery(sql: string, params?: readonly SqlParam[]): Promise<RowSet>;
   close(): Promise<void>;

@@ -29,6 +29,8 @@ const ConfigSchema = z.object({
   queryRolePassword: z.string().optional(),
   statementTimeoutMs: positiveInt('ZAVA_STATEMENT_TIMEOUT_MS'),
   maxRows: positiveInt('ZAVA_MAX_ROWS'),
+  /** A statement that takes this long or longer is logged and counted as slow (ZAVA_SLOW_QUERY_MS). */
+  slowQueryMs: positiveInt('ZAVA_SLOW_QUERY_MS'),
   pool: z.object({
     max: positiveInt('ZAVA_POOL_MAX'),
     idleTimeoutMs: positiveInt('ZAVA_POOL_IDLE_TIMEOUT_MS'),
@@ -112,6 +114,7 @@ export function loadConfig(overrides: ConfigOverrides = {}, env: NodeJS.ProcessE
     queryRolePassword: pick(undefined, 'ZAVA_QUERY_ROLE_PASSWORD'),
     statementTimeoutMs: pick(overrides.statementTimeoutMs, 'ZAVA_STATEMENT_TIMEOUT_MS', '30000'),
     maxRows: pick(undefined, 'ZAVA_MAX_ROWS', '1000'),
+    slowQueryMs: pick(undefined, 'ZAVA_SLOW_QUERY_MS', '1000'),
     pool: {
       // Sizes from the production seed: max(2, cores) warm, min(20, cores × 4) at most.
       max: poolMax,

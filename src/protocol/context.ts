@@ -28,6 +28,8 @@ export interface ServerDeps {
   readonly log: Logger;
   /** Counts calls in progress, so shutdown can wait for them. */
   readonly inFlight: InFlight;
+  /** What operators see at GET /health?detail=1: slow queries, pools, the breaker (absent: nothing more). */
+  readonly operatorView?: (() => Record<string, unknown>) | undefined;
   /** What GET /ready reports (absent: always ready). */
   readonly readiness?: Readiness | undefined;
 }

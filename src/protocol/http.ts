@@ -173,8 +173,10 @@ export async function startHttpServer(deps: ServerDeps, options: HttpOptions): P
       return jsonRpcError(res, 503, -32000, 'the server is shutting down; try again', { 'retry-after': '1' });
     }
     if (path === '/health') {
+      // ?detail=1: the operators' view. Dev mode serves loopback only; jwt mode asks for a token first.
+      const detail = /(?:^|&)detail=(?:1|true)(?:&|$)/.test((req.url ?? '').split('?')[1] ?? '');
       res.writeHead(200, { 'content-type': 'application/json', 'cache-control': 'no-store' });
-      res.end(JSON.stringify({ status: 'ok' }));
+      res.end(JSON.stringify(detail ? { status: 'ok', ...(deps.operatorView?.() ?? {}) } : { status: 'ok' }));
       return;
     }
     if (path === '/ready') {

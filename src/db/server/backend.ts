@@ -237,6 +237,11 @@ export class ServerDatabase implements ManagedDatabase {
     }
   }
 
+  operatorView(): Record<string, unknown> {
+    const pool = (p: pg.Pool) => ({ total: p.totalCount, idle: p.idleCount, waiting: p.waitingCount });
+    return { pools: { query: { ...pool(this.queryPool), max: this.config.pool.max }, owner: pool(this.ownerPool) }, breaker: this.resilience.state };
+  }
+
   resolveIdentity(userId: string | undefined | null): Promise<Identity> {
     return this.identities.resolve(userId);
   }
