@@ -7,12 +7,29 @@ import { createServer } from 'node:net';
 import { readinessUrl } from '../src/cli/health.js';
 import { Readiness } from '../src/infra/health.js';
 import { SlowQueryLog, type SlowQueryEvent } from '../src/db/slow-queries.js';
+import { ServerMetrics } from '../src/infra/metrics.js';
+import { startMetricsServer } from '../src/protocol/metrics-http.js';
 import { createTestDatabase, serverUnavailableReason, type TestDatabase } from './support/databases.js';
 import { runCli as run } from './support/cli.js';
 import { connectHttp, query, startHttpServer, type HttpServerProcess } from './mcp-harness.js';
 import { STORES } from '../src/data/stores.js';
 
 const SEATTLE = STORES[0]!;
+
+/** A series' value in Prometheus text, whatever the order of its labels (`name{a="1",b="2"}`); 0 when absent. */
+function value(text: string, series: string): number {
+  const parse = (s: string) => {
+    const match = /^([a-z_:][\w:]*)(?:\{(.*)\})?$/.exec(s);
+    const labels = [...(match?.[2] ?? '').matchAll(/(\w+)="((?:[^"\\]|\\.)*)"/g)].map((m) => `${m[1]}=${m[2]}`).sort();
+    return `${match?.[1]}|${labels.join(',')}`;
+  };
+  const wanted = parse(series);
+  for (const line of text.split('\n')) {
+    const space = line.lastIndexOf(' ');
+    if (space > 0 && !line.startsWith('#') && parse(line.slice(0, space)) === wanted) return Number(line.slice(space + 1));
+  }
+  return 0;
+}
 
 async function getJson(url: string): Promise<{ status: number; body: Record<string, any> }> {
   const response = await fetch(url);
@@ -143,6 +160,33 @@ describe('/health and /ready on a running server', async () => {
     assert.deepEqual((await getJson(`${base}/health`)).body, { status: 'ok' }, 'no detail unless asked');
   });
 
+  test('GET /metrics: Prometheus text with exact statement counts after a known set of calls, pools, breaker, process', { skip }, async () => {
+    const scrape = async () => {
+      const response = await fetch(`${base}/metrics`);
+      assert.equal(response.status, 200);
+      assert.match(response.headers.get('content-type') ?? '', /^text\/plain; version=0\.0\.4/);
+      return response.text();
+    };
+    const series = 'zava_db_statement_duration_seconds_count{role="head_office",outcome="ok",backend="server"}';
+    const before_ = value(await scrape(), series);
+    const client = await connectHttp(http.url, '00000000-0000-0000-0000-000000000000');
+    try {
+      for (const sql of ['SELECT 1 AS one', 'SELECT count(*) FROM retail.stores', 'SELECT store_name FROM retail.stores ORDER BY 1 LIMIT 2']) {
+        assert.equal((await query(client, sql)).isError, false);
+      }
+      assert.equal((await query(client, 'SELECT no_such_column FROM retail.stores')).isError, true);
+    } finally {
+      await client.close();
+    }
+    const after_ = await scrape();
+    assert.equal(value(after_, series) - before_, 3, 'three statements answered as head office');
+    assert.ok(value(after_, 'zava_db_statement_duration_seconds_count{role="head_office",outcome="failed",backend="server"}') >= 1);
+    assert.ok(value(after_, 'zava_db_pool_total{pool="query",backend="server"}') >= 1, 'pool gauge');
+    assert.equal(value(after_, 'zava_db_circuit_breaker_state{backend="server"}'), 0, 'breaker closed');
+    assert.match(after_, /^zava_process_cpu_user_seconds_total\{backend="server"\} [\d.e+-]+$/m, 'process metrics');
+    assert.doesNotMatch(after_, /SELECT|retail\.stores|00000000-0000/, 'no SQL or identity in any label');
+  });
+
   test('the health command exits 1 when nothing answers', async () => {
     const probe = createServer();
     await new Promise<void>((resolve) => probe.listen(0, '127.0.0.1', () => resolve()));
@@ -180,5 +224,23 @@ describe('the slow-query record', () => {
     log.observe(`SELEC broken 'secret@example.com'`, 5, null, identity, true);
     assert.match(events[0]!.fingerprint, /^text:[0-9a-f]{8}$/);
     assert.doesNotMatch(JSON.stringify(events), /secret@example\.com/);
+  });
+});
+
+describe('metrics on a port of their own', () => {
+  test('serves /metrics and nothing else', async () => {
+    const metrics = new ServerMetrics('embedded');
+    metrics.toolCall({ tool: 'execute_sales_query', code: 'OK', durationMs: 12 });
+    metrics.toolCall({ tool: 'execute_sales_query', code: 'RATE_LIMITED', durationMs: 1 });
+    const server = await startMetricsServer(metrics, '127.0.0.1', 0);
+    try {
+      const text = await (await fetch(server.url)).text();
+      assert.equal(value(text, 'zava_tool_calls_total{tool="execute_sales_query",code="OK",backend="embedded"}'), 1);
+      assert.equal(value(text, 'zava_rate_limited_total{tool="execute_sales_query",backend="embedded"}'), 1);
+      assert.equal(value(text, 'zava_tool_call_duration_seconds_count{tool="execute_sales_query",backend="embedded"}'), 2);
+      assert.equal((await fetch(new URL('/mcp', server.url))).status, 404);
+    } finally {
+      await server.close();
+    }
   });
 });

@@ -4,6 +4,8 @@ import type { Config } from '../infra/config.js';
 import { DatabaseUnavailableError, DataLoadError } from '../infra/errors.js';
 import { databaseCheck, embeddingsCheck, Readiness } from '../infra/health.js';
 import { SlowQueryLog, withSlowQueryLog } from '../db/slow-queries.js';
+import { ServerMetrics } from '../infra/metrics.js';
+import { startMetricsServer } from '../protocol/metrics-http.js';
 import { assertPortAvailable } from './port-check.js';
 import { consoleProgress, logProgress, type Progress } from '../infra/progress.js';
 import { openDatabase } from '../db/open.js';
@@ -138,7 +140,11 @@ export async function runServe(config: Config, options: ServeOptions = {}): Prom
     // Tools see the database through the slow-query record; start-up and shutdown use it directly.
     const slowQueries = new SlowQueryLog(config.slowQueryMs, (event) => log.warn(event, `slow query: ${event.ms} ms`));
     const raw = db;
-    const served = withSlowQueryLog(raw, slowQueries);
+    const metrics = new ServerMetrics(raw.kind, {
+      pools: () => raw.operatorView?.().pools as Record<string, { total: number; idle: number; waiting: number }> | undefined,
+      breaker: () => raw.operatorView?.().breaker as 'closed' | 'half-open' | 'open' | undefined,
+    });
+    const served = withSlowQueryLog(raw, slowQueries, (sample) => metrics.statement(sample));
     const schemas = new SchemaService(served);
     const hint = async (sql: string) => filterHint(sql, await schemas.filterValues());
     deps = {
@@ -148,6 +154,7 @@ export async function runServe(config: Config, options: ServeOptions = {}): Prom
       search: new ProductSearchService(served, log, provider),
       log,
       inFlight: new InFlight(),
+      metrics,
       operatorView: () => ({
         slowQueries: { thresholdMs: slowQueries.thresholdMs, slowest: slowQueries.top(10) },
         ...(raw.operatorView?.() ?? {}),
@@ -198,8 +205,17 @@ export async function runServe(config: Config, options: ServeOptions = {}): Prom
       ended = stdio.ended;
       log.info({ backend: db.kind, identity: config.rlsUserId ?? null }, 'zava-mcp serving MCP on stdio');
     } else {
-      const http = await startHttpServer(deps, { host: config.host, port: config.port });
-      stop = http.close;
+      const metricsServer = config.metricsPort !== undefined && deps.metrics ? await startMetricsServer(deps.metrics, config.host, config.metricsPort) : undefined;
+      const http = await startHttpServer(deps, { host: config.host, port: config.port, metricsElsewhere: metricsServer !== undefined }).catch(async (error: unknown) => {
+        await metricsServer?.close();
+        throw error;
+      });
+      stop = async (drainMs) => {
+        const drained = await http.close(drainMs);
+        await metricsServer?.close();
+        return drained;
+      };
+      if (metricsServer) log.info({ url: metricsServer.url }, `metrics at ${metricsServer.url}`);
       ended = new Promise(() => undefined);
       log.info({ backend: db.kind, url: http.url }, `zava-mcp serving Streamable HTTP at ${http.url}`);
     }

@@ -1,4 +1,4 @@
-// The slow-query record. Every statement a tool runs in an identity-scoped transaction is timed here, whatever
+// The slow-query record (and the statement metrics' feed). Every statement a tool runs in an identity-scoped transaction is timed here, whatever
 // the tool (execute_sales_query, search, the typed analytics); one that takes ZAVA_SLOW_QUERY_MS or longer (or
 // hits the statement timeout) is logged at warn — one line per slow call — and counted per fingerprint.
 // Decisions:
@@ -112,7 +112,12 @@ function hash(text: string): string {
  * The database as tools see it, with every identity-scoped statement timed into `slow`. Only withIdentity is
  * wrapped; everything else is the database itself.
  */
-export function withSlowQueryLog<D extends Database>(db: D, slow: SlowQueryLog): D {
+export function withSlowQueryLog<D extends Database>(
+  db: D,
+  slow: SlowQueryLog,
+  /** Told of every statement (metrics): its time, rows, whether it was cut short or failed, and the role. */
+  onStatement?: (sample: { ms: number; rows: number | null; truncated: boolean; failed: boolean; role: string }) => void,
+): D {
   const withIdentity: Database['withIdentity'] = (identity, work, options) =>
     db.withIdentity(
       identity,
@@ -122,10 +127,14 @@ export function withSlowQueryLog<D extends Database>(db: D, slow: SlowQueryLog):
             const started = performance.now();
             try {
               const rows = await session.query(sql, params, queryOptions);
-              slow.observe(sql, performance.now() - started, rows.rowCount, identity, false);
+              const ms = performance.now() - started;
+              slow.observe(sql, ms, rows.rowCount, identity, false);
+              onStatement?.({ ms, rows: rows.rowCount, truncated: rows.truncated, failed: false, role: identity.role });
               return rows;
             } catch (error) {
-              slow.observe(sql, performance.now() - started, null, identity, true);
+              const ms = performance.now() - started;
+              slow.observe(sql, ms, null, identity, true);
+              onStatement?.({ ms, rows: null, truncated: false, failed: true, role: identity.role });
               throw error;
             }
           },

@@ -31,6 +31,8 @@ const ConfigSchema = z.object({
   maxRows: positiveInt('ZAVA_MAX_ROWS'),
   /** A statement that takes this long or longer is logged and counted as slow (ZAVA_SLOW_QUERY_MS). */
   slowQueryMs: positiveInt('ZAVA_SLOW_QUERY_MS'),
+  /** GET /metrics on a port of its own instead of the MCP port (ZAVA_METRICS_PORT; 0: any free port). */
+  metricsPort: z.coerce.number({ error: 'ZAVA_METRICS_PORT must be a port number' }).int().min(0, 'ZAVA_METRICS_PORT must be a port number').max(65535, 'ZAVA_METRICS_PORT must be a port number').optional(),
   pool: z.object({
     max: positiveInt('ZAVA_POOL_MAX'),
     idleTimeoutMs: positiveInt('ZAVA_POOL_IDLE_TIMEOUT_MS'),
@@ -115,6 +117,7 @@ export function loadConfig(overrides: ConfigOverrides = {}, env: NodeJS.ProcessE
     statementTimeoutMs: pick(overrides.statementTimeoutMs, 'ZAVA_STATEMENT_TIMEOUT_MS', '30000'),
     maxRows: pick(undefined, 'ZAVA_MAX_ROWS', '1000'),
     slowQueryMs: pick(undefined, 'ZAVA_SLOW_QUERY_MS', '1000'),
+    metricsPort: pick(undefined, 'ZAVA_METRICS_PORT'),
     pool: {
       // Sizes from the production seed: max(2, cores) warm, min(20, cores × 4) at most.
       max: poolMax,

@@ -7,6 +7,7 @@ import type { QueryService } from '../analytics/query.js';
 import type { SchemaService } from '../analytics/schema.js';
 import type { CompactResult } from '../analytics/format.js';
 import type { Readiness } from '../infra/health.js';
+import type { ServerMetrics } from '../infra/metrics.js';
 
 /**
  * semantic_search_products as a service (src/analytics/product-search.ts over src/search): the caller's
@@ -28,6 +29,8 @@ export interface ServerDeps {
   readonly log: Logger;
   /** Counts calls in progress, so shutdown can wait for them. */
   readonly inFlight: InFlight;
+  /** The process's Prometheus metrics (GET /metrics); absent: none. */
+  readonly metrics?: ServerMetrics | undefined;
   /** What operators see at GET /health?detail=1: slow queries, pools, the breaker (absent: nothing more). */
   readonly operatorView?: (() => Record<string, unknown>) | undefined;
   /** What GET /ready reports (absent: always ready). */

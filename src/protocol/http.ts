@@ -52,6 +52,8 @@ export const HTTP_CALLER: Caller = {
 export interface HttpOptions {
   readonly host: string;
   readonly port: number;
+  /** /metrics is served on a port of its own (ZAVA_METRICS_PORT), not here. */
+  readonly metricsElsewhere?: boolean;
 }
 
 export interface RunningHttpServer {
@@ -177,6 +179,12 @@ export async function startHttpServer(deps: ServerDeps, options: HttpOptions): P
       const detail = /(?:^|&)detail=(?:1|true)(?:&|$)/.test((req.url ?? '').split('?')[1] ?? '');
       res.writeHead(200, { 'content-type': 'application/json', 'cache-control': 'no-store' });
       res.end(JSON.stringify(detail ? { status: 'ok', ...(deps.operatorView?.() ?? {}) } : { status: 'ok' }));
+      return;
+    }
+    if (path === '/metrics' && deps.metrics && !options.metricsElsewhere) {
+      const { contentType, body } = await deps.metrics.scrape();
+      res.writeHead(200, { 'content-type': contentType, 'cache-control': 'no-store' });
+      res.end(body);
       return;
     }
     if (path === '/ready') {

@@ -1,0 +1,134 @@
+// Prometheus metrics (prom-client), one registry per server process, served at GET /metrics (or on
+// ZAVA_METRICS_PORT). Decisions:
+// - Labels are bounded sets only: the tool name, the outcome code, the backend, the identity's role. Never SQL
+//   text, never who called: a label per manager or per statement would grow without limit and leak.
+// - Counters and histograms are fed by the call pipeline's listener (one record per tool call) and by the
+//   statement observer (each identity-scoped statement, slow-queries.ts); gauges (pools, breaker, audit queue)
+//   are read when Prometheus scrapes, from the components that own the figures.
+import { Counter, Gauge, Histogram, Registry, collectDefaultMetrics } from 'prom-client';
+
+/** One tool call, as the metrics see it (a subset of the pipeline's CallRecord). */
+export interface ToolCallSample {
+  readonly tool: string;
+  /** 'OK', or the stable error code of the answer (VALIDATION_ERROR, RATE_LIMITED, …). */
+  readonly code: string;
+  readonly durationMs: number;
+}
+
+/** One identity-scoped statement. */
+export interface StatementSample {
+  readonly ms: number;
+  readonly rows: number | null;
+  readonly truncated: boolean;
+  readonly failed: boolean;
+  readonly role: string;
+}
+
+/** Figures read at scrape time; each may be absent (an embedded database has no pools, audit may be off). */
+export interface GaugeSources {
+  readonly pools?: () => Record<string, { total: number; idle: number; waiting: number }> | undefined;
+  /** 0 closed, 1 half-open, 2 open. */
+  readonly breaker?: () => 'closed' | 'half-open' | 'open' | undefined;
+  readonly auditQueue?: () => number | undefined;
+}
+
+const BREAKER_VALUE = { closed: 0, 'half-open': 1, open: 2 } as const;
+
+export class ServerMetrics {
+  readonly registry = new Registry();
+  private readonly toolCalls: Counter<'tool' | 'code'>;
+  private readonly toolDuration: Histogram<'tool'>;
+  private readonly statementDuration: Histogram<'role' | 'outcome'>;
+  private readonly rows: Histogram;
+  private readonly truncations: Counter;
+  private readonly guardRefusals: Counter;
+  private readonly rateLimited: Counter<'tool'>;
+
+  constructor(backend: 'embedded' | 'server', sources: GaugeSources = {}) {
+    this.registry.setDefaultLabels({ backend });
+    collectDefaultMetrics({ register: this.registry, prefix: 'zava_' });
+    const registers = [this.registry];
+    this.toolCalls = new Counter({ name: 'zava_tool_calls_total', help: 'Tool calls by tool and outcome code (OK or the error code).', labelNames: ['tool', 'code'], registers });
+    this.toolDuration = new Histogram({
+      name: 'zava_tool_call_duration_seconds',
+      help: 'Tool call duration, from the pipeline taking the call to its answer.',
+      labelNames: ['tool'],
+      buckets: [0.001, 0.0025, 0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1, 2.5, 5, 10, 30],
+      registers,
+    });
+    this.statementDuration = new Histogram({
+      name: 'zava_db_statement_duration_seconds',
+      help: 'Identity-scoped statement duration in the database (RLS context, query, bounded read).',
+      labelNames: ['role', 'outcome'],
+      buckets: [0.0005, 0.001, 0.0025, 0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1, 2.5, 5, 10, 30],
+      registers,
+    });
+    this.rows = new Histogram({ name: 'zava_rows_returned', help: 'Rows a statement returned.', buckets: [0, 1, 10, 100, 1000, 10000], registers });
+    this.truncations = new Counter({ name: 'zava_results_truncated_total', help: 'Statements whose result was cut at the row or byte limit.', registers });
+    this.guardRefusals = new Counter({ name: 'zava_guard_refusals_total', help: 'Queries the SQL guard refused before they reached the database.', registers });
+    this.rateLimited = new Counter({ name: 'zava_rate_limited_total', help: 'Tool calls refused by the rate limit.', labelNames: ['tool'], registers });
+    if (sources.pools) {
+      const pools = sources.pools;
+      for (const [figure, help] of [
+        ['total', 'Connections open in the pool.'],
+        ['idle', 'Idle connections in the pool.'],
+        ['waiting', 'Calls waiting for a connection.'],
+      ] as const) {
+        new Gauge({
+          name: `zava_db_pool_${figure}`,
+          help,
+          labelNames: ['pool'],
+          registers,
+          collect() {
+            for (const [pool, stats] of Object.entries(pools() ?? {})) this.set({ pool }, stats[figure]);
+          },
+        });
+      }
+    }
+    if (sources.breaker) {
+      const breaker = sources.breaker;
+      new Gauge({
+        name: 'zava_db_circuit_breaker_state',
+        help: 'The database circuit breaker: 0 closed, 1 half-open (probing), 2 open (calls refused at once).',
+        registers,
+        collect() {
+          const state = breaker();
+          if (state) this.set(BREAKER_VALUE[state]);
+        },
+      });
+    }
+    if (sources.auditQueue) {
+      const auditQueue = sources.auditQueue;
+      new Gauge({
+        name: 'zava_audit_queue_depth',
+        help: 'Audit records waiting to be written.',
+        registers,
+        collect() {
+          const depth = auditQueue();
+          if (depth !== undefined) this.set(depth);
+        },
+      });
+    }
+  }
+
+  toolCall(sample: ToolCallSample): void {
+    this.toolCalls.inc({ tool: sample.tool, code: sample.code });
+    this.toolDuration.observe({ tool: sample.tool }, sample.durationMs / 1000);
+    if (sample.code === 'RATE_LIMITED') this.rateLimited.inc({ tool: sample.tool });
+  }
+
+  statement(sample: StatementSample): void {
+    this.statementDuration.observe({ role: sample.role, outcome: sample.failed ? 'failed' : 'ok' }, sample.ms / 1000);
+    if (sample.rows !== null) this.rows.observe(sample.rows);
+    if (sample.truncated) this.truncations.inc();
+  }
+
+  guardRefusal(): void {
+    this.guardRefusals.inc();
+  }
+
+  /** The exposition text and its content type. */
+  async scrape(): Promise<{ contentType: string; body: string }> {
+    return { contentType: this.registry.contentType, body: await this.registry.metrics() };
+  }
+}
