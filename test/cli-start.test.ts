@@ -63,6 +63,29 @@ describe('zava-mcp start-up', () => {
     }
   });
 
+  test('config check prints the effective settings with secrets masked, and names a bad one', async () => {
+    const ok = await run(['config', 'check'], {
+      DATABASE_URL: 'postgres://owner:hunter2@db.example:5432/zava',
+      ZAVA_QUERY_ROLE_PASSWORD: 'query-secret',
+      ZAVA_QUERY_DATABASE_URL: 'postgres://zava_query:other-secret@replica.example/zava',
+      ZAVA_MAX_ROWS: '50',
+    });
+    assert.equal(ok.code, 0, ok.stderr);
+    const effective = JSON.parse(ok.stdout.slice(0, ok.stdout.lastIndexOf('}') + 1)) as Record<string, unknown>;
+    assert.equal(effective.databaseUrl, 'postgres://owner:***@db.example:5432/zava');
+    assert.equal(effective.queryDatabaseUrl, 'postgres://zava_query:***@replica.example/zava');
+    assert.equal(effective.queryRolePassword, '***');
+    assert.equal(effective.maxRows, 50);
+    assert.equal(effective.backend, 'server');
+    assert.doesNotMatch(ok.stdout, /hunter2|query-secret|other-secret/);
+    const bad = await run(['config', 'check'], { ZAVA_MAX_ROWS: 'many', ZAVA_EMBEDDING_PROVIDER: 'local' });
+    assert.equal(bad.code, 1);
+    assert.match(bad.stderr, /ZAVA_MAX_ROWS must be a number/);
+    const badProvider = await run(['config', 'check'], { ZAVA_EMBEDDING_PROVIDER: 'telepathy' });
+    assert.equal(badProvider.code, 1);
+    assert.match(badProvider.stderr, /ZAVA_EMBEDDING_PROVIDER must be one of/);
+  });
+
   test('a port in use is one line naming the port, before the database is opened', async () => {
     const root = await mkdtemp(path.join(tmpdir(), 'zava-start-'));
     const blocker = createServer();

@@ -5,6 +5,7 @@ import { loadConfig, loadDotEnv } from '../infra/config.js';
 import { ZavaError } from '../infra/errors.js';
 import { runBackup, runRestore } from './backup.js';
 import { runCatalogImport } from './catalog.js';
+import { runConfigCheck } from './config-check.js';
 import { runHealth } from './health.js';
 import { runMigrate, runSeed } from './db.js';
 import { runEmbeddingsRebuild } from './embeddings.js';
@@ -31,6 +32,9 @@ const COMMANDS: Readonly<Record<string, string>> = {
   'db restore': `zava-mcp db restore <file> [--replace] [--database-url URL | --data-dir DIR]
         Restore a backup made by db backup, all or nothing. A database that holds data is replaced only with
         --replace; a failed or interrupted restore leaves it as it was.`,
+  'config check': `zava-mcp config check
+        Validate the configuration (environment, .env and flags) as serve would and print the effective
+        settings with secrets masked; exit 1 naming the setting at fault.`,
   health: `zava-mcp health [--url URL]
         Ask a running server whether it is ready (GET /ready: database, schema version, embeddings) and print
         each component; exit 0 when ready, 1 when not or when nothing answers (for container health checks).
@@ -134,6 +138,8 @@ async function main(argv: string[]): Promise<number> {
     case 'catalog import':
       await runCatalogImport(config, positionals[2], process.stderr, values);
       return 0;
+    case 'config check':
+      return runConfigCheck(config);
     case 'health':
       return runHealth(config, values.url);
     case 'db backup':
