@@ -1,0 +1,103 @@
+// The deployment files, checked with what runs on this machine (no Docker engine here): the Prometheus alert
+// rules with promtool (Debian's prometheus package: `check rules` and the rules' own unit tests), every metric
+// they name served by the code; the Dockerfile, .dockerignore and compose.yaml read and cross-checked.
+import { describe, test } from 'node:test';
+import assert from 'node:assert/strict';
+import { execFileSync, spawnSync } from 'node:child_process';
+import { existsSync, readFileSync } from 'node:fs';
+import path from 'node:path';
+import { fileURLToPath } from 'node:url';
+import { parse as parseYaml } from 'yaml';
+import { ServerMetrics } from '../src/infra/metrics.js';
+import { REQUIRE_SERVICES } from './support/databases.js';
+
+const ROOT = fileURLToPath(new URL('../..', import.meta.url));
+const read = (file: string) => readFileSync(path.join(ROOT, file), 'utf8');
+const promtool = spawnSync('promtool', ['--version'], { stdio: 'ignore' }).status === 0;
+
+describe('Prometheus alert rules (deploy/prometheus)', () => {
+  const skip = promtool ? false : REQUIRE_SERVICES ? false : 'promtool is not installed (Debian package prometheus)';
+
+  test('promtool accepts the rules and their unit tests pass', { skip }, () => {
+    const dir = path.join(ROOT, 'deploy', 'prometheus');
+    assert.match(execFileSync('promtool', ['check', 'rules', 'alerts.yml'], { cwd: dir }).toString(), /SUCCESS: 6 rules found/);
+    assert.match(execFileSync('promtool', ['test', 'rules', 'alerts.test.yml'], { cwd: dir }).toString(), /SUCCESS/);
+  });
+
+  test('every metric the rules use is one the server exports', async () => {
+    const metrics = new ServerMetrics('server', { pools: () => ({}), breaker: () => 'closed', auditQueue: () => 0 });
+    const exported = new Set((await metrics.registry.getMetricsAsJSON()).map((m) => m.name));
+    const rules = parseYaml(read('deploy/prometheus/alerts.yml')) as { groups: { rules: { alert: string; expr: string }[] }[] };
+    const used = new Set(rules.groups.flatMap((g) => g.rules.flatMap((r) => [...r.expr.matchAll(/\bzava_[a-z_]+/g)].map((m) => m[0]))));
+    assert.ok(used.size >= 6);
+    for (const name of used) {
+      const base = name.replace(/_(bucket|sum|count)$/, '');
+      assert.ok(exported.has(name) || exported.has(base), `${name} is exported`);
+    }
+  });
+});
+
+describe('container files', () => {
+  const dockerfile = read('Dockerfile');
+  const instructions = dockerfile
+    .replace(/\\\n/g, ' ')
+    .split('\n')
+    .filter((line) => /^[A-Z]+\s/.test(line))
+    .map((line) => ({ op: line.split(/\s/)[0]!, args: line.slice(line.indexOf(' ') + 1).trim() }));
+
+  test('Dockerfile: two stages, production dependencies only at run time, a non-root user, health check and entrypoint that exist', () => {
+    const stages = instructions.filter((i) => i.op === 'FROM').map((i) => i.args);
+    assert.deepEqual(stages.map((s) => s.split(' AS ')[1]), ['build', 'runtime']);
+    const runtime = dockerfile.slice(dockerfile.indexOf('AS runtime'));
+    assert.match(runtime, /npm ci --omit=dev --ignore-scripts/);
+    assert.match(runtime, /^USER node$/m);
+    assert.match(runtime, /ZAVA_HOST=0\.0\.0\.0/);
+    assert.match(runtime, /ZAVA_AUTH=jwt/);
+    const json = (op: string) => JSON.parse(instructions.find((i) => i.op === op)!.args.replace(/^.*?CMD\s+/, '')) as string[];
+    const entrypoint = json('ENTRYPOINT');
+    const health = JSON.parse(/HEALTHCHECK .*CMD (\[.*\])/.exec(dockerfile)![1]!) as string[];
+    assert.deepEqual(entrypoint.slice(0, 2), ['node', 'dist/src/cli/main.js']);
+    assert.deepEqual(health, ['node', 'dist/src/cli/main.js', 'health']);
+    assert.ok(existsSync(path.join(ROOT, entrypoint[1]!)), 'the entrypoint is what the build produces');
+    assert.deepEqual(json('CMD'), ['serve']);
+    // Every file the runtime copies from the build stage or the context is produced or present.
+    for (const copy of instructions.filter((i) => i.op === 'COPY')) {
+      const parts = copy.args.split(/\s+/).filter((p) => !p.startsWith('--'));
+      for (const source of parts.slice(0, -1)) {
+        if (copy.args.includes('--from=build')) assert.ok(source.startsWith('/app/dist'), source);
+        else assert.ok(existsSync(path.join(ROOT, source)), `${source} exists in the build context`);
+      }
+    }
+  });
+
+  test('.dockerignore keeps out what must not reach the image, and nothing the Dockerfile copies', () => {
+    const ignored = read('.dockerignore')
+      .split('\n')
+      .map((l) => l.trim())
+      .filter((l) => l && !l.startsWith('#'));
+    for (const secret of ['node_modules', '.env', '.zava-data', '.zava-keys', '.git']) assert.ok(ignored.includes(secret), secret);
+    const copied = instructions.filter((i) => i.op === 'COPY' && !i.args.includes('--from')).flatMap((i) => i.args.split(/\s+/).slice(0, -1));
+    for (const source of copied) assert.ok(!ignored.includes(source), `${source} is copied, so it must not be ignored`);
+  });
+
+  test('compose.yaml: PostgreSQL with pgvector, Redis, a migration job, the server in jwt mode with the key mounted', () => {
+    const compose = parseYaml(read('compose.yaml'), { merge: true }) as {
+      services: Record<string, { image?: string; build?: string; command?: string[]; environment?: Record<string, string>; volumes?: string[]; depends_on?: Record<string, { condition: string }>; healthcheck?: unknown }>;
+    };
+    const { services } = compose;
+    assert.deepEqual(Object.keys(services).sort(), ['migrate', 'postgres', 'redis', 'server']);
+    assert.match(services.postgres!.image!, /^pgvector\/pgvector:pg15$/, 'pg_dump in the image (Debian 12: 15) must not be older than the server');
+    assert.ok(services.postgres!.healthcheck && services.redis!.healthcheck);
+    assert.deepEqual(services.migrate!.command, ['db', 'migrate']);
+    const server = services.server!;
+    assert.equal(server.environment!.ZAVA_AUTH, 'jwt');
+    assert.equal(server.environment!.ZAVA_JWT_PUBLIC_KEY, '/run/zava-keys/public.pem');
+    assert.ok(server.volumes!.some((v) => v.startsWith('./.zava-keys:/run/zava-keys')));
+    assert.match(server.environment!.DATABASE_URL!, /^postgres:\/\/zava:.*@postgres:5432\/zava$/);
+    assert.equal(server.environment!.REDIS_URL, 'redis://redis:6379');
+    assert.equal(server.depends_on!.migrate!.condition, 'service_completed_successfully');
+    for (const [name, service] of Object.entries(services)) {
+      for (const dependency of Object.keys(service.depends_on ?? {})) assert.ok(dependency in services, `${name} depends on a defined service`);
+    }
+  });
+});
