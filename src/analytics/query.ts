@@ -12,6 +12,7 @@ import {
   UnknownIdentityError,
 } from '../infra/errors.js';
 import type { Logger } from '../infra/logger.js';
+import { inSpan } from '../infra/tracing.js';
 import { compactError, compactRows, type Caps, type CompactOutcome } from './format.js';
 import type { SqlGuard } from './guard.js';
 
@@ -80,7 +81,7 @@ export class QueryService {
     }
     let verdict;
     try {
-      verdict = await this.guard(sql);
+      verdict = await inSpan('sql.guard', {}, () => this.guard(sql));
     } catch (error) {
       // A guard that cannot decide refuses: the query never reaches the database.
       this.log.warn({ err: error, userId: identity.userId }, 'SQL guard failed; query refused');

@@ -6,6 +6,7 @@ import { databaseCheck, embeddingsCheck, Readiness } from '../infra/health.js';
 import { SlowQueryLog, withSlowQueryLog } from '../db/slow-queries.js';
 import { ServerMetrics } from '../infra/metrics.js';
 import { startMetricsServer } from '../protocol/metrics-http.js';
+import { startTracing } from '../infra/tracing.js';
 import { assertPortAvailable } from './port-check.js';
 import { consoleProgress, logProgress, type Progress } from '../infra/progress.js';
 import { openDatabase } from '../db/open.js';
@@ -119,6 +120,8 @@ const DRAIN_GRACE_MS = 5_000;
 export async function runServe(config: Config, options: ServeOptions = {}): Promise<number> {
   const log = createLogger(config.logLevel, config.logFormat);
   if (!options.stdio) await assertPortAvailable(config.host, config.port);
+  const tracing = await startTracing();
+  if (tracing) log.info('exporting OpenTelemetry traces (OTEL_EXPORTER_OTLP_ENDPOINT)');
   // Configuration errors before touching the database. The local model runs on worker threads, with query
   // embedding shared between identities like database work.
   const provider = createServingProvider(embeddingSettings(), {
@@ -233,6 +236,7 @@ export async function runServe(config: Config, options: ServeOptions = {}): Prom
   if (!drained) log.warn({ inFlight: deps.inFlight.size }, 'calls still in progress after the drain period; closing anyway');
   await db.close();
   await provider.close?.();
+  await tracing?.shutdown().catch((error: unknown) => log.warn({ err: error }, 'the last traces could not be exported'));
   log.info('zava-mcp stopped');
   releaseSignals();
   return 0;

@@ -11,6 +11,7 @@
 //   (GET /health?detail=1).
 import { fingerprintSync, loadModule, normalizeSync } from 'libpg-query';
 import { LRUCache } from 'lru-cache';
+import { annotateSpan, inSpan } from '../infra/tracing.js';
 import type { Database, Identity, ReadSession } from './types.js';
 
 export interface SlowQueryStats {
@@ -123,21 +124,23 @@ export function withSlowQueryLog<D extends Database>(
       identity,
       (session) => {
         const timed: ReadSession = {
-          async query(sql, params, queryOptions) {
-            const started = performance.now();
-            try {
-              const rows = await session.query(sql, params, queryOptions);
-              const ms = performance.now() - started;
-              slow.observe(sql, ms, rows.rowCount, identity, false);
-              onStatement?.({ ms, rows: rows.rowCount, truncated: rows.truncated, failed: false, role: identity.role });
-              return rows;
-            } catch (error) {
-              const ms = performance.now() - started;
-              slow.observe(sql, ms, null, identity, true);
-              onStatement?.({ ms, rows: null, truncated: false, failed: true, role: identity.role });
-              throw error;
-            }
-          },
+          query: (sql, params, queryOptions) =>
+            inSpan('db.statement', { 'db.system': 'postgresql', 'zava.role': identity.role }, async () => {
+              const started = performance.now();
+              try {
+                const rows = await session.query(sql, params, queryOptions);
+                annotateSpan({ 'zava.rows': rows.rowCount, 'zava.truncated': rows.truncated });
+                const ms = performance.now() - started;
+                slow.observe(sql, ms, rows.rowCount, identity, false);
+                onStatement?.({ ms, rows: rows.rowCount, truncated: rows.truncated, failed: false, role: identity.role });
+                return rows;
+              } catch (error) {
+                const ms = performance.now() - started;
+                slow.observe(sql, ms, null, identity, true);
+                onStatement?.({ ms, rows: null, truncated: false, failed: true, role: identity.role });
+                throw error;
+              }
+            }),
         };
         return work(timed);
       },

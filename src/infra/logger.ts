@@ -3,6 +3,7 @@
 // `npm start`. ZAVA_LOG_FORMAT chooses: `json`, `pretty`, or `auto` (pretty only when stderr is a terminal).
 import pino, { type Logger } from 'pino';
 import pretty from 'pino-pretty';
+import { traceFields } from './tracing.js';
 
 export type { Logger };
 
@@ -19,6 +20,8 @@ export function createLogger(level: string, format: LogFormat = 'auto', name = '
     level,
     base: { pid: process.pid },
     timestamp: pino.stdTimeFunctions.isoTime,
+    // The trace of the call a line is written in (when tracing is on), so logs and traces join.
+    mixin: traceFields,
     // Identities and SQL are logged by the callers deliberately; nothing here adds headers or bodies.
     redact: { paths: ['password', '*.password', 'databaseUrl', '*.databaseUrl', 'authorization', '*.authorization'], censor: '***' },
   };

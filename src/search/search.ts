@@ -4,6 +4,7 @@
 // transaction; the query is embedded before it starts, so a hosted model's round trip holds no transaction.
 import type { Database, Identity } from '../db/types.js';
 import { CallCancelledError, ZavaError } from '../infra/errors.js';
+import { inSpan } from '../infra/tracing.js';
 import type { EmbeddingProvider } from './provider.js';
 import { createEmbeddingProvider } from './settings.js';
 import { EmbeddingModelMismatchError } from './provider.js';
@@ -166,9 +167,11 @@ export async function searchProducts(db: Database, identity: Identity, params: S
     // fit with the name of another.
     const model = provider.model;
     const embedOptions = { key: identity.userId, signal };
-    const { vector, coverage } = provider.embedQueryWithCoverage
-      ? await provider.embedQueryWithCoverage(query, embedOptions)
-      : { vector: await provider.embedQuery(query, embedOptions), coverage: 1 };
+    const { vector, coverage } = await inSpan('embedding.query', { 'zava.embedding.provider': provider.kind }, async () =>
+      provider.embedQueryWithCoverage
+        ? provider.embedQueryWithCoverage(query, embedOptions)
+        : { vector: await provider.embedQuery(query, embedOptions), coverage: 1 },
+    );
     // A query already in a worker runs to its end; its caller, if gone meanwhile, stops here.
     if (signal?.aborted) throw new CallCancelledError();
     const understood = understoodShare(coverage);
