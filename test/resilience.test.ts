@@ -5,14 +5,8 @@ import { after, before, describe, test } from 'node:test';
 import assert from 'node:assert/strict';
 import { DatabaseResilience, isTransient } from '../src/db/resilience.js';
 import { CallCancelledError, DatabaseUnavailableError, QueryError, QueryTimeoutError } from '../src/infra/errors.js';
-import { loadConfig } from '../src/infra/config.js';
-import { openDatabase } from '../src/db/open.js';
-import { prepareSchema } from '../src/cli/migrate.js';
-import { seedDatabase } from '../src/data/seed.js';
-import { ensureEmbeddings } from '../src/search/store.js';
 import { STORES } from '../src/data/stores.js';
-import { serverUnavailableReason, TEST_END_DATE } from './support/databases.js';
-import { CachedLocalProvider } from './support/embeddings.js';
+import { serverUnavailableReason } from './support/databases.js';
 import { OwnCluster } from './support/cluster.js';
 import { connectHttp, query, startHttpServer, type Client, type HttpServerProcess } from './mcp-harness.js';
 
@@ -80,15 +74,7 @@ describe('a server whose PostgreSQL stops and starts again (own cluster)', { ski
 
   before(async () => {
     cluster = await OwnCluster.create();
-    const config = loadConfig({ databaseUrl: cluster.url() }, {});
-    const db = await openDatabase(config);
-    try {
-      await prepareSchema(db, config);
-      await seedDatabase(db, { customers: 40, seed: 7, endDate: TEST_END_DATE });
-      await ensureEmbeddings(db, { provider: new CachedLocalProvider() });
-    } finally {
-      await db.close();
-    }
+    await cluster.seed();
     http = await startHttpServer(['--database-url', cluster.url()], { ZAVA_POOL_CONNECT_TIMEOUT_MS: '1000' });
     client = await connectHttp(http.url, SEATTLE.managerId);
   });

@@ -31,6 +31,10 @@ const ConfigSchema = z.object({
   maxRows: positiveInt('ZAVA_MAX_ROWS'),
   /** A statement that takes this long or longer is logged and counted as slow (ZAVA_SLOW_QUERY_MS). */
   slowQueryMs: positiveInt('ZAVA_SLOW_QUERY_MS'),
+  /** Hot standbys that take the tool reads (ZAVA_READ_REPLICA_URLS, comma-separated, query role credentials). */
+  readReplicaUrls: z.array(z.string().refine((url) => /^postgres(ql)?:\/\//.test(url), 'ZAVA_READ_REPLICA_URLS must be postgres:// URLs separated by commas')),
+  /** With no standby answering: read from the primary, or refuse (ZAVA_READ_REPLICA_FALLBACK). */
+  readReplicaFallback: z.enum(['primary', 'fail'], { error: 'ZAVA_READ_REPLICA_FALLBACK must be primary or fail' }),
   /** GET /metrics on a port of its own instead of the MCP port (ZAVA_METRICS_PORT; 0: any free port). */
   metricsPort: z.coerce.number({ error: 'ZAVA_METRICS_PORT must be a port number' }).int().min(0, 'ZAVA_METRICS_PORT must be a port number').max(65535, 'ZAVA_METRICS_PORT must be a port number').optional(),
   pool: z.object({
@@ -117,6 +121,8 @@ export function loadConfig(overrides: ConfigOverrides = {}, env: NodeJS.ProcessE
     statementTimeoutMs: pick(overrides.statementTimeoutMs, 'ZAVA_STATEMENT_TIMEOUT_MS', '30000'),
     maxRows: pick(undefined, 'ZAVA_MAX_ROWS', '1000'),
     slowQueryMs: pick(undefined, 'ZAVA_SLOW_QUERY_MS', '1000'),
+    readReplicaUrls: (pick(undefined, 'ZAVA_READ_REPLICA_URLS', '') as string).split(',').map((u) => u.trim()).filter((u) => u !== ''),
+    readReplicaFallback: pick(undefined, 'ZAVA_READ_REPLICA_FALLBACK', 'primary'),
     metricsPort: pick(undefined, 'ZAVA_METRICS_PORT'),
     pool: {
       // Sizes from the production seed: max(2, cores) warm, min(20, cores × 4) at most.

@@ -5,6 +5,13 @@ import { chmodSync, chownSync, mkdtempSync, rmSync } from 'node:fs';
 import { createServer } from 'node:net';
 import { tmpdir } from 'node:os';
 import path from 'node:path';
+import { loadConfig } from '../../src/infra/config.js';
+import { openDatabase } from '../../src/db/open.js';
+import { prepareSchema } from '../../src/cli/migrate.js';
+import { seedDatabase } from '../../src/data/seed.js';
+import { ensureEmbeddings } from '../../src/search/store.js';
+import { TEST_END_DATE, TEST_SEED } from './databases.js';
+import { CachedLocalProvider } from './embeddings.js';
 
 export const PG_BIN = process.env.ZAVA_TEST_PG_BIN ?? '/usr/lib/postgresql/15/bin';
 
@@ -37,8 +44,37 @@ export class OwnCluster {
     return cluster;
   }
 
-  url(database = 'postgres'): string {
-    return `postgres://postgres@127.0.0.1:${this.port}/${database}`;
+  /** A hot standby of `primary`: pg_basebackup -R (streaming replication), started on a port of its own. */
+  static async standbyOf(primary: OwnCluster): Promise<OwnCluster> {
+    const dir = mkdtempSync(path.join(tmpdir(), 'zava-own-standby-'));
+    chmodSync(dir, 0o755);
+    const id = (flag: string) => Number(execFileSync('id', [flag, 'postgres']).toString());
+    chownSync(dir, id('-u'), id('-g'));
+    execFileSync(
+      'runuser',
+      ['-u', 'postgres', '--', `${PG_BIN}/pg_basebackup`, '-D', path.join(dir, 'data'), '-R', '-X', 'stream', '-h', '127.0.0.1', '-p', String(primary.port), '-U', 'postgres'],
+      { stdio: 'pipe', timeout: 120_000 },
+    );
+    const standby = new OwnCluster(dir, await freePort());
+    standby.start();
+    return standby;
+  }
+
+  url(database = 'postgres', user = 'postgres'): string {
+    return `postgres://${user}@127.0.0.1:${this.port}/${database}`;
+  }
+
+  /** Migrates and seeds its `postgres` database small (40 customers, the test seed and end date), embeddings included. */
+  async seed(): Promise<void> {
+    const config = loadConfig({ databaseUrl: this.url() }, {});
+    const db = await openDatabase(config);
+    try {
+      await prepareSchema(db, config);
+      await seedDatabase(db, { customers: 40, seed: TEST_SEED, endDate: TEST_END_DATE });
+      await ensureEmbeddings(db, { provider: new CachedLocalProvider() });
+    } finally {
+      await db.close();
+    }
   }
 
   start(): void {

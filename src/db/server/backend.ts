@@ -23,6 +23,7 @@ import { FairScheduler } from '../fair-scheduler.js';
 import { loadBoundedScanner, positionInQuery, type ResultBounds } from '../bounded.js';
 import { applyTempFileLimit } from '../migrations.js';
 import { IdentityPipeline } from './pipeline.js';
+import { ReadRouter } from './read-router.js';
 import { cancelRequest, guardConnection, WireLimitError } from './wire.js';
 import type {
   AdminSession,
@@ -120,7 +121,7 @@ export class ServerDatabase implements ManagedDatabase {
   readonly location: string;
   hasVector = false;
   private readonly ownerPool: pg.Pool;
-  private readonly queryPool: pg.Pool;
+  private readonly reads: ReadRouter;
   private readonly identities: IdentityDirectory;
   private contextKey: Buffer | undefined;
 
@@ -151,27 +152,37 @@ export class ServerDatabase implements ManagedDatabase {
     // Server settings from the seeds: JIT off for steady latency, a statement timeout, bounded memory per sort.
     // temp_file_limit cannot be set here: it is a superuser setting, and a non-superuser's startup packet that
     // sets it is refused at login; it comes from the role's configuration (prepare).
-    this.queryPool = new pg.Pool({
-      ...common,
-      connectionString: queryRoleUrl(config),
-      max: config.pool.max,
-      maxUses: config.pool.maxUses,
-      options: [
-        '-c jit=off',
-        '-c timezone=UTC',
-        `-c statement_timeout=${config.statementTimeoutMs}`,
-        '-c idle_in_transaction_session_timeout=60000',
-        `-c work_mem=${config.pool.workMem}`,
-        '-c search_path=pg_catalog,retail',
-      ].join(' '),
-    });
     // No driver error may escape: an idle client's error (server restart) is the pool's, a checked-out client's
     // is its call's (guardConnection listens on every client), and the wire is guarded against oversized messages.
     const ignore = () => undefined;
+    const queryPool = (connectionString: string) => {
+      const pool = new pg.Pool({
+        ...common,
+        connectionString,
+        max: config.pool.max,
+        maxUses: config.pool.maxUses,
+        options: [
+          '-c jit=off',
+          '-c timezone=UTC',
+          `-c statement_timeout=${config.statementTimeoutMs}`,
+          '-c idle_in_transaction_session_timeout=60000',
+          `-c work_mem=${config.pool.workMem}`,
+          '-c search_path=pg_catalog,retail',
+        ].join(' '),
+      });
+      pool.on('error', ignore);
+      pool.on('connect', (client) => guardConnection(client, config.maxRowBytes + WIRE_SLACK_BYTES, ignore));
+      return pool;
+    };
     this.ownerPool.on('error', ignore);
-    this.queryPool.on('error', ignore);
     this.ownerPool.on('connect', (client) => guardConnection(client, OWNER_WIRE_LIMIT_BYTES, ignore));
-    this.queryPool.on('connect', (client) => guardConnection(client, config.maxRowBytes + WIRE_SLACK_BYTES, ignore));
+    // Tool reads: the primary's query pool, or the hot standbys with the primary as fallback (read-router.ts).
+    const primaryUrl = queryRoleUrl(config);
+    this.reads = new ReadRouter(
+      ReadRouter.target(primaryUrl, 'primary', queryPool(primaryUrl)),
+      config.readReplicaUrls.map((url) => ReadRouter.target(url, 'standby', queryPool(url))),
+      { fallback: config.readReplicaFallback, warn },
+    );
     this.identities = new IdentityDirectory((sql) => this.ownerQuery(sql));
     // The pool is the capacity; each identity gets a share of it, and waiting calls are served in turn.
     this.scheduler = new FairScheduler({
@@ -239,7 +250,7 @@ export class ServerDatabase implements ManagedDatabase {
 
   operatorView(): Record<string, unknown> {
     const pool = (p: pg.Pool) => ({ total: p.totalCount, idle: p.idleCount, waiting: p.waitingCount });
-    return { pools: { query: { ...pool(this.queryPool), max: this.config.pool.max }, owner: pool(this.ownerPool) }, breaker: this.resilience.state };
+    return { pools: { ...this.reads.pools(), owner: pool(this.ownerPool) }, poolMax: this.config.pool.max, breaker: this.resilience.state };
   }
 
   resolveIdentity(userId: string | undefined | null): Promise<Identity> {
@@ -265,13 +276,7 @@ export class ServerDatabase implements ManagedDatabase {
     work: (session: ReadSession) => Promise<T>,
     signal: AbortSignal | undefined,
   ): Promise<T> {
-    let client: pg.PoolClient;
-    try {
-      client = await this.queryPool.connect();
-    } catch (error) {
-      // The driver's message names the user, host, port and database: it goes to the log (cause), not the answer.
-      throw new DatabaseUnavailableError('cannot connect to the database', { cause: error });
-    }
+    const { client, target } = await this.reads.connect();
     const call: Call = { client, discard: undefined };
     try {
       if (signal?.aborted) throw new CallCancelledError();
@@ -280,6 +285,10 @@ export class ServerDatabase implements ManagedDatabase {
           this.query(call, identity, key, sql, params, queryOptions, timeoutMs, signal),
       };
       return await work(session);
+    } catch (error) {
+      // The connection, not the query, failed: a standby leaves the rotation (the retry goes elsewhere).
+      if (error instanceof DatabaseUnavailableError) this.reads.markFailed(target, error.cause ?? error);
+      throw error;
     } finally {
       // A connection that broke, was cancelled or stopped answering is destroyed, never reused.
       client.release(call.discard);
@@ -402,7 +411,7 @@ export class ServerDatabase implements ManagedDatabase {
   }
 
   async close(): Promise<void> {
-    await Promise.allSettled([this.ownerPool.end(), this.queryPool.end()]);
+    await Promise.allSettled([this.ownerPool.end(), this.reads.close()]);
   }
 }
 
