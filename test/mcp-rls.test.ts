@@ -55,7 +55,7 @@ const normalize = (row: readonly unknown[]) => row.map((value) => (typeof value 
 async function expectNoIdentity(client: Client, pattern: RegExp): Promise<void> {
   const answer = await query(client, 'SELECT count(*) FROM retail.orders');
   assert.equal(answer.isError, true);
-  assert.deepEqual({ ...answer.result, err: '' }, { err: '', q: 'SELECT count(*) FROM retail.orders', c: [], r: [], n: 0 });
+  assert.deepEqual({ ...answer.result, err: '' }, { err: '', code: 'AUTHORIZATION_ERROR', q: 'SELECT count(*) FROM retail.orders', c: [], r: [], n: 0 });
   assert.match(answer.result.err!, pattern);
   const schemas = await client.callTool({ name: 'get_multiple_table_schemas', arguments: { table_names: ['retail.stores'] } });
   assert.equal(schemas.isError, true);

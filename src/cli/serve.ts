@@ -18,6 +18,7 @@ import { createLogger, isHumanFormat } from '../infra/logger.js';
 import { InFlight, type ServerDeps } from '../protocol/context.js';
 import { startHttpServer } from '../protocol/http.js';
 import { startStdioServer } from '../protocol/stdio.js';
+import { checkDevModeBinding, createIdentityStack, type IdentityStack } from './identity.js';
 import { EmbeddingError, type EmbeddingProvider } from '../search/provider.js';
 import { createEmbeddingProvider, createServingProvider, embeddingSettings } from '../search/settings.js';
 import { ensureEmbeddings } from '../search/store.js';
@@ -92,6 +93,7 @@ const DRAIN_GRACE_MS = 5_000;
  */
 export async function runServe(config: Config, options: ServeOptions = {}): Promise<number> {
   const log = createLogger(config.logLevel, config.logFormat);
+  checkDevModeBinding(config, options.stdio === true, log);
   if (!options.stdio) await assertPortAvailable(config.host, config.port);
   // Configuration errors before touching the database. The local model runs on worker threads, with query
   // embedding shared between identities like database work.
@@ -104,22 +106,33 @@ export async function runServe(config: Config, options: ServeOptions = {}): Prom
   const progress = isHumanFormat(config.logFormat) ? consoleProgress() : logProgress(log);
   let db: ManagedDatabase;
   try {
-    db = await prepareDatabase(config, (line) => log.info(line), provider, (line) => log.warn(line), options.stdio ? config.rlsUserId : undefined, progress);
+    db = await prepareDatabase(
+      config,
+      (line) => log.info(line),
+      provider,
+      (line) => log.warn(line),
+      options.stdio && config.auth.mode === 'dev' ? config.rlsUserId : undefined,
+      progress,
+    );
   } catch (error) {
     await provider.close?.();
     throw error;
   }
   let deps: ServerDeps;
+  let identity: IdentityStack;
   try {
     const schemas = new SchemaService(db);
     const hint = async (sql: string) => filterHint(sql, await schemas.filterValues());
+    const inFlight = new InFlight();
+    identity = await createIdentityStack(config, db, inFlight, log, options.stdio === true);
     deps = {
       db,
       queries: new QueryService(db, await loadSqlGuard({ maxLength: config.maxQueryLength }), config, log, hint),
       schemas,
       search: new ProductSearchService(db, log, provider),
       log,
-      inFlight: new InFlight(),
+      inFlight,
+      pipeline: identity.pipeline,
     };
   } catch (error) {
     await db.close();
@@ -154,19 +167,21 @@ export async function runServe(config: Config, options: ServeOptions = {}): Prom
   let ended: Promise<unknown>;
   try {
     if (options.stdio) {
-      if (!config.rlsUserId) log.warn('no identity configured (--rls-user-id / ZAVA_RLS_USER_ID): every data tool will answer with an error');
-      const stdio = await startStdioServer(deps, config.rlsUserId);
+      const token = identity.stdioToken;
+      if (!token && !config.rlsUserId) log.warn('no identity configured (--rls-user-id / ZAVA_RLS_USER_ID): every data tool will answer with an error');
+      const stdio = await startStdioServer(deps, token ? { transport: 'stdio', processAuthInfo: () => token.authInfo() } : { transport: 'stdio', processUserId: config.rlsUserId });
       stop = stdio.close;
       ended = stdio.ended;
-      log.info({ backend: db.kind, identity: config.rlsUserId ?? null }, 'zava-mcp serving MCP on stdio');
+      log.info({ backend: db.kind, auth: config.auth.mode, identity: token ? null : config.rlsUserId ?? null }, 'zava-mcp serving MCP on stdio');
     } else {
-      const http = await startHttpServer(deps, { host: config.host, port: config.port });
+      const http = await startHttpServer(deps, { host: config.host, port: config.port, auth: identity.httpAuth, resourceUrl: config.auth.resourceUrl });
       stop = http.close;
       ended = new Promise(() => undefined);
-      log.info({ backend: db.kind, url: http.url }, `zava-mcp serving Streamable HTTP at ${http.url}`);
+      log.info({ backend: db.kind, auth: config.auth.mode, url: http.url }, `zava-mcp serving Streamable HTTP at ${http.url}`);
     }
   } catch (error) {
     releaseSignals();
+    await identity.close();
     await db.close();
     await provider.close?.();
     throw error;
@@ -177,6 +192,7 @@ export async function runServe(config: Config, options: ServeOptions = {}): Prom
   stopping = true; // also when stdin ended: a signal from here on exits at once
   const drained = await stop(drainMs);
   if (!drained) log.warn({ inFlight: deps.inFlight.size }, 'calls still in progress after the drain period; closing anyway');
+  await identity.close();
   await db.close();
   await provider.close?.();
   log.info('zava-mcp stopped');

@@ -28,7 +28,8 @@ import {
   validateHostHeader,
   validateOriginHeader,
 } from '@modelcontextprotocol/server';
-import { type Caller, headerIdentity, type ServerDeps } from './context.js';
+import { DEV_AUTH, type HttpAuth } from './auth.js';
+import type { Caller, ServerDeps } from './context.js';
 import { LegacyHttpChannel } from './legacy-http.js';
 import { createMcpServer } from './server.js';
 
@@ -41,15 +42,16 @@ const MAX_IDLE_SERVERS = 64;
 /** JSON-RPC "Invalid Request". */
 const INVALID_REQUEST = -32600;
 
-/** The identity of one HTTP tool call: its own request's x-rls-user-id header. */
-export const HTTP_CALLER: Caller = {
-  transport: 'http',
-  userIdOf: (call) => call.requestedUserId,
-};
+/** The identity of one HTTP tool call: its own request's auth info (the header in dev mode, the token in jwt). */
+export const HTTP_CALLER: Caller = { transport: 'http' };
 
 export interface HttpOptions {
   readonly host: string;
   readonly port: number;
+  /** dev (x-rls-user-id, loopback only) or jwt (bearer tokens): see auth.ts. Default dev. */
+  readonly auth?: HttpAuth;
+  /** The public URL of /mcp, when it differs from the listening address (a proxy): the protected resource. */
+  readonly resourceUrl?: string | undefined;
 }
 
 export interface RunningHttpServer {
@@ -137,6 +139,8 @@ function hostChecker(): (host: string | undefined) => string | undefined {
 
 export async function startHttpServer(deps: ServerDeps, options: HttpOptions): Promise<RunningHttpServer> {
   const { log } = deps;
+  const auth = options.auth ?? DEV_AUTH;
+  let resourceUrl = options.resourceUrl ?? ''; // set once listening, when not configured
   const boundToLoopback = LOOPBACK.has(options.host);
   const checkHost = boundToLoopback ? hostChecker() : () => undefined;
   let closing = false;
@@ -175,6 +179,7 @@ export async function startHttpServer(deps: ServerDeps, options: HttpOptions): P
       res.end(JSON.stringify({ status: 'ok' }));
       return;
     }
+    if (auth.serveMetadata(req, res, path!, resourceUrl)) return;
     if (path !== MCP_PATH) return jsonRpcError(res, 404, -32000, `not found: the MCP endpoint is ${MCP_PATH}`);
     if (boundToLoopback) {
       // DNS rebinding: a page elsewhere must not reach a loopback server through a name that resolves to it.
@@ -189,6 +194,12 @@ export async function startHttpServer(deps: ServerDeps, options: HttpOptions): P
     if (!isJsonContentType(req.headers['content-type'] ?? null)) {
       return jsonRpcError(res, 415, -32000, 'unsupported media type: Content-Type must be application/json');
     }
+    // jwt mode: no valid token, no MCP (401 with the challenge before the body is read).
+    const authInfo = await auth.authenticate(req, res, header(req, IDENTITY_HEADER), resourceUrl);
+    if (authInfo === 'refused') {
+      req.resume();
+      return;
+    }
     const text = await readBody(req);
     if (text === 'too large') {
       return jsonRpcError(res, 413, -32000, `payload too large: a request body may be at most ${MAX_BODY_BYTES} bytes`);
@@ -202,7 +213,6 @@ export async function startHttpServer(deps: ServerDeps, options: HttpOptions): P
     if (Array.isArray(body)) {
       return jsonRpcError(res, 400, INVALID_REQUEST, 'JSON-RPC batches are not supported (MCP removed them in revision 2025-06-18): send one request per POST');
     }
-    const authInfo = headerIdentity(header(req, IDENTITY_HEADER));
     const protocolVersion = header(req, 'mcp-protocol-version');
     const route = classifyInboundRequest({
       httpMethod: 'POST',
@@ -260,6 +270,7 @@ export async function startHttpServer(deps: ServerDeps, options: HttpOptions): P
   const address = http.address() as AddressInfo;
   const hostForUrl = address.family === 'IPv6' ? `[${address.address}]` : address.address;
   const url = `http://${hostForUrl}:${address.port}${MCP_PATH}`;
+  if (!resourceUrl) resourceUrl = url;
 
   return {
     url,

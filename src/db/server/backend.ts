@@ -34,6 +34,7 @@ import type {
   RowSet,
   SqlParam,
 } from '../types.js';
+import { fairShareKey } from '../types.js';
 
 /** Our parsers for the types whose default conversion would differ from the embedded backend. */
 const types: pg.CustomTypesConfig = {
@@ -235,7 +236,7 @@ export class ServerDatabase implements ManagedDatabase {
     if (!key) throw new DatabaseUnavailableError('the database is not prepared: call prepare() after migrating');
     const timeoutMs = options.timeoutMs ?? this.config.statementTimeoutMs;
     const { signal } = options;
-    return this.scheduler.run(identity.userId, () => this.onConnection(identity, key, timeoutMs, work, signal), signal);
+    return this.scheduler.run(fairShareKey(identity), () => this.onConnection(identity, key, timeoutMs, work, signal), signal);
   }
 
   private async onConnection<T>(
