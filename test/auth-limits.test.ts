@@ -13,8 +13,8 @@ import { ensureEmbeddings } from '../src/search/store.js';
 import { createEmbeddingProvider, embeddingSettings } from '../src/search/settings.js';
 import { runCli } from './support/cli.js';
 import { createTestDatabase, serverUnavailableReason, type TestDatabase } from './support/databases.js';
-import { connectHttp, connectStdio, query, startHttpServer, textOf, type HttpServerProcess } from './mcp-harness.js';
-import { signTestToken, type SigningKey } from './support/tokens.js';
+import { connectStdio, query, startHttpServer, textOf, type HttpServerProcess } from './mcp-harness.js';
+import { connectWithToken, rawToolCall, signTestToken, type SigningKey } from './support/tokens.js';
 
 const SEATTLE = STORES[0]!;
 const BELLEVUE = STORES[1]!;
@@ -44,12 +44,23 @@ describe('rate limits and stdio jwt on the server backend', { skip: pgSkip || re
   let t: TestDatabase;
   let a: HttpServerProcess;
   let b: HttpServerProcess;
+  let keys: string;
+  const cliToken = async (sub: string, store: string, ttl = '10m') => {
+    const result = await runCli(['auth', 'token', '--key', path.join(keys, 'private.pem'), '--sub', sub, '--role', 'store_manager', '--store', store, '--ttl', ttl]);
+    assert.equal(result.code, 0, result.stderr);
+    return result.stdout.trim();
+  };
 
   before(async () => {
     t = await createTestDatabase('server', { customers: 120 });
     await ensureEmbeddings(t.db, { provider: createEmbeddingProvider(embeddingSettings({})) });
-    // Both replicas share Redis under a prefix of this run only.
+    keys = path.join(await mkdtemp(path.join(tmpdir(), 'zava-replicas-')), 'keys');
+    const keygen = await runCli(['auth', 'keygen', '--out', keys]);
+    assert.equal(keygen.code, 0, keygen.stderr);
+    // Two jwt-mode replicas on one database, sharing Redis under a prefix of this run only.
     const env = {
+      ZAVA_AUTH: 'jwt',
+      ZAVA_JWT_PUBLIC_KEY: path.join(keys, 'public.pem'),
       REDIS_URL: 'redis://127.0.0.1:6379',
       ZAVA_RATE_LIMIT_PER_MINUTE: '3',
       ZAVA_RATE_LIMIT_BURST: '0',
@@ -64,9 +75,10 @@ describe('rate limits and stdio jwt on the server backend', { skip: pgSkip || re
   });
 
   test('the limit is shared by two replicas through Redis, per identity and tool; a limited call never reaches the database', async () => {
-    const seattleA = await connectHttp(a.url, SEATTLE.managerId);
-    const seattleB = await connectHttp(b.url, SEATTLE.managerId, 'v1');
-    const bellevueA = await connectHttp(a.url, BELLEVUE.managerId);
+    const alice = await cliToken('alice', SEATTLE.name);
+    const seattleA = await connectWithToken(a.url, alice);
+    const seattleB = await connectWithToken(b.url, alice, {}, 'v1');
+    const bellevueA = await connectWithToken(a.url, await cliToken('bob', BELLEVUE.name));
     try {
       for (const client of [seattleA, seattleB, seattleA]) {
         const answer = await query(client, 'SELECT count(*) FROM retail.orders');
@@ -91,6 +103,45 @@ describe('rate limits and stdio jwt on the server backend', { skip: pgSkip || re
     }
   });
 
+  test('revocation by jti and by subject reaches both replicas within 5 s (auth revoke)', async () => {
+    const carol = await cliToken('carol', SEATTLE.name);
+    const carolLater = await cliToken('carol', SEATTLE.name);
+    const dave = await cliToken('dave', BELLEVUE.name);
+    const status = async (url: string, token: string) => (await rawToolCall(url, { authorization: `Bearer ${token}` }, 'SELECT 1')).status;
+    for (const url of [a.url, b.url]) assert.equal(await status(url, carol), 200);
+    const payload = (token: string) => JSON.parse(Buffer.from(token.split('.')[1]!, 'base64url').toString()) as { jti: string; iat: number };
+    const waitRefused = async (token: string) => {
+      const started = Date.now();
+      for (const url of [a.url, b.url]) {
+        while ((await status(url, token)) !== 401) {
+          assert.ok(Date.now() - started < 5_000, `revocation in force on ${url} within 5 s`);
+          await new Promise((resolve) => setTimeout(resolve, 100));
+        }
+      }
+    };
+    const byJti = await runCli(['auth', 'revoke', '--jti', payload(carol).jti, ...t.flags]);
+    assert.equal(byJti.code, 0, byJti.stderr);
+    await waitRefused(carol);
+    const challenge = (await rawToolCall(a.url, { authorization: `Bearer ${carol}` })).headers.get('www-authenticate') ?? '';
+    assert.match(challenge, /revoked/);
+    // Another token of the same subject is untouched by a jti revocation.
+    assert.equal(await status(a.url, carolLater), 200);
+    // Every token of dave issued before now (iat is in whole seconds: revoke from the next second).
+    const before = new Date((payload(dave).iat + 1) * 1000).toISOString();
+    const bySub = await runCli(['auth', 'revoke', '--sub', 'dave', '--before', before, ...t.flags]);
+    assert.equal(bySub.code, 0, bySub.stderr);
+    await waitRefused(dave);
+    // The query role cannot read the list.
+    const peek = await connectWithToken(a.url, carolLater);
+    try {
+      const answer = await query(peek, 'SELECT count(*) FROM zava_auth.revocations');
+      assert.equal(answer.isError, true);
+      assert.match(answer.result.err!, /permission denied|refused/);
+    } finally {
+      await peek.close();
+    }
+  });
+
   test('stdio in jwt mode: the token decides the identity; an invalid token stops the start; an expired one is re-read from its file', async () => {
     // The key pair and the first token from the CLI, as a person trying jwt mode would make them.
     const dir = await mkdtemp(path.join(tmpdir(), 'zava-stdio-jwt-'));
@@ -107,15 +158,17 @@ describe('rate limits and stdio jwt on the server backend', { skip: pgSkip || re
     assert.notEqual(refused.code, 0);
     assert.match(refused.stderr, /stdio token .* was refused: .*expired/);
 
-    const cliToken = await runCli(['auth', 'token', '--key', privatePem, '--sub', 'stdio-user', '--role', 'store_manager', '--store', SEATTLE.name, '--ttl', '6s']);
+    const cliToken = await runCli(['auth', 'token', '--key', privatePem, '--sub', 'stdio-user', '--role', 'store_manager', '--store', SEATTLE.name, '--ttl', '20s']);
     assert.equal(cliToken.code, 0, cliToken.stderr);
     await writeFile(tokenFile, cliToken.stdout.trim());
     const stdio = await connectStdio(t.flags, undefined, env, 'v1');
     try {
       const answer = await query(stdio.client, 'SELECT DISTINCT store_id FROM retail.orders ORDER BY 1');
-      assert.equal(answer.isError, false, answer.text);
+      assert.equal(answer.isError, false, `${answer.text}\n${stdio.stderr()}`);
       assert.deepEqual(answer.result.r, [[SEATTLE.storeId]]);
-      await new Promise((resolve) => setTimeout(resolve, 6_500));
+      // Wait for the CLI token's own expiry (20 s from its making, part of which the start took).
+      const exp = (JSON.parse(Buffer.from(cliToken.stdout.trim().split('.')[1]!, 'base64url').toString()) as { exp: number }).exp;
+      await new Promise((resolve) => setTimeout(resolve, Math.max(0, exp * 1000 - Date.now()) + 500));
       const expired = await query(stdio.client, 'SELECT 1');
       assert.equal(expired.isError, true);
       assert.equal(expired.result.code, 'AUTHORIZATION_ERROR');

@@ -8,6 +8,9 @@ import { exportPKCS8, exportSPKI, generateKeyPair, importPKCS8, SignJWT, calcula
 import type { Config } from '../infra/config.js';
 import { ConfigError } from '../infra/errors.js';
 import { TOKEN_ROLES, type TokenRole } from '../security/claims.js';
+import { revocationInsert } from '../security/revocation.js';
+import { withDatabase } from './db.js';
+import { prepareSchema } from './migrate.js';
 
 /** Writes DIR/private.pem (PKCS#8, owner-only) and DIR/public.pem (SPKI), an ES256 (P-256) pair. */
 export async function runKeygen(outDir: string | undefined, out: NodeJS.WritableStream = process.stderr): Promise<{ privatePath: string; publicPath: string }> {
@@ -69,4 +72,29 @@ export async function signToken(config: Config, request: TokenRequest): Promise<
     .setJti(randomUUID())
     .setExpirationTime(Math.floor(Date.now() / 1000) + parseTtl(request.ttl ?? '1h'))
     .sign(key);
+}
+
+/**
+ * `zava-mcp auth revoke --jti ID | --sub NAME [--before TIME] [--reason TEXT]`: writes the revocation list every
+ * replica reads (in force within seconds). --sub without --before revokes every token of that subject issued
+ * until now.
+ */
+export async function runRevoke(
+  config: Config,
+  request: { jti?: string | undefined; sub?: string | undefined; before?: string | undefined; reason?: string | undefined },
+  out: NodeJS.WritableStream = process.stderr,
+): Promise<void> {
+  if (!request.jti === !request.sub) throw new ConfigError('auth revoke needs either --jti ID or --sub NAME [--before TIME]');
+  if (request.jti && request.before) throw new ConfigError('--before goes with --sub, not --jti');
+  if (request.before !== undefined && Number.isNaN(Date.parse(request.before))) throw new ConfigError(`--before must be a date and time, e.g. 2026-07-01T12:00:00Z (got "${request.before}")`);
+  await withDatabase(config, async (db) => {
+    await prepareSchema(db, config);
+    const { sql, params } = revocationInsert(request);
+    await db.withAdminTransaction((session) => session.query(sql, params));
+    out.write(
+      request.jti
+        ? `revoked the token with jti ${request.jti} on ${db.location}\n`
+        : `revoked every token of subject "${request.sub}" issued before ${request.before ?? 'now'} on ${db.location}\n`,
+    );
+  });
 }

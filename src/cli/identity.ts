@@ -10,7 +10,8 @@ import { DEV_AUTH, type HttpAuth, jwtAuth } from '../protocol/auth.js';
 import type { InFlight } from '../protocol/context.js';
 import { CallPipeline, devIdentities, jwtIdentities } from '../protocol/pipeline.js';
 import { StoreDirectory } from '../security/claims.js';
-import { JwtVerifier, readPublicKeySetting, type JwtSettings } from '../security/jwt.js';
+import { JwtVerifier, readPublicKeySetting, type JwtSettings, type ZavaClaims } from '../security/jwt.js';
+import { RevocationList } from '../security/revocation.js';
 import { createRateLimiter } from '../security/rate-limit.js';
 
 const LOOPBACK_HOSTS = new Set(['localhost', '127.0.0.1', '::1', '[::1]']);
@@ -132,17 +133,35 @@ export async function createIdentityStack(config: Config, db: Database, inFlight
       };
     }
     const verifier = await JwtVerifier.create(jwtSettings(config));
-    const stdioToken = stdio ? await StdioToken.start(verifier, config.auth, log) : undefined;
-    const stores = new StoreDirectory((sql) => db.ownerQuery(sql));
-    return {
-      pipeline: new CallPipeline({ identities: jwtIdentities(db, stores), rateLimiter, inFlight, log }),
-      httpAuth: jwtAuth({ verifier, issuer: config.auth.issuer, authorizationServers: config.auth.authorizationServers }),
-      stdioToken,
-      async close() {
-        stdioToken?.stop();
-        await rateLimiter.close();
-      },
-    };
+    const revocations = new RevocationList((sql) => db.ownerQuery(sql), {
+      failOpen: config.auth.revocationFailOpen,
+      listenUrl: config.databaseUrl,
+      warn: (message) => log.warn(message),
+      info: (message) => log.info(message),
+    });
+    await revocations.start();
+    try {
+      const stdioToken = stdio ? await StdioToken.start(verifier, config.auth, log) : undefined;
+      const stores = new StoreDirectory((sql) => db.ownerQuery(sql));
+      return {
+        pipeline: new CallPipeline({ identities: jwtIdentities(db, stores, revocations), rateLimiter, inFlight, log }),
+        httpAuth: jwtAuth({
+          verifier,
+          issuer: config.auth.issuer,
+          authorizationServers: config.auth.authorizationServers,
+          check: async (authInfo) => revocations.check(authInfo.extra?.claims as ZavaClaims),
+        }),
+        stdioToken,
+        async close() {
+          stdioToken?.stop();
+          await revocations.stop();
+          await rateLimiter.close();
+        },
+      };
+    } catch (error) {
+      await revocations.stop();
+      throw error;
+    }
   } catch (error) {
     await rateLimiter.close();
     throw error;

@@ -7,7 +7,7 @@ import { runCatalogImport } from './catalog.js';
 import { runMigrate, runSeed } from './db.js';
 import { runEmbeddingsRebuild } from './embeddings.js';
 import { runServe } from './serve.js';
-import { runKeygen, signToken } from './auth.js';
+import { runKeygen, runRevoke, signToken } from './auth.js';
 import { PACKAGE_VERSION } from '../infra/version.js';
 
 /** Each command's usage, shown by `zava-mcp <command> --help` and, all together, by `zava-mcp --help`. */
@@ -34,6 +34,9 @@ const COMMANDS: Readonly<Record<string, string>> = {
   'auth token': `zava-mcp auth token --key DIR/private.pem --sub NAME --role super_admin|regional_manager|store_manager
         [--store "Zava Retail Seattle" …] [--region "Puget Sound" …] [--pii] [--ttl 1h]
         Print a signed token (issuer ZAVA_JWT_ISSUER, audience ZAVA_JWT_AUDIENCE) for jwt mode on stdout.`,
+  'auth revoke': `zava-mcp auth revoke --jti ID | --sub NAME [--before TIME] [--reason TEXT] [--database-url URL | --data-dir DIR]
+        Revoke one token (its jti), or every token of a subject issued before TIME (default now). Every replica
+        refuses it within seconds.`,
 };
 
 const USAGE = `Usage:
@@ -70,6 +73,9 @@ const OPTIONS = {
   region: { type: 'string', multiple: true },
   pii: { type: 'boolean' },
   ttl: { type: 'string' },
+  jti: { type: 'string' },
+  before: { type: 'string' },
+  reason: { type: 'string' },
   help: { type: 'boolean', short: 'h' },
   version: { type: 'boolean', short: 'v' },
 } as const;
@@ -140,6 +146,9 @@ async function main(argv: string[]): Promise<number> {
       process.stdout.write(
         `${await signToken(config, { key: values.key, sub: values.sub, role: values.role, stores: values.store, regions: values.region, pii: values.pii, ttl: values.ttl })}\n`,
       );
+      return 0;
+    case 'auth revoke':
+      await runRevoke(config, { jti: values.jti, sub: values.sub, before: values.before, reason: values.reason });
       return 0;
     case 'catalog import':
       await runCatalogImport(config, positionals[2], process.stderr, values);

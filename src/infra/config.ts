@@ -84,6 +84,8 @@ const ConfigSchema = z.object({
     authorizationServers: z.array(z.url({ error: 'ZAVA_OAUTH_AUTHORIZATION_SERVERS must be URLs, separated by commas' })),
     /** The public URL of /mcp (the protected resource), when clients reach it through a proxy. */
     resourceUrl: z.url({ error: 'ZAVA_PUBLIC_URL must be a URL' }).optional(),
+    /** Database unreachable past the revocation list's age limit: accept tokens on the last list (default: refuse). */
+    revocationFailOpen: z.boolean(),
     /** stdio in jwt mode: the token, or a file holding it. */
     token: z.string().optional(),
     tokenFile: z.string().optional(),
@@ -177,6 +179,7 @@ export function loadConfig(overrides: ConfigOverrides = {}, env: NodeJS.ProcessE
       jwksCooldownMs: pick(undefined, 'ZAVA_JWT_JWKS_COOLDOWN_MS', '5000'),
       authorizationServers: (pick(undefined, 'ZAVA_OAUTH_AUTHORIZATION_SERVERS', '') as string).split(',').map((s) => s.trim()).filter(Boolean),
       resourceUrl: pick(undefined, 'ZAVA_PUBLIC_URL'),
+      revocationFailOpen: pick(undefined, 'ZAVA_REVOCATION_FAIL_OPEN', 'false') === 'true',
       token: pick(undefined, 'ZAVA_TOKEN'),
       tokenFile: pick(undefined, 'ZAVA_TOKEN_FILE'),
     },

@@ -18,6 +18,7 @@ import type { Logger } from '../infra/logger.js';
 import { identityFromClaims, narrowIdentity, type StoreDirectory } from '../security/claims.js';
 import type { ZavaClaims } from '../security/jwt.js';
 import type { CallRateLimiter } from '../security/rate-limit.js';
+import type { RevocationList } from '../security/revocation.js';
 import type { Caller, InFlight } from './context.js';
 
 /** What the transport knows of one call before the pipeline looks at it. */
@@ -79,12 +80,18 @@ export function devIdentities(db: Database): IdentitySource {
 }
 
 /** jwt mode: the verified claims decide; x-rls-user-id may only narrow. */
-export function jwtIdentities(db: Database, stores: StoreDirectory): IdentitySource {
+export function jwtIdentities(db: Database, stores: StoreDirectory, revocations?: Pick<RevocationList, 'check'>): IdentitySource {
   return {
     mode: 'jwt',
     async resolve(call) {
       const claims = call.authInfo?.extra?.claims as ZavaClaims | undefined;
       if (!claims) throw new UnknownIdentityError('no verified token: this server runs in jwt mode (Authorization: Bearer <JWT>)');
+      // HTTP checked this at the edge (401); stdio's one token is checked here, per call.
+      try {
+        revocations?.check(claims);
+      } catch (error) {
+        throw new AccessDeniedError((error as Error).message);
+      }
       const granted = identityFromClaims(claims, await stores.list());
       const requested = requestedUserIdOf(call.authInfo);
       if (requested === undefined) return granted;
