@@ -55,6 +55,7 @@ export class StdioToken {
   private current: AuthInfo | undefined;
   private timer: NodeJS.Timeout | undefined;
   private refreshing: Promise<void> | undefined;
+  private lastAttempt = 0;
 
   private constructor(
     private readonly verifier: JwtVerifier,
@@ -73,12 +74,13 @@ export class StdioToken {
     return holder;
   }
 
-  /** The verified token, or undefined once it has expired and no valid one replaced it. */
+  /**
+   * The verified token, or undefined once it has expired and no valid one replaced it. Without a valid token,
+   * the file is read again at most once a second, on the calls that find none.
+   */
   authInfo(): AuthInfo | undefined {
-    if (this.current?.expiresAt !== undefined && this.current.expiresAt * 1000 <= Date.now()) {
-      this.current = undefined;
-      void this.refresh();
-    }
+    if (this.current?.expiresAt !== undefined && this.current.expiresAt * 1000 <= Date.now()) this.current = undefined;
+    if (!this.current && Date.now() - this.lastAttempt >= 1_000) void this.refresh();
     return this.current;
   }
 
@@ -103,6 +105,7 @@ export class StdioToken {
 
   private refresh(): Promise<void> {
     this.refreshing ??= (async () => {
+      this.lastAttempt = Date.now();
       try {
         this.accept(await this.verifier.verifyAccessToken(this.read()));
         this.log.info('stdio token verified again');

@@ -14,8 +14,8 @@ import { PACKAGE_VERSION } from '../infra/version.js';
 const COMMANDS: Readonly<Record<string, string>> = {
   serve: `zava-mcp serve [--database-url URL | --data-dir DIR] [--host HOST] [--port PORT] [--stdio] [--rls-user-id UUID]
         Prepare the database (migrate; seed on first run) and serve MCP: Streamable HTTP at
-        http://HOST:PORT/mcp (default http://127.0.0.1:8000/mcp; identity from the x-rls-user-id header), or
-        stdio with --stdio (identity from --rls-user-id).`,
+        http://HOST:PORT/mcp (default http://127.0.0.1:8000/mcp; identity from the x-rls-user-id header, or
+        with ZAVA_AUTH=jwt from a bearer token), or stdio with --stdio (identity from --rls-user-id, or ZAVA_TOKEN).`,
   'db migrate': `zava-mcp db migrate [--database-url URL | --data-dir DIR]
         Apply pending schema migrations (idempotent).`,
   'db seed': `zava-mcp db seed [--database-url URL | --data-dir DIR] [--customers N] [--seed S] [--end-date YYYY-MM-DD] [--replace]
