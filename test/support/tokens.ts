@@ -7,7 +7,8 @@ import { exportJWK, generateKeyPair, SignJWT, type CryptoKey, type JWK } from 'j
 import { Client as V1Client } from '@modelcontextprotocol/sdk/client/index.js';
 import { StreamableHTTPClientTransport as V1StreamableHTTPClientTransport } from '@modelcontextprotocol/sdk/client/streamableHttp.js';
 import { Client as V2Client, StreamableHTTPClientTransport as V2StreamableHTTPClientTransport, type CallToolResult, type Tool } from '@modelcontextprotocol/client';
-import type { Client, ClientKind } from '../mcp-harness.js';
+import assert from 'node:assert/strict';
+import { query, type Client, type ClientKind } from '../mcp-harness.js';
 
 export interface SigningKey {
   readonly kid: string;
@@ -126,4 +127,16 @@ export async function rawToolCall(url: string, headers: Record<string, string>, 
     headers: { 'content-type': 'application/json', accept: 'application/json, text/event-stream', 'mcp-protocol-version': '2025-06-18', ...headers },
     body: JSON.stringify({ jsonrpc: '2.0', id: 1, method: 'tools/call', params: { name: 'execute_sales_query', arguments: { postgresql_query: sql } } }),
   });
+}
+
+/** The stores whose orders a token (and extra headers) sees, through execute_sales_query; fails on a tool error. */
+export async function storesSeen(url: string, token: string, extraHeaders: Record<string, string> = {}): Promise<number[]> {
+  const client = await connectWithToken(url, token, extraHeaders);
+  try {
+    const answer = await query(client, 'SELECT DISTINCT store_id FROM retail.orders ORDER BY 1');
+    assert.equal(answer.isError, false, answer.text);
+    return answer.result.r.map((row) => Number(row[0]));
+  } finally {
+    await client.close();
+  }
 }
