@@ -9,24 +9,8 @@ import { ensureEmbeddings } from '../src/search/store.js';
 import { createEmbeddingProvider, embeddingSettings } from '../src/search/settings.js';
 import { backendsUnderTest, createTestDatabase, type TestDatabase } from './support/databases.js';
 import { query, startHttpServer, type HttpServerProcess } from './mcp-harness.js';
+import { normalize, PROBE, truthSql } from './support/rls-probe.js';
 import { AUDIENCE, connectWithToken, ISSUER, JwksServer, newSigningKey, rawToolCall, signTestToken, storesSeen, unsignedToken, type SigningKey } from './support/tokens.js';
-
-const PROBE = `SELECT (SELECT count(*) FROM retail.orders) AS orders,
-       (SELECT count(*) FROM retail.order_items) AS items,
-       (SELECT count(*) FROM retail.customers) AS customers,
-       (SELECT count(*) FROM retail.inventory) AS inventory,
-       (SELECT coalesce(string_agg(DISTINCT store_id::text, ',' ORDER BY store_id::text), '') FROM retail.orders) AS stores`;
-
-function truthSql(storeIds: readonly number[]): string {
-  const ids = `'{${storeIds.join(',')}}'::int[]`;
-  return `SELECT (SELECT count(*) FROM retail.orders WHERE store_id = ANY(${ids})),
-       (SELECT count(*) FROM retail.order_items WHERE store_id = ANY(${ids})),
-       (SELECT count(*) FROM retail.customers WHERE primary_store_id = ANY(${ids})),
-       (SELECT count(*) FROM retail.inventory WHERE store_id = ANY(${ids})),
-       (SELECT coalesce(string_agg(DISTINCT store_id::text, ',' ORDER BY store_id::text), '') FROM retail.orders WHERE store_id = ANY(${ids}))`;
-}
-
-const normalize = (row: readonly unknown[]) => row.map((value) => (typeof value === 'string' && !/^\d+$/.test(value) ? value : Number(value)));
 
 const SEATTLE = STORES[0]!;
 const BELLEVUE = STORES[1]!;

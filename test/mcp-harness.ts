@@ -107,9 +107,9 @@ function v2Client(): V2Client {
   return new V2Client(CLIENT_INFO, { versionNegotiation: { mode: 'auto' } });
 }
 
-function wrap(kind: 'v1', client: V1Client): Client;
-function wrap(kind: 'v2', client: V2Client): Client;
-function wrap(kind: ClientKind, client: V1Client | V2Client): Client {
+export function wrap(kind: 'v1', client: V1Client): Client;
+export function wrap(kind: 'v2', client: V2Client): Client;
+export function wrap(kind: ClientKind, client: V1Client | V2Client): Client {
   return {
     kind,
     callTool: (params) => client.callTool(params) as Promise<CallToolResult>,

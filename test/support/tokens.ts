@@ -6,9 +6,9 @@ import { randomUUID } from 'node:crypto';
 import { exportJWK, generateKeyPair, SignJWT, type CryptoKey, type JWK } from 'jose';
 import { Client as V1Client } from '@modelcontextprotocol/sdk/client/index.js';
 import { StreamableHTTPClientTransport as V1StreamableHTTPClientTransport } from '@modelcontextprotocol/sdk/client/streamableHttp.js';
-import { Client as V2Client, StreamableHTTPClientTransport as V2StreamableHTTPClientTransport, type CallToolResult, type Tool } from '@modelcontextprotocol/client';
+import { Client as V2Client, StreamableHTTPClientTransport as V2StreamableHTTPClientTransport } from '@modelcontextprotocol/client';
 import assert from 'node:assert/strict';
-import { query, type Client, type ClientKind } from '../mcp-harness.js';
+import { query, wrap, type Client, type ClientKind } from '../mcp-harness.js';
 
 export interface SigningKey {
   readonly kid: string;
@@ -101,23 +101,11 @@ export async function connectWithToken(url: string, token: string, extraHeaders:
   if (kind === 'v1') {
     const client = new V1Client(CLIENT_INFO);
     await client.connect(new V1StreamableHTTPClientTransport(new URL(url), { requestInit: { headers } }));
-    return {
-      kind,
-      callTool: (params) => client.callTool(params) as Promise<CallToolResult>,
-      listTools: () => client.listTools() as Promise<{ tools: Tool[] }>,
-      close: () => client.close(),
-      era: () => 'legacy',
-    };
+    return wrap('v1', client);
   }
   const client = new V2Client(CLIENT_INFO, { versionNegotiation: { mode: 'auto' } });
   await client.connect(new V2StreamableHTTPClientTransport(new URL(url), { requestInit: { headers } }));
-  return {
-    kind,
-    callTool: (params) => client.callTool(params) as Promise<CallToolResult>,
-    listTools: () => client.listTools() as Promise<{ tools: Tool[] }>,
-    close: () => client.close(),
-    era: () => client.getProtocolEra(),
-  };
+  return wrap('v2', client);
 }
 
 /** One raw JSON-RPC tools/call over HTTP (2025 era, no handshake needed by this stateless server). */
