@@ -11,6 +11,7 @@ import { InFlight } from '../src/protocol/context.js';
 import { CallPipeline, devIdentities, jwtIdentities, type CallRecord } from '../src/protocol/pipeline.js';
 import { identityFromClaims, StoreDirectory, subjectUuid, type StoreEntry } from '../src/security/claims.js';
 import { createRateLimiter } from '../src/security/rate-limit.js';
+import { RevocationList, revocationInsert } from '../src/security/revocation.js';
 import { createTestDatabase, type TestDatabase } from './support/databases.js';
 
 const SEATTLE = STORES[0]!;
@@ -43,6 +44,15 @@ describe('the call pipeline on the embedded backend', () => {
   const log = createLogger('silent', 'json');
   before(async () => {
     t = await createTestDatabase('embedded', { customers: 120 });
+    // The identity directory loads once, within 5 s; on a busy shared machine the first load may need a retry.
+    for (let i = 0; ; i++) {
+      try {
+        await t.db.resolveIdentity(SEATTLE.managerId);
+        break;
+      } catch (error) {
+        if (i === 3) throw error;
+      }
+    }
   });
   after(async () => t?.cleanup());
 
@@ -94,5 +104,37 @@ describe('the call pipeline on the embedded backend', () => {
     assert.equal(fairShareKey(await identities.resolve(auth(region, SEATTLE.managerId))), 'jwt:r');
     await assert.rejects(identities.resolve(auth(region, STORES[3]!.managerId)), AccessDeniedError);
     await assert.rejects(identities.resolve(auth(region, HEAD_OFFICE_USER_ID)), AccessDeniedError);
+  });
+});
+
+describe('the revocation list', () => {
+  test('revoked by jti and by subject-before-time; fails closed when the database goes away (fail open when configured)', async () => {
+    const t = await createTestDatabase('embedded', { seeded: false });
+    try {
+      const warnings: string[] = [];
+      const closed = new RevocationList((sql) => t.db.ownerQuery(sql), { refreshMs: 50, maxStaleMs: 300, warn: (m) => warnings.push(m) });
+      const open = new RevocationList((sql) => t.db.ownerQuery(sql), { refreshMs: 50, maxStaleMs: 300, failOpen: true });
+      for (const request of [{ jti: 'j-1' }, { sub: 'mallory', before: '2026-01-01T00:00:00Z' }]) {
+        const { sql, params } = revocationInsert(request);
+        await t.db.withAdminTransaction((session) => session.query(sql, params));
+      }
+      await closed.start();
+      await open.start();
+      const jan = Date.parse('2026-01-01T00:00:00Z') / 1000;
+      assert.throws(() => closed.check({ sub: 'x', jti: 'j-1' }), /revoked/);
+      assert.throws(() => closed.check({ sub: 'mallory', iat: jan - 60 }), /revoked/);
+      closed.check({ sub: 'mallory', iat: jan + 60 });
+      closed.check({ sub: 'x', jti: 'j-2' });
+      await t.db.close();
+      await new Promise((resolve) => setTimeout(resolve, 500));
+      assert.throws(() => closed.check({ sub: 'x', jti: 'j-2' }), /revocation list cannot be read/);
+      open.check({ sub: 'x', jti: 'j-2' });
+      assert.throws(() => open.check({ sub: 'x', jti: 'j-1' }), /revoked/, 'fail open still applies the last list');
+      assert.equal(warnings.length, 1, 'one log line when reading starts failing');
+      await closed.stop();
+      await open.stop();
+    } finally {
+      await t.cleanup();
+    }
   });
 });
