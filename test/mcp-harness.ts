@@ -29,7 +29,9 @@ function serverEnv(extra: Record<string, string>): Record<string, string> {
     if (value === undefined || key.startsWith('ZAVA_') || key === 'DATABASE_URL' || key === 'PORT') continue;
     env[key] = value;
   }
-  return { ZAVA_LOG_LEVEL: 'warn', ...env, ...extra };
+  // Rate limits (60 calls a minute per identity and tool by default) are off unless a suite sets them: suites that
+  // flood one identity on purpose test the database's fairness, not the limiter (auth-limits.test.ts does that).
+  return { ZAVA_LOG_LEVEL: 'warn', ...env, ZAVA_RATE_LIMIT_PER_MINUTE: '0', ...extra };
 }
 
 export interface HttpServerProcess {
