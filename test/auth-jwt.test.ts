@@ -5,12 +5,10 @@
 import { after, before, describe, test } from 'node:test';
 import assert from 'node:assert/strict';
 import { HEAD_OFFICE_USER_ID, REGIONAL_MANAGERS, STORES } from '../src/data/stores.js';
-import { ensureEmbeddings } from '../src/search/store.js';
-import { createEmbeddingProvider, embeddingSettings } from '../src/search/settings.js';
 import { backendsUnderTest, createTestDatabase, type TestDatabase } from './support/databases.js';
 import { query, startHttpServer, type HttpServerProcess } from './mcp-harness.js';
 import { normalize, PROBE, truthSql } from './support/rls-probe.js';
-import { AUDIENCE, connectWithToken, ISSUER, JwksServer, newSigningKey, rawToolCall, signTestToken, storesSeen, unsignedToken, type SigningKey } from './support/tokens.js';
+import { AUDIENCE, connectWithToken, ISSUER, JwksServer, newSigningKey, NO_EMBEDDING_ENV, rawToolCall, signTestToken, storesSeen, unsignedToken, type SigningKey } from './support/tokens.js';
 
 const SEATTLE = STORES[0]!;
 const BELLEVUE = STORES[1]!;
@@ -48,9 +46,9 @@ for (const { kind, skip } of await backendsUnderTest()) {
       jwks = await JwksServer.start([es.jwk, rs.jwk]);
       t = await createTestDatabase(kind, { customers: 120 });
       for (const role of ROLES) truth.set(role.label, normalize((await t.db.ownerQuery(truthSql(role.storeIds))).rows[0]!));
-      await ensureEmbeddings(t.db, { provider: createEmbeddingProvider(embeddingSettings({})) });
       if (kind === 'embedded') await t.db.close();
       http = await startHttpServer(t.flags, {
+        ...NO_EMBEDDING_ENV,
         ZAVA_AUTH: 'jwt',
         ZAVA_JWT_JWKS_URL: jwks.url,
         ZAVA_JWT_JWKS_COOLDOWN_MS: '100',

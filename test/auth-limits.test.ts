@@ -9,12 +9,10 @@ import { tmpdir } from 'node:os';
 import path from 'node:path';
 import { importPKCS8 } from 'jose';
 import { STORES } from '../src/data/stores.js';
-import { ensureEmbeddings } from '../src/search/store.js';
-import { createEmbeddingProvider, embeddingSettings } from '../src/search/settings.js';
 import { runCli } from './support/cli.js';
 import { createTestDatabase, serverUnavailableReason, type TestDatabase } from './support/databases.js';
 import { connectStdio, query, startHttpServer, textOf, type HttpServerProcess } from './mcp-harness.js';
-import { connectWithToken, rawToolCall, signTestToken, type SigningKey } from './support/tokens.js';
+import { connectWithToken, NO_EMBEDDING_ENV, rawToolCall, signTestToken, type SigningKey } from './support/tokens.js';
 
 const SEATTLE = STORES[0]!;
 const BELLEVUE = STORES[1]!;
@@ -53,12 +51,12 @@ describe('rate limits and stdio jwt on the server backend', { skip: pgSkip || re
 
   before(async () => {
     t = await createTestDatabase('server', { customers: 120 });
-    await ensureEmbeddings(t.db, { provider: createEmbeddingProvider(embeddingSettings({})) });
     keys = path.join(await mkdtemp(path.join(tmpdir(), 'zava-replicas-')), 'keys');
     const keygen = await runCli(['auth', 'keygen', '--out', keys]);
     assert.equal(keygen.code, 0, keygen.stderr);
     // Two jwt-mode replicas on one database, sharing Redis under a prefix of this run only.
     const env = {
+      ...NO_EMBEDDING_ENV,
       ZAVA_AUTH: 'jwt',
       ZAVA_JWT_PUBLIC_KEY: path.join(keys, 'public.pem'),
       REDIS_URL: 'redis://127.0.0.1:6379',
@@ -151,7 +149,7 @@ describe('rate limits and stdio jwt on the server backend', { skip: pgSkip || re
     const privatePem = path.join(dir, 'keys', 'private.pem');
     const key: SigningKey = { kid: 'cli', alg: 'ES256', privateKey: await importPKCS8(await readFile(privatePem, 'utf8'), 'ES256'), jwk: {} };
     const tokenFile = path.join(dir, 'token');
-    const env = { ZAVA_AUTH: 'jwt', ZAVA_JWT_PUBLIC_KEY: pem, ZAVA_TOKEN_FILE: tokenFile, ZAVA_JWT_CLOCK_TOLERANCE_SEC: '0', ZAVA_RATE_LIMIT_PER_MINUTE: '0' };
+    const env = { ...NO_EMBEDDING_ENV, ZAVA_AUTH: 'jwt', ZAVA_JWT_PUBLIC_KEY: pem, ZAVA_TOKEN_FILE: tokenFile, ZAVA_JWT_CLOCK_TOLERANCE_SEC: '0', ZAVA_RATE_LIMIT_PER_MINUTE: '0' };
 
     await writeFile(tokenFile, await signTestToken({ key, sub: 'stdio-user', claims: { roles: ['store_manager'] }, expiresIn: -10 }));
     const refused = await runCli(['serve', '--stdio', ...t.flags], env);

@@ -13,9 +13,8 @@ import { Client as V2Client, ClientCredentialsProvider, StreamableHTTPClientTran
 import { STORES } from '../src/data/stores.js';
 import { type HttpServerProcess, startHttpServer } from './mcp-harness.js';
 import { createTestDatabase, type TestDatabase } from './support/databases.js';
-import { ensureEmbeddings } from '../src/search/store.js';
-import { createEmbeddingProvider, embeddingSettings } from '../src/search/settings.js';
-import { storesSeen } from './support/tokens.js';
+
+import { NO_EMBEDDING_ENV, storesSeen } from './support/tokens.js';
 
 const SEATTLE = STORES[0]!;
 
@@ -79,9 +78,9 @@ describe('jwt mode with a real OIDC provider (oidc-provider, client credentials)
   before(async () => {
     idp = await startProvider();
     t = await createTestDatabase('embedded', { customers: 120 });
-    await ensureEmbeddings(t.db, { provider: createEmbeddingProvider(embeddingSettings({})) });
     await t.db.close(); // the spawned server opens the data directory itself
     http = await startHttpServer(t.flags, {
+      ...NO_EMBEDDING_ENV,
       ZAVA_AUTH: 'jwt',
       ZAVA_JWT_JWKS_URL: `${idp.issuer}/jwks`,
       ZAVA_JWT_ISSUER: idp.issuer,

@@ -35,6 +35,12 @@ export interface TokenOptions {
   readonly kid?: string | undefined;
 }
 
+/**
+ * For suites that never search: an embedding provider that refuses at once, so a spawned server starts without
+ * embedding the catalog (it logs that search is unavailable) instead of spending the local model's minute on it.
+ */
+export const NO_EMBEDDING_ENV: Readonly<Record<string, string>> = { ZAVA_EMBEDDING_PROVIDER: 'ollama', OLLAMA_HOST: 'http://127.0.0.1:9', ZAVA_EMBEDDING_MAX_RETRIES: '0' };
+
 export const ISSUER = 'zava-auth';
 export const AUDIENCE = 'mcp-server';
 
