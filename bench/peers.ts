@@ -63,7 +63,8 @@ function serverEnv(extra: Record<string, string> = {}): Record<string, string> {
     if (['DATABASE_URL', 'DSN', 'PORT', 'TRANSPORT'].includes(key)) continue;
     env[key] = value;
   }
-  return { ...env, ...extra };
+  // Rate limits off: the benchmark measures the server's speed, not its per-identity limit.
+  return { ...env, ZAVA_RATE_LIMIT_PER_MINUTE: '0', ...extra };
 }
 
 function requireFile(file: string): string {

@@ -1,7 +1,7 @@
 // The deployment files, checked with what runs on this machine (no Docker engine here): the Prometheus alert
 // rules with promtool (Debian's prometheus package: `check rules` and the rules' own unit tests), every metric
 // they name served by the code; the Dockerfile, .dockerignore and compose.yaml read and cross-checked.
-import { describe, test } from 'node:test';
+import { after, before, describe, test } from 'node:test';
 import assert from 'node:assert/strict';
 import { execFileSync, spawnSync } from 'node:child_process';
 import { existsSync, readFileSync } from 'node:fs';
@@ -9,7 +9,12 @@ import path from 'node:path';
 import { fileURLToPath } from 'node:url';
 import { parse as parseYaml } from 'yaml';
 import { ServerMetrics } from '../src/infra/metrics.js';
-import { REQUIRE_SERVICES } from './support/databases.js';
+import { createTestDatabase, REQUIRE_SERVICES, type TestDatabase } from './support/databases.js';
+import { runCli } from './support/cli.js';
+import { freePort } from './support/cluster.js';
+import { startHttpServer, type HttpServerProcess } from './mcp-harness.js';
+import { mkdtemp, rm } from 'node:fs/promises';
+import { tmpdir } from 'node:os';
 
 const ROOT = fileURLToPath(new URL('../..', import.meta.url));
 const read = (file: string) => readFileSync(path.join(ROOT, file), 'utf8');
@@ -99,5 +104,55 @@ describe('container files', () => {
     for (const [name, service] of Object.entries(services)) {
       for (const dependency of Object.keys(service.depends_on ?? {})) assert.ok(dependency in services, `${name} depends on a defined service`);
     }
+  });
+});
+
+describe("the image's entrypoint and health check, run outside a container", () => {
+  let t: TestDatabase;
+  let keys: string;
+  let http: HttpServerProcess | undefined;
+  /** The runtime stage's ENV, as the container would have it. */
+  const imageEnv = (): Record<string, string> => {
+    const runtime = read('Dockerfile').slice(read('Dockerfile').indexOf('AS runtime')).replace(/\\\n/g, ' ');
+    const env: Record<string, string> = {};
+    for (const line of runtime.split('\n').filter((l) => l.startsWith('ENV '))) {
+      for (const [, name, value] of line.slice(4).matchAll(/(\w+)=(\S+)/g)) env[name!] = value!;
+    }
+    return env;
+  };
+
+  before(async () => {
+    t = await createTestDatabase('embedded', { customers: 40 });
+    await t.db.close();
+    keys = await mkdtemp(path.join(tmpdir(), 'zava-image-keys-'));
+    const keygen = await runCli(['auth', 'keygen', '--out', keys]);
+    assert.equal(keygen.code, 0, keygen.stderr);
+  });
+  after(async () => {
+    await http?.stop();
+    await t?.cleanup();
+    if (keys) await rm(keys, { recursive: true, force: true });
+  });
+
+  test('serve with the image environment (jwt mode on all interfaces) becomes ready, and its HEALTHCHECK passes', { timeout: 240_000 }, async () => {
+    const env = imageEnv();
+    assert.equal(env.ZAVA_AUTH, 'jwt');
+    assert.equal(env.ZAVA_HOST, '0.0.0.0');
+    const port = String(await freePort());
+    const settings = { ...env, PORT: port, ZAVA_DATA_DIR: t.flags[1]!, ZAVA_JWT_PUBLIC_KEY: path.join(keys, 'public.pem') };
+    // The image without a key refuses to start, saying what to configure.
+    const keyless = await runCli(['serve'], { ...settings, ZAVA_JWT_PUBLIC_KEY: '' }, ROOT);
+    assert.equal(keyless.code, 1);
+    assert.match(keyless.stderr, /ZAVA_JWT_PUBLIC_KEY|ZAVA_JWT_JWKS_URL/);
+    // startHttpServer passes --host/--port flags; the image passes none, so its ENV decides: the same values here.
+    http = await startHttpServer(['--host', '0.0.0.0', '--port', port], settings);
+    assert.match(http.url, new RegExp(`:${port}/mcp$`));
+    const health = await runCli(['health'], settings, ROOT);
+    assert.equal(health.code, 0, health.stdout + health.stderr);
+    assert.match(health.stdout, new RegExp(`zava-mcp at http://127\\.0\\.0\\.1:${port}: ready`));
+    // Without a token the MCP endpoint answers 401 with the bearer challenge.
+    const anonymous = await fetch(`http://127.0.0.1:${port}/mcp`, { method: 'POST', headers: { 'content-type': 'application/json', accept: 'application/json, text/event-stream' }, body: '{"jsonrpc":"2.0","id":1,"method":"ping"}' });
+    assert.equal(anonymous.status, 401);
+    assert.match(anonymous.headers.get('www-authenticate') ?? '', /^Bearer /);
   });
 });

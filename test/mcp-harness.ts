@@ -29,7 +29,9 @@ function serverEnv(extra: Record<string, string>): Record<string, string> {
     if (value === undefined || key.startsWith('ZAVA_') || key === 'DATABASE_URL' || key === 'PORT') continue;
     env[key] = value;
   }
-  return { ZAVA_LOG_LEVEL: 'warn', ...env, ...extra };
+  // Rate limits (60 calls a minute per identity and tool by default) are off unless a suite sets them: suites that
+  // flood one identity on purpose test the database's fairness, not the limiter (auth-limits.test.ts does that).
+  return { ZAVA_LOG_LEVEL: 'warn', ...env, ZAVA_RATE_LIMIT_PER_MINUTE: '0', ...extra };
 }
 
 export interface HttpServerProcess {
@@ -107,9 +109,9 @@ function v2Client(): V2Client {
   return new V2Client(CLIENT_INFO, { versionNegotiation: { mode: 'auto' } });
 }
 
-function wrap(kind: 'v1', client: V1Client): Client;
-function wrap(kind: 'v2', client: V2Client): Client;
-function wrap(kind: ClientKind, client: V1Client | V2Client): Client {
+export function wrap(kind: 'v1', client: V1Client): Client;
+export function wrap(kind: 'v2', client: V2Client): Client;
+export function wrap(kind: ClientKind, client: V1Client | V2Client): Client {
   return {
     kind,
     callTool: (params) => client.callTool(params) as Promise<CallToolResult>,

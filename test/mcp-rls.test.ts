@@ -8,6 +8,7 @@ import { randomUUID } from 'node:crypto';
 import { runCli } from './support/cli.js';
 import { HEAD_OFFICE_USER_ID, REGIONAL_MANAGERS, STORES } from '../src/data/stores.js';
 import { backendsUnderTest, createTestDatabase, type TestDatabase } from './support/databases.js';
+import { PROBE, normalize, truthSql } from './support/rls-probe.js';
 import { CLIENT_KINDS, connectHttp, connectStdio, query, startHttpServer, textOf, type Client, type HttpServerProcess } from './mcp-harness.js';
 
 
@@ -27,35 +28,11 @@ const IDENTITIES: Who[] = [
   })),
 ];
 
-/** What each identity may see, asked through the tool. */
-const PROBE = `SELECT (SELECT count(*) FROM retail.orders) AS orders,
-       (SELECT count(*) FROM retail.order_items) AS items,
-       (SELECT count(*) FROM retail.customers) AS customers,
-       (SELECT count(*) FROM retail.inventory) AS inventory,
-       (SELECT coalesce(sum(total_amount), 0) FROM retail.order_items) AS revenue,
-       (SELECT coalesce(string_agg(DISTINCT store_id::text, ',' ORDER BY store_id::text), '') FROM retail.orders) AS stores,
-       (SELECT count(*) FROM retail.products) AS products,
-       (SELECT count(*) FROM retail.stores) AS all_stores`;
-
-/** The same, as the owner, filtered by hand: the ground truth. */
-function truthSql(storeIds: readonly number[]): string {
-  const ids = `'{${storeIds.join(',')}}'::int[]`;
-  return `SELECT (SELECT count(*) FROM retail.orders WHERE store_id = ANY(${ids})),
-       (SELECT count(*) FROM retail.order_items WHERE store_id = ANY(${ids})),
-       (SELECT count(*) FROM retail.customers WHERE primary_store_id = ANY(${ids})),
-       (SELECT count(*) FROM retail.inventory WHERE store_id = ANY(${ids})),
-       (SELECT coalesce(sum(total_amount), 0) FROM retail.order_items WHERE store_id = ANY(${ids})),
-       (SELECT coalesce(string_agg(DISTINCT store_id::text, ',' ORDER BY store_id::text), '') FROM retail.orders WHERE store_id = ANY(${ids})),
-       (SELECT count(*) FROM retail.products),
-       (SELECT count(*) FROM retail.stores)`;
-}
-
-const normalize = (row: readonly unknown[]) => row.map((value) => (typeof value === 'string' && !/^\d+(\.\d+)?$/.test(value) ? value : Number(value)));
 
 async function expectNoIdentity(client: Client, pattern: RegExp): Promise<void> {
   const answer = await query(client, 'SELECT count(*) FROM retail.orders');
   assert.equal(answer.isError, true);
-  assert.deepEqual({ ...answer.result, err: '' }, { err: '', q: 'SELECT count(*) FROM retail.orders', c: [], r: [], n: 0 });
+  assert.deepEqual({ ...answer.result, err: '' }, { err: '', code: 'AUTHORIZATION_ERROR', q: 'SELECT count(*) FROM retail.orders', c: [], r: [], n: 0 });
   assert.match(answer.result.err!, pattern);
   const schemas = await client.callTool({ name: 'get_multiple_table_schemas', arguments: { table_names: ['retail.stores'] } });
   assert.equal(schemas.isError, true);

@@ -95,7 +95,7 @@ for (const { kind, skip } of await backendsUnderTest()) {
       try {
         const answer = await search(down.client, { query_description: PAINT_CONTAINERS });
         assert.equal(answer.isError, true);
-        assert.deepEqual({ ...answer.result, err: undefined }, { err: undefined, q: PAINT_CONTAINERS, c: [], r: [], n: 0 });
+        assert.deepEqual({ ...answer.result, err: undefined }, { err: undefined, code: 'INTERNAL_ERROR', q: PAINT_CONTAINERS, c: [], r: [], n: 0 });
         assert.match(answer.result.err!, /^semantic search is unavailable.*(no product embeddings are stored yet; run `zava-mcp embeddings rebuild`|embedding provider failed .*Ollama.*unreachable)/);
         assert.match(down.stderr(), /could not embed the catalog with nomic-embed-text: .*unreachable/);
       } finally {
@@ -232,7 +232,7 @@ for (const { kind, skip } of await backendsUnderTest()) {
         test('execute_sales_query: PostgreSQL errors come back as the compact error with message and hint', async () => {
           const answer = await query(client, 'SELECT product_nam FROM retail.products');
           assert.equal(answer.isError, true);
-          assert.deepEqual({ ...answer.result, err: undefined }, { err: undefined, q: 'SELECT product_nam FROM retail.products', c: [], r: [], n: 0 });
+          assert.deepEqual({ ...answer.result, err: undefined }, { err: undefined, code: 'VALIDATION_ERROR', q: 'SELECT product_nam FROM retail.products', c: [], r: [], n: 0 });
           assert.match(answer.result.err!, /column "product_nam" does not exist/);
           assert.match(answer.result.err!, /Hint: Perhaps you meant to reference the column "products\.product_name"/);
           assert.doesNotMatch(answer.result.err!, /\bat .*\.js:\d+/, 'no stack trace');
@@ -314,7 +314,7 @@ for (const { kind, skip } of await backendsUnderTest()) {
             try {
               const answer = await search(nobody.client, { query_description: PAINT_CONTAINERS });
               assert.equal(answer.isError, true);
-              assert.deepEqual({ ...answer.result, err: undefined }, { err: undefined, q: PAINT_CONTAINERS, c: [], r: [], n: 0 });
+              assert.deepEqual({ ...answer.result, err: undefined }, { err: undefined, code: 'AUTHORIZATION_ERROR', q: PAINT_CONTAINERS, c: [], r: [], n: 0 });
               assert.match(answer.result.err!, /identity/);
               assert.match(answer.result.err!, /No data is available without a known identity/);
             } finally {
@@ -333,7 +333,7 @@ for (const { kind, skip } of await backendsUnderTest()) {
             try {
               const answer = await search(client, { query_description: PAINT_CONTAINERS });
               assert.equal(answer.isError, true, answer.text);
-              assert.deepEqual({ ...answer.result, err: undefined }, { err: undefined, q: PAINT_CONTAINERS, c: [], r: [], n: 0 });
+              assert.deepEqual({ ...answer.result, err: undefined }, { err: undefined, code: 'INTERNAL_ERROR', q: PAINT_CONTAINERS, c: [], r: [], n: 0 });
               assert.match(answer.result.err!, /^semantic search is unavailable: .*zava-local/);
               assert.match(answer.result.err!, /another-model-v9/);
               assert.match(answer.result.err!, /zava-mcp embeddings rebuild/);

@@ -2,6 +2,7 @@
 // per-call markers that tell a model where database output starts and ends.
 import { randomBytes } from 'node:crypto';
 import type { RowSet } from '../db/types.js';
+import type { ToolErrorCode } from '../infra/errors.js';
 
 /** `{"c":[...],"r":[[...]],"n":N}`, with `msg` when empty, `err`/`q` on error, `truncated`/`note` when capped. */
 export interface CompactResult {
@@ -12,6 +13,8 @@ export interface CompactResult {
   truncated?: boolean;
   note?: string;
   err?: string;
+  /** The stable error code (src/infra/errors.ts ToolErrorCode) when err is set. */
+  code?: ToolErrorCode;
   q?: string;
 }
 
@@ -72,9 +75,9 @@ export function compactRows(rowSet: RowSet, caps: Caps): CompactResult {
   return result;
 }
 
-export function compactError(message: string, query: string): CompactResult {
+export function compactError(message: string, query: string, code: ToolErrorCode = 'INTERNAL_ERROR'): CompactResult {
   const q = query.length > MAX_ECHOED_QUERY ? `${query.slice(0, MAX_ECHOED_QUERY)}… (${query.length} characters in all)` : query;
-  return { err: message, q, c: [], r: [], n: 0 };
+  return { err: message, code, q, c: [], r: [], n: 0 };
 }
 
 /**

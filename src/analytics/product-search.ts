@@ -3,7 +3,7 @@
 // identity, missing or mixed-model embeddings and provider failures become the compact error shape with a
 // message a model (or operator) can act on; nothing here answers with another identity's rows.
 import type { Database, Identity } from '../db/types.js';
-import { CallCancelledError, QueryError, QueryTimeoutError, QueueTimeoutError, TooManyCallsError } from '../infra/errors.js';
+import { CallCancelledError, QueryError, QueryTimeoutError, QueueTimeoutError, TooManyCallsError, toolErrorCode, type ToolErrorCode } from '../infra/errors.js';
 import type { Logger } from '../infra/logger.js';
 import {
   EmbeddingError,
@@ -58,11 +58,11 @@ export class ProductSearchService {
   ) {}
 
   /** `signal`: the call's own (aborted when its client cancels or goes away), down to the embedding queue and the database. */
-  async search(userId: string | undefined, request: SearchRequest, signal?: AbortSignal): Promise<CompactOutcome> {
+  async search(caller: string | Identity | undefined, request: SearchRequest, signal?: AbortSignal): Promise<CompactOutcome> {
     const started = performance.now();
-    const fail = (message: string): CompactOutcome => ({ result: compactError(message, request.queryDescription), isError: true });
-    const identity = await resolveCaller(this.db, userId);
-    if ('refusal' in identity) return fail(identity.refusal);
+    const fail = (message: string, code: ToolErrorCode): CompactOutcome => ({ result: compactError(message, request.queryDescription, code), isError: true });
+    const identity = await resolveCaller(this.db, caller);
+    if ('refusal' in identity) return fail(identity.refusal, 'AUTHORIZATION_ERROR');
     try {
       const response = await searchProducts(
         this.db,
@@ -74,7 +74,7 @@ export class ProductSearchService {
       this.log.debug({ userId: identity.userId, rows: result.n, ms: Math.round(performance.now() - started) }, 'search answered');
       return { result, isError: false };
     } catch (error) {
-      return fail(this.describeFailure(error, identity));
+      return fail(this.describeFailure(error, identity), error instanceof SearchInputError ? 'VALIDATION_ERROR' : toolErrorCode(error));
     }
   }
 

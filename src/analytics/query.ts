@@ -9,6 +9,8 @@ import {
   QueryTimeoutError,
   QueueTimeoutError,
   TooManyCallsError,
+  toolErrorCode,
+  type ToolErrorCode,
   UnknownIdentityError,
 } from '../infra/errors.js';
 import type { Logger } from '../infra/logger.js';
@@ -27,9 +29,11 @@ export interface QueryServiceOptions extends Caps {
  * Resolves the caller, or says why not: a missing or unknown identity is refused with a message, never
  * answered as head office.
  */
-export async function resolveCaller(db: Database, userId: string | undefined): Promise<Identity | { refusal: string }> {
+export async function resolveCaller(db: Database, caller: string | Identity | undefined): Promise<Identity | { refusal: string }> {
+  // The call pipeline (src/protocol/pipeline.ts) hands over the identity it resolved (dev or jwt mode).
+  if (typeof caller === 'object') return caller;
   try {
-    return await db.resolveIdentity(userId);
+    return await db.resolveIdentity(caller);
   } catch (error) {
     if (error instanceof UnknownIdentityError) return { refusal: `${error.message}. No data is available without a known identity.` };
     throw error;
@@ -68,11 +72,11 @@ export class QueryService {
     private readonly emptyAnswerHint?: (sql: string) => Promise<string | undefined>,
   ) {}
 
-  async execute(userId: string | undefined, sql: string, signal?: AbortSignal): Promise<CompactOutcome> {
+  async execute(caller: string | Identity | undefined, sql: string, signal?: AbortSignal): Promise<CompactOutcome> {
     const started = performance.now();
-    const fail = (message: string): CompactOutcome => ({ result: compactError(message, sql), isError: true });
-    const identity = await resolveCaller(this.db, userId);
-    if ('refusal' in identity) return fail(identity.refusal);
+    const fail = (message: string, code: ToolErrorCode = 'VALIDATION_ERROR'): CompactOutcome => ({ result: compactError(message, sql, code), isError: true });
+    const identity = await resolveCaller(this.db, caller);
+    if ('refusal' in identity) return fail(identity.refusal, 'AUTHORIZATION_ERROR');
     if (sql.trim() === '') return fail('the query is empty: give one SELECT statement');
     if (sql.length > this.options.maxQueryLength) {
       return fail(
@@ -85,7 +89,7 @@ export class QueryService {
     } catch (error) {
       // A guard that cannot decide refuses: the query never reaches the database.
       this.log.warn({ err: error, userId: identity.userId }, 'SQL guard failed; query refused');
-      return fail('the query could not be checked, so it was refused. Simplify it and try again.');
+      return fail('the query could not be checked, so it was refused. Simplify it and try again.', 'INTERNAL_ERROR');
     }
     if (!verdict.ok) {
       this.log.info({ userId: identity.userId, reason: verdict.reason }, 'query refused by the SQL guard');
@@ -104,7 +108,7 @@ export class QueryService {
       this.log.debug({ userId: identity.userId, rows: result.n, truncated: result.truncated === true, ms: Math.round(performance.now() - started) }, 'query answered');
       return { result, isError: false };
     } catch (error) {
-      return fail(this.describeFailure(error, identity));
+      return fail(this.describeFailure(error, identity), toolErrorCode(error));
     }
   }
 

@@ -10,14 +10,15 @@ import { runHealth } from './health.js';
 import { runMigrate, runSeed } from './db.js';
 import { runEmbeddingsRebuild } from './embeddings.js';
 import { runServe } from './serve.js';
+import { runKeygen, runRevoke, signToken } from './auth.js';
 import { PACKAGE_VERSION } from '../infra/version.js';
 
 /** Each command's usage, shown by `zava-mcp <command> --help` and, all together, by `zava-mcp --help`. */
 const COMMANDS: Readonly<Record<string, string>> = {
   serve: `zava-mcp serve [--database-url URL | --data-dir DIR] [--host HOST] [--port PORT] [--stdio] [--rls-user-id UUID]
         Prepare the database (migrate; seed on first run) and serve MCP: Streamable HTTP at
-        http://HOST:PORT/mcp (default http://127.0.0.1:8000/mcp; identity from the x-rls-user-id header), or
-        stdio with --stdio (identity from --rls-user-id).`,
+        http://HOST:PORT/mcp (default http://127.0.0.1:8000/mcp; identity from the x-rls-user-id header, or
+        with ZAVA_AUTH=jwt from a bearer token), or stdio with --stdio (identity from --rls-user-id, or ZAVA_TOKEN).`,
   'db migrate': `zava-mcp db migrate [--database-url URL | --data-dir DIR]
         Apply pending schema migrations (idempotent).`,
   'db seed': `zava-mcp db seed [--database-url URL | --data-dir DIR] [--customers N] [--seed S] [--end-date YYYY-MM-DD] [--replace]
@@ -43,6 +44,15 @@ const COMMANDS: Readonly<Record<string, string>> = {
         Load a retailer's own catalog (categories → product types → products, or the reference system's
         product_data.json) and embed it, all or nothing. --replace makes the file the whole catalog (refused
         while orders hold a product it drops, unless --with-orders removes those orders too).`,
+  'auth keygen': `zava-mcp auth keygen --out DIR
+        Write an ES256 key pair for jwt mode: DIR/private.pem (keep it secret) and DIR/public.pem
+        (ZAVA_JWT_PUBLIC_KEY).`,
+  'auth token': `zava-mcp auth token --key DIR/private.pem --sub NAME --role super_admin|regional_manager|store_manager
+        [--store "Zava Retail Seattle" …] [--region "Puget Sound" …] [--pii] [--ttl 1h]
+        Print a signed token (issuer ZAVA_JWT_ISSUER, audience ZAVA_JWT_AUDIENCE) for jwt mode on stdout.`,
+  'auth revoke': `zava-mcp auth revoke --jti ID | --sub NAME [--before TIME] [--reason TEXT] [--database-url URL | --data-dir DIR]
+        Revoke one token (its jti), or every token of a subject issued before TIME (default now). Every replica
+        refuses it within seconds.`,
 };
 
 const USAGE = `Usage:
@@ -53,7 +63,8 @@ ${Object.values(COMMANDS)
 
 Environment: DATABASE_URL, ZAVA_DATA_DIR, ZAVA_CUSTOMERS, ZAVA_SEED, ZAVA_STATEMENT_TIMEOUT_MS, ZAVA_MAX_ROWS,
 ZAVA_QUERY_ROLE, ZAVA_QUERY_ROLE_PASSWORD, ZAVA_QUERY_DATABASE_URL, ZAVA_POOL_MAX, ZAVA_HOST, PORT, ZAVA_RLS_USER_ID,
-ZAVA_MAX_RESULT_BYTES, ZAVA_MAX_QUERY_LENGTH, ZAVA_LOG_LEVEL, ZAVA_LOG_FORMAT, ZAVA_EMBEDDING_PROVIDER and its
+ZAVA_MAX_RESULT_BYTES, ZAVA_MAX_QUERY_LENGTH, ZAVA_AUTH, ZAVA_JWT_PUBLIC_KEY, ZAVA_JWT_JWKS_URL, ZAVA_JWT_ISSUER,
+ZAVA_JWT_AUDIENCE, ZAVA_OAUTH_AUTHORIZATION_SERVERS, ZAVA_TOKEN, ZAVA_RATE_LIMIT_PER_MINUTE, REDIS_URL, ZAVA_LOG_LEVEL, ZAVA_LOG_FORMAT, ZAVA_EMBEDDING_PROVIDER and its
 settings (see README).`;
 
 const OPTIONS = {
@@ -71,6 +82,17 @@ const OPTIONS = {
   force: { type: 'boolean' },
   'batch-size': { type: 'string' },
   url: { type: 'string' },
+  out: { type: 'string' },
+  key: { type: 'string' },
+  sub: { type: 'string' },
+  role: { type: 'string' },
+  store: { type: 'string', multiple: true },
+  region: { type: 'string', multiple: true },
+  pii: { type: 'boolean' },
+  ttl: { type: 'string' },
+  jti: { type: 'string' },
+  before: { type: 'string' },
+  reason: { type: 'string' },
   help: { type: 'boolean', short: 'h' },
   version: { type: 'boolean', short: 'v' },
 } as const;
@@ -134,6 +156,17 @@ async function main(argv: string[]): Promise<number> {
       return 0;
     case 'embeddings rebuild':
       await runEmbeddingsRebuild(config, values);
+      return 0;
+    case 'auth keygen':
+      await runKeygen(values.out);
+      return 0;
+    case 'auth token':
+      process.stdout.write(
+        `${await signToken(config, { key: values.key, sub: values.sub, role: values.role, stores: values.store, regions: values.region, pii: values.pii, ttl: values.ttl })}\n`,
+      );
+      return 0;
+    case 'auth revoke':
+      await runRevoke(config, { jti: values.jti, sub: values.sub, before: values.before, reason: values.reason });
       return 0;
     case 'catalog import':
       await runCatalogImport(config, positionals[2], process.stderr, values);

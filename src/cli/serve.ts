@@ -2,7 +2,7 @@
 // for semantic search), then serve MCP over Streamable HTTP (default) or stdio.
 import type { Config } from '../infra/config.js';
 import { DatabaseUnavailableError, DataLoadError } from '../infra/errors.js';
-import { databaseCheck, embeddingsCheck, Readiness } from '../infra/health.js';
+import { databaseCheck, embeddingsCheck, Readiness, redisCheck, type ComponentCheck } from '../infra/health.js';
 import { SlowQueryLog, withSlowQueryLog } from '../db/slow-queries.js';
 import { ServerMetrics } from '../infra/metrics.js';
 import { startMetricsServer } from '../protocol/metrics-http.js';
@@ -23,6 +23,7 @@ import { createLogger, isHumanFormat } from '../infra/logger.js';
 import { InFlight, type ServerDeps } from '../protocol/context.js';
 import { startHttpServer } from '../protocol/http.js';
 import { startStdioServer } from '../protocol/stdio.js';
+import { checkDevModeBinding, createIdentityStack, type IdentityStack } from './identity.js';
 import { EmbeddingError, type EmbeddingProvider } from '../search/provider.js';
 import { createEmbeddingProvider, createServingProvider, embeddingSettings } from '../search/settings.js';
 import { ensureEmbeddings } from '../search/store.js';
@@ -119,6 +120,7 @@ const DRAIN_GRACE_MS = 5_000;
  */
 export async function runServe(config: Config, options: ServeOptions = {}): Promise<number> {
   const log = createLogger(config.logLevel, config.logFormat);
+  checkDevModeBinding(config, options.stdio === true, log);
   if (!options.stdio) await assertPortAvailable(config.host, config.port);
   const tracing = await startTracing();
   if (tracing) log.info('exporting OpenTelemetry traces (OTEL_EXPORTER_OTLP_ENDPOINT)');
@@ -133,12 +135,21 @@ export async function runServe(config: Config, options: ServeOptions = {}): Prom
   const progress = isHumanFormat(config.logFormat) ? consoleProgress() : logProgress(log);
   let db: ManagedDatabase;
   try {
-    db = await prepareDatabase(config, (line) => log.info(line), provider, (line) => log.warn(line), options.stdio ? config.rlsUserId : undefined, progress);
+    db = await prepareDatabase(
+      config,
+      (line) => log.info(line),
+      provider,
+      (line) => log.warn(line),
+      options.stdio && config.auth.mode === 'dev' ? config.rlsUserId : undefined,
+      progress,
+    );
   } catch (error) {
     await provider.close?.();
     throw error;
   }
   let deps: ServerDeps;
+  let identity: IdentityStack;
+  let redis: ReturnType<typeof redisCheck> | undefined;
   try {
     // Tools see the database through the slow-query record; start-up and shutdown use it directly.
     const slowQueries = new SlowQueryLog(config.slowQueryMs, (event) => log.warn(event, `slow query: ${event.ms} ms`));
@@ -150,22 +161,32 @@ export async function runServe(config: Config, options: ServeOptions = {}): Prom
     const served = withSlowQueryLog(raw, slowQueries, (sample) => metrics.statement(sample));
     const schemas = new SchemaService(served);
     const hint = async (sql: string) => filterHint(sql, await schemas.filterValues());
+    const inFlight = new InFlight();
+    redis = config.rateLimit.redisUrl ? redisCheck(config.rateLimit.redisUrl) : undefined;
+    identity = await createIdentityStack(config, db, inFlight, log, options.stdio === true);
+    identity.pipeline.onCallFinished((record) => {
+      metrics.toolCall({ tool: record.tool, code: record.code ?? 'OK', durationMs: record.durationMs });
+      // The guard's refusals are the validation errors that say so (query.ts: "query refused: …").
+      if (record.code === 'VALIDATION_ERROR' && record.message?.startsWith('query refused:')) metrics.guardRefusal();
+    });
     deps = {
       db: served,
       queries: new QueryService(served, await loadSqlGuard({ maxLength: config.maxQueryLength }), config, log, hint),
       schemas,
       search: new ProductSearchService(served, log, provider),
       log,
-      inFlight: new InFlight(),
+      inFlight,
+      pipeline: identity.pipeline,
       metrics,
       operatorView: () => ({
         slowQueries: { thresholdMs: slowQueries.thresholdMs, slowest: slowQueries.top(10) },
         ...(raw.operatorView?.() ?? {}),
       }),
       readiness: new Readiness(
-        new Map([
+        new Map<string, ComponentCheck>([
           ['database', databaseCheck(db)],
           ['embeddings', embeddingsCheck(db, () => provider.model)],
+          ...(redis ? [['redis', redis] as const] : []),
         ]),
       ),
     };
@@ -202,14 +223,21 @@ export async function runServe(config: Config, options: ServeOptions = {}): Prom
   let ended: Promise<unknown>;
   try {
     if (options.stdio) {
-      if (!config.rlsUserId) log.warn('no identity configured (--rls-user-id / ZAVA_RLS_USER_ID): every data tool will answer with an error');
-      const stdio = await startStdioServer(deps, config.rlsUserId);
+      const token = identity.stdioToken;
+      if (!token && !config.rlsUserId) log.warn('no identity configured (--rls-user-id / ZAVA_RLS_USER_ID): every data tool will answer with an error');
+      const stdio = await startStdioServer(deps, token ? { transport: 'stdio', processAuthInfo: () => token.authInfo() } : { transport: 'stdio', processUserId: config.rlsUserId });
       stop = stdio.close;
       ended = stdio.ended;
-      log.info({ backend: db.kind, identity: config.rlsUserId ?? null }, 'zava-mcp serving MCP on stdio');
+      log.info({ backend: db.kind, auth: config.auth.mode, identity: token ? null : config.rlsUserId ?? null }, 'zava-mcp serving MCP on stdio');
     } else {
       const metricsServer = config.metricsPort !== undefined && deps.metrics ? await startMetricsServer(deps.metrics, config.host, config.metricsPort) : undefined;
-      const http = await startHttpServer(deps, { host: config.host, port: config.port, metricsElsewhere: metricsServer !== undefined }).catch(async (error: unknown) => {
+      const http = await startHttpServer(deps, {
+        host: config.host,
+        port: config.port,
+        auth: identity.httpAuth,
+        resourceUrl: config.auth.resourceUrl,
+        metricsElsewhere: metricsServer !== undefined,
+      }).catch(async (error: unknown) => {
         await metricsServer?.close();
         throw error;
       });
@@ -220,10 +248,11 @@ export async function runServe(config: Config, options: ServeOptions = {}): Prom
       };
       if (metricsServer) log.info({ url: metricsServer.url }, `metrics at ${metricsServer.url}`);
       ended = new Promise(() => undefined);
-      log.info({ backend: db.kind, url: http.url }, `zava-mcp serving Streamable HTTP at ${http.url}`);
+      log.info({ backend: db.kind, auth: config.auth.mode, url: http.url }, `zava-mcp serving Streamable HTTP at ${http.url}`);
     }
   } catch (error) {
     releaseSignals();
+    await identity.close();
     await db.close();
     await provider.close?.();
     throw error;
@@ -234,8 +263,10 @@ export async function runServe(config: Config, options: ServeOptions = {}): Prom
   stopping = true; // also when stdin ended: a signal from here on exits at once
   const drained = await stop(drainMs);
   if (!drained) log.warn({ inFlight: deps.inFlight.size }, 'calls still in progress after the drain period; closing anyway');
+  await identity.close();
   await db.close();
   await provider.close?.();
+  redis?.close();
   await tracing?.shutdown().catch((error: unknown) => log.warn({ err: error }, 'the last traces could not be exported'));
   log.info('zava-mcp stopped');
   releaseSignals();

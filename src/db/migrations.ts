@@ -546,6 +546,42 @@ const catalogImport: Migration = {
   },
 };
 
+/**
+ * Token revocation (issue 11), version 11 (9 and 10 belong to the audit and personal-data work). An owner-only
+ * schema: the query role has no USAGE on it, so SQL run through the tools can neither read nor write the list.
+ * A row revokes one token (jti), or every token of a subject issued before a time (sub + before). Each insert
+ * notifies `zava_revocations`, which servers on PostgreSQL listen to; they also re-read the list every few
+ * seconds, so a lost notification delays a revocation by that much at most.
+ */
+const tokenRevocation: Migration = {
+  version: 11,
+  name: 'identity: token revocation list (zava_auth.revocations)',
+  async up(session) {
+    await session.exec(`
+      CREATE SCHEMA zava_auth;
+      REVOKE ALL ON SCHEMA zava_auth FROM PUBLIC;
+      CREATE TABLE zava_auth.revocations (
+        id          bigserial PRIMARY KEY,
+        jti         text,
+        sub         text,
+        before      timestamptz,
+        reason      text,
+        created_at  timestamptz NOT NULL DEFAULT now(),
+        CHECK (jti IS NOT NULL OR (sub IS NOT NULL AND before IS NOT NULL))
+      );
+      REVOKE ALL ON zava_auth.revocations FROM PUBLIC;
+      CREATE FUNCTION zava_auth.notify_revocation() RETURNS trigger LANGUAGE plpgsql AS $fn$
+        BEGIN
+          PERFORM pg_notify('zava_revocations', NEW.id::text);
+          RETURN NEW;
+        END
+      $fn$;
+      REVOKE ALL ON FUNCTION zava_auth.notify_revocation() FROM PUBLIC;
+      CREATE TRIGGER revocation_notify AFTER INSERT ON zava_auth.revocations FOR EACH ROW EXECUTE FUNCTION zava_auth.notify_revocation();
+    `);
+  },
+};
+
 export const MIGRATIONS: readonly Migration[] = [
   schema,
   security,
@@ -555,6 +591,7 @@ export const MIGRATIONS: readonly Migration[] = [
   innerProductSearch,
   queryPath,
   catalogImport,
+  tokenRevocation,
 ];
 
 export interface MigrationReport {

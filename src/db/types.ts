@@ -10,6 +10,17 @@ export interface Identity {
   readonly role: IdentityRole;
   /** 'all' for head office; otherwise the store ids the policies will admit. */
   readonly storeIds: 'all' | readonly number[];
+  /**
+   * Who authenticated, when that is not the manager UUID itself (jwt mode: "jwt:<sub>"). The fair queue and
+   * per-identity concurrency key on it, so two token holders of one store do not share a queue and a holder who
+   * narrows to several stores' identities still has one. Absent in dev mode: the UUID is the caller.
+   */
+  readonly subject?: string;
+}
+
+/** The key of a caller's fair share of the database: the authenticated subject, else the manager UUID. */
+export function fairShareKey(identity: Identity): string {
+  return identity.subject ?? identity.userId;
 }
 
 export interface ColumnInfo {

@@ -73,6 +73,38 @@ const ConfigSchema = z.object({
   tempFileLimit: z.string().regex(/^(-1|\d+(kB|MB|GB|TB)?)$/, 'ZAVA_TEMP_FILE_LIMIT must look like 256MB (or -1 for the server default)'),
   /** Embedded backend: read-only PGlite workers that run tool queries side by side. */
   embeddedReaders: positiveInt('ZAVA_EMBEDDED_READERS'),
+  /** Identity (issue 11): see README "Production identity". */
+  auth: z.object({
+    /** dev: x-rls-user-id / --rls-user-id, loopback HTTP only; jwt: Authorization: Bearer <JWT>. */
+    mode: z.enum(['dev', 'jwt'], { error: 'ZAVA_AUTH must be dev or jwt' }),
+    /** Dev mode on a non-loopback interface, for demos only: logged loudly at start. */
+    allowInsecureDev: z.boolean(),
+    /** ZAVA_JWT_PUBLIC_KEY: a PEM file (or PEM text). */
+    publicKey: z.string().optional(),
+    jwksUrl: z.url({ error: 'ZAVA_JWT_JWKS_URL must be a URL' }).optional(),
+    issuer: z.string().min(1, 'ZAVA_JWT_ISSUER must not be empty'),
+    audience: z.string().min(1, 'ZAVA_JWT_AUDIENCE must not be empty'),
+    clockToleranceSec: z.coerce.number({ error: 'ZAVA_JWT_CLOCK_TOLERANCE_SEC must be a number' }).int().min(0).max(600),
+    jwksTimeoutMs: positiveInt('ZAVA_JWT_JWKS_TIMEOUT_MS'),
+    /** Least time between two JWKS fetches for unknown kids. */
+    jwksCooldownMs: positiveInt('ZAVA_JWT_JWKS_COOLDOWN_MS'),
+    /** Issuer URLs named in the protected-resource metadata. */
+    authorizationServers: z.array(z.url({ error: 'ZAVA_OAUTH_AUTHORIZATION_SERVERS must be URLs, separated by commas' })),
+    /** The public URL of /mcp (the protected resource), when clients reach it through a proxy. */
+    resourceUrl: z.url({ error: 'ZAVA_PUBLIC_URL must be a URL' }).optional(),
+    /** Database unreachable past the revocation list's age limit: accept tokens on the last list (default: refuse). */
+    revocationFailOpen: z.boolean(),
+    /** stdio in jwt mode: the token, or a file holding it. */
+    token: z.string().optional(),
+    tokenFile: z.string().optional(),
+  }),
+  /** Calls per identity and tool per minute (0: off), plus a burst allowance; shared through Redis when REDIS_URL is set. */
+  rateLimit: z.object({
+    perMinute: z.coerce.number({ error: 'ZAVA_RATE_LIMIT_PER_MINUTE must be a number' }).int().min(0, 'ZAVA_RATE_LIMIT_PER_MINUTE must be 0 (off) or more'),
+    burst: z.coerce.number({ error: 'ZAVA_RATE_LIMIT_BURST must be a number' }).int().min(0),
+    redisUrl: z.string().refine((url) => /^rediss?:\/\//.test(url), 'REDIS_URL must start with redis:// or rediss://').optional(),
+    keyPrefix: z.string().min(1),
+  }),
   logFormat: z.enum(['auto', 'json', 'pretty'], { error: 'ZAVA_LOG_FORMAT must be auto, json or pretty' }),
   logLevel: z.enum(['fatal', 'error', 'warn', 'info', 'debug', 'trace', 'silent'], {
     error: 'ZAVA_LOG_LEVEL must be one of fatal, error, warn, info, debug, trace, silent',
@@ -147,6 +179,28 @@ export function loadConfig(overrides: ConfigOverrides = {}, env: NodeJS.ProcessE
     // may use all readers but one); at most 4, for memory: a reader is about 115 MB at the reference dataset and
     // may grow by a few hundred MB during one statement (README, "The embedded database").
     embeddedReaders: pick(undefined, 'ZAVA_EMBEDDED_READERS', String(Math.min(4, cpuCount + 1))),
+    auth: {
+      mode: pick(undefined, 'ZAVA_AUTH', 'dev'),
+      allowInsecureDev: pick(undefined, 'ZAVA_ALLOW_INSECURE_DEV_AUTH', 'false') === 'true',
+      publicKey: pick(undefined, 'ZAVA_JWT_PUBLIC_KEY'),
+      jwksUrl: pick(undefined, 'ZAVA_JWT_JWKS_URL'),
+      issuer: pick(undefined, 'ZAVA_JWT_ISSUER', 'zava-auth'),
+      audience: pick(undefined, 'ZAVA_JWT_AUDIENCE', 'mcp-server'),
+      clockToleranceSec: pick(undefined, 'ZAVA_JWT_CLOCK_TOLERANCE_SEC', '30'),
+      jwksTimeoutMs: pick(undefined, 'ZAVA_JWT_JWKS_TIMEOUT_MS', '5000'),
+      jwksCooldownMs: pick(undefined, 'ZAVA_JWT_JWKS_COOLDOWN_MS', '5000'),
+      authorizationServers: (pick(undefined, 'ZAVA_OAUTH_AUTHORIZATION_SERVERS', '') as string).split(',').map((s) => s.trim()).filter(Boolean),
+      resourceUrl: pick(undefined, 'ZAVA_PUBLIC_URL'),
+      revocationFailOpen: pick(undefined, 'ZAVA_REVOCATION_FAIL_OPEN', 'false') === 'true',
+      token: pick(undefined, 'ZAVA_TOKEN'),
+      tokenFile: pick(undefined, 'ZAVA_TOKEN_FILE'),
+    },
+    rateLimit: {
+      perMinute: pick(undefined, 'ZAVA_RATE_LIMIT_PER_MINUTE', '60'),
+      burst: pick(undefined, 'ZAVA_RATE_LIMIT_BURST', '20'),
+      redisUrl: pick(undefined, 'REDIS_URL'),
+      keyPrefix: pick(undefined, 'ZAVA_RATE_LIMIT_PREFIX', 'zava:rl'),
+    },
     logLevel: pick(undefined, 'ZAVA_LOG_LEVEL', 'info'),
     logFormat: pick(undefined, 'ZAVA_LOG_FORMAT', 'auto'),
   };
@@ -155,6 +209,11 @@ export function loadConfig(overrides: ConfigOverrides = {}, env: NodeJS.ProcessE
     const problems = parsed.error.issues.map((issue) => `- ${issue.message}`).join('\n');
     throw new ConfigError(`invalid configuration:\n${problems}`);
   }
+  const { auth } = parsed.data;
+  if (auth.mode === 'jwt' && !auth.publicKey && !auth.jwksUrl) {
+    throw new ConfigError('invalid configuration:\n- ZAVA_AUTH=jwt needs ZAVA_JWT_PUBLIC_KEY (a PEM public key file) or ZAVA_JWT_JWKS_URL');
+  }
+  if (auth.publicKey && auth.jwksUrl) throw new ConfigError('invalid configuration:\n- give ZAVA_JWT_PUBLIC_KEY or ZAVA_JWT_JWKS_URL, not both');
   return parsed.data;
 }
 

@@ -24,6 +24,26 @@ export class UnknownIdentityError extends ZavaError {
   }
 }
 
+/**
+ * An authenticated caller asked for more than its token grants (an x-rls-user-id outside its stores), or its
+ * token grants nothing usable. Refused before anything runs (HTTP's 403 in spirit; a tool error with
+ * AUTHORIZATION_ERROR on MCP).
+ */
+export class AccessDeniedError extends ZavaError {
+  constructor(message: string) {
+    super('access_denied', message);
+  }
+}
+
+/** A caller over its call rate (per identity and tool); `retryAfterMs` says when the next call may go. */
+export class RateLimitedError extends ZavaError {
+  readonly retryAfterMs: number;
+  constructor(message: string, retryAfterMs: number) {
+    super('rate_limited', message);
+    this.retryAfterMs = retryAfterMs;
+  }
+}
+
 /** The database could not be reached or opened. */
 export class DatabaseUnavailableError extends ZavaError {
   constructor(message: string, options?: { cause?: unknown }) {
@@ -94,6 +114,34 @@ export class DataLoadError extends ZavaError {
   constructor(message: string) {
     super('data_load_refused', message);
   }
+}
+
+/**
+ * The stable codes of tool errors, in the compact error shape (`code`) and structuredContent: clients branch on
+ * these, never on message text.
+ */
+export type ToolErrorCode =
+  | 'VALIDATION_ERROR'
+  | 'AUTHORIZATION_ERROR'
+  | 'RATE_LIMITED'
+  | 'QUERY_TIMEOUT'
+  | 'DATABASE_ERROR'
+  | 'DATABASE_UNAVAILABLE'
+  | 'INTERNAL_ERROR';
+
+/** The stable code of an error thrown anywhere below the protocol layer. */
+export function toolErrorCode(error: unknown): ToolErrorCode {
+  if (error instanceof UnknownIdentityError || error instanceof AccessDeniedError) return 'AUTHORIZATION_ERROR';
+  if (error instanceof RateLimitedError || error instanceof TooManyCallsError || error instanceof QueueTimeoutError) return 'RATE_LIMITED';
+  if (error instanceof QueryTimeoutError) return 'QUERY_TIMEOUT';
+  if (error instanceof DatabaseUnavailableError) return 'DATABASE_UNAVAILABLE';
+  if (error instanceof QueryError) {
+    // Class 42 (syntax, unknown table or column), 22 (bad data) and 0A (not supported): the query's fault.
+    const state = error.sqlState ?? '';
+    return /^(42|22|0A)/.test(state) ? 'VALIDATION_ERROR' : 'DATABASE_ERROR';
+  }
+  if (error instanceof DataLoadError || error instanceof ConfigError) return 'VALIDATION_ERROR';
+  return 'INTERNAL_ERROR';
 }
 
 export function errorMessage(error: unknown): string {

@@ -3,6 +3,7 @@
 // should receive traffic: each component is checked with its own short time limit, side by side, and named
 // with its status and latency, so a 503 says what is wrong. Checks never throw: a failure is a component's
 // status. The answer is cached for a moment, so a probe storm costs the database one check per interval.
+import { Redis } from 'ioredis';
 import { MIGRATIONS } from '../db/migrations.js';
 import type { Database } from '../db/types.js';
 
@@ -101,4 +102,21 @@ export function embeddingsCheck(db: Database, model: () => string): ComponentChe
     if (embedded < products) throw new Error(`${products - embedded} of ${products} products have no ${name} embedding: run \`zava-mcp embeddings rebuild\``);
     return `${embedded} products embedded with ${name}`;
   };
+}
+
+/**
+ * Redis answers PING (when REDIS_URL is configured: the shared rate limits). One connection of its own, made on
+ * the first check and kept; it never queues commands while disconnected, so a check fails fast.
+ */
+export function redisCheck(url: string): ComponentCheck & { close(): void } {
+  let client: Redis | undefined;
+  const check = async () => {
+    client ??= new Redis(url, { lazyConnect: true, enableOfflineQueue: false, maxRetriesPerRequest: 0, connectTimeout: COMPONENT_TIMEOUT_MS, retryStrategy: () => 1_000 });
+    client.on('error', () => undefined); // reported by the check, not as an unhandled event
+    if (client.status === 'wait') await client.connect();
+    const answer = await client.ping();
+    if (answer !== 'PONG') throw new Error(`PING answered ${answer}`);
+    return 'PONG';
+  };
+  return Object.assign(check, { close: () => client?.disconnect() });
 }

@@ -1,7 +1,8 @@
 // What every tool needs, shared by all MCP server instances of one process (HTTP: one for 2025-era requests and
 // a pool for 2026-07-28 exchanges; stdio: one per connection), and who is calling.
-import type { AuthInfo, ServerContext } from '@modelcontextprotocol/server';
-import type { Database } from '../db/types.js';
+import type { AuthInfo } from '@modelcontextprotocol/server';
+import type { CallPipeline } from './pipeline.js';
+import type { Database, Identity } from '../db/types.js';
 import type { Logger } from '../infra/logger.js';
 import type { QueryService } from '../analytics/query.js';
 import type { SchemaService } from '../analytics/schema.js';
@@ -15,7 +16,7 @@ import type { ServerMetrics } from '../infra/metrics.js';
  */
 export interface ProductSearch {
   search(
-    userId: string | undefined,
+    caller: string | Identity | undefined,
     request: { queryDescription: string; maxRows: number; similarityThreshold: number },
     signal?: AbortSignal,
   ): Promise<{ result: CompactResult; isError: boolean }>;
@@ -29,20 +30,14 @@ export interface ServerDeps {
   readonly log: Logger;
   /** Counts calls in progress, so shutdown can wait for them. */
   readonly inFlight: InFlight;
+  /** The one call pipeline every tool goes through (identity, rate limit, error codes, listeners). */
+  readonly pipeline: CallPipeline;
   /** The process's Prometheus metrics (GET /metrics); absent: none. */
   readonly metrics?: ServerMetrics | undefined;
   /** What operators see at GET /health?detail=1: slow queries, pools, the breaker (absent: nothing more). */
   readonly operatorView?: (() => Record<string, unknown>) | undefined;
   /** What GET /ready reports (absent: always ready). */
   readonly readiness?: Readiness | undefined;
-}
-
-/** What a tool handler knows about the call: the identity its HTTP request asked for (none on stdio), its signal. */
-export interface CallInfo {
-  /** The x-rls-user-id of this call's HTTP request, as the edge read it; undefined on stdio or when absent. */
-  readonly requestedUserId?: string | undefined;
-  /** Aborted when the client cancels the call or its HTTP request closes (the SDK aborts handlers on close). */
-  readonly signal?: AbortSignal | undefined;
 }
 
 /**
@@ -55,25 +50,17 @@ export function headerIdentity(userId: string | undefined): AuthInfo | undefined
 }
 
 /**
- * Adapts a tool handler written against CallInfo to the SDK's callback: the SDK's context (v2: `ctx.http.authInfo`,
- * `ctx.mcpReq.signal`) is read in this one place, so the tools do not depend on its shape.
- */
-export function withCall<A, R>(handler: (args: A, call: CallInfo) => Promise<R>): (args: A, ctx: ServerContext) => Promise<R> {
-  return (args, ctx) => {
-    const userId = ctx.http?.authInfo?.extra?.userId;
-    return handler(args, { requestedUserId: typeof userId === 'string' ? userId : undefined, signal: ctx.mcpReq.signal });
-  };
-}
-
-/**
- * Who is calling. HTTP servers serve many requests, so the identity is never stored on a server: it is read per
- * tool call from that call's own request (the x-rls-user-id header, via CallInfo); stdio has one
- * identity for the process (--rls-user-id). Resolved, and refused if missing or unknown, per call.
+ * Who is calling, as the transport knows it. HTTP servers serve many requests, so the identity is never stored
+ * on a server: it is read per tool call from that call's own request (the auth info the edge attached: the
+ * x-rls-user-id header in dev mode, the verified token in jwt mode). stdio has one identity for the process:
+ * --rls-user-id (dev) or its verified token (jwt). The call pipeline (pipeline.ts) resolves it per call.
  */
 export interface Caller {
   readonly transport: 'http' | 'stdio';
-  /** The manager UUID as given for this call, or undefined. */
-  userIdOf(call: CallInfo): string | undefined;
+  /** stdio, dev mode: the process's manager UUID. */
+  readonly processUserId?: string | undefined;
+  /** stdio, jwt mode: the process's verified token (re-verified when it expires). */
+  readonly processAuthInfo?: (() => AuthInfo | undefined) | undefined;
 }
 
 /** Work in progress, counted so a graceful shutdown can drain it. */

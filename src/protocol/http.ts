@@ -30,7 +30,10 @@ import {
   validateHostHeader,
   validateOriginHeader,
 } from '@modelcontextprotocol/server';
-import { type Caller, headerIdentity, type ServerDeps } from './context.js';
+import { DEV_AUTH, type HttpAuth } from './auth.js';
+import { rolesOf } from '../security/claims.js';
+import type { ZavaClaims } from '../security/jwt.js';
+import type { Caller, ServerDeps } from './context.js';
 import { LegacyHttpChannel } from './legacy-http.js';
 import { createMcpServer } from './server.js';
 
@@ -43,15 +46,16 @@ const MAX_IDLE_SERVERS = 64;
 /** JSON-RPC "Invalid Request". */
 const INVALID_REQUEST = -32600;
 
-/** The identity of one HTTP tool call: its own request's x-rls-user-id header. */
-export const HTTP_CALLER: Caller = {
-  transport: 'http',
-  userIdOf: (call) => call.requestedUserId,
-};
+/** The identity of one HTTP tool call: its own request's auth info (the header in dev mode, the token in jwt). */
+export const HTTP_CALLER: Caller = { transport: 'http' };
 
 export interface HttpOptions {
   readonly host: string;
   readonly port: number;
+  /** dev (x-rls-user-id, loopback only) or jwt (bearer tokens): see auth.ts. Default dev. */
+  readonly auth?: HttpAuth;
+  /** The public URL of /mcp, when it differs from the listening address (a proxy): the protected resource. */
+  readonly resourceUrl?: string | undefined;
   /** /metrics is served on a port of its own (ZAVA_METRICS_PORT), not here. */
   readonly metricsElsewhere?: boolean;
 }
@@ -141,6 +145,8 @@ function hostChecker(): (host: string | undefined) => string | undefined {
 
 export async function startHttpServer(deps: ServerDeps, options: HttpOptions): Promise<RunningHttpServer> {
   const { log } = deps;
+  const auth = options.auth ?? DEV_AUTH;
+  let resourceUrl = options.resourceUrl ?? ''; // set once listening, when not configured
   const boundToLoopback = LOOPBACK.has(options.host);
   const checkHost = boundToLoopback ? hostChecker() : () => undefined;
   let closing = false;
@@ -177,6 +183,14 @@ export async function startHttpServer(deps: ServerDeps, options: HttpOptions): P
     if (path === '/health') {
       // ?detail=1: the operators' view. Dev mode serves loopback only; jwt mode asks for a token first.
       const detail = /(?:^|&)detail=(?:1|true)(?:&|$)/.test((req.url ?? '').split('?')[1] ?? '');
+      if (detail && deps.pipeline.mode === 'jwt') {
+        const info = await auth.authenticate(req, res, undefined, resourceUrl);
+        if (info === 'refused') return; // 401 with the bearer challenge
+        const claims = info?.extra?.claims as ZavaClaims | undefined;
+        if (!claims || !rolesOf(claims).includes('super_admin')) {
+          return jsonRpcError(res, 403, -32000, 'forbidden: the detailed health view is for super_admin tokens');
+        }
+      }
       res.writeHead(200, { 'content-type': 'application/json', 'cache-control': 'no-store' });
       res.end(JSON.stringify(detail ? { status: 'ok', ...(deps.operatorView?.() ?? {}) } : { status: 'ok' }));
       return;
@@ -193,6 +207,7 @@ export async function startHttpServer(deps: ServerDeps, options: HttpOptions): P
       res.end(JSON.stringify(report));
       return;
     }
+    if (auth.serveMetadata(req, res, path!, resourceUrl)) return;
     if (path !== MCP_PATH) return jsonRpcError(res, 404, -32000, `not found: the MCP endpoint is ${MCP_PATH}`);
     if (boundToLoopback) {
       // DNS rebinding: a page elsewhere must not reach a loopback server through a name that resolves to it.
@@ -207,6 +222,12 @@ export async function startHttpServer(deps: ServerDeps, options: HttpOptions): P
     if (!isJsonContentType(req.headers['content-type'] ?? null)) {
       return jsonRpcError(res, 415, -32000, 'unsupported media type: Content-Type must be application/json');
     }
+    // jwt mode: no valid token, no MCP (401 with the challenge before the body is read).
+    const authInfo = await auth.authenticate(req, res, header(req, IDENTITY_HEADER), resourceUrl);
+    if (authInfo === 'refused') {
+      req.resume();
+      return;
+    }
     const text = await readBody(req);
     if (text === 'too large') {
       return jsonRpcError(res, 413, -32000, `payload too large: a request body may be at most ${MAX_BODY_BYTES} bytes`);
@@ -220,7 +241,6 @@ export async function startHttpServer(deps: ServerDeps, options: HttpOptions): P
     if (Array.isArray(body)) {
       return jsonRpcError(res, 400, INVALID_REQUEST, 'JSON-RPC batches are not supported (MCP removed them in revision 2025-06-18): send one request per POST');
     }
-    const authInfo = headerIdentity(header(req, IDENTITY_HEADER));
     const protocolVersion = header(req, 'mcp-protocol-version');
     const route = classifyInboundRequest({
       httpMethod: 'POST',
@@ -278,6 +298,7 @@ export async function startHttpServer(deps: ServerDeps, options: HttpOptions): P
   const address = http.address() as AddressInfo;
   const hostForUrl = address.family === 'IPv6' ? `[${address.address}]` : address.address;
   const url = `http://${hostForUrl}:${address.port}${MCP_PATH}`;
+  if (!resourceUrl) resourceUrl = url;
 
   return {
     url,

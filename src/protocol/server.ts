@@ -44,9 +44,11 @@ export function createMcpServer(deps: ServerDeps, caller: Caller): McpServer {
       maxToolInputElements: MAX_TOOL_INPUT_ELEMENTS,
     },
   );
-  registerSchemaTool(server, deps, caller);
-  registerQueryTool(server, deps, caller);
-  registerDateTool(server);
-  registerSearchTool(server, deps, caller);
+  // Every tool through the one call pipeline (pipeline.ts): registered once, no stage repeated.
+  const host = { server, pipeline: deps.pipeline, caller };
+  registerSchemaTool(host, deps);
+  registerQueryTool(host, deps);
+  registerDateTool(host);
+  registerSearchTool(host, deps);
   return server;
 }

@@ -1,11 +1,12 @@
 // stdio for clients that spawn the server (Claude Desktop, VS Code "command" servers). stdout carries only
-// the protocol; logs go to stderr. The identity is the process's: --rls-user-id / ZAVA_RLS_USER_ID. JSON-RPC
-// batches are answered with an error before the SDK sees them (stdio-batches.ts).
+// the protocol; logs go to stderr. The identity is the process's: --rls-user-id / ZAVA_RLS_USER_ID (dev), or its
+// token, ZAVA_TOKEN / ZAVA_TOKEN_FILE (jwt). JSON-RPC batches are answered with an error before the SDK sees them
+// (stdio-batches.ts).
 // The SDK v2 entry `serveStdio` pins each connection to the era its opening exchange selects: 2026-07-28 (a
 // `server/discover` probe, then enveloped requests) or 2025-era (the initialize handshake). One McpServer serves
 // the connection (plus one for a discover probe, dropped if the client falls back to initialize).
 import { serveStdio, StdioServerTransport } from '@modelcontextprotocol/server/stdio';
-import type { ServerDeps } from './context.js';
+import type { Caller, ServerDeps } from './context.js';
 import { BatchRefusal, batchRefusalLine } from './stdio-batches.js';
 import { createMcpServer } from './server.js';
 
@@ -16,8 +17,7 @@ export interface RunningStdioServer {
   close(drainMs: number): Promise<boolean>;
 }
 
-export async function startStdioServer(deps: ServerDeps, userId: string | undefined): Promise<RunningStdioServer> {
-  const caller = { transport: 'stdio' as const, userIdOf: () => userId };
+export async function startStdioServer(deps: ServerDeps, caller: Caller): Promise<RunningStdioServer> {
   const input = process.stdin.pipe(new BatchRefusal((message) => process.stdout.write(batchRefusalLine(message))));
   const transport = new StdioServerTransport(input, process.stdout);
   const ended = new Promise<void>((resolve) => {

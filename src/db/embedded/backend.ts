@@ -21,6 +21,7 @@ import type {
   RowSet,
   SqlParam,
 } from '../types.js';
+import { fairShareKey } from '../types.js';
 import { DataDirectoryLock } from './dir-lock.js';
 import { EngineWorker, type CallOptions } from './engine.js';
 import type { WorkerRequest, WorkerRows } from './protocol.js';
@@ -182,7 +183,7 @@ export class EmbeddedDatabase implements ManagedDatabase {
     return new Promise<T>((resolve, reject) => {
       this.scheduler
         .run(
-          identity.userId,
+          fairShareKey(identity),
           () =>
             this.readers.run(async (engine) => {
               const token = signContext(key, identity, engine.backendPid);

@@ -36,6 +36,7 @@ import type {
   RowSet,
   SqlParam,
 } from '../types.js';
+import { fairShareKey } from '../types.js';
 
 /** Our parsers for the types whose default conversion would differ from the embedded backend. */
 const types: pg.CustomTypesConfig = {
@@ -263,7 +264,7 @@ export class ServerDatabase implements ManagedDatabase {
     const timeoutMs = options.timeoutMs ?? this.config.statementTimeoutMs;
     const { signal } = options;
     return this.scheduler.run(
-      identity.userId,
+      fairShareKey(identity),
       () => this.resilience.execute(() => this.onConnection(identity, key, timeoutMs, work, signal), signal),
       signal,
     );

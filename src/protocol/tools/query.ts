@@ -1,7 +1,8 @@
 // execute_sales_query(postgresql_query): one read-only query under the caller's RLS context.
-import type { McpServer } from '@modelcontextprotocol/server';
 import { z } from 'zod';
-import { type Caller, type ServerDeps, withCall } from '../context.js';
+import { compactError } from '../../analytics/format.js';
+import type { ServerDeps } from '../context.js';
+import { registerTool, type ToolHost } from '../pipeline.js';
 import { DATA_GUIDANCE } from './guidance.js';
 import { compactAnswer, text } from './result.js';
 
@@ -13,11 +14,16 @@ export const CompactResultShape = z.object({
   truncated: z.boolean().optional().describe('true when rows were dropped by the row or size limit'),
   note: z.string().optional().describe('why and how the result was truncated'),
   err: z.string().optional().describe('what went wrong, when the query failed or was refused'),
+  code: z
+    .enum(['VALIDATION_ERROR', 'AUTHORIZATION_ERROR', 'RATE_LIMITED', 'QUERY_TIMEOUT', 'DATABASE_ERROR', 'DATABASE_UNAVAILABLE', 'INTERNAL_ERROR'])
+    .optional()
+    .describe('stable error code, when err is set'),
   q: z.string().optional().describe('the query that failed'),
 });
 
-export function registerQueryTool(server: McpServer, deps: ServerDeps, caller: Caller): void {
-  server.registerTool(
+export function registerQueryTool(host: ToolHost, deps: ServerDeps): void {
+  registerTool(
+    host,
     'execute_sales_query',
     {
       title: 'Run a read-only SQL query',
@@ -36,9 +42,8 @@ export function registerQueryTool(server: McpServer, deps: ServerDeps, caller: C
       }),
       outputSchema: CompactResultShape,
       annotations: { readOnlyHint: true, destructiveHint: false, idempotentHint: true, openWorldHint: false },
+      refuse: ({ postgresql_query }, message, code) => compactAnswer({ result: compactError(message, postgresql_query, code), isError: true }, 'query'),
     },
-    withCall(async ({ postgresql_query }, call) =>
-      deps.inFlight.run(async () => compactAnswer(await deps.queries.execute(caller.userIdOf(call), postgresql_query, call.signal), 'query')),
-    ),
+    async ({ postgresql_query }, call) => compactAnswer(await deps.queries.execute(call.identity, postgresql_query, call.signal), 'query'),
   );
 }

@@ -3,10 +3,6 @@ import type { CallToolResult } from '@modelcontextprotocol/server';
 import { z } from 'zod';
 import { type CompactOutcome, markAsData, toJson } from '../../analytics/format.js';
 
-export function toolError(message: string): CallToolResult {
-  return { content: [{ type: 'text', text: message }], isError: true };
-}
-
 /** A compact result as text marked as data (for the model) and as structured content (for the client). */
 export function compactAnswer({ result, isError }: CompactOutcome, subject: string): CallToolResult {
   return {

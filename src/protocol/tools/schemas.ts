@@ -1,12 +1,13 @@
 // get_multiple_table_schemas(table_names): columns, keys and the exact values to filter on.
-import type { McpServer } from '@modelcontextprotocol/server';
 import { z } from 'zod';
 import { markAsData, toJson } from '../../analytics/format.js';
 import { renderSchemas, UnknownTableError, validTableNames, type TableSchema } from '../../analytics/schema.js';
-import { UnknownIdentityError } from '../../infra/errors.js';
-import { type Caller, type ServerDeps, withCall } from '../context.js';
+import type { ServerDeps } from '../context.js';
+import { registerTool, toolError, type ToolHost } from '../pipeline.js';
+import type { CallToolResult } from '@modelcontextprotocol/server';
+import { toolErrorCode, type ToolErrorCode } from '../../infra/errors.js';
 import { DATA_GUIDANCE } from './guidance.js';
-import { text, toolError } from './result.js';
+import { text } from './result.js';
 
 const TableSchemaShape = z.object({
   table: z.string(),
@@ -30,8 +31,14 @@ export function schemaText(tables: readonly TableSchema[]): string {
   return `${structure}\n\nValues to filter on, by table and column (use them exactly as written):\n${markAsData(toJson(values), 'list of values')}`;
 }
 
-export function registerSchemaTool(server: McpServer, deps: ServerDeps, caller: Caller): void {
-  server.registerTool(
+/** An error in the tool's own output shape (no tables), so clients that validate structured content accept it. */
+function schemaError(message: string, code: ToolErrorCode): CallToolResult {
+  return { ...toolError(message, code), structuredContent: { tables: [], err: message, code } };
+}
+
+export function registerSchemaTool(host: ToolHost, deps: ServerDeps): void {
+  registerTool(
+    host,
     'get_multiple_table_schemas',
     {
       title: 'Table schemas',
@@ -47,22 +54,23 @@ export function registerSchemaTool(server: McpServer, deps: ServerDeps, caller: 
           .max(50)
           .describe(`Tables to describe, e.g. ["retail.orders", "retail.order_items", "retail.stores"]. Valid: ${validTableNames().join(', ')}`),
       }),
-      outputSchema: z.object({ tables: z.array(TableSchemaShape) }),
-      annotations: { readOnlyHint: true, destructiveHint: false, idempotentHint: true, openWorldHint: false },
-    },
-    withCall(async ({ table_names }, call) =>
-      deps.inFlight.run(async () => {
-        try {
-          const identity = await deps.db.resolveIdentity(caller.userIdOf(call));
-          const tables = await deps.schemas.describe(identity, table_names);
-          return { content: [{ type: 'text' as const, text: schemaText(tables) }], structuredContent: { tables } };
-        } catch (error) {
-          if (error instanceof UnknownIdentityError) return toolError(`${error.message}. No data is available without a known identity.`);
-          if (error instanceof UnknownTableError) return toolError(error.message);
-          deps.log.error({ err: error }, 'get_multiple_table_schemas failed');
-          return toolError('the schemas could not be read right now (logged). Try again shortly.');
-        }
+      outputSchema: z.object({
+        tables: z.array(TableSchemaShape),
+        err: z.string().optional().describe('what went wrong, when the call failed or was refused'),
+        code: z.string().optional().describe('stable error code, when err is set'),
       }),
-    ),
+      annotations: { readOnlyHint: true, destructiveHint: false, idempotentHint: true, openWorldHint: false },
+      refuse: (_args, message, code) => schemaError(message, code),
+    },
+    async ({ table_names }, call) => {
+      try {
+        const tables = await deps.schemas.describe(call.identity, table_names);
+        return { content: [{ type: 'text' as const, text: schemaText(tables) }], structuredContent: { tables } };
+      } catch (error) {
+        if (error instanceof UnknownTableError) return schemaError(error.message, 'VALIDATION_ERROR');
+        deps.log.error({ err: error }, 'get_multiple_table_schemas failed');
+        return schemaError('the schemas could not be read right now (logged). Try again shortly.', toolErrorCode(error));
+      }
+    },
   );
 }

@@ -1,9 +1,10 @@
 // semantic_search_products: products ranked by similarity to a description, under the caller's identity
 // (src/analytics/product-search.ts over src/search). Answers in the compact shape of execute_sales_query.
-import type { McpServer } from '@modelcontextprotocol/server';
 import { z } from 'zod';
-import { type Caller, type ServerDeps, withCall } from '../context.js';
-import { compactAnswer, text, toolError } from './result.js';
+import { compactError } from '../../analytics/format.js';
+import type { ServerDeps } from '../context.js';
+import { registerTool, type ToolHost } from '../pipeline.js';
+import { compactAnswer, text } from './result.js';
 
 export const SearchResultShape = z.object({
   c: z.array(z.string()).describe('column names: product_name, sku, category_name, type_name, base_price, similarity_percent, stock_level (one-store managers only), match, product_description'),
@@ -12,11 +13,13 @@ export const SearchResultShape = z.object({
   msg: z.string().optional().describe('"No rows" when no product matched'),
   note: z.string().optional().describe('how to find more when nothing matched'),
   err: z.string().optional().describe('what went wrong, when the search failed or was refused'),
+  code: z.string().optional().describe('stable error code, when err is set'),
   q: z.string().optional().describe('the description of the failed search'),
 });
 
-export function registerSearchTool(server: McpServer, deps: ServerDeps, caller: Caller): void {
-  server.registerTool(
+export function registerSearchTool(host: ToolHost, deps: ServerDeps): void {
+  registerTool(
+    host,
     'semantic_search_products',
     {
       title: 'Find products by meaning',
@@ -45,22 +48,21 @@ export function registerSearchTool(server: McpServer, deps: ServerDeps, caller: 
       }),
       outputSchema: SearchResultShape,
       annotations: { readOnlyHint: true, destructiveHint: false, idempotentHint: true, openWorldHint: false },
+      refuse: ({ query_description }, message, code) => compactAnswer({ result: compactError(message, query_description, code), isError: true }, 'search'),
     },
-    withCall(async ({ query_description, max_rows, similarity_threshold }, call) =>
-      deps.inFlight.run(async () => {
-        if (!deps.search) {
-          return toolError(
-            'semantic_search_products is not configured on this server. Use execute_sales_query with ILIKE filters on ' +
-              'retail.products.product_name and product_description instead.',
-          );
-        }
-        const outcome = await deps.search.search(
-          caller.userIdOf(call),
-          { queryDescription: query_description, maxRows: max_rows, similarityThreshold: similarity_threshold },
-          call.signal,
-        );
-        return compactAnswer(outcome, 'search');
-      }),
-    ),
+    async ({ query_description, max_rows, similarity_threshold }, call) => {
+      if (!deps.search) {
+        const message =
+          'semantic_search_products is not configured on this server. Use execute_sales_query with ILIKE filters on ' +
+          'retail.products.product_name and product_description instead.';
+        return compactAnswer({ result: compactError(message, query_description, 'INTERNAL_ERROR'), isError: true }, 'search');
+      }
+      const outcome = await deps.search.search(
+        call.identity,
+        { queryDescription: query_description, maxRows: max_rows, similarityThreshold: similarity_threshold },
+        call.signal,
+      );
+      return compactAnswer(outcome, 'search');
+    },
   );
 }

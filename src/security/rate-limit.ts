@@ -1,0 +1,72 @@
+// Call rate limits per identity and tool (issue 11), with `rate-limiter-flexible`.
+// Decisions:
+// - Key: the authenticated subject (jwt: "jwt:<sub>") or the dev-mode manager UUID, and the tool name; one
+//   identity flooding execute_sales_query does not use up its own get_current_utc_date.
+// - A steady rate of `perMinute` calls a minute, plus a burst allowance of `burst` calls that refills over ten
+//   minutes (BurstyRateLimiter): a person asking several questions at once is not refused, a loop is.
+// - In memory by default; in Redis (ioredis) when REDIS_URL is set, so every replica counts the same calls.
+//   Redis down: the limiter falls back to counting in memory (insuranceLimiter) rather than failing every call
+//   or letting every call through.
+// - Checked before the call reaches the database: a refused call costs one counter update.
+import { Redis } from 'ioredis';
+import { BurstyRateLimiter, RateLimiterMemory, RateLimiterRedis, RateLimiterRes } from 'rate-limiter-flexible';
+import { RateLimitedError } from '../infra/errors.js';
+
+export interface RateLimitSettings {
+  /** Calls per identity and tool per minute; 0 turns limiting off. */
+  readonly perMinute: number;
+  readonly burst: number;
+  readonly redisUrl?: string | undefined;
+  /** Prefix of the Redis keys (distinct per deployment, or per test). */
+  readonly keyPrefix: string;
+}
+
+export interface CallRateLimiter {
+  /** Resolves when the call may go; throws RateLimitedError (with the time to wait) when it may not. */
+  take(identityKey: string, tool: string): Promise<void>;
+  close(): Promise<void>;
+}
+
+const BURST_WINDOW_SEC = 600;
+
+export const NO_RATE_LIMIT: CallRateLimiter = { take: async () => undefined, close: async () => undefined };
+
+export function createRateLimiter(settings: RateLimitSettings, warn: (message: string) => void = () => undefined): CallRateLimiter {
+  if (settings.perMinute === 0) return NO_RATE_LIMIT;
+  let redis: Redis | undefined;
+  const steadyOptions = { points: settings.perMinute, duration: 60, keyPrefix: `${settings.keyPrefix}:m` };
+  const burstOptions = { points: Math.max(1, settings.burst), duration: BURST_WINDOW_SEC, keyPrefix: `${settings.keyPrefix}:b` };
+  let steady, burst;
+  if (settings.redisUrl) {
+    redis = new Redis(settings.redisUrl, { enableOfflineQueue: false, maxRetriesPerRequest: 1, lazyConnect: false });
+    let failing = false;
+    redis.on('error', (error: Error) => {
+      if (!failing) warn(`rate limits: Redis unavailable (${error.message}); counting in this process until it is back`);
+      failing = true;
+    });
+    redis.on('ready', () => (failing = false));
+    steady = new RateLimiterRedis({ ...steadyOptions, storeClient: redis, insuranceLimiter: new RateLimiterMemory(steadyOptions) });
+    burst = new RateLimiterRedis({ ...burstOptions, storeClient: redis, insuranceLimiter: new RateLimiterMemory(burstOptions) });
+  } else {
+    steady = new RateLimiterMemory(steadyOptions);
+    burst = new RateLimiterMemory(burstOptions);
+  }
+  const limiter = settings.burst > 0 ? new BurstyRateLimiter(steady, burst) : steady;
+  return {
+    async take(identityKey, tool) {
+      try {
+        await limiter.consume(`${identityKey}|${tool}`);
+      } catch (result) {
+        if (!(result instanceof RateLimiterRes)) throw result;
+        const waitMs = Math.max(1, result.msBeforeNext);
+        throw new RateLimitedError(
+          `rate limit reached for ${tool}: at most ${settings.perMinute} calls a minute (plus a burst of ${settings.burst}). Try again in ${Math.ceil(waitMs / 1000)} s.`,
+          waitMs,
+        );
+      }
+    },
+    async close() {
+      if (redis) await redis.quit().catch(() => redis?.disconnect());
+    },
+  };
+}
