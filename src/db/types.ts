@@ -10,6 +10,11 @@ export interface Identity {
   readonly role: IdentityRole;
   /** 'all' for head office; otherwise the store ids the policies will admit. */
   readonly storeIds: 'all' | readonly number[];
+  /**
+   * May read customer e-mail and phone in clear (the `pii:read` permission). Absent or false: PostgreSQL masks them
+   * (migration 9); the flag travels in the signed RLS context, never as a plain setting.
+   */
+  readonly pii?: boolean;
 }
 
 export interface ColumnInfo {

@@ -65,6 +65,16 @@ const ConfigSchema = z.object({
   tempFileLimit: z.string().regex(/^(-1|\d+(kB|MB|GB|TB)?)$/, 'ZAVA_TEMP_FILE_LIMIT must look like 256MB (or -1 for the server default)'),
   /** Embedded backend: read-only PGlite workers that run tool queries side by side. */
   embeddedReaders: positiveInt('ZAVA_EMBEDDED_READERS'),
+  /** Roles that read customer e-mail and phone in clear (issue 11); the others get them masked by PostgreSQL. */
+  piiReadRoles: z.array(z.enum(['head_office', 'regional_manager', 'store_manager'], {
+    error: 'ZAVA_PII_READ_ROLES must list head_office, regional_manager or store_manager (comma-separated), or be "none"',
+  })),
+  /** Audit trail: days kept (older rows are pruned); 0 keeps every row. */
+  auditRetentionDays: z.coerce.number({ error: 'ZAVA_AUDIT_RETENTION_DAYS must be a number' }).int('ZAVA_AUDIT_RETENTION_DAYS must be a whole number').min(0, 'ZAVA_AUDIT_RETENTION_DAYS must be 0 or more'),
+  /** Audit entries waiting to be written at most; past it the oldest are dropped (counted and logged). */
+  auditQueueLimit: positiveInt('ZAVA_AUDIT_QUEUE_LIMIT'),
+  /** Whether tool calls are recorded at all. */
+  auditEnabled: z.boolean(),
   logFormat: z.enum(['auto', 'json', 'pretty'], { error: 'ZAVA_LOG_FORMAT must be auto, json or pretty' }),
   logLevel: z.enum(['fatal', 'error', 'warn', 'info', 'debug', 'trace', 'silent'], {
     error: 'ZAVA_LOG_LEVEL must be one of fatal, error, warn, info, debug, trace, silent',
@@ -135,6 +145,10 @@ export function loadConfig(overrides: ConfigOverrides = {}, env: NodeJS.ProcessE
     // may use all readers but one); at most 4, for memory: a reader is about 115 MB at the reference dataset and
     // may grow by a few hundred MB during one statement (README, "The embedded database").
     embeddedReaders: pick(undefined, 'ZAVA_EMBEDDED_READERS', String(Math.min(4, cpuCount + 1))),
+    piiReadRoles: listSetting(pick(undefined, 'ZAVA_PII_READ_ROLES', 'head_office') as string),
+    auditRetentionDays: pick(undefined, 'ZAVA_AUDIT_RETENTION_DAYS', '90'),
+    auditQueueLimit: pick(undefined, 'ZAVA_AUDIT_QUEUE_LIMIT', '10000'),
+    auditEnabled: (pick(undefined, 'ZAVA_AUDIT', 'on') as string).toLowerCase() !== 'off',
     logLevel: pick(undefined, 'ZAVA_LOG_LEVEL', 'info'),
     logFormat: pick(undefined, 'ZAVA_LOG_FORMAT', 'auto'),
   };
@@ -144,6 +158,12 @@ export function loadConfig(overrides: ConfigOverrides = {}, env: NodeJS.ProcessE
     throw new ConfigError(`invalid configuration:\n${problems}`);
   }
   return parsed.data;
+}
+
+/** "a, b" → ['a', 'b']; "none" or empty → []. */
+function listSetting(value: string): string[] {
+  const items = value.split(',').map((item) => item.trim().toLowerCase()).filter(Boolean);
+  return items.length === 1 && items[0] === 'none' ? [] : items;
 }
 
 /** Hides the password in a connection URL, for logs and messages. */

@@ -12,6 +12,7 @@ import { CONTEXT_SETTING, loadContextKey, signContext } from '../context.js';
 import { FairScheduler } from '../fair-scheduler.js';
 import { IdentityDirectory } from '../identity.js';
 import type {
+  IdentityRole,
   AdminSession,
   Identity,
   ManagedDatabase,
@@ -41,6 +42,8 @@ export interface EmbeddedOptions {
   /** temp_file_limit of tool queries (PostgreSQL units); '-1' leaves it unlimited. */
   readonly tempFileLimit?: string;
   readonly warn?: (message: string) => void;
+  /** Roles that read personal data in clear (config.piiReadRoles). */
+  readonly piiReadRoles?: readonly IdentityRole[];
 }
 
 /**
@@ -99,7 +102,7 @@ export class EmbeddedDatabase implements ManagedDatabase {
       warn: this.warn,
     });
     this.writer = this.startWriter();
-    this.identities = new IdentityDirectory((sql) => this.ownerQuery(sql), { timeoutMs: IDENTITY_REFRESH_TIMEOUT_MS, warn: this.warn });
+    this.identities = new IdentityDirectory((sql) => this.ownerQuery(sql), { timeoutMs: IDENTITY_REFRESH_TIMEOUT_MS, warn: this.warn, piiReadRoles: options.piiReadRoles });
   }
 
   static async open(options: EmbeddedOptions): Promise<EmbeddedDatabase> {

@@ -161,7 +161,7 @@ export class ServerDatabase implements ManagedDatabase {
     this.queryPool.on('error', ignore);
     this.ownerPool.on('connect', (client) => guardConnection(client, OWNER_WIRE_LIMIT_BYTES, ignore));
     this.queryPool.on('connect', (client) => guardConnection(client, config.maxRowBytes + WIRE_SLACK_BYTES, ignore));
-    this.identities = new IdentityDirectory((sql) => this.ownerQuery(sql));
+    this.identities = new IdentityDirectory((sql) => this.ownerQuery(sql), { piiReadRoles: config.piiReadRoles });
     // The pool is the capacity; each identity gets a share of it, and waiting calls are served in turn.
     this.scheduler = new FairScheduler({
       capacity: config.pool.max,
