@@ -3,6 +3,7 @@
 import { parseArgs } from 'node:util';
 import { loadConfig, loadDotEnv } from '../infra/config.js';
 import { ZavaError } from '../infra/errors.js';
+import { runAuditTail } from './audit.js';
 import { runCatalogImport } from './catalog.js';
 import { runMigrate, runSeed } from './db.js';
 import { runEmbeddingsRebuild } from './embeddings.js';
@@ -27,6 +28,9 @@ const COMMANDS: Readonly<Record<string, string>> = {
         Load a retailer's own catalog (categories → product types → products, or the reference system's
         product_data.json) and embed it, all or nothing. --replace makes the file the whole catalog (refused
         while orders hold a product it drops, unless --with-orders removes those orders too).`,
+  'audit tail': `zava-mcp audit tail [--sub SUB] [--since 2026-11-26|15m|2h|7d] [--limit N] [--json] [--database-url URL | --data-dir DIR]
+        Print the newest tool calls of the audit trail (default 50), oldest first: time, subject, store scope,
+        tool, outcome, rows, duration, request id, client and SQL or search text. --json prints JSON lines.`,
 };
 
 const USAGE = `Usage:
@@ -54,6 +58,10 @@ const OPTIONS = {
   'rls-user-id': { type: 'string' },
   force: { type: 'boolean' },
   'batch-size': { type: 'string' },
+  sub: { type: 'string' },
+  since: { type: 'string' },
+  limit: { type: 'string' },
+  json: { type: 'boolean' },
   help: { type: 'boolean', short: 'h' },
   version: { type: 'boolean', short: 'v' },
 } as const;
@@ -117,6 +125,8 @@ async function main(argv: string[]): Promise<number> {
     case 'embeddings rebuild':
       await runEmbeddingsRebuild(config, values);
       return 0;
+    case 'audit tail':
+      return runAuditTail(config, values);
     case 'catalog import':
       await runCatalogImport(config, positionals[2], process.stderr, values);
       return 0;

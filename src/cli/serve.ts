@@ -16,6 +16,8 @@ import { SchemaService } from '../analytics/schema.js';
 import { filterHint } from '../analytics/filter-hints.js';
 import { createLogger, isHumanFormat } from '../infra/logger.js';
 import { InFlight, type ServerDeps } from '../protocol/context.js';
+import { AuditWriter } from '../infra/audit.js';
+import { pruneAudit, writeAuditEntries } from '../db/audit.js';
 import { startHttpServer } from '../protocol/http.js';
 import { startStdioServer } from '../protocol/stdio.js';
 import { EmbeddingError, type EmbeddingProvider } from '../search/provider.js';
@@ -110,6 +112,14 @@ export async function runServe(config: Config, options: ServeOptions = {}): Prom
     throw error;
   }
   let deps: ServerDeps;
+  // The audit trail's writer: queued, batched, off every call's path (src/infra/audit.ts).
+  const audit = config.auditEnabled
+    ? new AuditWriter((entries) => writeAuditEntries(db, entries), {
+        queueLimit: config.auditQueueLimit,
+        log,
+        prune: config.auditRetentionDays > 0 ? () => pruneAudit(db, config.auditRetentionDays) : undefined,
+      })
+    : undefined;
   try {
     const schemas = new SchemaService(db);
     const hint = async (sql: string) => filterHint(sql, await schemas.filterValues());
@@ -120,6 +130,7 @@ export async function runServe(config: Config, options: ServeOptions = {}): Prom
       search: new ProductSearchService(db, log, provider),
       log,
       inFlight: new InFlight(),
+      audit,
     };
   } catch (error) {
     await db.close();
@@ -177,6 +188,8 @@ export async function runServe(config: Config, options: ServeOptions = {}): Prom
   stopping = true; // also when stdin ended: a signal from here on exits at once
   const drained = await stop(drainMs);
   if (!drained) log.warn({ inFlight: deps.inFlight.size }, 'calls still in progress after the drain period; closing anyway');
+  const unwritten = (await audit?.close(DRAIN_GRACE_MS)) ?? 0;
+  if (unwritten > 0) log.warn({ unwritten }, 'audit entries not written before shutdown');
   await db.close();
   await provider.close?.();
   log.info('zava-mcp stopped');

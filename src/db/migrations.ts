@@ -691,6 +691,62 @@ const personalData: Migration = {
   },
 };
 
+/** The audit trail's schema (migration 10): owner-only; the query role has no USAGE on it. */
+export const AUDIT_SCHEMA = 'zava_audit';
+
+/**
+ * Issue 11, audit trail: one row per tool call, in a schema of its own that the query role cannot reach (no USAGE,
+ * no grant; the SQL guard refuses the schema too). Append-only: UPDATE, DELETE and TRUNCATE raise, except the
+ * retention prune (db/audit.ts), which deletes old rows only after setting zava.audit_prune for its transaction.
+ * An owner can still drop the triggers; this guards against mistakes and the application, not the DBA.
+ */
+const auditTrail: Migration = {
+  version: 10,
+  name: 'audit trail: append-only tool call log',
+  async up(session) {
+    await session.exec(`
+      CREATE SCHEMA ${AUDIT_SCHEMA};
+      REVOKE ALL ON SCHEMA ${AUDIT_SCHEMA} FROM PUBLIC;
+      CREATE TABLE ${AUDIT_SCHEMA}.tool_calls (
+        id            bigint GENERATED ALWAYS AS IDENTITY PRIMARY KEY,
+        at            timestamptz NOT NULL,
+        sub           text,
+        user_id       text,
+        role          text,
+        store_scope   text,
+        pii           boolean,
+        tool          text NOT NULL,
+        request_text  text,
+        outcome       text NOT NULL CHECK (outcome IN ('ok', 'error', 'refused')),
+        row_count     integer,
+        truncated     boolean,
+        refusal       text,
+        error_class   text,
+        duration_ms   real NOT NULL,
+        request_id    text,
+        client_name   text,
+        recorded_at   timestamptz NOT NULL DEFAULT now()
+      );
+      CREATE INDEX tool_calls_at_idx ON ${AUDIT_SCHEMA}.tool_calls (at);
+      CREATE INDEX tool_calls_sub_at_idx ON ${AUDIT_SCHEMA}.tool_calls (sub, at);
+      REVOKE ALL ON ${AUDIT_SCHEMA}.tool_calls FROM PUBLIC;
+
+      CREATE FUNCTION ${AUDIT_SCHEMA}.append_only() RETURNS trigger
+        LANGUAGE plpgsql SET search_path = pg_catalog, pg_temp AS $fn$
+      BEGIN
+        IF TG_OP = 'DELETE' AND current_setting('zava.audit_prune', true) = 'on' THEN RETURN OLD; END IF;
+        RAISE EXCEPTION '${AUDIT_SCHEMA}.tool_calls is append-only (% refused)', TG_OP USING ERRCODE = 'insufficient_privilege';
+      END
+      $fn$;
+      REVOKE ALL ON FUNCTION ${AUDIT_SCHEMA}.append_only() FROM PUBLIC;
+      CREATE TRIGGER append_only BEFORE UPDATE OR DELETE ON ${AUDIT_SCHEMA}.tool_calls
+        FOR EACH ROW EXECUTE FUNCTION ${AUDIT_SCHEMA}.append_only();
+      CREATE TRIGGER no_truncate BEFORE TRUNCATE ON ${AUDIT_SCHEMA}.tool_calls
+        FOR EACH STATEMENT EXECUTE FUNCTION ${AUDIT_SCHEMA}.append_only();
+    `);
+  },
+};
+
 export const MIGRATIONS: readonly Migration[] = [
   schema,
   security,
@@ -701,6 +757,7 @@ export const MIGRATIONS: readonly Migration[] = [
   queryPath,
   catalogImport,
   personalData,
+  auditTrail,
 ];
 
 export interface MigrationReport {

@@ -2,6 +2,7 @@
 // a pool for 2026-07-28 exchanges; stdio: one per connection), and who is calling.
 import type { AuthInfo, ServerContext } from '@modelcontextprotocol/server';
 import type { Database } from '../db/types.js';
+import type { AuditSink } from '../infra/audit.js';
 import type { Logger } from '../infra/logger.js';
 import type { QueryService } from '../analytics/query.js';
 import type { SchemaService } from '../analytics/schema.js';
@@ -27,6 +28,8 @@ export interface ServerDeps {
   readonly log: Logger;
   /** Counts calls in progress, so shutdown can wait for them. */
   readonly inFlight: InFlight;
+  /** The audit trail (issue 11): every finished tool call is recorded here; absent → not recorded. */
+  readonly audit?: AuditSink | undefined;
 }
 
 /** What a tool handler knows about the call: the identity its HTTP request asked for (none on stdio), its signal. */

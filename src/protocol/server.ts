@@ -4,6 +4,7 @@
 // serves it (src/protocol/http.ts, src/protocol/stdio.ts): 2026-07-28, or 2025-era for older clients.
 import { McpServer, type CacheHint } from '@modelcontextprotocol/server';
 import { PACKAGE_VERSION } from '../infra/version.js';
+import { auditToolCalls } from './audit-hook.js';
 import type { Caller, ServerDeps } from './context.js';
 import { registerDateTool } from './tools/date.js';
 import { SERVER_INSTRUCTIONS } from './tools/guidance.js';
@@ -44,6 +45,9 @@ export function createMcpServer(deps: ServerDeps, caller: Caller): McpServer {
       maxToolInputElements: MAX_TOOL_INPUT_ELEMENTS,
     },
   );
+  // AUDIT HOOK (issue 11): records every tool registered below when its call finishes. Move into the call
+  // pipeline's onCallFinished at merge (see audit-hook.ts).
+  auditToolCalls(server, deps, caller);
   registerSchemaTool(server, deps, caller);
   registerQueryTool(server, deps, caller);
   registerDateTool(server);
