@@ -37,7 +37,7 @@ export async function writeAuditEntries(db: ManagedDatabase, entries: readonly A
   }));
   // NUL cannot be stored in text: a tool refuses it at the edge, but the audit must never fail on it.
   const json = JSON.stringify(rows).replaceAll('\\u0000', '\\ufffd');
-  await db.withAdminTransaction((session) => session.query(INSERT, [json]));
+  await db.withAdminTransaction((session) => session.query(INSERT, [json]), { visibleToReaders: false });
 }
 
 /** Deletes rows older than `days` (0 keeps everything); returns how many went. */
@@ -50,7 +50,7 @@ export async function pruneAudit(db: ManagedDatabase, days: number): Promise<num
       [days],
     );
     return Number(result.rows[0]?.[0] ?? 0);
-  });
+  }, { visibleToReaders: false });
 }
 
 export interface AuditQuery {

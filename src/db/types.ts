@@ -97,12 +97,20 @@ export interface AdminSession {
   copyCsv(table: string, columns: readonly string[], csv: string): Promise<void>;
 }
 
+export interface AdminOptions {
+  /**
+   * False when the transaction writes nothing a tool query can read (the audit trail): the embedded backend then
+   * does not refresh its readers' snapshot, which copies the data directory. Default true.
+   */
+  readonly visibleToReaders?: boolean;
+}
+
 /** A backend as the CLI and the server hold it: the Database contract plus owner-side operations. */
 export interface ManagedDatabase extends Database {
   /** Human-readable location, password-free, for messages. */
   readonly location: string;
   /** One owner transaction: everything in `work` commits together or not at all. */
-  withAdminTransaction<T>(work: (session: AdminSession) => Promise<T>): Promise<T>;
+  withAdminTransaction<T>(work: (session: AdminSession) => Promise<T>, options?: AdminOptions): Promise<T>;
   /**
    * Loads the RLS signing key and backend facts after migrations; must be called before withIdentity.
    * Idempotent.

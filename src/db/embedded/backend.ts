@@ -12,6 +12,7 @@ import { CONTEXT_SETTING, loadContextKey, signContext } from '../context.js';
 import { FairScheduler } from '../fair-scheduler.js';
 import { IdentityDirectory } from '../identity.js';
 import type {
+  AdminOptions,
   IdentityRole,
   AdminSession,
   Identity,
@@ -248,7 +249,7 @@ export class EmbeddedDatabase implements ManagedDatabase {
     return this.writeLock.run(() => this.writerRows({ op: 'query', sql, params }, { timeoutMs: this.options.statementTimeoutMs }));
   }
 
-  async withAdminTransaction<T>(work: (session: AdminSession) => Promise<T>): Promise<T> {
+  async withAdminTransaction<T>(work: (session: AdminSession) => Promise<T>, options: AdminOptions = {}): Promise<T> {
     return this.writeLock.run(async () => {
       const session: AdminSession = {
         exec: async (sql) => void (await this.writerCall({ op: 'exec', sql })),
@@ -264,8 +265,9 @@ export class EmbeddedDatabase implements ManagedDatabase {
         await session.exec('ROLLBACK').catch(() => undefined);
         throw error;
       } finally {
-        // Even a failed COMMIT may have changed what the readers must see; a spare snapshot costs little.
-        this.readers.markWritten();
+        // Even a failed COMMIT may have changed what the readers must see; a spare snapshot costs little. Writes no
+        // tool query can read (the audit trail) do not make one: it would copy the data directory per batch.
+        if (options.visibleToReaders !== false) this.readers.markWritten();
       }
       return result;
     });
