@@ -267,7 +267,7 @@ export function renderSchemas(schemas: readonly TableSchema[]): string {
       const fks = new Map(schema.foreign_keys.filter((fk) => fk.columns.length === 1).map((fk) => [fk.columns[0], fk]));
       const lines = [`Table ${schema.table} (${schema.row_access === 'your stores only' ? 'rows of your stores only' : 'all rows'})`];
       for (const column of schema.columns) {
-        const flags = [schema.primary_key.includes(column.name) ? 'PK' : '', column.nullable ? '' : 'NOT NULL'].filter(Boolean);
+        const flags = [schema.primary_key.includes(column.name) ? 'PK' : '', column.nullable ? '' : 'NOT NULL', schema.masked_columns?.[column.name] ? 'MASKED' : ''].filter(Boolean);
         const fk = fks.get(column.name);
         const ref = fk ? ` -> ${fk.references_table}.${fk.references_columns[0]}` : '';
         lines.push(`  ${column.name} ${column.type}${flags.length ? ` ${flags.join(' ')}` : ''}${ref}`);
