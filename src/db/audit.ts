@@ -15,7 +15,11 @@ const INSERT = `INSERT INTO ${AUDIT_SCHEMA}.tool_calls (${COLUMNS.map(([name]) =
   SELECT ${COLUMNS.map(([name]) => name).join(', ')}
     FROM json_to_recordset($1::json) AS x(${COLUMNS.map(([name, type]) => `${name} ${type}`).join(', ')})`;
 
-/** One INSERT for the whole batch: a single round trip, whatever its size. */
+/**
+ * One INSERT for the whole batch, in autocommit: a single round trip whatever its size (a BEGIN/COMMIT around it
+ * cost two more per batch, which at low call rates is a round trip or two per call), and on the embedded backend
+ * no refresh of the readers' snapshot (ownerQuery never makes one).
+ */
 export async function writeAuditEntries(db: ManagedDatabase, entries: readonly AuditEntry[]): Promise<void> {
   const rows = entries.map((e) => ({
     at: e.at.toISOString(),
@@ -37,7 +41,7 @@ export async function writeAuditEntries(db: ManagedDatabase, entries: readonly A
   }));
   // NUL cannot be stored in text: a tool refuses it at the edge, but the audit must never fail on it.
   const json = JSON.stringify(rows).replaceAll('\\u0000', '\\ufffd');
-  await db.withAdminTransaction((session) => session.query(INSERT, [json]), { visibleToReaders: false });
+  await db.ownerQuery(INSERT, [json]);
 }
 
 /** Deletes rows older than `days` (0 keeps everything); returns how many went. */

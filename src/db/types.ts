@@ -83,7 +83,10 @@ export interface Database {
    * statement takes its own snapshot either way, so callers must not rely on settings made by an earlier query.
    */
   withIdentity<T>(identity: Identity, work: (session: ReadSession) => Promise<T>, options?: ReadOptions): Promise<T>;
-  /** Trusted owner-side reads (schema introspection, ground truth in tests). Never pass user SQL here. */
+  /**
+   * Trusted owner-side statements in autocommit: reads (schema introspection, ground truth in tests) and the audit
+   * trail's appends, which no tool query reads. Never pass user SQL here.
+   */
   ownerQuery(sql: string, params?: readonly SqlParam[]): Promise<RowSet>;
   close(): Promise<void>;
 }
