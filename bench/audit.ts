@@ -3,7 +3,8 @@
 // round; in each, 8 clients call a one-row execute_sales_query (an audited call that also uses the database the
 // audit writes to) and get_current_utc_date (no database: the edge, where the hook's own cost shows most) for a
 // fixed time. Prints calls/s per round and the median of the rounds, the server process's CPU time per call (from
-// /proc: it holds on a busy shared machine where calls/s does not), and checks the audit rows were written.
+// /proc: it holds on a busy shared machine where calls/s does not), and checks the audit rows were written. First,
+// in this process: what record() costs per entry, and what one batch INSERT costs at 1, 10 and 100 rows.
 // Usage: npm run build && node dist/bench/audit.js [--rounds N] [--seconds S] [--clients N]
 import { readFileSync } from 'node:fs';
 import { loadavg } from 'node:os';
@@ -12,6 +13,9 @@ import { createEmbeddingProvider, embeddingSettings } from '../src/search/settin
 import { ensureEmbeddings } from '../src/search/store.js';
 import { createTestDatabase } from '../test/support/databases.js';
 import { startZavaHttp } from './peers.js';
+import { AuditWriter, type AuditEntry } from '../src/infra/audit.js';
+import { writeAuditEntries } from '../src/db/audit.js';
+import { createLogger } from '../src/infra/logger.js';
 
 const arg = (name: string, fallback: number) => {
   const i = process.argv.indexOf(`--${name}`);
@@ -65,6 +69,24 @@ const median = (values: number[]) => [...values].sort((a, b) => a - b)[Math.floo
 const t = await createTestDatabase('server', { customers: 300 });
 try {
   await ensureEmbeddings(t.db, { provider: createEmbeddingProvider(embeddingSettings({})) });
+  const sample: AuditEntry = {
+    at: new Date(), sub: HEAD_OFFICE_USER_ID, userId: HEAD_OFFICE_USER_ID, role: 'head_office', storeScope: '*', pii: true,
+    tool: 'execute_sales_query', text: ONE_ROW, outcome: 'ok', rows: 1, truncated: false, durationMs: 1.2, requestId: '1', clientName: 'bench',
+  };
+  const sink = new AuditWriter(async () => undefined, { queueLimit: 1_000_000, log: createLogger('silent') });
+  const n = 200_000;
+  const t0 = performance.now();
+  for (let i = 0; i < n; i++) sink.record(sample);
+  console.log(`record(): ${(((performance.now() - t0) / n) * 1000).toFixed(2)} µs per entry`);
+  await sink.close();
+  for (const size of [1, 10, 100]) {
+    const batch = Array.from({ length: size }, () => sample);
+    const runs = 50;
+    const t1 = performance.now();
+    for (let i = 0; i < runs; i++) await writeAuditEntries(t.db, batch);
+    const ms = (performance.now() - t1) / runs;
+    console.log(`batch INSERT of ${size}: ${ms.toFixed(2)} ms (${(ms / size).toFixed(3)} ms per row)`);
+  }
   const results: Record<'on' | 'off', { query: Rate[]; date: Rate[] }> = { on: { query: [], date: [] }, off: { query: [], date: [] } };
   for (let round = 0; round < ROUNDS; round++) {
     for (const mode of round % 2 === 0 ? (['off', 'on'] as const) : (['on', 'off'] as const)) {
