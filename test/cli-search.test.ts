@@ -38,7 +38,7 @@ for (const { kind, skip } of await backendsUnderTest()) {
       kind === 'server' ? Number((await t.db.ownerQuery(sql)).rows[0]![0]) : undefined;
 
     before(async () => {
-      t = await createTestDatabase(kind, { customers: 40 });
+      t = await createTestDatabase(kind, { customers: 40, embeddings: false }); // the commands below embed it
       dir = await mkdtemp(path.join(tmpdir(), 'zava-cli-search-'));
       if (kind === 'embedded') await t.db.close(); // PGlite is single-process: the CLI opens the directory itself.
     });

@@ -9,7 +9,10 @@ import { createServer, connect } from 'node:net';
 import { tmpdir } from 'node:os';
 import path from 'node:path';
 import { fileURLToPath } from 'node:url';
-import { createServerDatabaseUrl, createTestDatabase, serverUnavailableReason, type TestDatabase } from './support/databases.js';
+import pg from 'pg';
+import { PG_ADMIN_URL, createServerDatabaseUrl, createTestDatabase, serverUnavailableReason, type TestDatabase } from './support/databases.js';
+import { loadConfig } from '../src/infra/config.js';
+import { migrateDatabase, openDatabase } from '../src/db/open.js';
 import { runCli as run } from './support/cli.js';
 
 const ROOT = fileURLToPath(new URL('../..', import.meta.url));
@@ -197,6 +200,41 @@ describe('replicas starting at once', async () => {
       assert.match(customers.stderr, /already holds a dataset \(200 customers/, 'one dataset, not several');
     } finally {
       await drop();
+    }
+  });
+
+  test('databases of one cluster migrating at once share its roles without colliding', { skip, timeout: 120_000 }, async () => {
+    // Roles are cluster-wide and the migration lock is per database: a new query role, created, altered and
+    // granted by six databases' migrations at the same moment, twice (a wrong attribute to repair the second time).
+    const role = `zava_q_${process.pid}_${Date.now() % 100_000}`;
+    const databases = await Promise.all(Array.from({ length: 6 }, () => createServerDatabaseUrl()));
+    const admin = new pg.Client({ connectionString: PG_ADMIN_URL });
+    await admin.connect();
+    try {
+      const migrateAll = (urls: readonly string[]) =>
+        Promise.all(
+          urls.map(async (url) => {
+            const config = loadConfig({ databaseUrl: url }, { ZAVA_QUERY_ROLE: role });
+            const db = await openDatabase(config);
+            try {
+              await migrateDatabase(db, config);
+            } finally {
+              await db.close();
+            }
+          }),
+        );
+      await migrateAll(databases.slice(0, 3).map((d) => d.url));
+      await admin.query(`ALTER ROLE ${role} CREATEDB`);
+      await migrateAll(databases.slice(3).map((d) => d.url));
+      const attributes = await admin.query(`SELECT rolcreatedb, rolcanlogin, rolsuper FROM pg_roles WHERE rolname = $1`, [role]);
+      assert.deepEqual(attributes.rows, [{ rolcreatedb: false, rolcanlogin: true, rolsuper: false }], 'the attribute was repaired');
+      const member = await admin.query(`SELECT count(*)::int AS n FROM pg_auth_members m JOIN pg_roles r ON r.oid = m.roleid WHERE r.rolname = $1`, [role]);
+      assert.equal(member.rows[0].n, 1, 'the sandbox role is a member once');
+    } finally {
+      await Promise.all(databases.map((d) => d.drop()));
+      await admin.query(`DROP ROLE IF EXISTS ${role}_sandbox`).catch(() => undefined);
+      await admin.query(`DROP ROLE IF EXISTS ${role}`).catch(() => undefined);
+      await admin.end();
     }
   });
 });

@@ -8,7 +8,7 @@ import { tmpdir } from 'node:os';
 import path from 'node:path';
 import { backendsUnderTest, createTestDatabase, type TestDatabase } from './support/databases.js';
 import { ensureEmbeddings, rebuildEmbeddings } from '../src/search/store.js';
-import { searchProducts, SearchInputError } from '../src/search/search.js';
+import { inRankOrder, searchProducts, SearchInputError, understoodShare, type ProductSearchResult } from '../src/search/search.js';
 import { LocalEmbeddingProvider } from '../src/search/local.js';
 import { EmbeddingError, EmbeddingModelMismatchError, type EmbeddingProvider, type ProductDocument } from '../src/search/provider.js';
 import { importCatalog, parseCatalogFile } from '../src/search/catalog-import.js';
@@ -54,6 +54,23 @@ for (const { kind, skip } of backends) {
       const all: string[][] = [];
       for (const q of QUERIES) all.push((await searchProducts(t.db, hq, { query: q }, { provider })).results.map((r) => `${r.sku}:${r.similarityPercent}`));
       resultsByBackend.set(kind, all);
+    });
+
+    test('similarity reads in rank order, and a description the model cannot read matches nothing', async () => {
+      const hq = await t.db.resolveIdentity(HEAD_OFFICE);
+      // Fused ranking puts full-text hits above products with a higher cosine; the percentages must not rise.
+      for (const query of ['containers for paint', 'paint for a bathroom ceiling', 'tools for building a deck', 'cordless drill', 'HT-HAM-003', 'hamer']) {
+        const shown = (await searchProducts(t.db, hq, { query, maxRows: 20, similarityThreshold: 20 }, { provider })).results.map((r) => r.similarityPercent);
+        assert.ok(shown.length > 0, query);
+        for (let i = 1; i < shown.length; i++) assert.ok(shown[i]! <= shown[i - 1]!, `${query}: ${shown.join(' ')}`);
+      }
+      // One nonsense word and one a typo away from "plug": mostly unknown, so nothing at the default threshold.
+      for (const nonsense of ['xyzzy plugh', 'qwzx vbnq', 'plugh xyzzy frobozz']) {
+        assert.deepEqual((await searchProducts(t.db, hq, { query: nonsense }, { provider })).results, [], nonsense);
+      }
+      // A typo of a catalog word alone is understood (spelling correction) and keeps its products.
+      const hammers = await searchProducts(t.db, hq, { query: 'hamer', maxRows: 5 }, { provider });
+      assert.ok(hammers.results.length >= 3 && hammers.results.slice(0, 3).every((r) => r.typeName === 'Hammers & Mallets'), hammers.results.map((r) => r.sku).join(' '));
     });
 
     test('search functions: one per size and version, stale versions dropped; a missing one falls back inline', async () => {
@@ -190,3 +207,37 @@ describe('backends agree', () => {
 });
 
 void ({} as ProductDocument);
+
+describe('similarity calibration', () => {
+  test('a query is believed in full from 60 % of its words understood, not at all below 30 %', () => {
+    assert.equal(understoodShare(1), 1);
+    assert.equal(understoodShare(0.6), 1);
+    assert.equal(understoodShare(0.3), 0);
+    assert.equal(understoodShare(0), 0);
+    assert.ok(Math.abs(understoodShare(0.45) - 0.5) < 1e-9);
+    assert.equal(understoodShare(Number.NaN), 1, 'a provider without the notion is believed');
+  });
+
+  test('the local model counts known, spelling-corrected and unknown words', () => {
+    const model = new LocalEmbeddingProvider(256);
+    model.fit([
+      { productId: 1, sku: 'A-1', name: 'Claw Hammer', description: 'A steel claw hammer for nails.', typeName: 'Hammers', categoryName: 'Hand Tools' },
+      { productId: 2, sku: 'A-2', name: 'Wall Plug Pack', description: 'Plastic wall plugs for screws in masonry.', typeName: 'Fixings', categoryName: 'Hardware' },
+    ]);
+    const coverage = (text: string) => model.fittedModel!.queryCoverage(text);
+    assert.equal(coverage('claw hammer'), 1);
+    assert.equal(coverage('a hammer for the garden'), 1, 'English words the catalog lacks are still understood');
+    assert.equal(coverage('10mm A-1'), 1, 'sizes and SKUs count as known');
+    assert.equal(coverage('xyzzy'), 0);
+    assert.equal(coverage('xyzzy plugh'), 0.375, 'plugh is a typo of plug: 3/4 of a word');
+    assert.equal(coverage('the of and'), 1, 'no content word: unspecific, not unknown');
+  });
+
+  test('shown similarities never rise down the list; each result keeps at least its own', () => {
+    const result = (similarityPercent: number) => ({ similarityPercent }) as ProductSearchResult;
+    const shown = inRankOrder([38.7, 30.7, 63.5, 46.7, 62.2, Number.NaN, 33.6].map(result)).map((r) => r.similarityPercent);
+    assert.deepEqual(shown.slice(0, 5), [63.5, 63.5, 63.5, 62.2, 62.2]);
+    assert.ok(Number.isNaN(shown[5]!), 'a row without a cosine stays without one (dropped by the answer)');
+    assert.equal(shown[6], 33.6);
+  });
+});

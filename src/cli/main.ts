@@ -4,7 +4,9 @@ import { parseArgs } from 'node:util';
 import { loadConfig, loadDotEnv } from '../infra/config.js';
 import { ZavaError } from '../infra/errors.js';
 import { runAuditTail } from './audit.js';
+import { runBackup, runRestore } from './backup.js';
 import { runCatalogImport } from './catalog.js';
+import { runHealth } from './health.js';
 import { runMigrate, runSeed } from './db.js';
 import { runEmbeddingsRebuild } from './embeddings.js';
 import { runServe } from './serve.js';
@@ -24,6 +26,16 @@ const COMMANDS: Readonly<Record<string, string>> = {
   'embeddings rebuild': `zava-mcp embeddings rebuild [--database-url URL | --data-dir DIR] [--force] [--batch-size N]
         Embed the products whose embedding is missing, stale or from another model with the configured
         provider (ZAVA_EMBEDDING_PROVIDER): one transaction per batch, resumable. --force re-embeds all.`,
+  'db backup': `zava-mcp db backup <file> [--database-url URL | --data-dir DIR]
+        Write the whole database to <file>: a pg_dump custom-format archive on a PostgreSQL server (needs the
+        PostgreSQL client tools), PGlite's data-directory dump when embedded (stop the server first).`,
+  'db restore': `zava-mcp db restore <file> [--replace] [--database-url URL | --data-dir DIR]
+        Restore a backup made by db backup, all or nothing. A database that holds data is replaced only with
+        --replace; a failed or interrupted restore leaves it as it was.`,
+  health: `zava-mcp health [--url URL]
+        Ask a running server whether it is ready (GET /ready: database, schema version, embeddings) and print
+        each component; exit 0 when ready, 1 when not or when nothing answers (for container health checks).
+        Default URL: this configuration's host and port.`,
   'catalog import': `zava-mcp catalog import <file.json> [--replace [--with-orders]] [--database-url URL | --data-dir DIR]
         Load a retailer's own catalog (categories → product types → products, or the reference system's
         product_data.json) and embed it, all or nothing. --replace makes the file the whole catalog (refused
@@ -62,6 +74,7 @@ const OPTIONS = {
   since: { type: 'string' },
   limit: { type: 'string' },
   json: { type: 'boolean' },
+  url: { type: 'string' },
   help: { type: 'boolean', short: 'h' },
   version: { type: 'boolean', short: 'v' },
 } as const;
@@ -91,8 +104,9 @@ async function main(argv: string[]): Promise<number> {
     process.stdout.write(`zava-mcp ${PACKAGE_VERSION}\n`);
     return 0;
   }
-  // `catalog import` takes one argument, the file; every other command is its words alone.
-  const takesFile = positionals[0] === 'catalog' && positionals[1] === 'import';
+  // `catalog import`, `db backup` and `db restore` take one argument, the file; every other command is its words alone.
+  const words = positionals.slice(0, 2).join(' ');
+  const takesFile = words === 'catalog import' || words === 'db backup' || words === 'db restore';
   const command = (takesFile ? positionals.slice(0, 2) : positionals).join(' ');
   if (values.help || positionals.length === 0) {
     const usage = COMMANDS[command];
@@ -104,7 +118,7 @@ async function main(argv: string[]): Promise<number> {
     return 2;
   }
   if (takesFile && positionals.length !== 3) {
-    process.stderr.write(`zava-mcp: catalog import needs exactly one file: zava-mcp catalog import <file.json>\n\n${USAGE}\n`);
+    process.stderr.write(`zava-mcp: ${command} needs exactly one file: ${COMMANDS[command]!.split('\n')[0]}\n\n${USAGE}\n`);
     return 2;
   }
   loadDotEnv();
@@ -129,6 +143,14 @@ async function main(argv: string[]): Promise<number> {
       return runAuditTail(config, values);
     case 'catalog import':
       await runCatalogImport(config, positionals[2], process.stderr, values);
+      return 0;
+    case 'health':
+      return runHealth(config, values.url);
+    case 'db backup':
+      await runBackup(config, positionals[2]!);
+      return 0;
+    case 'db restore':
+      await runRestore(config, positionals[2]!, { replace: values.replace === true });
       return 0;
     default:
       return runServe(config, { stdio: values.stdio === true });

@@ -1,7 +1,8 @@
 // `zava-mcp serve` (what `npm start` runs): prepare the database (migrate, seed on first run, embed the catalog
 // for semantic search), then serve MCP over Streamable HTTP (default) or stdio.
 import type { Config } from '../infra/config.js';
-import { DataLoadError } from '../infra/errors.js';
+import { DatabaseUnavailableError, DataLoadError } from '../infra/errors.js';
+import { databaseCheck, embeddingsCheck, Readiness } from '../infra/health.js';
 import { assertPortAvailable } from './port-check.js';
 import { consoleProgress, logProgress, type Progress } from '../infra/progress.js';
 import { openDatabase } from '../db/open.js';
@@ -58,7 +59,7 @@ export async function prepareDatabase(
       }
     }
     // An identity that names no manager is the operator's mistake: refuse to start rather than fail every call.
-    if (identity !== undefined) await db.resolveIdentity(identity);
+    if (identity !== undefined) await resolveAtStart(db, identity, warn);
     try {
       const embedded = await ensureEmbeddings(db, { provider, progress });
       if (embedded.embedded > 0) log(`embedded ${embedded.embedded} of ${embedded.products} products with ${embedded.model} (${(embedded.ms / 1000).toFixed(1)} s)`);
@@ -71,6 +72,28 @@ export async function prepareDatabase(
   } catch (error) {
     await db.close();
     throw error;
+  }
+}
+
+/** How long start-up keeps trying to load the identity directory when the database is only slow. */
+const START_IDENTITY_PATIENCE_MS = 60_000;
+
+/**
+ * Checks the stdio identity at start. An unknown identity fails at once; a directory load that runs out of time
+ * (a database busy with start-up work on a loaded machine) is tried again for up to a minute, since refusing to
+ * start because the machine is slow would be wrong.
+ */
+async function resolveAtStart(db: ManagedDatabase, identity: string, warn: (line: string) => void): Promise<void> {
+  const deadline = Date.now() + START_IDENTITY_PATIENCE_MS;
+  for (;;) {
+    try {
+      await db.resolveIdentity(identity);
+      return;
+    } catch (error) {
+      if (!(error instanceof DatabaseUnavailableError) || Date.now() >= deadline) throw error;
+      warn(`${error.message}; trying again`);
+      await new Promise((resolve) => setTimeout(resolve, 1_000));
+    }
   }
 }
 
@@ -131,6 +154,12 @@ export async function runServe(config: Config, options: ServeOptions = {}): Prom
       log,
       inFlight: new InFlight(),
       audit,
+      readiness: new Readiness(
+        new Map([
+          ['database', databaseCheck(db)],
+          ['embeddings', embeddingsCheck(db, () => provider.model)],
+        ]),
+      ),
     };
   } catch (error) {
     await db.close();

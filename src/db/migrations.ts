@@ -142,31 +142,69 @@ const schema: Migration = {
   },
 };
 
+/**
+ * The query role and its sandbox role, as the policies and grants expect them: created when missing, their
+ * attributes repaired when wrong, the sandbox a member of the query role. Roles belong to the cluster, not to
+ * one database, so a restore into a new cluster needs them before the dump's grants (see cli/backup.ts).
+ */
+export async function ensureQueryRoles(session: AdminSession, queryRole: string, queryRolePassword?: string): Promise<void> {
+  const role = quoteIdent(queryRole);
+  const sandbox = quoteIdent(`${queryRole}_sandbox`);
+  // Roles are cluster-wide: another database may have created them already.
+  await session.exec(`
+    DO $$ BEGIN
+      CREATE ROLE ${role} LOGIN;
+    EXCEPTION WHEN duplicate_object OR unique_violation THEN NULL; END $$;
+    DO $$ BEGIN
+      CREATE ROLE ${sandbox} NOLOGIN;
+    EXCEPTION WHEN duplicate_object OR unique_violation THEN NULL; END $$;
+    -- Only when an attribute differs: the advisory lock is per database, and two databases of one cluster
+    -- migrating at once would otherwise update the same pg_authid row ("tuple concurrently updated").
+    DO $$ BEGIN
+      IF EXISTS (SELECT 1 FROM pg_roles WHERE rolname = ${quoteLiteral(queryRole)}
+                  AND (rolsuper OR rolcreatedb OR rolcreaterole OR rolreplication OR rolbypassrls OR NOT rolcanlogin)) THEN
+        ALTER ROLE ${role} NOSUPERUSER NOCREATEDB NOCREATEROLE NOREPLICATION NOBYPASSRLS LOGIN;
+      END IF;
+      IF EXISTS (SELECT 1 FROM pg_roles WHERE rolname = ${quoteLiteral(`${queryRole}_sandbox`)}
+                  AND (rolsuper OR rolcreatedb OR rolcreaterole OR rolreplication OR rolbypassrls OR rolcanlogin OR NOT rolinherit)) THEN
+        ALTER ROLE ${sandbox} NOSUPERUSER NOCREATEDB NOCREATEROLE NOREPLICATION NOBYPASSRLS NOLOGIN INHERIT;
+      END IF;
+    END $$;
+  `);
+  if (queryRolePassword) await session.exec(`ALTER ROLE ${role} PASSWORD ${quoteLiteral(queryRolePassword)}`);
+  // The sandbox role holds no grant of its own: it inherits the query role's SELECTs.
+  const member = await session.query(
+    `SELECT 1 FROM pg_auth_members m JOIN pg_roles r ON r.oid = m.roleid JOIN pg_roles s ON s.oid = m.member
+      WHERE r.rolname = $1 AND s.rolname = $2`,
+    [queryRole, `${queryRole}_sandbox`],
+  );
+  if (member.rowCount === 0) {
+    // Another database's migration may grant it at the same moment (roles are cluster-wide).
+    await session.exec(`DO $$ BEGIN GRANT ${role} TO ${sandbox}; EXCEPTION WHEN unique_violation THEN NULL; END $$`);
+  }
+  // The owner of the masking views (migration 9): a login-less role with no privilege beyond what migration 9
+  // grants it, and not the tables' owner, so Row Level Security applies under the views. A restore needs it too.
+  const views = quoteIdent(viewOwnerRole(queryRole));
+  await session.exec(`
+    DO $$ BEGIN
+      CREATE ROLE ${views} NOLOGIN NOINHERIT;
+    EXCEPTION WHEN duplicate_object OR unique_violation THEN NULL; END $$;
+    DO $$ BEGIN
+      IF EXISTS (SELECT 1 FROM pg_roles WHERE rolname = ${quoteLiteral(viewOwnerRole(queryRole))}
+                  AND (rolsuper OR rolcreatedb OR rolcreaterole OR rolreplication OR rolbypassrls OR rolcanlogin OR rolinherit)) THEN
+        ALTER ROLE ${views} NOSUPERUSER NOCREATEDB NOCREATEROLE NOREPLICATION NOBYPASSRLS NOLOGIN NOINHERIT;
+      END IF;
+    END $$;
+  `);
+}
+
 const security: Migration = {
   version: 2,
   name: 'query role, signed RLS context, policies',
   async up(session, { queryRole, queryRolePassword }) {
     const role = quoteIdent(queryRole);
     const sandbox = quoteIdent(`${queryRole}_sandbox`);
-    // Roles are cluster-wide: another database may have created them already.
-    await session.exec(`
-      DO $$ BEGIN
-        CREATE ROLE ${role} LOGIN;
-      EXCEPTION WHEN duplicate_object OR unique_violation THEN NULL; END $$;
-      DO $$ BEGIN
-        CREATE ROLE ${sandbox} NOLOGIN;
-      EXCEPTION WHEN duplicate_object OR unique_violation THEN NULL; END $$;
-      ALTER ROLE ${role} NOSUPERUSER NOCREATEDB NOCREATEROLE NOREPLICATION NOBYPASSRLS LOGIN;
-      ALTER ROLE ${sandbox} NOSUPERUSER NOCREATEDB NOCREATEROLE NOREPLICATION NOBYPASSRLS NOLOGIN INHERIT;
-    `);
-    if (queryRolePassword) await session.exec(`ALTER ROLE ${role} PASSWORD ${quoteLiteral(queryRolePassword)}`);
-    // The sandbox role holds no grant of its own: it inherits the query role's SELECTs.
-    const member = await session.query(
-      `SELECT 1 FROM pg_auth_members m JOIN pg_roles r ON r.oid = m.roleid JOIN pg_roles s ON s.oid = m.member
-        WHERE r.rolname = $1 AND s.rolname = $2`,
-      [queryRole, `${queryRole}_sandbox`],
-    );
-    if (member.rowCount === 0) await session.exec(`GRANT ${role} TO ${sandbox}`);
+    await ensureQueryRoles(session, queryRole, queryRolePassword);
 
     const key = newContextKey();
     await session.exec(`
@@ -566,12 +604,7 @@ const personalData: Migration = {
     const role = quoteIdent(queryRole);
     const sandbox = quoteIdent(`${queryRole}_sandbox`);
     const owner = quoteIdent(viewOwnerRole(queryRole));
-    await session.exec(`
-      DO $$ BEGIN
-        CREATE ROLE ${owner} NOLOGIN;
-      EXCEPTION WHEN duplicate_object OR unique_violation THEN NULL; END $$;
-      ALTER ROLE ${owner} NOSUPERUSER NOCREATEDB NOCREATEROLE NOREPLICATION NOBYPASSRLS NOLOGIN NOINHERIT;
-    `);
+    await ensureQueryRoles(session, queryRole);
     await session.exec(`
       CREATE SCHEMA ${DATA_SCHEMA};
       REVOKE ALL ON SCHEMA ${DATA_SCHEMA} FROM PUBLIC;

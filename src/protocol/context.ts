@@ -7,6 +7,7 @@ import type { Logger } from '../infra/logger.js';
 import type { QueryService } from '../analytics/query.js';
 import type { SchemaService } from '../analytics/schema.js';
 import type { CompactResult } from '../analytics/format.js';
+import type { Readiness } from '../infra/health.js';
 
 /**
  * semantic_search_products as a service (src/analytics/product-search.ts over src/search): the caller's
@@ -30,6 +31,8 @@ export interface ServerDeps {
   readonly inFlight: InFlight;
   /** The audit trail (issue 11): every finished tool call is recorded here; absent → not recorded. */
   readonly audit?: AuditSink | undefined;
+  /** What GET /ready reports (absent: always ready). */
+  readonly readiness?: Readiness | undefined;
 }
 
 /** What a tool handler knows about the call: the identity its HTTP request asked for (none on stdio), its signal. */

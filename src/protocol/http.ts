@@ -12,6 +12,8 @@
 // - The identity (x-rls-user-id) travels with each message as the SDK's per-request auth info (context.ts), so
 //   servers hold nothing per caller and can be shared: the 2026-07-28 entry asks its factory for a server per
 //   request, so those come from a pool and go back when the exchange's transport closes.
+// - /health (alive: no database call) and /ready (database, schema version, embeddings: see infra/health.ts)
+//   answer before the MCP edge checks, for load balancers and container probes.
 // - Edge checks before any parsing: Host (and Origin) when bound to loopback, against DNS rebinding; POST only
 //   (GET/DELETE: no sessions, no standalone SSE stream: 405); JSON content type (415); body size (413); JSON-RPC
 //   batches refused with a clear error (MCP removed them in 2025-06-18).
@@ -171,8 +173,14 @@ export async function startHttpServer(deps: ServerDeps, options: HttpOptions): P
       return jsonRpcError(res, 503, -32000, 'the server is shutting down; try again', { 'retry-after': '1' });
     }
     if (path === '/health') {
-      res.writeHead(200, { 'content-type': 'application/json' });
+      res.writeHead(200, { 'content-type': 'application/json', 'cache-control': 'no-store' });
       res.end(JSON.stringify({ status: 'ok' }));
+      return;
+    }
+    if (path === '/ready') {
+      const report = deps.readiness ? await deps.readiness.check() : { status: 'ready', components: {} };
+      res.writeHead(report.status === 'ready' ? 200 : 503, { 'content-type': 'application/json', 'cache-control': 'no-store' });
+      res.end(JSON.stringify(report));
       return;
     }
     if (path !== MCP_PATH) return jsonRpcError(res, 404, -32000, `not found: the MCP endpoint is ${MCP_PATH}`);

@@ -122,12 +122,19 @@ export class WorkerEmbeddingProvider implements EmbeddingProvider {
   }
 
   async embedQuery(text: string, options: EmbedQueryOptions = {}): Promise<number[]> {
+    return (await this.embedQueryWithCoverage(text, options)).vector;
+  }
+
+  async embedQueryWithCoverage(text: string, options: EmbedQueryOptions = {}): Promise<{ vector: number[]; coverage: number }> {
     // The fit is read now, with the model name the caller reads: a refit finishing meanwhile changes neither.
     const { digest } = this.requireFit();
     try {
       return await this.scheduler.run(
         options.key ?? '',
-        async () => vectorsOf(await this.post(this.leastBusy(), { type: 'query', digest, text }), this.dimensions)[0]!,
+        async () => {
+          const reply = await this.post(this.leastBusy(), { type: 'query', digest, text });
+          return { vector: vectorsOf(reply, this.dimensions)[0]!, coverage: 'coverage' in reply && typeof reply.coverage === 'number' ? reply.coverage : 1 };
+        },
         options.signal,
       );
     } catch (error) {

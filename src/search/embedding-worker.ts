@@ -12,7 +12,7 @@ export type PoolRequest =
 
 export type PoolReply =
   | { readonly id: number; readonly ok: true; readonly model: string }
-  | { readonly id: number; readonly ok: true; readonly vectors: Float64Array<ArrayBuffer>; readonly count: number }
+  | { readonly id: number; readonly ok: true; readonly vectors: Float64Array<ArrayBuffer>; readonly count: number; readonly coverage?: number }
   | { readonly id: number; readonly ok: false; readonly message: string };
 
 /** Fits kept: the current one and the previous ones, for queries sent just before a refit finished. */
@@ -43,8 +43,10 @@ function handle(id: number, request: PoolRequest): PoolReply {
       for (const key of models.keys()) if (models.size > KEPT_FITS) models.delete(key);
       return { id, ok: true, model: fitted.model };
     }
-    case 'query':
-      return { id, ok: true, ...pack([model(request.digest).embedQuery(request.text)]) };
+    case 'query': {
+      const { vector, coverage } = model(request.digest).embedQueryWithCoverage(request.text);
+      return { id, ok: true, ...pack([vector]), coverage };
+    }
     case 'documents': {
       const fitted = model(request.digest);
       return { id, ok: true, ...pack(request.documents.map((doc) => fitted.embedDocument(doc))) };

@@ -54,6 +54,15 @@ const TASK_WEIGHT = 0.5;
  * words at most (the labelled sets: 2), and the budget is counted the same whether a correction is cached.
  */
 export const MAX_QUERY_CORRECTIONS = 16;
+
+/** What a spelling-corrected query word adds to the query's coverage (a known word adds 1). */
+export const CORRECTED_WORD_CREDIT = 0.75;
+
+/** A query's embedding with the share of the query the model understood (queryCoverage). */
+export interface QueryEmbedding {
+  readonly vector: number[];
+  readonly coverage: number;
+}
 /**
  * Entries kept in each word cache (analyses, forms, corrections). Queries bring words of their own, so without a
  * bound a stream of distinct made-up words would grow them forever; past the bound a cache starts over (they
@@ -238,13 +247,44 @@ export class LocalModel {
   }
 
   embedQuery(text: string): number[] {
+    return this.embedQueryWithCoverage(text).vector;
+  }
+
+  /** The query's embedding, and how much of the query this model understands (see queryCoverage). */
+  embedQueryWithCoverage(text: string): QueryEmbedding {
     // One budget per query (see MAX_QUERY_CORRECTIONS); set and cleared around this synchronous call only.
     this.correctable = new Set();
     try {
-      return this.feedback(this.vectorize(this.queryFeatures(text), false));
+      const vector = this.feedback(this.vectorize(this.queryFeatures(text), false));
+      return { vector, coverage: this.queryCoverage(text) };
     } finally {
       this.correctable = undefined;
     }
+  }
+
+  /**
+   * The share of the query's content words this model knows, 0..1: a word of the catalog, of its thesaurus or
+   * of the English lexicon (or one with a digit: sizes, SKUs) counts 1; an unknown word that spelling
+   * correction maps to a catalog word counts CORRECTED_WORD_CREDIT (a guess, not a reading); any other word 0.
+   * A query without content words (only stopwords) counts as understood: it is simply unspecific.
+   */
+  queryCoverage(text: string): number {
+    let words = 0;
+    let known = 0;
+    for (const token of tokenize(text)) {
+      if (token.kind !== 'word') continue;
+      for (const part of wordParts(token.text)) {
+        if (!isContentPart(part)) continue;
+        words++;
+        const info = this.lexicon.word(part);
+        if (/\d/.test(part) || info.known || this.vocabulary.has(info.lemma) || this.thesaurus.words.has(this.lexicon.canonical(info.lemma))) {
+          known++;
+        } else if (this.correct(part) !== undefined) {
+          known += CORRECTED_WORD_CREDIT;
+        }
+      }
+    }
+    return words === 0 ? 1 : known / words;
   }
 
   /** Builds what the first query would otherwise build (the catalog matrix for feedback), so it is not slow. */
@@ -510,6 +550,10 @@ export class LocalEmbeddingProvider implements EmbeddingProvider {
 
   async embedQuery(text: string): Promise<number[]> {
     return this.requireModel().embedQuery(text);
+  }
+
+  async embedQueryWithCoverage(text: string): Promise<QueryEmbedding> {
+    return this.requireModel().embedQueryWithCoverage(text);
   }
 
   private requireModel(): LocalModel {

@@ -34,6 +34,12 @@ export interface EmbeddingProvider {
   embedDocuments(documents: readonly ProductDocument[]): Promise<number[][]>;
   /** Embeds a query. Providers that queue work (the worker pool) share it fairly by `options.key`. */
   embedQuery(text: string, options?: EmbedQueryOptions): Promise<number[]>;
+  /**
+   * The query's embedding and the share of its words the model understands (0..1), which search uses to
+   * calibrate similarity: a query the model mostly cannot read must not match anything confidently. Only the
+   * local model knows its vocabulary; providers without it omit this (coverage is then taken as 1).
+   */
+  embedQueryWithCoverage?(text: string, options?: EmbedQueryOptions): Promise<{ vector: number[]; coverage: number }>;
   /** Releases threads or connections the provider holds (the worker pool); absent when there are none. */
   close?(): Promise<void>;
 }

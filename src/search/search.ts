@@ -27,7 +27,11 @@ export interface ProductSearchResult {
   readonly typeName: string;
   readonly basePrice: number;
   readonly description: string;
-  /** Cosine similarity of query and product embeddings, in percent (one decimal). */
+  /**
+   * Cosine similarity of query and product embeddings in percent (one decimal), calibrated by how much of the
+   * query the model understood (understoodShare) and raised to the best similarity ranked below it
+   * (inRankOrder), so it never rises down the list.
+   */
   readonly similarityPercent: number;
   /** Why it was found: the embedding, the full text (all words, or the SKU), or both. */
   readonly match: 'semantic' | 'text' | 'both' | 'sku';
@@ -102,6 +106,37 @@ function stateFor(db: Database, explicit: EmbeddingProvider | undefined): Provid
   return state;
 }
 
+/** A cosine percentage no match reaches: the threshold of a query the model did not understand at all. */
+const UNREACHABLE_PERCENT = 101;
+
+/**
+ * How far a query's similarities are believed, from the share of its words the model knows (coverage, 0..1):
+ * fully from 60 % of the words, not at all below 30 %, linearly between. "xyzzy plugh" (one nonsense word, one a
+ * spelling correction away from "plug": coverage 0.375) keeps a quarter of its similarity and so matches
+ * nothing at the default threshold, while a query with one unknown brand name beside a known word keeps two thirds.
+ */
+export function understoodShare(coverage: number): number {
+  if (!Number.isFinite(coverage)) return 1;
+  return Math.min(1, Math.max(0, (coverage - 0.3) / 0.3));
+}
+
+/**
+ * The similarity shown with each result, made to read in rank order: results are ranked by fusing the vector
+ * and full-text rankings, so a full-text hit can rank above a product with a higher cosine. Each result shows
+ * its own calibrated similarity or, when higher, the best one ranked below it: the ranker placed it above
+ * that match, so it is at least as relevant. The percentages then never rise down the list.
+ */
+export function inRankOrder(results: ProductSearchResult[]): ProductSearchResult[] {
+  let best = -Infinity;
+  const out = new Array<ProductSearchResult>(results.length);
+  for (let i = results.length - 1; i >= 0; i--) {
+    const result = results[i]!;
+    if (Number.isFinite(result.similarityPercent)) best = Math.max(best, result.similarityPercent);
+    out[i] = Number.isFinite(best) && best > result.similarityPercent ? { ...result, similarityPercent: best } : result;
+  }
+  return out;
+}
+
 /**
  * semantic_search_products: products ranked by hybrid similarity to `query`, each with a similarity
  * percentage, and the identity's stock level when it has exactly one store. Runs through db.withIdentity.
@@ -130,10 +165,17 @@ export async function searchProducts(db: Database, identity: Identity, params: S
     // The model name is read with the query embedding, so a refit finishing meanwhile cannot pair a vector of one
     // fit with the name of another.
     const model = provider.model;
-    const vector = await provider.embedQuery(query, { key: identity.userId, signal });
+    const embedOptions = { key: identity.userId, signal };
+    const { vector, coverage } = provider.embedQueryWithCoverage
+      ? await provider.embedQueryWithCoverage(query, embedOptions)
+      : { vector: await provider.embedQuery(query, embedOptions), coverage: 1 };
     // A query already in a worker runs to its end; its caller, if gone meanwhile, stops here.
     if (signal?.aborted) throw new CallCancelledError();
-    const params = [queryVectorParam(vector, db.hasVector), query, model, threshold, maxRows, storeId];
+    const understood = understoodShare(coverage);
+    // The statement compares raw cosine with the threshold: a partly understood query must reach proportionally
+    // more (none at all when nothing was understood) for its semantic matches to count.
+    const cosineThreshold = understood > 0 ? Math.min(threshold / understood, UNREACHABLE_PERCENT) : UNREACHABLE_PERCENT;
+    const params = [queryVectorParam(vector, db.hasVector), query, model, cosineThreshold, maxRows, storeId];
     return db.withIdentity(identity, async (session) => {
       await checkStoredModel(db, session, model, provider.dimensions);
       const sql = await searchStatement(db, session, db.hasVector, provider.dimensions);
@@ -151,12 +193,12 @@ export async function searchProducts(db: Database, identity: Identity, params: S
           typeName: String(type),
           basePrice: Number(price),
           description: String(description),
-          similarityPercent: Number(similarity),
+          similarityPercent: Math.round(Number(similarity) * understood * 10) / 10,
           match,
           ...(storeId !== null ? { stockLevel: stock === null || stock === undefined ? null : Number(stock) } : {}),
         };
       });
-      return { query, model, storeId, results };
+      return { query, model, storeId, results: inRankOrder(results) };
     }, { signal });
   };
 

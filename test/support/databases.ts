@@ -14,6 +14,8 @@ import type { ManagedDatabase } from '../../src/db/types.js';
 import { seedDatabase } from '../../src/data/seed.js';
 import { DEFAULT_CATALOG_URL } from '../../src/data/catalog.js';
 import { readFileSync } from 'node:fs';
+import { ensureEmbeddings } from '../../src/search/store.js';
+import { CachedLocalProvider } from './embeddings.js';
 
 export type BackendKind = 'embedded' | 'server';
 
@@ -64,6 +66,11 @@ export interface TestDatabaseOptions {
   readonly seeded?: boolean;
   readonly customers?: number;
   readonly seed?: number;
+  /**
+   * Whether a seeded database also holds the local model's product embeddings (default true), as a server
+   * leaves it after its first start. Tests of embedding itself ask for none.
+   */
+  readonly embeddings?: boolean;
   readonly configOverrides?: Partial<Record<'statementTimeoutMs', number>>;
   /** More settings, as environment variables (ZAVA_EMBEDDED_READERS, ZAVA_TEMP_FILE_LIMIT, …). */
   readonly env?: Readonly<Record<string, string>>;
@@ -92,14 +99,14 @@ export async function createServerDatabaseUrl(): Promise<{ url: string; drop: ()
  * A seeded embedded data directory is copied from a cache keyed by schema version, size, seed and catalog,
  * so each test file does not pay for initdb and seeding again.
  */
-async function embeddedDataDir(seeded: boolean, customers: number, seed: number): Promise<string> {
+async function embeddedDataDir(seeded: boolean, customers: number, seed: number, embeddings: boolean): Promise<string> {
   const target = await mkdtemp(path.join(tmpdir(), 'zava-test-'));
   const dir = path.join(target, 'pglite');
   if (!seeded) return dir;
   const catalogHash = createHash('sha256').update(readFileSync(DEFAULT_CATALOG_URL)).digest('hex').slice(0, 12);
   // The schema is named by its migrations' versions and names, so two checkouts with other migrations never share an entry.
   const schemaHash = createHash('sha256').update(JSON.stringify(MIGRATIONS.map((m) => [m.version, m.name]))).digest('hex').slice(0, 8);
-  const key = `v${MIGRATIONS.length}-${schemaHash}-${customers}-${seed}-${TEST_END_DATE}-${catalogHash}`;
+  const key = `v${MIGRATIONS.length}-${schemaHash}-${customers}-${seed}-${TEST_END_DATE}-${catalogHash}${embeddings ? '-embedded' : ''}`;
   const cached = path.join(process.env.ZAVA_TEST_CACHE_DIR ?? path.join(tmpdir(), 'zava-test-cache'), key);
   const exists = await stat(cached).then(() => true, () => false);
   if (!exists) {
@@ -110,6 +117,7 @@ async function embeddedDataDir(seeded: boolean, customers: number, seed: number)
     try {
       await migrateDatabase(db, config);
       await seedDatabase(db, { customers, seed, endDate: TEST_END_DATE });
+      if (embeddings) await ensureEmbeddings(db, { provider: new CachedLocalProvider() });
     } finally {
       await db.close();
     }
@@ -123,12 +131,13 @@ export async function createTestDatabase(kind: BackendKind, options: TestDatabas
   const seeded = options.seeded ?? true;
   const customers = options.customers ?? TEST_CUSTOMERS;
   const seed = options.seed ?? TEST_SEED;
+  const embeddings = seeded && options.embeddings !== false;
   const env = {
     ...(options.configOverrides?.statementTimeoutMs ? { ZAVA_STATEMENT_TIMEOUT_MS: String(options.configOverrides.statementTimeoutMs) } : {}),
     ...options.env,
   };
   if (kind === 'embedded') {
-    const dataDir = await embeddedDataDir(seeded, customers, seed);
+    const dataDir = await embeddedDataDir(seeded, customers, seed, embeddings);
     let copies = 0;
     const config = loadConfig({ dataDir }, env);
     const db = await openDatabase(config);
@@ -157,6 +166,7 @@ export async function createTestDatabase(kind: BackendKind, options: TestDatabas
   try {
     await prepareSchema(db, config);
     if (seeded) await seedDatabase(db, { customers, seed, endDate: TEST_END_DATE });
+    if (embeddings) await ensureEmbeddings(db, { provider: new CachedLocalProvider() });
   } catch (error) {
     await db.close();
     await drop();

@@ -16,6 +16,7 @@ import {
 import type { Config } from '../../infra/config.js';
 import { redactUrl } from '../../infra/config.js';
 import { loadContextKey, signContext } from '../context.js';
+import { DatabaseResilience } from '../resilience.js';
 import { IdentityDirectory } from '../identity.js';
 import { VALUE_PARSERS } from '../values.js';
 import { FairScheduler } from '../fair-scheduler.js';
@@ -127,7 +128,17 @@ export class ServerDatabase implements ManagedDatabase {
   /** temp_file_limit is in the query role's configuration for this database (see prepare). */
   tempFileLimitApplied = false;
 
-  private constructor(private readonly config: Config) {
+  /** Retries of transient failures and the circuit breaker around every identity-scoped read (resilience.ts). */
+  readonly resilience: DatabaseResilience;
+
+  private constructor(
+    private readonly config: Config,
+    warn: (message: string) => void = (message) => process.stderr.write(`${JSON.stringify({ level: 'warn', msg: message })}\n`),
+  ) {
+    this.resilience = new DatabaseResilience({
+      onStateChange: (state) =>
+        warn(state === 'open' ? 'the database is failing: circuit breaker open, calls refused at once until a probe succeeds' : `circuit breaker ${state}`),
+    });
     const databaseUrl = config.databaseUrl!;
     this.location = `PostgreSQL at ${redactUrl(databaseUrl)}`;
     const common = {
@@ -172,8 +183,8 @@ export class ServerDatabase implements ManagedDatabase {
   }
 
   /** Opens the owner pool and checks the server is reachable; does not need the schema to exist. */
-  static async open(config: Config): Promise<ServerDatabase> {
-    const db = new ServerDatabase(config);
+  static async open(config: Config, warn?: (message: string) => void): Promise<ServerDatabase> {
+    const db = new ServerDatabase(config, warn);
     try {
       const result = await db.ownerPool.query(
         `SELECT current_setting('server_version_num')::int AS version,
@@ -235,7 +246,11 @@ export class ServerDatabase implements ManagedDatabase {
     if (!key) throw new DatabaseUnavailableError('the database is not prepared: call prepare() after migrating');
     const timeoutMs = options.timeoutMs ?? this.config.statementTimeoutMs;
     const { signal } = options;
-    return this.scheduler.run(identity.userId, () => this.onConnection(identity, key, timeoutMs, work, signal), signal);
+    return this.scheduler.run(
+      identity.userId,
+      () => this.resilience.execute(() => this.onConnection(identity, key, timeoutMs, work, signal), signal),
+      signal,
+    );
   }
 
   private async onConnection<T>(

@@ -25,7 +25,9 @@ export function registerSearchTool(server: McpServer, deps: ServerDeps, caller: 
         '"something to cut tree branches", "15 amp circuit breaker"), ranked by similarity. Pass the description ' +
         'itself, not the whole question: for "what do we sell that is similar to \'containers for paint\'?" pass ' +
         '"containers for paint". Answers compact JSON {"c":[columns],"r":[[row values]],"n":row count} with ' +
-        'product_name, sku, category_name, type_name, base_price, similarity_percent (0-100), stock_level (only for ' +
+        'product_name, sku, category_name, type_name, base_price, similarity_percent (0-100: how well the product ' +
+        'matches, discounted when the description has words the catalog does not know; it never rises down the ' +
+        'list), stock_level (only for ' +
         'a manager of exactly one store: that store\'s stock), match (semantic, text, both or sku) and ' +
         'product_description; {"c":[],"r":[],"n":0,"msg":"No rows"} when nothing matches (try other words or a ' +
         'lower similarity_threshold); {"err":"...","q":"...","c":[],"r":[],"n":0} on error. Use it when the user ' +

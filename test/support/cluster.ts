@@ -1,0 +1,65 @@
+// A PostgreSQL cluster of a test's own (initdb, pg_ctl from the Debian packages, run as the postgres user) on a
+// free loopback port, for tests that stop and start their database: the shared service is never disturbed.
+import { execFileSync } from 'node:child_process';
+import { chmodSync, chownSync, mkdtempSync, rmSync } from 'node:fs';
+import { createServer } from 'node:net';
+import { tmpdir } from 'node:os';
+import path from 'node:path';
+
+export const PG_BIN = process.env.ZAVA_TEST_PG_BIN ?? '/usr/lib/postgresql/15/bin';
+
+export async function freePort(): Promise<number> {
+  const probe = createServer();
+  await new Promise<void>((resolve) => probe.listen(0, '127.0.0.1', () => resolve()));
+  const port = (probe.address() as { port: number }).port;
+  await new Promise((resolve) => probe.close(resolve));
+  return port;
+}
+
+export class OwnCluster {
+  private constructor(
+    readonly dir: string,
+    readonly port: number,
+  ) {}
+
+  /** initdb and start a new cluster (trust auth on loopback, fsync off: a test's data needs no durability). */
+  static async create(): Promise<OwnCluster> {
+    const dir = mkdtempSync(path.join(tmpdir(), 'zava-own-pg-'));
+    chmodSync(dir, 0o755);
+    const id = (flag: string) => Number(execFileSync('id', [flag, 'postgres']).toString());
+    chownSync(dir, id('-u'), id('-g'));
+    execFileSync('runuser', ['-u', 'postgres', '--', `${PG_BIN}/initdb`, '-D', path.join(dir, 'data'), '-A', 'trust', '-U', 'postgres', '--no-sync'], {
+      stdio: 'pipe',
+      timeout: 120_000,
+    });
+    const cluster = new OwnCluster(dir, await freePort());
+    cluster.start();
+    return cluster;
+  }
+
+  url(database = 'postgres'): string {
+    return `postgres://postgres@127.0.0.1:${this.port}/${database}`;
+  }
+
+  start(): void {
+    this.pgCtl('-o', `-p ${this.port} -k ${this.dir} -c listen_addresses=127.0.0.1 -c fsync=off`, '-l', path.join(this.dir, 'log'), '-w', 'start');
+  }
+
+  /** Stops the server; `fast` disconnects clients the way a restart does. */
+  stop(mode: 'fast' | 'immediate' = 'fast'): void {
+    this.pgCtl('-m', mode, '-w', 'stop');
+  }
+
+  destroy(): void {
+    try {
+      this.stop('immediate');
+    } catch {
+      // already stopped
+    }
+    rmSync(this.dir, { recursive: true, force: true });
+  }
+
+  private pgCtl(...args: string[]): void {
+    execFileSync('runuser', ['-u', 'postgres', '--', `${PG_BIN}/pg_ctl`, '-D', path.join(this.dir, 'data'), ...args], { stdio: 'pipe', timeout: 60_000 });
+  }
+}

@@ -1,0 +1,89 @@
+// The local model's product embeddings, computed once per test run and reused by every test database. Embedding
+// the 608-product catalog takes 10–20 s on this machine; a database that already holds current embeddings lets
+// a spawned server start at once (it checks and finds nothing to do), which is most of the suite's time
+// otherwise. The vectors are the provider's own, keyed by its model name (which fingerprints the catalog it was
+// fitted on) and the document's full content, so a cached vector is always the one the provider would compute.
+import { createHash } from 'node:crypto';
+import { mkdirSync, readFileSync, renameSync, writeFileSync } from 'node:fs';
+import { tmpdir } from 'node:os';
+import path from 'node:path';
+import type { EmbeddingProvider, EmbedQueryOptions, ProductDocument } from '../../src/search/provider.js';
+import { createEmbeddingProvider, embeddingSettings } from '../../src/search/settings.js';
+
+function cacheDir(): string {
+  return path.join(process.env.ZAVA_TEST_CACHE_DIR ?? path.join(tmpdir(), 'zava-test-cache'), 'embeddings');
+}
+
+function documentKey(model: string, doc: ProductDocument): string {
+  return createHash('sha256')
+    .update(JSON.stringify([model, doc.sku, doc.name, doc.description, doc.typeName, doc.categoryName]))
+    .digest('base64url');
+}
+
+/** The server's default provider (local model, default settings), with its document vectors cached on disk. */
+export class CachedLocalProvider implements EmbeddingProvider {
+  private readonly inner = createEmbeddingProvider(embeddingSettings({}));
+  private vectors: Map<string, number[]> | undefined;
+  private loadedFor: string | undefined;
+
+  get kind() {
+    return this.inner.kind;
+  }
+  get model() {
+    return this.inner.model;
+  }
+  get dimensions() {
+    return this.inner.dimensions;
+  }
+  get batchSize() {
+    return this.inner.batchSize;
+  }
+  get needsCorpus() {
+    return this.inner.needsCorpus;
+  }
+
+  fit(corpus: readonly ProductDocument[]): void | Promise<void> {
+    return this.inner.fit(corpus);
+  }
+
+  embedQuery(text: string, options?: EmbedQueryOptions): Promise<number[]> {
+    return this.inner.embedQuery(text, options);
+  }
+
+  async embedDocuments(documents: readonly ProductDocument[]): Promise<number[][]> {
+    const model = this.model;
+    const vectors = this.load(model);
+    const missing = documents.filter((doc) => !vectors.has(documentKey(model, doc)));
+    if (missing.length > 0) {
+      const computed = await this.inner.embedDocuments(missing);
+      missing.forEach((doc, i) => vectors.set(documentKey(model, doc), computed[i]!));
+      this.save(model, vectors);
+    }
+    return documents.map((doc) => vectors.get(documentKey(model, doc))!);
+  }
+
+  private file(model: string): string {
+    return path.join(cacheDir(), `${createHash('sha256').update(model).digest('hex').slice(0, 16)}.json`);
+  }
+
+  private load(model: string): Map<string, number[]> {
+    if (this.vectors && this.loadedFor === model) return this.vectors;
+    let entries: [string, number[]][] = [];
+    try {
+      entries = JSON.parse(readFileSync(this.file(model), 'utf8')) as [string, number[]][];
+    } catch {
+      // no cache yet (or a torn one): compute
+    }
+    this.vectors = new Map(entries);
+    this.loadedFor = model;
+    return this.vectors;
+  }
+
+  private save(model: string, vectors: Map<string, number[]>): void {
+    const file = this.file(model);
+    mkdirSync(path.dirname(file), { recursive: true });
+    const draft = `${file}.${process.pid}.tmp`;
+    writeFileSync(draft, JSON.stringify([...vectors]));
+    renameSync(draft, file); // whole or not at all, for the next test file to read
+  }
+}
