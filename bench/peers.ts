@@ -181,11 +181,11 @@ export interface ZavaHttpServer {
 }
 
 /** `zava-mcp serve` over HTTP on a free port; `nodeArgs` go to node itself (e.g. --cpu-prof). */
-export async function startZavaHttp(databaseUrl: string, nodeArgs: string[] = []): Promise<ZavaHttpServer> {
+export async function startZavaHttp(databaseUrl: string, nodeArgs: string[] = [], env: Record<string, string> = {}): Promise<ZavaHttpServer> {
   const { child, match } = await spawnServer(
     process.execPath,
     [...nodeArgs, requireFile(ZAVA_MAIN), 'serve', '--database-url', databaseUrl, '--host', '127.0.0.1', '--port', '0'],
-    { env: serverEnv({ ZAVA_LOG_LEVEL: 'info' }) },
+    { env: serverEnv({ ZAVA_LOG_LEVEL: 'info', ...env }) },
     /serving Streamable HTTP at (http:\/\/\S+?\/mcp)/,
     'zava-mcp (HTTP)',
   );

@@ -35,6 +35,7 @@ describe('zava-mcp start-up', () => {
       [['db', 'seed'], /--end-date/],
       [['embeddings', 'rebuild'], /zava-mcp embeddings rebuild/],
       [['catalog', 'import'], /zava-mcp catalog import <file\.json>/],
+      [['audit', 'tail'], /zava-mcp audit tail \[--sub/],
     ] as const) {
       const result = await run([...command, '--help']);
       assert.equal(result.code, 0, command.join(' '));
@@ -43,7 +44,20 @@ describe('zava-mcp start-up', () => {
     }
     const all = await run(['--help']);
     assert.equal(all.code, 0);
-    for (const word of ['serve', 'db migrate', 'db seed', 'embeddings rebuild', 'catalog import', '--version']) assert.ok(all.stdout.includes(word), word);
+    for (const word of ['serve', 'db migrate', 'db seed', 'embeddings rebuild', 'catalog import', 'audit tail', '--version']) assert.ok(all.stdout.includes(word), word);
+  });
+
+  test('audit tail refuses a malformed --since or --limit before opening anything', async () => {
+    const root = await mkdtemp(path.join(tmpdir(), 'zava-audit-'));
+    const dir = path.join(root, 'db');
+    const since = await run(['audit', 'tail', '--data-dir', dir, '--since', 'last tuesday']);
+    assert.equal(since.code, 1);
+    assert.match(since.stderr, /--since must be a date .* or a span such as 15m/);
+    const limit = await run(['audit', 'tail', '--data-dir', dir, '--limit', '0']);
+    assert.equal(limit.code, 1);
+    assert.match(limit.stderr, /--limit must be from 1 to 100000/);
+    assert.equal(existsSync(dir), false, 'nothing was created');
+    await rm(root, { recursive: true, force: true });
   });
 
   test('a malformed --rls-user-id or --end-date is refused at start, before anything is opened', async () => {

@@ -80,14 +80,14 @@ describe('generator', () => {
     assert.deepEqual(earlyOrders.map((o) => Number(o[0])), earlyOrders.map((_, i) => i + 1));
     const orderIds = new Set(earlyOrders.map((o) => String(o[0])));
     assert.ok(table(early, 'retail.order_items').every((line) => orderIds.has(String(line[1]))));
-    assert.ok(table(early, 'retail.customers').every((c) => String(c[6]).slice(0, 10) <= '2026-11-26'), 'no customer joins after the end date');
+    assert.ok(table(early, 'zava_data.customers').every((c) => String(c[6]).slice(0, 10) <= '2026-11-26'), 'no customer joins after the end date');
     assert.deepEqual(generateDataset({ catalog, customers: 300, seed: 9, endDate: '2024-03-01' }), generateDataset({ catalog, customers: 300, seed: 9, endDate: '2024-03-01' }));
     assert.throws(() => generateDataset({ catalog, customers: 10, seed: 1, endDate: '2026-02-30' }), /end date must be a date/);
     assert.throws(() => generateDataset({ catalog, customers: 10, seed: 1, endDate: '2019-12-31' }), /2020-01-01 or later/);
   });
 
   test('customers follow the store weights', () => {
-    const customers = table(big, 'retail.customers');
+    const customers = table(big, 'zava_data.customers');
     const totalWeight = STORES.reduce((s, x) => s + x.customerWeight, 0);
     for (const store of STORES) {
       const share = customers.filter((c) => Number(c[5]) === store.storeId).length / customers.length;
@@ -97,7 +97,7 @@ describe('generator', () => {
   });
 
   test('orders: about two per customer, 2020–2026 with growing years, each in its customer store', () => {
-    const customers = new Map(table(big, 'retail.customers').map((c) => [c[0], Number(c[5])]));
+    const customers = new Map(table(big, 'zava_data.customers').map((c) => [c[0], Number(c[5])]));
     const orders = table(big, 'retail.orders');
     const perCustomer = orders.length / customers.size;
     assert.ok(perCustomer > 1.6 && perCustomer < 2.5, `${perCustomer} orders per customer`);

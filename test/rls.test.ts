@@ -74,7 +74,8 @@ for (const { kind, skip } of await backendsUnderTest()) {
       assert.equal(headOffice.role, 'head_office');
       assert.equal(headOffice.storeIds, 'all');
       const seattle = await t.db.resolveIdentity(STORES[0]!.managerId.toUpperCase());
-      assert.deepEqual(seattle, { userId: STORES[0]!.managerId, role: 'store_manager', storeIds: [1] });
+      assert.deepEqual(seattle, { userId: STORES[0]!.managerId, role: 'store_manager', storeIds: [1], pii: false });
+      assert.equal(headOffice.pii, true, 'head office reads personal data by default');
       const pugetSound = await t.db.resolveIdentity(REGIONAL_MANAGERS[0]!.managerId);
       assert.equal(pugetSound.role, 'regional_manager');
       assert.deepEqual(pugetSound.storeIds, STORES.filter((s) => s.region === 'Puget Sound').map((s) => s.storeId));

@@ -2,7 +2,7 @@
 // values a model needs to write exact filters (store names, category names, product type names, order
 // years). Introspection runs once, owner-side; order years are read under the caller's identity (they come
 // from store-scoped rows) and cached per identity. After the first call nothing goes to the database.
-import { RETAIL_TABLES, STORE_SCOPED_TABLES } from '../db/migrations.js';
+import { DATA_SCHEMA, MASKED_COLUMNS, RETAIL_TABLES, STORE_SCOPED_TABLES } from '../db/migrations.js';
 import type { Database, Identity } from '../db/types.js';
 
 export const SCHEMA_NAME = 'retail';
@@ -28,7 +28,31 @@ export interface TableSchema {
   foreign_keys: ForeignKeySchema[];
   /** Exact values to filter on, by column (or "order_years" for orders). */
   values?: Record<string, Array<string | number>>;
+  /**
+   * Columns PostgreSQL masks for this caller (issue 11): name → how they look. Only present when some column of
+   * the table is masked for the identity asking.
+   */
+  masked_columns?: Record<string, string>;
   notes?: string[];
+}
+
+/** What a masked value looks like, by column. */
+const MASK_EXAMPLES: Record<string, string> = {
+  email: 'masked: first letter and domain only, e.g. j***@example.com',
+  phone: 'masked: last four digits only, e.g. ***-***-1234',
+  rls_user_id: 'masked: last four characters only, e.g. ********-****-****-****-********d479',
+};
+
+/** The columns masked for `identity`: personal data without pii:read, manager ids for all but head office. */
+export function maskedColumnsFor(identity: Identity, table: string): Record<string, string> | undefined {
+  const rules = MASKED_COLUMNS[table];
+  if (!rules) return undefined;
+  const masked: Record<string, string> = {};
+  for (const [column, clearFor] of Object.entries(rules)) {
+    const clear = clearFor === 'pii' ? identity.pii === true : identity.storeIds === 'all';
+    if (!clear) masked[column] = MASK_EXAMPLES[column] ?? 'masked';
+  }
+  return Object.keys(masked).length > 0 ? masked : undefined;
 }
 
 export class UnknownTableError extends Error {
@@ -97,7 +121,21 @@ export class SchemaService {
               : 'You have no orders.',
           ],
         });
-      } else answer.push(schema);
+      } else {
+        const masked = maskedColumnsFor(identity, table);
+        answer.push(
+          masked
+            ? {
+                ...schema,
+                masked_columns: masked,
+                notes: [
+                  ...(schema.notes ?? []),
+                  `${Object.keys(masked).join(', ')} ${Object.keys(masked).length > 1 ? 'are' : 'is'} masked for your identity (${table === 'customers' ? 'no pii:read permission' : 'head office only'}): filtering, joining or grouping on ${Object.keys(masked).length > 1 ? 'them' : 'it'} works on the masked values only.`,
+                ],
+              }
+            : schema,
+        );
+      }
     }
     return answer;
   }
@@ -153,10 +191,21 @@ export class SchemaService {
          FROM pg_catalog.pg_attribute a
          JOIN pg_catalog.pg_class c ON c.oid = a.attrelid
          JOIN pg_catalog.pg_namespace n ON n.oid = c.relnamespace
-        WHERE n.nspname = $1 AND c.relkind IN ('r', 'p') AND a.attnum > 0 AND NOT a.attisdropped
+        WHERE n.nspname = $1 AND c.relkind IN ('r', 'p', 'v') AND a.attnum > 0 AND NOT a.attisdropped
         ORDER BY c.relname, a.attnum`,
       [SCHEMA_NAME],
     );
+    // customers and stores are masking views over tables in DATA_SCHEMA (migration 9): their keys and NOT NULL
+    // constraints are the base tables'.
+    const baseNullable = await this.db.ownerQuery(
+      `SELECT c.relname || '.' || a.attname, NOT a.attnotnull
+         FROM pg_catalog.pg_attribute a
+         JOIN pg_catalog.pg_class c ON c.oid = a.attrelid
+         JOIN pg_catalog.pg_namespace n ON n.oid = c.relnamespace
+        WHERE n.nspname = $1 AND c.relkind IN ('r', 'p') AND a.attnum > 0 AND NOT a.attisdropped`,
+      [DATA_SCHEMA],
+    );
+    const nullableInBase = new Map(baseNullable.rows.map(([key, nullable]) => [String(key), nullable === true]));
     const constraints = await this.db.ownerQuery(
       `SELECT c.relname, con.contype::text, con.conname,
               (SELECT string_agg(a.attname, ',' ORDER BY k.ord) FROM unnest(con.conkey) WITH ORDINALITY k(num, ord)
@@ -168,9 +217,9 @@ export class SchemaService {
          JOIN pg_catalog.pg_class c ON c.oid = con.conrelid
          JOIN pg_catalog.pg_namespace n ON n.oid = c.relnamespace
          LEFT JOIN pg_catalog.pg_class fc ON fc.oid = con.confrelid
-        WHERE n.nspname = $1 AND con.contype IN ('p', 'f')
+        WHERE n.nspname IN ($1, $2) AND con.contype IN ('p', 'f')
         ORDER BY c.relname, con.contype, con.conname`,
-      [SCHEMA_NAME],
+      [SCHEMA_NAME, DATA_SCHEMA],
     );
     const catalog: Catalog = new Map();
     for (const table of RETAIL_TABLES) {
@@ -184,7 +233,7 @@ export class SchemaService {
       });
     }
     for (const [table, name, type, nullable] of columns.rows as [string, string, string, boolean][]) {
-      catalog.get(table)?.columns.push({ name, type, nullable });
+      catalog.get(table)?.columns.push({ name, type, nullable: nullableInBase.get(`${table}.${name}`) ?? nullable });
     }
     for (const [table, kind, , cols, refTable, refCols] of constraints.rows as [string, string, string, string, string | null, string | null][]) {
       const schema = catalog.get(table);
@@ -218,7 +267,7 @@ export function renderSchemas(schemas: readonly TableSchema[]): string {
       const fks = new Map(schema.foreign_keys.filter((fk) => fk.columns.length === 1).map((fk) => [fk.columns[0], fk]));
       const lines = [`Table ${schema.table} (${schema.row_access === 'your stores only' ? 'rows of your stores only' : 'all rows'})`];
       for (const column of schema.columns) {
-        const flags = [schema.primary_key.includes(column.name) ? 'PK' : '', column.nullable ? '' : 'NOT NULL'].filter(Boolean);
+        const flags = [schema.primary_key.includes(column.name) ? 'PK' : '', column.nullable ? '' : 'NOT NULL', schema.masked_columns?.[column.name] ? 'MASKED' : ''].filter(Boolean);
         const fk = fks.get(column.name);
         const ref = fk ? ` -> ${fk.references_table}.${fk.references_columns[0]}` : '';
         lines.push(`  ${column.name} ${column.type}${flags.length ? ` ${flags.join(' ')}` : ''}${ref}`);

@@ -3,6 +3,7 @@
 import { parseArgs } from 'node:util';
 import { loadConfig, loadDotEnv } from '../infra/config.js';
 import { ZavaError } from '../infra/errors.js';
+import { runAuditTail } from './audit.js';
 import { runBackup, runRestore } from './backup.js';
 import { runCatalogImport } from './catalog.js';
 import { runConfigCheck } from './config-check.js';
@@ -53,6 +54,9 @@ const COMMANDS: Readonly<Record<string, string>> = {
   'auth revoke': `zava-mcp auth revoke --jti ID | --sub NAME [--before TIME] [--reason TEXT] [--database-url URL | --data-dir DIR]
         Revoke one token (its jti), or every token of a subject issued before TIME (default now). Every replica
         refuses it within seconds.`,
+  'audit tail': `zava-mcp audit tail [--sub SUB] [--since 2026-11-26|15m|2h|7d] [--limit N] [--json] [--database-url URL | --data-dir DIR]
+        Print the newest tool calls of the audit trail (default 50), oldest first: time, subject, store scope,
+        tool, outcome, rows, duration, request id, client and SQL or search text. --json prints JSON lines.`,
 };
 
 const USAGE = `Usage:
@@ -81,10 +85,13 @@ const OPTIONS = {
   'rls-user-id': { type: 'string' },
   force: { type: 'boolean' },
   'batch-size': { type: 'string' },
+  sub: { type: 'string' },
+  since: { type: 'string' },
+  limit: { type: 'string' },
+  json: { type: 'boolean' },
   url: { type: 'string' },
   out: { type: 'string' },
   key: { type: 'string' },
-  sub: { type: 'string' },
   role: { type: 'string' },
   store: { type: 'string', multiple: true },
   region: { type: 'string', multiple: true },
@@ -168,6 +175,8 @@ async function main(argv: string[]): Promise<number> {
     case 'auth revoke':
       await runRevoke(config, { jti: values.jti, sub: values.sub, before: values.before, reason: values.reason });
       return 0;
+    case 'audit tail':
+      return runAuditTail(config, values);
     case 'catalog import':
       await runCatalogImport(config, positionals[2], process.stderr, values);
       return 0;

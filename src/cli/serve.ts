@@ -7,6 +7,7 @@ import { SlowQueryLog, withSlowQueryLog } from '../db/slow-queries.js';
 import { ServerMetrics } from '../infra/metrics.js';
 import { startMetricsServer } from '../protocol/metrics-http.js';
 import { startTracing } from '../infra/tracing.js';
+import { auditListener } from '../protocol/audit-listener.js';
 import { assertPortAvailable } from './port-check.js';
 import { consoleProgress, logProgress, type Progress } from '../infra/progress.js';
 import { openDatabase } from '../db/open.js';
@@ -21,6 +22,8 @@ import { SchemaService } from '../analytics/schema.js';
 import { filterHint } from '../analytics/filter-hints.js';
 import { createLogger, isHumanFormat } from '../infra/logger.js';
 import { InFlight, type ServerDeps } from '../protocol/context.js';
+import { AuditWriter } from '../infra/audit.js';
+import { pruneAudit, writeAuditEntries } from '../db/audit.js';
 import { startHttpServer } from '../protocol/http.js';
 import { startStdioServer } from '../protocol/stdio.js';
 import { checkDevModeBinding, createIdentityStack, type IdentityStack } from './identity.js';
@@ -150,6 +153,14 @@ export async function runServe(config: Config, options: ServeOptions = {}): Prom
   let deps: ServerDeps;
   let identity: IdentityStack;
   let redis: ReturnType<typeof redisCheck> | undefined;
+  // The audit trail's writer: queued, batched, off every call's path (src/infra/audit.ts).
+  const audit = config.auditEnabled
+    ? new AuditWriter((entries) => writeAuditEntries(db, entries), {
+        queueLimit: config.auditQueueLimit,
+        log,
+        prune: config.auditRetentionDays > 0 ? () => pruneAudit(db, config.auditRetentionDays) : undefined,
+      })
+    : undefined;
   try {
     // Tools see the database through the slow-query record; start-up and shutdown use it directly.
     const slowQueries = new SlowQueryLog(config.slowQueryMs, (event) => log.warn(event, `slow query: ${event.ms} ms`));
@@ -164,6 +175,7 @@ export async function runServe(config: Config, options: ServeOptions = {}): Prom
     const inFlight = new InFlight();
     redis = config.rateLimit.redisUrl ? redisCheck(config.rateLimit.redisUrl) : undefined;
     identity = await createIdentityStack(config, db, inFlight, log, options.stdio === true);
+    if (audit) identity.pipeline.onCallFinished(auditListener(audit));
     identity.pipeline.onCallFinished((record) => {
       metrics.toolCall({ tool: record.tool, code: record.code ?? 'OK', durationMs: record.durationMs });
       // The guard's refusals are the validation errors that say so (query.ts: "query refused: …").
@@ -182,6 +194,7 @@ export async function runServe(config: Config, options: ServeOptions = {}): Prom
         slowQueries: { thresholdMs: slowQueries.thresholdMs, slowest: slowQueries.top(10) },
         ...(raw.operatorView?.() ?? {}),
       }),
+      audit,
       readiness: new Readiness(
         new Map<string, ComponentCheck>([
           ['database', databaseCheck(db)],
@@ -263,6 +276,8 @@ export async function runServe(config: Config, options: ServeOptions = {}): Prom
   stopping = true; // also when stdin ended: a signal from here on exits at once
   const drained = await stop(drainMs);
   if (!drained) log.warn({ inFlight: deps.inFlight.size }, 'calls still in progress after the drain period; closing anyway');
+  const unwritten = (await audit?.close(DRAIN_GRACE_MS)) ?? 0;
+  if (unwritten > 0) log.warn({ unwritten }, 'audit entries not written before shutdown');
   await identity.close();
   await db.close();
   await provider.close?.();

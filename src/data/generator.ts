@@ -113,7 +113,7 @@ export function generateDataset(options: GeneratorOptions): Dataset {
     productTable.add(p.productId, p.sku, p.name, p.categoryId, p.typeId, money(costCents), money(p.priceCents), GROSS_MARGIN_PERCENT.toFixed(2), p.description);
   }
 
-  const stores = new CsvTable('retail.stores', ['store_id', 'store_name', 'rls_user_id', 'is_online', 'region']);
+  const stores = new CsvTable('zava_data.stores', ['store_id', 'store_name', 'rls_user_id', 'is_online', 'region']);
   for (const s of STORES) stores.add(s.storeId, s.name, s.managerId, s.isOnline, s.region);
   const regional = new CsvTable('zava_private.regional_managers', ['rls_user_id', 'region', 'manager_name']);
   for (const m of REGIONAL_MANAGERS) for (const region of m.regions) regional.add(m.managerId, region, m.name);
@@ -131,7 +131,7 @@ export function generateDataset(options: GeneratorOptions): Dataset {
   );
   const storePicker = new WeightedPicker(STORES, STORES.map((s) => s.customerWeight));
 
-  const customers = new CsvTable('retail.customers', ['customer_id', 'first_name', 'last_name', 'email', 'phone', 'primary_store_id', 'created_at']);
+  const customers = new CsvTable('zava_data.customers', ['customer_id', 'first_name', 'last_name', 'email', 'phone', 'primary_store_id', 'created_at']);
   const orders = new CsvTable('retail.orders', ['order_id', 'customer_id', 'store_id', 'order_date']);
   const items = new CsvTable('retail.order_items', [
     'order_item_id', 'order_id', 'store_id', 'product_id', 'quantity', 'unit_price', 'discount_percent', 'discount_amount', 'total_amount',

@@ -33,11 +33,11 @@ const DATASET_TABLES = [
   'retail.order_items',
   'retail.orders',
   'retail.inventory',
-  'retail.customers',
+  'zava_data.customers',
   'retail.products',
   'retail.product_types',
   'retail.categories',
-  'retail.stores',
+  'zava_data.stores',
   'zava_private.regional_managers',
 ];
 
@@ -54,7 +54,7 @@ const SERIAL_COLUMNS: ReadonlyArray<readonly [string, string]> = [
   ['retail.categories', 'category_id'],
   ['retail.product_types', 'type_id'],
   ['retail.products', 'product_id'],
-  ['retail.customers', 'customer_id'],
+  ['zava_data.customers', 'customer_id'],
   ['retail.orders', 'order_id'],
   ['retail.order_items', 'order_item_id'],
 ];
@@ -93,7 +93,7 @@ async function existingDataset(query: (sql: string) => Promise<RowSet>): Promise
  */
 async function deferIndexesAndForeignKeys(session: AdminSession, keepCatalog: boolean): Promise<string[]> {
   // A kept catalog is not loaded: its indexes (HNSW among them) stay as they are.
-  const tables = DATASET_TABLES.filter((t) => t.startsWith('retail.') && !(keepCatalog && CATALOG_TABLES.has(t)));
+  const tables = DATASET_TABLES.filter((t) => (t.startsWith('retail.') || t.startsWith('zava_data.')) && !(keepCatalog && CATALOG_TABLES.has(t)));
   const foreignKeys = await session.query(
     `SELECT conrelid::regclass::text, conname, pg_get_constraintdef(oid)
        FROM pg_constraint WHERE contype = 'f' AND conrelid = ANY ($1::regclass[]) ORDER BY conrelid::regclass::text, conname`,

@@ -6,12 +6,18 @@
 // SECURITY DEFINER function that recomputes the HMAC with the stored key and checks the backend pid and the
 // expiry. SQL running as the query role can call set_config itself, but cannot forge a signature, cannot
 // read the key, and cannot reuse a context from another backend.
+//
+// Personal data (issue 11, migration 9): an identity allowed to read customer e-mail and phone in clear gets a v2
+// context, "v2.<pid>.<expiry>.<scope>.<user id>.pii", signed the same way. Every other identity still gets the v1
+// payload, byte for byte: a database or server that knows only v1 never sees a pii flag, and an identity without
+// the permission can only ever present a context that masks.
 import { createHmac, randomBytes } from 'node:crypto';
 import { DatabaseUnavailableError } from '../infra/errors.js';
 import type { Identity, RowSet } from './types.js';
 
 export const CONTEXT_SETTING = 'zava.ctx';
 const VERSION = 'v1';
+const VERSION_WITH_PII = 'v2';
 /** How long a signed context stays valid; it is also dropped at the end of its transaction. */
 export const CONTEXT_LIFETIME_MS = 15 * 60_000;
 
@@ -42,7 +48,8 @@ export function scopeOf(identity: Identity): string {
 
 export function signContext(key: Buffer, identity: Identity, backendPid: number, now = Date.now()): string {
   if (!/^[0-9a-fA-F-]{1,64}$/.test(identity.userId)) throw new Error('identity user id must be a UUID');
-  const payload = [VERSION, String(backendPid), String(now + CONTEXT_LIFETIME_MS), scopeOf(identity), identity.userId].join('.');
+  const fields = [String(backendPid), String(now + CONTEXT_LIFETIME_MS), scopeOf(identity), identity.userId];
+  const payload = (identity.pii === true ? [VERSION_WITH_PII, ...fields, 'pii'] : [VERSION, ...fields]).join('.');
   const signature = createHmac('sha256', key).update(payload, 'utf8').digest('hex');
   return `${payload}.${signature}`;
 }

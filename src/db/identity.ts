@@ -8,15 +8,19 @@
 // load succeeds again, and the next refresh is tried after the usual interval.
 import { HEAD_OFFICE_USER_ID } from '../data/stores.js';
 import { DatabaseUnavailableError, UnknownIdentityError } from '../infra/errors.js';
-import type { Identity, RowSet } from './types.js';
+import type { Identity, IdentityRole, RowSet } from './types.js';
 
 const UUID = /^[0-9a-f]{8}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{12}$/i;
 const REFRESH_AFTER_MS = 60_000;
+/** Dev mode: head office reads personal data in clear, managers see it masked. */
+export const DEFAULT_PII_READ_ROLES: readonly IdentityRole[] = ['head_office'];
 
 export interface IdentityDirectoryOptions {
   /** Longest one load may take (default 5 s). */
   readonly timeoutMs?: number;
   readonly warn?: (message: string) => void;
+  /** Roles whose identities may read personal data in clear (config ZAVA_PII_READ_ROLES; default head office). */
+  readonly piiReadRoles?: readonly IdentityRole[];
 }
 
 export class IdentityDirectory {
@@ -76,10 +80,12 @@ export class IdentityDirectory {
       'SELECT rls_user_id::text, region FROM zava_private.regional_managers ORDER BY rls_user_id, region',
     );
     const next = new Map<string, Identity>();
-    next.set(HEAD_OFFICE_USER_ID, { userId: HEAD_OFFICE_USER_ID, role: 'head_office', storeIds: 'all' });
+    const piiRoles = new Set(this.options.piiReadRoles ?? DEFAULT_PII_READ_ROLES);
+    const add = (identity: Omit<Identity, 'pii'>) => next.set(identity.userId, { ...identity, pii: piiRoles.has(identity.role) });
+    add({ userId: HEAD_OFFICE_USER_ID, role: 'head_office', storeIds: 'all' });
     const storesByRegion = new Map<string, number[]>();
     for (const [storeId, managerId, region] of stores.rows as [number, string, string][]) {
-      next.set(managerId, { userId: managerId, role: 'store_manager', storeIds: [storeId] });
+      add({ userId: managerId, role: 'store_manager', storeIds: [storeId] });
       storesByRegion.set(region, [...(storesByRegion.get(region) ?? []), storeId]);
     }
     const regionsByManager = new Map<string, string[]>();
@@ -88,7 +94,7 @@ export class IdentityDirectory {
     }
     for (const [managerId, regions] of regionsByManager) {
       const storeIds = [...new Set(regions.flatMap((region) => storesByRegion.get(region) ?? []))].sort((a, b) => a - b);
-      next.set(managerId, { userId: managerId, role: 'regional_manager', storeIds });
+      add({ userId: managerId, role: 'regional_manager', storeIds });
     }
     this.identities = next;
     this.loadedAt = Date.now();

@@ -182,6 +182,20 @@ export async function ensureQueryRoles(session: AdminSession, queryRole: string,
     // Another database's migration may grant it at the same moment (roles are cluster-wide).
     await session.exec(`DO $$ BEGIN GRANT ${role} TO ${sandbox}; EXCEPTION WHEN unique_violation THEN NULL; END $$`);
   }
+  // The owner of the masking views (migration 9): a login-less role with no privilege beyond what migration 9
+  // grants it, and not the tables' owner, so Row Level Security applies under the views. A restore needs it too.
+  const views = quoteIdent(viewOwnerRole(queryRole));
+  await session.exec(`
+    DO $$ BEGIN
+      CREATE ROLE ${views} NOLOGIN NOINHERIT;
+    EXCEPTION WHEN duplicate_object OR unique_violation THEN NULL; END $$;
+    DO $$ BEGIN
+      IF EXISTS (SELECT 1 FROM pg_roles WHERE rolname = ${quoteLiteral(viewOwnerRole(queryRole))}
+                  AND (rolsuper OR rolcreatedb OR rolcreaterole OR rolreplication OR rolbypassrls OR rolcanlogin OR rolinherit)) THEN
+        ALTER ROLE ${views} NOSUPERUSER NOCREATEDB NOCREATEROLE NOREPLICATION NOBYPASSRLS NOLOGIN NOINHERIT;
+      END IF;
+    END $$;
+  `);
 }
 
 const security: Migration = {
@@ -546,6 +560,226 @@ const catalogImport: Migration = {
   },
 };
 
+
+/** The schema that holds the base tables of the masked views (owner-only; the view owner role reads it). */
+export const DATA_SCHEMA = 'zava_data';
+
+/** Columns the retail views mask, and for whom they are clear (see migration 9 and the schema tool). */
+export const MASKED_COLUMNS: Readonly<Record<string, Readonly<Record<string, string>>>> = {
+  customers: { email: 'pii', phone: 'pii' },
+  stores: { rls_user_id: 'head_office' },
+};
+
+/** The role that owns the masking views: it reads the base tables, and Row Level Security applies to it. */
+export function viewOwnerRole(queryRole: string): string {
+  return `${queryRole}_views`;
+}
+
+/**
+ * Issue 11, personal data. Customer e-mail and phone, and the store managers' UUIDs (the dev-mode credential), are
+ * masked by PostgreSQL for every caller the signed context does not clear:
+ * - retail.customers and retail.stores move to the owner-only schema zava_data; in their place are views of the same
+ *   names and columns (so `SELECT * FROM retail.customers` keeps working), security barriers owned by a NOLOGIN
+ *   role that is neither the table owner nor BYPASSRLS, so the base tables' policies still apply under the views.
+ *   The query role loses every privilege on the base tables and has no USAGE on zava_data (the SQL guard refuses
+ *   the schema as well): the views are its only way to the rows.
+ * - A masked column is computed in the view's select list, so every expression a query builds on it (||, lower(),
+ *   left(), LIKE, =, ORDER BY, string_agg, row_to_json, casts, joins, CTEs) sees the masked value only; there is no
+ *   view qual a leaky function could be pushed below.
+ * - Clear values: e-mail and phone when the signed context carries the pii flag (context v2, db/context.ts); manager
+ *   UUIDs when its signed scope is every store (head office). zava_ctx.verified_parts() is the one verification of
+ *   the context, shared by verified_scope() (the policies') and the clearing functions; v1 contexts still verify,
+ *   without pii.
+ * - Owner-side code (seeding, the identity directory, tests' ground truth) keeps reading retail.stores and
+ *   retail.customers in clear, with every row: zava_ctx.owner_access() is true for a caller holding the data
+ *   schema owner's privileges (a policy for the view owner admits all rows then). It is SECURITY INVOKER, so inside
+ *   the embedded sandbox (SECURITY DEFINER as the sandbox role) and for the query role it is false. Writes go to
+ *   the zava_data tables.
+ * - visible_store_ids() reads zava_data.stores directly (no view in the policies' path).
+ */
+const personalData: Migration = {
+  version: 9,
+  name: 'personal data: masking views over customers and stores, pii flag in the signed context',
+  async up(session, { queryRole }) {
+    const role = quoteIdent(queryRole);
+    const sandbox = quoteIdent(`${queryRole}_sandbox`);
+    const owner = quoteIdent(viewOwnerRole(queryRole));
+    await ensureQueryRoles(session, queryRole);
+    await session.exec(`
+      CREATE SCHEMA ${DATA_SCHEMA};
+      REVOKE ALL ON SCHEMA ${DATA_SCHEMA} FROM PUBLIC;
+      ALTER TABLE retail.customers SET SCHEMA ${DATA_SCHEMA};
+      ALTER TABLE retail.stores SET SCHEMA ${DATA_SCHEMA};
+      REVOKE ALL ON ${DATA_SCHEMA}.customers, ${DATA_SCHEMA}.stores FROM PUBLIC, ${role}, ${sandbox};
+      GRANT USAGE ON SCHEMA ${DATA_SCHEMA} TO ${owner};
+      GRANT SELECT ON ${DATA_SCHEMA}.customers, ${DATA_SCHEMA}.stores TO ${owner};
+      GRANT USAGE ON SCHEMA zava_ctx TO ${owner};
+
+      -- The one verification of the signed context: its parts, or NULL when it is missing, forged, from another
+      -- backend or expired. v1: version, pid, expiry, scope, user, signature; v2 adds the pii flag before the
+      -- signature.
+      CREATE FUNCTION zava_ctx.verified_parts() RETURNS text[]
+        LANGUAGE plpgsql STABLE SECURITY DEFINER PARALLEL RESTRICTED SET search_path = pg_catalog, pg_temp AS $fn$
+      DECLARE
+        raw   text := current_setting('zava.ctx', true);
+        parts text[];
+        n     integer;
+        k     record;
+      BEGIN
+        IF raw IS NULL OR raw = '' THEN RETURN NULL; END IF;
+        parts := string_to_array(raw, '.');
+        n := cardinality(parts);
+        IF NOT ((n = 6 AND parts[1] = 'v1') OR (n = 7 AND parts[1] = 'v2')) THEN RETURN NULL; END IF;
+        SELECT inner_pad, outer_pad INTO k FROM zava_private.context_key WHERE id = 1;
+        IF NOT FOUND THEN RETURN NULL; END IF;
+        IF encode(sha256(k.outer_pad || sha256(k.inner_pad || convert_to(array_to_string(parts[1:n - 1], '.'), 'UTF8'))), 'hex')
+           IS DISTINCT FROM parts[n] THEN
+          RETURN NULL;
+        END IF;
+        IF parts[2] IS DISTINCT FROM pg_backend_pid()::text THEN RETURN NULL; END IF;
+        IF parts[3] !~ '^[0-9]{1,15}$'
+           OR parts[3]::bigint < floor(extract(epoch FROM clock_timestamp()) * 1000)::bigint THEN
+          RETURN NULL;
+        END IF;
+        IF parts[4] !~ '^(\\*|[0-9]+(-[0-9]+)*)?$' THEN RETURN NULL; END IF;
+        IF n = 7 AND parts[6] NOT IN ('pii', '') THEN RETURN NULL; END IF;
+        RETURN parts[1:n - 1];
+      END
+      $fn$;
+
+      CREATE OR REPLACE FUNCTION zava_ctx.verified_scope() RETURNS text
+        LANGUAGE sql STABLE SECURITY DEFINER PARALLEL RESTRICTED SET search_path = pg_catalog, pg_temp AS $fn$
+        SELECT (zava_ctx.verified_parts())[4]
+      $fn$;
+
+      CREATE OR REPLACE FUNCTION zava_ctx.visible_store_ids() RETURNS integer[]
+        LANGUAGE sql STABLE SECURITY DEFINER PARALLEL RESTRICTED SET search_path = pg_catalog, pg_temp AS $fn$
+        SELECT CASE
+                 WHEN scope IS NULL OR scope = '' THEN '{}'::integer[]
+                 WHEN scope = '*' THEN ARRAY(SELECT store_id FROM ${DATA_SCHEMA}.stores ORDER BY store_id)
+                 ELSE string_to_array(scope, '-')::integer[]
+               END
+          FROM zava_ctx.verified_scope() AS scope
+      $fn$;
+
+      -- Whether the caller holds the privileges of the data schema's owner (owner-side code). SECURITY INVOKER on
+      -- purpose; by name, not regclass, which would need USAGE on the schema.
+      CREATE FUNCTION zava_ctx.owner_access() RETURNS boolean
+        LANGUAGE sql STABLE PARALLEL RESTRICTED SET search_path = pg_catalog, pg_temp AS $fn$
+        SELECT coalesce(bool_or(pg_has_role(current_user, n.nspowner, 'USAGE')), false)
+          FROM pg_namespace n WHERE n.nspname = '${DATA_SCHEMA}'
+      $fn$;
+
+      CREATE FUNCTION zava_ctx.pii_clear() RETURNS boolean
+        LANGUAGE sql STABLE PARALLEL RESTRICTED SET search_path = pg_catalog, pg_temp AS $fn$
+        SELECT zava_ctx.owner_access() OR coalesce((SELECT p[1] = 'v2' AND p[6] = 'pii' FROM zava_ctx.verified_parts() AS p), false)
+      $fn$;
+
+      CREATE FUNCTION zava_ctx.manager_ids_clear() RETURNS boolean
+        LANGUAGE sql STABLE PARALLEL RESTRICTED SET search_path = pg_catalog, pg_temp AS $fn$
+        SELECT zava_ctx.owner_access() OR coalesce(zava_ctx.verified_scope() = '*', false)
+      $fn$;
+
+      -- The masks keep what a manager needs to tell values apart (first letter and domain, last four digits).
+      CREATE FUNCTION zava_ctx.mask_email(email text) RETURNS text
+        LANGUAGE sql IMMUTABLE PARALLEL SAFE AS $fn$
+        SELECT CASE WHEN email IS NULL THEN NULL
+                    WHEN strpos(email, '@') > 1 THEN left(email, 1) || '***' || substr(email, strpos(email, '@'))
+                    ELSE '***' END
+      $fn$;
+      CREATE FUNCTION zava_ctx.mask_phone(phone text) RETURNS text
+        LANGUAGE sql IMMUTABLE PARALLEL SAFE AS $fn$
+        SELECT CASE WHEN phone IS NULL THEN NULL
+                    ELSE '***-***-' || right(regexp_replace(phone, '[^0-9]', '', 'g'), 4) END
+      $fn$;
+      CREATE FUNCTION zava_ctx.mask_uuid(id uuid) RETURNS text
+        LANGUAGE sql IMMUTABLE PARALLEL SAFE AS $fn$
+        SELECT CASE WHEN id IS NULL THEN NULL ELSE '********-****-****-****-********' || right(id::text, 4) END
+      $fn$;
+
+      REVOKE ALL ON ALL FUNCTIONS IN SCHEMA zava_ctx FROM PUBLIC;
+      GRANT EXECUTE ON ALL FUNCTIONS IN SCHEMA zava_ctx TO ${role}, ${owner};
+
+      -- Owner-side reads through the views see every row (the store-scope policies admit none without a context).
+      CREATE POLICY owner_through_view ON ${DATA_SCHEMA}.customers FOR SELECT TO ${owner} USING ((SELECT zava_ctx.owner_access()));
+      CREATE POLICY owner_through_view ON ${DATA_SCHEMA}.stores FOR SELECT TO ${owner} USING ((SELECT zava_ctx.owner_access()));
+
+      -- The subselects make each check an init plan: evaluated once per query, not per row.
+      CREATE VIEW retail.customers WITH (security_barrier = true) AS
+        SELECT customer_id, first_name, last_name,
+               CASE WHEN (SELECT zava_ctx.pii_clear()) THEN email ELSE zava_ctx.mask_email(email) END AS email,
+               CASE WHEN (SELECT zava_ctx.pii_clear()) THEN phone ELSE zava_ctx.mask_phone(phone) END AS phone,
+               primary_store_id, created_at
+          FROM ${DATA_SCHEMA}.customers;
+      CREATE VIEW retail.stores WITH (security_barrier = true) AS
+        SELECT store_id, store_name,
+               CASE WHEN (SELECT zava_ctx.manager_ids_clear()) THEN rls_user_id::text ELSE zava_ctx.mask_uuid(rls_user_id) END AS rls_user_id,
+               is_online, region
+          FROM ${DATA_SCHEMA}.stores;
+      ALTER VIEW retail.customers OWNER TO ${owner};
+      ALTER VIEW retail.stores OWNER TO ${owner};
+      REVOKE ALL ON retail.customers, retail.stores FROM PUBLIC;
+      GRANT SELECT ON retail.customers, retail.stores TO ${role};
+    `);
+  },
+};
+
+/** The audit trail's schema (migration 10): owner-only; the query role has no USAGE on it. */
+export const AUDIT_SCHEMA = 'zava_audit';
+
+/**
+ * Issue 11, audit trail: one row per tool call, in a schema of its own that the query role cannot reach (no USAGE,
+ * no grant; the SQL guard refuses the schema too). Append-only: UPDATE, DELETE and TRUNCATE raise, except the
+ * retention prune (db/audit.ts), which deletes old rows only after setting zava.audit_prune for its transaction.
+ * An owner can still drop the triggers; this guards against mistakes and the application, not the DBA.
+ */
+const auditTrail: Migration = {
+  version: 10,
+  name: 'audit trail: append-only tool call log',
+  async up(session) {
+    await session.exec(`
+      CREATE SCHEMA ${AUDIT_SCHEMA};
+      REVOKE ALL ON SCHEMA ${AUDIT_SCHEMA} FROM PUBLIC;
+      CREATE TABLE ${AUDIT_SCHEMA}.tool_calls (
+        id            bigint GENERATED ALWAYS AS IDENTITY PRIMARY KEY,
+        at            timestamptz NOT NULL,
+        sub           text,
+        user_id       text,
+        role          text,
+        store_scope   text,
+        pii           boolean,
+        tool          text NOT NULL,
+        request_text  text,
+        outcome       text NOT NULL CHECK (outcome IN ('ok', 'error', 'refused')),
+        row_count     integer,
+        truncated     boolean,
+        refusal       text,
+        error_class   text,
+        duration_ms   real NOT NULL,
+        request_id    text,
+        client_name   text,
+        recorded_at   timestamptz NOT NULL DEFAULT now()
+      );
+      CREATE INDEX tool_calls_at_idx ON ${AUDIT_SCHEMA}.tool_calls (at);
+      CREATE INDEX tool_calls_sub_at_idx ON ${AUDIT_SCHEMA}.tool_calls (sub, at);
+      REVOKE ALL ON ${AUDIT_SCHEMA}.tool_calls FROM PUBLIC;
+
+      CREATE FUNCTION ${AUDIT_SCHEMA}.append_only() RETURNS trigger
+        LANGUAGE plpgsql SET search_path = pg_catalog, pg_temp AS $fn$
+      BEGIN
+        IF TG_OP = 'DELETE' AND current_setting('zava.audit_prune', true) = 'on' THEN RETURN OLD; END IF;
+        RAISE EXCEPTION '${AUDIT_SCHEMA}.tool_calls is append-only (% refused)', TG_OP USING ERRCODE = 'insufficient_privilege';
+      END
+      $fn$;
+      REVOKE ALL ON FUNCTION ${AUDIT_SCHEMA}.append_only() FROM PUBLIC;
+      CREATE TRIGGER append_only BEFORE UPDATE OR DELETE ON ${AUDIT_SCHEMA}.tool_calls
+        FOR EACH ROW EXECUTE FUNCTION ${AUDIT_SCHEMA}.append_only();
+      CREATE TRIGGER no_truncate BEFORE TRUNCATE ON ${AUDIT_SCHEMA}.tool_calls
+        FOR EACH STATEMENT EXECUTE FUNCTION ${AUDIT_SCHEMA}.append_only();
+    `);
+  },
+};
+
 /**
  * Token revocation (issue 11), version 11 (9 and 10 belong to the audit and personal-data work). An owner-only
  * schema: the query role has no USAGE on it, so SQL run through the tools can neither read nor write the list.
@@ -591,6 +825,8 @@ export const MIGRATIONS: readonly Migration[] = [
   innerProductSearch,
   queryPath,
   catalogImport,
+  personalData,
+  auditTrail,
   tokenRevocation,
 ];
 

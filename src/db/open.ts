@@ -20,6 +20,7 @@ export async function openDatabase(config: Config): Promise<ManagedDatabase> {
     identityQueueLimit: config.identityQueueLimit,
     maxRowBytes: config.maxRowBytes,
     tempFileLimit: config.tempFileLimit,
+    piiReadRoles: config.piiReadRoles,
     warn: (message) => log.warn(message),
   });
 }

@@ -11,6 +11,11 @@ export interface Identity {
   /** 'all' for head office; otherwise the store ids the policies will admit. */
   readonly storeIds: 'all' | readonly number[];
   /**
+   * May read customer e-mail and phone in clear (the `pii:read` permission). Absent or false: PostgreSQL masks them
+   * (migration 9); the flag travels in the signed RLS context, never as a plain setting.
+   */
+  readonly pii?: boolean;
+  /**
    * Who authenticated, when that is not the manager UUID itself (jwt mode: "jwt:<sub>"). The fair queue and
    * per-identity concurrency key on it, so two token holders of one store do not share a queue and a holder who
    * narrows to several stores' identities still has one. Absent in dev mode: the UUID is the caller.
@@ -91,7 +96,10 @@ export interface Database {
   withIdentity<T>(identity: Identity, work: (session: ReadSession) => Promise<T>, options?: ReadOptions): Promise<T>;
   /** Pool and breaker figures for the operators' view (GET /health?detail=1), where the backend has them. */
   operatorView?(): Record<string, unknown>;
-  /** Trusted owner-side reads (schema introspection, ground truth in tests). Never pass user SQL here. */
+  /**
+   * Trusted owner-side statements in autocommit: reads (schema introspection, ground truth in tests) and the audit
+   * trail's appends, which no tool query reads. Never pass user SQL here.
+   */
   ownerQuery(sql: string, params?: readonly SqlParam[]): Promise<RowSet>;
   close(): Promise<void>;
 }
@@ -105,12 +113,20 @@ export interface AdminSession {
   copyCsv(table: string, columns: readonly string[], csv: string): Promise<void>;
 }
 
+export interface AdminOptions {
+  /**
+   * False when the transaction writes nothing a tool query can read (the audit trail): the embedded backend then
+   * does not refresh its readers' snapshot, which copies the data directory. Default true.
+   */
+  readonly visibleToReaders?: boolean;
+}
+
 /** A backend as the CLI and the server hold it: the Database contract plus owner-side operations. */
 export interface ManagedDatabase extends Database {
   /** Human-readable location, password-free, for messages. */
   readonly location: string;
   /** One owner transaction: everything in `work` commits together or not at all. */
-  withAdminTransaction<T>(work: (session: AdminSession) => Promise<T>): Promise<T>;
+  withAdminTransaction<T>(work: (session: AdminSession) => Promise<T>, options?: AdminOptions): Promise<T>;
   /**
    * Loads the RLS signing key and backend facts after migrations; must be called before withIdentity.
    * Idempotent.

@@ -105,6 +105,16 @@ const ConfigSchema = z.object({
     redisUrl: z.string().refine((url) => /^rediss?:\/\//.test(url), 'REDIS_URL must start with redis:// or rediss://').optional(),
     keyPrefix: z.string().min(1),
   }),
+  /** Roles that read customer e-mail and phone in clear (issue 11); the others get them masked by PostgreSQL. */
+  piiReadRoles: z.array(z.enum(['head_office', 'regional_manager', 'store_manager'], {
+    error: 'ZAVA_PII_READ_ROLES must list head_office, regional_manager or store_manager (comma-separated), or be "none"',
+  })),
+  /** Audit trail: days kept (older rows are pruned); 0 keeps every row. */
+  auditRetentionDays: z.coerce.number({ error: 'ZAVA_AUDIT_RETENTION_DAYS must be a number' }).int('ZAVA_AUDIT_RETENTION_DAYS must be a whole number').min(0, 'ZAVA_AUDIT_RETENTION_DAYS must be 0 or more'),
+  /** Audit entries waiting to be written at most; past it the oldest are dropped (counted and logged). */
+  auditQueueLimit: positiveInt('ZAVA_AUDIT_QUEUE_LIMIT'),
+  /** Whether tool calls are recorded at all. */
+  auditEnabled: z.boolean(),
   logFormat: z.enum(['auto', 'json', 'pretty'], { error: 'ZAVA_LOG_FORMAT must be auto, json or pretty' }),
   logLevel: z.enum(['fatal', 'error', 'warn', 'info', 'debug', 'trace', 'silent'], {
     error: 'ZAVA_LOG_LEVEL must be one of fatal, error, warn, info, debug, trace, silent',
@@ -201,6 +211,10 @@ export function loadConfig(overrides: ConfigOverrides = {}, env: NodeJS.ProcessE
       redisUrl: pick(undefined, 'REDIS_URL'),
       keyPrefix: pick(undefined, 'ZAVA_RATE_LIMIT_PREFIX', 'zava:rl'),
     },
+    piiReadRoles: listSetting(pick(undefined, 'ZAVA_PII_READ_ROLES', 'head_office') as string),
+    auditRetentionDays: pick(undefined, 'ZAVA_AUDIT_RETENTION_DAYS', '90'),
+    auditQueueLimit: pick(undefined, 'ZAVA_AUDIT_QUEUE_LIMIT', '10000'),
+    auditEnabled: (pick(undefined, 'ZAVA_AUDIT', 'on') as string).toLowerCase() !== 'off',
     logLevel: pick(undefined, 'ZAVA_LOG_LEVEL', 'info'),
     logFormat: pick(undefined, 'ZAVA_LOG_FORMAT', 'auto'),
   };
@@ -215,6 +229,12 @@ export function loadConfig(overrides: ConfigOverrides = {}, env: NodeJS.ProcessE
   }
   if (auth.publicKey && auth.jwksUrl) throw new ConfigError('invalid configuration:\n- give ZAVA_JWT_PUBLIC_KEY or ZAVA_JWT_JWKS_URL, not both');
   return parsed.data;
+}
+
+/** "a, b" → ['a', 'b']; "none" or empty → []. */
+function listSetting(value: string): string[] {
+  const items = value.split(',').map((item) => item.trim().toLowerCase()).filter(Boolean);
+  return items.length === 1 && items[0] === 'none' ? [] : items;
 }
 
 /** Hides the password in a connection URL, for logs and messages. */

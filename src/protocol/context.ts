@@ -3,6 +3,7 @@
 import type { AuthInfo } from '@modelcontextprotocol/server';
 import type { CallPipeline } from './pipeline.js';
 import type { Database, Identity } from '../db/types.js';
+import type { AuditSink } from '../infra/audit.js';
 import type { Logger } from '../infra/logger.js';
 import type { QueryService } from '../analytics/query.js';
 import type { SchemaService } from '../analytics/schema.js';
@@ -36,6 +37,8 @@ export interface ServerDeps {
   readonly metrics?: ServerMetrics | undefined;
   /** What operators see at GET /health?detail=1: slow queries, pools, the breaker (absent: nothing more). */
   readonly operatorView?: (() => Record<string, unknown>) | undefined;
+  /** The audit trail (issue 11): every finished tool call is recorded here; absent → not recorded. */
+  readonly audit?: AuditSink | undefined;
   /** What GET /ready reports (absent: always ready). */
   readonly readiness?: Readiness | undefined;
 }

@@ -30,6 +30,7 @@ export interface RawCall {
   readonly processUserId?: string | undefined;
   readonly signal?: AbortSignal | undefined;
   readonly requestId?: string | number | undefined;
+  readonly clientName?: string | undefined;
 }
 
 /** What a tool's handler gets: who is calling (resolved and allowed), and the call's abort signal. */
@@ -52,6 +53,10 @@ export interface CallRecord {
   readonly outcome: 'ok' | 'error';
   readonly code?: ToolErrorCode | undefined;
   readonly message?: string | undefined;
+  /** The answer as the client receives it (rows, truncation: the audit trail reads them). */
+  readonly result: CallToolResult;
+  /** The client's name, from its 2026-07-28 envelope or its initialize handshake. */
+  readonly clientName?: string | undefined;
 }
 
 export type CallListener = (record: CallRecord) => void;
@@ -204,6 +209,8 @@ export class CallPipeline {
       startedAt,
       durationMs: performance.now() - started,
       ...outcomeOf(result),
+      result,
+      clientName: raw.clientName,
     });
     return result;
   }
@@ -262,5 +269,14 @@ export function registerTool<Schema extends StandardSchemaWithJSON>(
       processUserId: caller.processUserId,
       signal: ctx.mcpReq.signal,
       requestId: ctx.mcpReq.id,
+      clientName: clientNameOf(server, ctx),
     })) as never);
+}
+
+/** The calling client's name: its 2026-07-28 envelope says it per request; a 2025-era client said it at initialize. */
+function clientNameOf(server: McpServer, ctx: ServerContext): string | undefined {
+  const meta = ctx.mcpReq._meta as Record<string, unknown> | undefined;
+  const fromMeta = meta?.['io.modelcontextprotocol/clientInfo'] as { name?: unknown } | undefined;
+  if (typeof fromMeta?.name === 'string') return fromMeta.name;
+  return server.server.getClientVersion()?.name;
 }

@@ -71,6 +71,12 @@ function stringList(value: unknown): string[] {
   return [];
 }
 
+/** PII_READ in the token's `scope` (space-separated, OAuth), `scp` or `permissions` (arrays: Entra ID, Auth0). */
+export const PII_READ = 'pii:read';
+export function hasPiiRead(claims: ZavaClaims): boolean {
+  return [claims.scope, claims.scp, claims.permissions].some((value) => stringList(value).includes(PII_READ));
+}
+
 export function rolesOf(claims: ZavaClaims): TokenRole[] {
   const named = [...stringList(claims.roles), ...stringList(claims.role)];
   return TOKEN_ROLES.filter((role) => named.includes(role));
@@ -87,11 +93,12 @@ export function identityFromClaims(claims: ZavaClaims, stores: readonly StoreEnt
   const sub = typeof claims.sub === 'string' ? claims.sub : '';
   if (!sub) throw new AccessDeniedError('the token has no subject (sub)');
   const subject = `jwt:${sub}`;
+  const pii = hasPiiRead(claims);
   const roles = rolesOf(claims);
   if (roles.length === 0) {
     throw new AccessDeniedError(`the token grants no role: "roles" must include one of ${TOKEN_ROLES.join(', ')}. No data is available without one.`);
   }
-  if (roles.includes('super_admin')) return { userId: HEAD_OFFICE_USER_ID, role: 'head_office', storeIds: 'all', subject };
+  if (roles.includes('super_admin')) return { userId: HEAD_OFFICE_USER_ID, role: 'head_office', storeIds: 'all', subject, pii };
   const granted = new Set<number>();
   if (roles.includes('regional_manager')) {
     const regions = stringList(claims.allowed_regions);
@@ -117,7 +124,7 @@ export function identityFromClaims(claims: ZavaClaims, stores: readonly StoreEnt
   const storeIds = [...granted].sort((a, b) => a - b);
   const only = storeIds.length === 1 ? stores.find((s) => s.storeId === storeIds[0]) : undefined;
   const role = roles.includes('regional_manager') || storeIds.length > 1 ? 'regional_manager' : 'store_manager';
-  return { userId: only && role === 'store_manager' ? only.managerId : subjectUuid(sub), role, storeIds, subject };
+  return { userId: only && role === 'store_manager' ? only.managerId : subjectUuid(sub), role, storeIds, subject, pii };
 }
 
 function findStore(entry: string, stores: readonly StoreEntry[]): StoreEntry | undefined {
@@ -140,5 +147,6 @@ export function narrowIdentity(granted: Identity, requested: Identity): Identity
       `x-rls-user-id ${requested.userId} is outside what your token allows: it may only narrow to stores the token grants. Nothing was run.`,
     );
   }
-  return { ...requested, subject: granted.subject ?? requested.userId };
+  // The token decides personal-data access too: narrowing to an identity the directory would clear grants nothing.
+  return { ...requested, subject: granted.subject ?? requested.userId, pii: granted.pii === true };
 }

@@ -12,6 +12,8 @@ import { CONTEXT_SETTING, loadContextKey, signContext } from '../context.js';
 import { FairScheduler } from '../fair-scheduler.js';
 import { IdentityDirectory } from '../identity.js';
 import type {
+  AdminOptions,
+  IdentityRole,
   AdminSession,
   Identity,
   ManagedDatabase,
@@ -42,6 +44,8 @@ export interface EmbeddedOptions {
   /** temp_file_limit of tool queries (PostgreSQL units); '-1' leaves it unlimited. */
   readonly tempFileLimit?: string;
   readonly warn?: (message: string) => void;
+  /** Roles that read personal data in clear (config.piiReadRoles). */
+  readonly piiReadRoles?: readonly IdentityRole[];
 }
 
 /**
@@ -100,7 +104,7 @@ export class EmbeddedDatabase implements ManagedDatabase {
       warn: this.warn,
     });
     this.writer = this.startWriter();
-    this.identities = new IdentityDirectory((sql) => this.ownerQuery(sql), { timeoutMs: IDENTITY_REFRESH_TIMEOUT_MS, warn: this.warn });
+    this.identities = new IdentityDirectory((sql) => this.ownerQuery(sql), { timeoutMs: IDENTITY_REFRESH_TIMEOUT_MS, warn: this.warn, piiReadRoles: options.piiReadRoles });
   }
 
   static async open(options: EmbeddedOptions): Promise<EmbeddedDatabase> {
@@ -246,7 +250,7 @@ export class EmbeddedDatabase implements ManagedDatabase {
     return this.writeLock.run(() => this.writerRows({ op: 'query', sql, params }, { timeoutMs: this.options.statementTimeoutMs }));
   }
 
-  async withAdminTransaction<T>(work: (session: AdminSession) => Promise<T>): Promise<T> {
+  async withAdminTransaction<T>(work: (session: AdminSession) => Promise<T>, options: AdminOptions = {}): Promise<T> {
     return this.writeLock.run(async () => {
       const session: AdminSession = {
         exec: async (sql) => void (await this.writerCall({ op: 'exec', sql })),
@@ -262,8 +266,9 @@ export class EmbeddedDatabase implements ManagedDatabase {
         await session.exec('ROLLBACK').catch(() => undefined);
         throw error;
       } finally {
-        // Even a failed COMMIT may have changed what the readers must see; a spare snapshot costs little.
-        this.readers.markWritten();
+        // Even a failed COMMIT may have changed what the readers must see; a spare snapshot costs little. Writes no
+        // tool query can read (the audit trail) do not make one: it would copy the data directory per batch.
+        if (options.visibleToReaders !== false) this.readers.markWritten();
       }
       return result;
     });

@@ -184,7 +184,7 @@ export class ServerDatabase implements ManagedDatabase {
       config.readReplicaUrls.map((url) => ReadRouter.target(url, 'standby', queryPool(url))),
       { fallback: config.readReplicaFallback, warn },
     );
-    this.identities = new IdentityDirectory((sql) => this.ownerQuery(sql));
+    this.identities = new IdentityDirectory((sql) => this.ownerQuery(sql), { piiReadRoles: config.piiReadRoles });
     // The pool is the capacity; each identity gets a share of it, and waiting calls are served in turn.
     this.scheduler = new FairScheduler({
       capacity: config.pool.max,

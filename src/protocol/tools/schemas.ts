@@ -16,6 +16,7 @@ const TableSchemaShape = z.object({
   primary_key: z.array(z.string()),
   foreign_keys: z.array(z.object({ columns: z.array(z.string()), references_table: z.string(), references_columns: z.array(z.string()) })),
   values: z.record(z.string(), z.array(z.union([z.string(), z.number()]))).optional(),
+  masked_columns: z.record(z.string(), z.string()).optional().describe('columns PostgreSQL masks for your identity, and how they look'),
   notes: z.array(z.string()).optional(),
 });
 
