@@ -10,6 +10,12 @@ import { SERVER_INSTRUCTIONS } from './tools/guidance.js';
 import { registerQueryTool } from './tools/query.js';
 import { registerSchemaTool } from './tools/schemas.js';
 import { registerSearchTool } from './tools/search.js';
+import { registerComparePeriodsTool } from './tools/compare-periods.js';
+import { registerInventoryStatusTool } from './tools/inventory-status.js';
+import { registerSalesSummaryTool } from './tools/sales-summary.js';
+import { registerSeasonalityTool } from './tools/seasonality.js';
+import { registerStorePerformanceTool } from './tools/store-performance.js';
+import { registerTopProductsTool } from './tools/top-products.js';
 
 export const SERVER_NAME = 'zava-mcp';
 
@@ -48,5 +54,12 @@ export function createMcpServer(deps: ServerDeps, caller: Caller): McpServer {
   registerQueryTool(server, deps, caller);
   registerDateTool(server);
   registerSearchTool(server, deps, caller);
+  // The typed analytics tools (src/analytics): fixed SQL in the caller's identity-scoped session.
+  registerSalesSummaryTool(server, deps, caller);
+  registerTopProductsTool(server, deps, caller);
+  registerComparePeriodsTool(server, deps, caller);
+  registerStorePerformanceTool(server, deps, caller);
+  registerInventoryStatusTool(server, deps, caller);
+  registerSeasonalityTool(server, deps, caller);
   return server;
 }
