@@ -16,6 +16,8 @@ import { registerSalesSummaryTool } from './tools/sales-summary.js';
 import { registerSeasonalityTool } from './tools/seasonality.js';
 import { registerStorePerformanceTool } from './tools/store-performance.js';
 import { registerTopProductsTool } from './tools/top-products.js';
+import { registerPrompts } from './prompts.js';
+import { registerResources } from './resources.js';
 
 export const SERVER_NAME = 'zava-mcp';
 
@@ -45,7 +47,7 @@ export function createMcpServer(deps: ServerDeps, caller: Caller): McpServer {
     { name: SERVER_NAME, title: 'Zava Retail sales analytics', version: SERVER_VERSION },
     {
       instructions: SERVER_INSTRUCTIONS,
-      capabilities: { tools: { listChanged: false } },
+      capabilities: { tools: { listChanged: false }, resources: { listChanged: false }, prompts: { listChanged: false } },
       cacheHints: CACHE_HINTS,
       maxToolInputElements: MAX_TOOL_INPUT_ELEMENTS,
     },
@@ -61,5 +63,8 @@ export function createMcpServer(deps: ServerDeps, caller: Caller): McpServer {
   registerStorePerformanceTool(server, deps, caller);
   registerInventoryStatusTool(server, deps, caller);
   registerSeasonalityTool(server, deps, caller);
+  // Table schemas and the catalog as resources; the sample questions as prompts, with argument completion.
+  registerResources(server, deps, caller);
+  registerPrompts(server, deps, caller);
   return server;
 }
