@@ -1,6 +1,7 @@
 // inventory_status: stock per store and product, its recent sales velocity (units a day over a window ending at
 // the latest order date), days of cover at that pace, and the products at risk of running out.
 import type { ResolvedPeriod } from './periods.js';
+import { orderLinesOf } from './sales.js';
 import { idArray, InvalidArgumentError, num, periodOf, resolveCategories, resolveStores, type Scope } from './scope.js';
 
 export interface InventoryStatusArgs {
@@ -56,8 +57,7 @@ export async function inventoryStatus(scope: Scope, args: InventoryStatusArgs): 
   const { rows } = await scope.query(
     `WITH sold AS (
        SELECT oi.store_id, oi.product_id, sum(oi.quantity) AS units
-         FROM retail.order_items oi
-         JOIN retail.orders o ON o.order_id = oi.order_id
+         FROM ${orderLinesOf(velocityWindow)}
         WHERE o.order_date BETWEEN $1::date AND $2::date AND ($3::int[] IS NULL OR oi.store_id = ANY ($3::int[]))
         GROUP BY oi.store_id, oi.product_id)
      SELECT s.store_name, p.product_name, p.sku, c.category_name, i.stock_level, coalesce(sold.units, 0)

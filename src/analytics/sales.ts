@@ -51,6 +51,21 @@ const KEYS: Record<Exclude<GroupBy, 'none'>, [string, string]> = {
   day: ['o.order_date::text', 'NULL'],
 };
 
+/**
+ * The order lines of a period, as `oi` beside their order `o`. PostgreSQL's planner hashes every order line to
+ * join them to a short period's orders (measured at the reference size: a parallel scan of 400k lines for 18k
+ * of a quarter); driving from the orders' date index into order_items by order_id (OFFSET 0 keeps the lateral
+ * subquery from being flattened back into a hash join) reads only the period's lines, about twice as fast for
+ * a quarter. Past a few months the hash join is the better plan, so it stays for long periods.
+ */
+export function orderLinesOf(period: ResolvedPeriod): string {
+  return period.days <= SHORT_PERIOD_DAYS
+    ? 'retail.orders o CROSS JOIN LATERAL (SELECT * FROM retail.order_items i WHERE i.order_id = o.order_id OFFSET 0) oi'
+    : 'retail.order_items oi JOIN retail.orders o ON o.order_id = oi.order_id';
+}
+
+const SHORT_PERIOD_DAYS = 120;
+
 const TIME_GROUPS: ReadonlySet<GroupBy> = new Set(['month', 'week', 'day']);
 
 export function isTimeGroup(groupBy: GroupBy): boolean {
@@ -84,8 +99,7 @@ export async function aggregateSales(scope: Scope, period: ResolvedPeriod, group
     `SELECT ${isTotal}, ${key}, ${detail},
             coalesce(sum(oi.total_amount), 0), count(DISTINCT oi.order_id), coalesce(sum(oi.quantity), 0),
             coalesce(sum(oi.total_amount - oi.quantity * p.cost), 0), coalesce(sum(oi.discount_amount), 0)
-       FROM retail.order_items oi
-       JOIN retail.orders o ON o.order_id = oi.order_id
+       FROM ${orderLinesOf(period)}
        JOIN retail.products p ON p.product_id = oi.product_id
        JOIN retail.stores s ON s.store_id = oi.store_id
        JOIN retail.categories c ON c.category_id = p.category_id
