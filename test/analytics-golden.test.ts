@@ -15,6 +15,7 @@ import { seasonality } from '../src/analytics/seasonality.js';
 import { storePerformance } from '../src/analytics/store-performance.js';
 import { topProducts } from '../src/analytics/top-products.js';
 import { HEAD_OFFICE_USER_ID, REGIONAL_MANAGERS, STORES } from '../src/data/stores.js';
+import { refreshSalesRollup } from '../src/db/sales-rollup.js';
 import type { SqlParam } from '../src/db/types.js';
 import { createLogger } from '../src/infra/logger.js';
 import { ComparePeriodsOutput } from '../src/protocol/tools/compare-periods.js';
@@ -411,6 +412,41 @@ for (const { kind, skip } of await backendsUnderTest()) {
       assert.deepEqual(garden.months.map((m) => m.expected_index), multipliers.map((m) => Math.round((Number(m) / mean) * 100) / 100), 'expected index from the multipliers');
       assert.ok(garden.correlation_with_expected !== null && Math.abs(garden.correlation_with_expected) <= 1);
       assert.equal(garden.peak_month, [...garden.months].sort((a, b) => b.revenue - a.revenue)[0]!.month_name);
+    });
+
+    test('the monthly roll-up: fresh after seeding and used for whole months; a change marks it stale and the order lines answer the same', async () => {
+      const fresh = async () => (await owner('SELECT fresh FROM retail.sales_rollup_state'))[0]![0];
+      assert.equal(await fresh(), true, 'seeding refreshes the roll-up');
+      const recording = async (who: Who, args: Parameters<typeof salesSummary>[1]) => {
+        const sql: string[] = [];
+        const value = await call(who, (s) => salesSummary({ ...s, query: (text, params) => (sql.push(text), s.query(text, params)) }, args));
+        return { value, rollup: sql.some((text) => text.includes('retail.sales_monthly')) };
+      };
+      const [firstType] = (await owner('SELECT type_name FROM retail.product_types ORDER BY type_id LIMIT 1'))[0] as [string];
+      const cases: Array<[Who, Parameters<typeof salesSummary>[1], boolean]> = [
+        [IDENTITIES[0]!, { period: 'this_year', group_by: 'category' }, true],
+        [IDENTITIES[1]!, { period: 'all_time', group_by: 'product_type', filters: { categories: ['Power Tools'] } }, true],
+        [IDENTITIES[2]!, { period: '2025', group_by: 'month', filters: { product_types: [firstType] } }, true],
+        [IDENTITIES[3]!, { period: 'last_year', group_by: 'product' }, true],
+        [IDENTITIES[0]!, { period: 'last_30_days', group_by: 'store' }, false],
+        [IDENTITIES[0]!, { period: 'ytd', group_by: 'store', filters: { categories: ['Power Tools', 'Paint & Supplies'] } }, false],
+      ];
+      const before: unknown[] = [];
+      for (const [who, args, usesRollup] of cases) {
+        const { value, rollup } = await recording(who, { ...args, limit: 500 });
+        assert.equal(rollup, usesRollup, `${JSON.stringify(args)}: ${usesRollup ? 'from the roll-up' : 'from the order lines'}`);
+        before.push(value);
+      }
+      // A statement on products (as an import would make) marks it stale: the same questions, from the order lines.
+      await t.db.withAdminTransaction((session) => session.exec('UPDATE retail.products SET cost = cost WHERE product_id = 1'));
+      assert.equal(await fresh(), false, 'a change to products marks the roll-up stale');
+      for (const [i, [who, args]] of cases.entries()) {
+        const { value, rollup } = await recording(who, { ...args, limit: 500 });
+        assert.equal(rollup, false, 'a stale roll-up is not read');
+        assert.deepEqual(value, before[i], `${JSON.stringify(args)}: the roll-up and the order lines agree`);
+      }
+      await t.db.withAdminTransaction((session) => refreshSalesRollup(session));
+      assert.equal(await fresh(), true);
     });
 
     test('refusals: another manager\'s store, unknown names with the valid ones the caller sees, no identity', async () => {

@@ -5,7 +5,7 @@
 // - units: order_items.quantity; discount: order_items.discount_amount;
 // - gross margin: revenue minus quantity × products.cost.
 // Fixed, parameterized SQL; the store filter is only ever narrower than what RLS admits.
-import { idArray, num, round2, type NamedRef, type Scope, type StoreRef, type TypeRef } from './scope.js';
+import { idArray, num, round2, type NamedRef, type References, type Scope, type StoreRef, type TypeRef } from './scope.js';
 import type { ResolvedPeriod } from './periods.js';
 
 export const GROUP_BY = ['none', 'store', 'region', 'category', 'product_type', 'product', 'month', 'week', 'day'] as const;
@@ -91,6 +91,8 @@ export const EMPTY_METRICS: Metrics = metricsOf(0, 0, 0, 0, 0);
  * (GROUPING SETS). Groups come sorted by revenue (highest first), or by time for month, week and day.
  */
 export async function aggregateSales(scope: Scope, period: ResolvedPeriod, groupBy: GroupBy, filters: SalesFilters = {}): Promise<SalesAggregate> {
+  const plan = rollupPlan(scope.refs, period, groupBy, filters);
+  if (plan) return aggregateFromRollup(scope, plan, groupBy, filters);
   const [key, detail] = groupBy === 'none' ? ['NULL', 'NULL'] : KEYS[groupBy];
   const columns = detail === 'NULL' ? key : `${key}, ${detail}`;
   const grouping = groupBy === 'none' ? 'GROUP BY ()' : `GROUP BY GROUPING SETS ((${columns}), ())`;
@@ -117,6 +119,114 @@ export async function aggregateSales(scope: Scope, period: ResolvedPeriod, group
     const metrics = metricsOf(num(row[3]), num(row[4]), num(row[5]), num(row[6]), num(row[7]));
     if (row[0] === true) totals = metrics;
     else groups.push({ key: String(row[1]), ...(row[2] === null ? {} : { detail: String(row[2]) }), ...metrics });
+  }
+  groups.sort(isTimeGroup(groupBy) ? (a, b) => a.key.localeCompare(b.key) : (a, b) => b.revenue - a.revenue || a.key.localeCompare(b.key));
+  return { totals, groups };
+}
+
+/** Whole months the roll-up can answer a period with: [first month, last month] (YYYY-MM-01). */
+export function rollupMonths(refs: References, period: ResolvedPeriod): [string, string] | undefined {
+  if (!refs.rollupFresh || !refs.firstOrder || !refs.lastOrder) return undefined;
+  // A period may start or end inside a month only where the caller has no orders beyond it anyway.
+  const startsWhole = period.from.endsWith('-01') || period.from <= refs.firstOrder;
+  const next = new Date(Date.parse(`${period.to}T00:00:00Z`) + 86_400_000);
+  const endsWhole = next.getUTCDate() === 1 || period.to >= refs.lastOrder;
+  return startsWhole && endsWhole ? [`${period.from.slice(0, 7)}-01`, `${period.to.slice(0, 7)}-01`] : undefined;
+}
+
+interface RollupPlan {
+  readonly months: [string, string];
+  /** Distinct orders of the totals: all orders, or those with a line of the one category or type filtered on. */
+  readonly totalsGrain: 'all' | 'category' | 'type';
+  /** Distinct orders per group: per product from the product rows, else from this grain. */
+  readonly groupsGrain: 'product' | 'all' | 'category' | 'type';
+}
+
+/**
+ * Whether the monthly roll-up can answer exactly: it is fresh, the period is whole months (for the caller), the
+ * grouping is by month or coarser, and distinct orders are additive for the filters (at most one category or one
+ * product type: orders with a line in either of two categories are not the sum of each's).
+ */
+function rollupPlan(refs: References, period: ResolvedPeriod, groupBy: GroupBy, filters: SalesFilters): RollupPlan | undefined {
+  const months = rollupMonths(refs, period);
+  if (!months || groupBy === 'week' || groupBy === 'day') return undefined;
+  const categories = filters.categories?.length ?? 0;
+  const types = filters.types?.length ?? 0;
+  if (categories > 1 || types > 1 || (categories > 0 && types > 0)) return undefined;
+  const totalsGrain = types ? 'type' : categories ? 'category' : 'all';
+  const groupsGrain =
+    groupBy === 'product' ? 'product' : groupBy === 'category' ? (types ? 'type' : 'category') : groupBy === 'product_type' ? 'type' : totalsGrain;
+  return { months, totalsGrain, groupsGrain };
+}
+
+/** The roll-up's grouping keys: as KEYS, the month from the roll-up's own column. */
+function rollupKey(groupBy: GroupBy): [string, string] {
+  if (groupBy === 'none') return ['NULL', 'NULL'];
+  return groupBy === 'month' ? [`to_char(r.month, 'YYYY-MM')`, 'NULL'] : KEYS[groupBy];
+}
+
+function groupingClause(groupBy: GroupBy, key: string, detail: string, withTotal: boolean): { grouping: string; isTotal: string } {
+  if (groupBy === 'none') return { grouping: 'GROUP BY ()', isTotal: 'true' };
+  const columns = detail === 'NULL' ? key : `${key}, ${detail}`;
+  return withTotal ? { grouping: `GROUP BY GROUPING SETS ((${columns}), ())`, isTotal: `GROUPING(${key}) = 1` } : { grouping: `GROUP BY ${columns}`, isTotal: 'false' };
+}
+
+/** Distinct orders per group (or in all) from the roll-up's order counts at one grain. */
+async function rollupOrders(scope: Scope, plan: RollupPlan, grain: 'all' | 'category' | 'type', groupBy: GroupBy, filters: SalesFilters): Promise<Map<string, number>> {
+  const [key, detail] = groupBy === 'month' ? [`to_char(r.month, 'YYYY-MM')`, 'NULL'] : rollupKey(groupBy);
+  const { grouping } = groupingClause(groupBy, key, detail, false);
+  const joins =
+    grain === 'all'
+      ? ''
+      : grain === 'category'
+        ? 'JOIN retail.categories c ON c.category_id = r.key'
+        : 'JOIN retail.product_types t ON t.type_id = r.key JOIN retail.categories c ON c.category_id = t.category_id';
+  const { rows } = await scope.query(
+    `SELECT ${key}, ${detail}, coalesce(sum(r.orders), 0)
+       FROM retail.sales_monthly_orders r
+       JOIN retail.stores s ON s.store_id = r.store_id
+       ${joins}
+      WHERE r.grain = $1 AND r.month BETWEEN $2::date AND $3::date
+        AND ($4::int[] IS NULL OR r.store_id = ANY ($4::int[]))
+        ${grain === 'all' ? '' : `AND ($5::int[] IS NULL OR c.category_id = ANY ($5::int[]))`}
+        ${grain === 'type' ? `AND ($6::int[] IS NULL OR t.type_id = ANY ($6::int[]))` : ''}
+      ${grouping}`,
+    [grain, plan.months[0], plan.months[1], idArray(filters.stores), ...(grain === 'all' ? [] : [idArray(filters.categories)]), ...(grain === 'type' ? [idArray(filters.types)] : [])],
+  );
+  return new Map(rows.map((row) => [`${String(row[0])}|${row[1] === null ? '' : String(row[1])}`, num(row[2])]));
+}
+
+/** aggregateSales from the monthly roll-up: the same figures (the golden suite checks both paths against the order lines). */
+async function aggregateFromRollup(scope: Scope, plan: RollupPlan, groupBy: GroupBy, filters: SalesFilters): Promise<SalesAggregate> {
+  const [key, detail] = rollupKey(groupBy);
+  const { grouping, isTotal } = groupingClause(groupBy, key, detail, true);
+  const { rows } = await scope.query(
+    `SELECT ${isTotal}, ${key}, ${detail},
+            coalesce(sum(r.revenue), 0), coalesce(sum(r.orders), 0), coalesce(sum(r.units), 0), coalesce(sum(r.margin), 0), coalesce(sum(r.discount), 0)
+       FROM retail.sales_monthly r
+       JOIN retail.products p ON p.product_id = r.product_id
+       JOIN retail.stores s ON s.store_id = r.store_id
+       JOIN retail.categories c ON c.category_id = p.category_id
+       JOIN retail.product_types t ON t.type_id = p.type_id
+      WHERE r.month BETWEEN $1::date AND $2::date
+        AND ($3::int[] IS NULL OR r.store_id = ANY ($3::int[]))
+        AND ($4::int[] IS NULL OR p.category_id = ANY ($4::int[]))
+        AND ($5::int[] IS NULL OR p.type_id = ANY ($5::int[]))
+      ${grouping}`,
+    [plan.months[0], plan.months[1], idArray(filters.stores), idArray(filters.categories), idArray(filters.types)],
+  );
+  const totalOrders = await rollupOrders(scope, plan, plan.totalsGrain, 'none', filters);
+  const groupOrders = groupBy === 'none' || plan.groupsGrain === 'product' ? undefined : await rollupOrders(scope, plan, plan.groupsGrain, groupBy, filters);
+  let totals = EMPTY_METRICS;
+  const groups: SalesGroup[] = [];
+  for (const row of rows) {
+    if (row[0] === true) {
+      totals = metricsOf(num(row[3]), totalOrders.get('null|') ?? 0, num(row[5]), num(row[6]), num(row[7]));
+      continue;
+    }
+    const id = `${String(row[1])}|${row[2] === null ? '' : String(row[2])}`;
+    const orders = groupOrders ? (groupOrders.get(id) ?? 0) : num(row[4]);
+    groups.push({ key: String(row[1]), ...(row[2] === null ? {} : { detail: String(row[2]) }), ...metricsOf(num(row[3]), orders, num(row[5]), num(row[6]), num(row[7])) });
   }
   groups.sort(isTimeGroup(groupBy) ? (a, b) => a.key.localeCompare(b.key) : (a, b) => b.revenue - a.revenue || a.key.localeCompare(b.key));
   return { totals, groups };

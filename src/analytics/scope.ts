@@ -36,6 +36,8 @@ export interface References {
   /** First and last order date the caller sees; undefined when it sees no order. */
   readonly firstOrder: string | undefined;
   readonly lastOrder: string | undefined;
+  /** The monthly sales roll-up matches the order lines (src/db/sales-rollup.ts). */
+  readonly rollupFresh: boolean;
 }
 
 /** One tool call: the session, the caller and its references. */
@@ -60,11 +62,12 @@ async function loadReferences(session: ReadSession, identity: Identity): Promise
             (SELECT coalesce(json_agg(json_build_array(t.type_id, t.type_name, c.category_name) ORDER BY t.type_name, c.category_name), '[]')
                FROM retail.product_types t JOIN retail.categories c ON c.category_id = t.category_id)::text,
             (SELECT min(order_date)::text FROM retail.orders),
-            (SELECT max(order_date)::text FROM retail.orders)`,
+            (SELECT max(order_date)::text FROM retail.orders),
+            coalesce((SELECT fresh FROM retail.sales_rollup_state), false)`,
     [],
     { maxRows: 1, maxBytes: MAX_BYTES },
   );
-  const [stores, categories, types, first, last] = rows[0] as [string, string, string, string | null, string | null];
+  const [stores, categories, types, first, last, rollupFresh] = rows[0] as [string, string, string, string | null, string | null, boolean];
   const allStores = (JSON.parse(stores) as [number, string, string, boolean][]).map(([id, name, region, isOnline]) => ({ id, name, region, isOnline }));
   return {
     allStores,
@@ -73,6 +76,7 @@ async function loadReferences(session: ReadSession, identity: Identity): Promise
     types: (JSON.parse(types) as [number, string, string][]).map(([id, name, category]) => ({ id, name, category })),
     firstOrder: first ?? undefined,
     lastOrder: last ?? undefined,
+    rollupFresh: rollupFresh === true,
   };
 }
 
