@@ -232,6 +232,18 @@ async function aggregateFromRollup(scope: Scope, plan: RollupPlan, groupBy: Grou
   return { totals, groups };
 }
 
+/**
+ * Where to sum revenue (and units) of a period per store and product: the roll-up for whole months, else the order
+ * lines. Both expose `oi.store_id`, `oi.product_id`, the revenue and units expressions, and a date to filter
+ * BETWEEN the two bounds (month starts for the roll-up). Revenue and units are additive, so no grain is needed.
+ */
+export function revenueSource(refs: References, period: ResolvedPeriod): { from: string; date: string; revenue: string; bounds: [string, string] } {
+  const months = rollupMonths(refs, period);
+  return months
+    ? { from: 'retail.sales_monthly oi', date: 'oi.month', revenue: 'oi.revenue', bounds: months }
+    : { from: orderLinesOf(period), date: 'o.order_date', revenue: 'oi.total_amount', bounds: [period.from, period.to] };
+}
+
 /** "12 orders, $1,234.56 revenue": money as the text renderings show it. */
 export function money(value: number): string {
   return `$${value.toLocaleString('en-US', { minimumFractionDigits: 2, maximumFractionDigits: 2 })}`;
