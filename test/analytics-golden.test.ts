@@ -428,9 +428,15 @@ for (const { kind, skip } of await backendsUnderTest()) {
         [IDENTITIES[1]!, { period: 'all_time', group_by: 'product_type', filters: { categories: ['Power Tools'] } }, true],
         [IDENTITIES[2]!, { period: '2025', group_by: 'month', filters: { product_types: [firstType] } }, true],
         [IDENTITIES[3]!, { period: 'last_year', group_by: 'product' }, true],
-        [IDENTITIES[0]!, { period: 'last_30_days', group_by: 'store' }, false],
+        // Partial months at either end: whole months from the roll-up, the edges from their order lines.
+        [IDENTITIES[0]!, { period: { from: '2025-02-14', to: '2025-11-20' }, group_by: 'category' }, true],
+        [IDENTITIES[1]!, { period: { from: '2024-03-10', to: '2024-09-30' }, group_by: 'month', filters: { categories: ['Power Tools'] } }, true],
+        [IDENTITIES[2]!, { period: { from: '2023-01-01', to: '2024-06-15' }, group_by: 'product' }, true],
+        [IDENTITIES[0]!, { period: 'last_7_days', group_by: 'store' }, false],
         [IDENTITIES[0]!, { period: 'ytd', group_by: 'store', filters: { categories: ['Power Tools', 'Paint & Supplies'] } }, false],
       ];
+      const performance = () => call(IDENTITIES[1]!, (s) => storePerformance(s, { period: { from: '2025-02-14', to: '2025-11-20' } }));
+      const performanceBefore = await performance();
       const before: unknown[] = [];
       for (const [who, args, usesRollup] of cases) {
         const { value, rollup } = await recording(who, { ...args, limit: 500 });
@@ -445,6 +451,7 @@ for (const { kind, skip } of await backendsUnderTest()) {
         assert.equal(rollup, false, 'a stale roll-up is not read');
         assert.deepEqual(value, before[i], `${JSON.stringify(args)}: the roll-up and the order lines agree`);
       }
+      assert.deepEqual(await performance(), performanceBefore, 'store_performance: the roll-up and the order lines agree');
       await t.db.withAdminTransaction((session) => refreshSalesRollup(session));
       assert.equal(await fresh(), true);
     });

@@ -92,7 +92,32 @@ export const EMPTY_METRICS: Metrics = metricsOf(0, 0, 0, 0, 0);
  */
 export async function aggregateSales(scope: Scope, period: ResolvedPeriod, groupBy: GroupBy, filters: SalesFilters = {}): Promise<SalesAggregate> {
   const plan = rollupPlan(scope.refs, period, groupBy, filters);
-  if (plan) return aggregateFromRollup(scope, plan, groupBy, filters);
+  if (!plan) return aggregateLines(scope, period, groupBy, filters);
+  // Whole months from the roll-up, the partial months at either end from their order lines: an order has one
+  // date, so distinct orders add up across the parts like the sums do.
+  let result = await aggregateFromRollup(scope, plan, groupBy, filters);
+  for (const edge of plan.edges) result = mergeAggregates(result, await aggregateLines(scope, edge, groupBy, filters), groupBy);
+  return result;
+}
+
+function addMetrics(a: Metrics, b: Metrics): Metrics {
+  return metricsOf(a.revenue + b.revenue, a.orders + b.orders, a.units + b.units, a.gross_margin + b.gross_margin, a.discount + b.discount);
+}
+
+function mergeAggregates(a: SalesAggregate, b: SalesAggregate, groupBy: GroupBy): SalesAggregate {
+  const byKey = new Map<string, SalesGroup>();
+  for (const group of [...a.groups, ...b.groups]) {
+    const id = `${group.key}\u0000${group.detail ?? ''}`;
+    const seen = byKey.get(id);
+    byKey.set(id, seen ? { key: group.key, ...(group.detail === undefined ? {} : { detail: group.detail }), ...addMetrics(seen, group) } : group);
+  }
+  const groups = [...byKey.values()];
+  groups.sort(isTimeGroup(groupBy) ? (x, y) => x.key.localeCompare(y.key) : (x, y) => y.revenue - x.revenue || x.key.localeCompare(y.key));
+  return { totals: addMetrics(a.totals, b.totals), groups };
+}
+
+/** aggregateSales over the order lines themselves. */
+async function aggregateLines(scope: Scope, period: ResolvedPeriod, groupBy: GroupBy, filters: SalesFilters): Promise<SalesAggregate> {
   const [key, detail] = groupBy === 'none' ? ['NULL', 'NULL'] : KEYS[groupBy];
   const columns = detail === 'NULL' ? key : `${key}, ${detail}`;
   const grouping = groupBy === 'none' ? 'GROUP BY ()' : `GROUP BY GROUPING SETS ((${columns}), ())`;
@@ -124,18 +149,38 @@ export async function aggregateSales(scope: Scope, period: ResolvedPeriod, group
   return { totals, groups };
 }
 
-/** Whole months the roll-up can answer a period with: [first month, last month] (YYYY-MM-01). */
-export function rollupMonths(refs: References, period: ResolvedPeriod): [string, string] | undefined {
-  if (!refs.rollupFresh || !refs.firstOrder || !refs.lastOrder) return undefined;
-  // A period may start or end inside a month only where the caller has no orders beyond it anyway.
-  const startsWhole = period.from.endsWith('-01') || period.from <= refs.firstOrder;
-  const next = new Date(Date.parse(`${period.to}T00:00:00Z`) + 86_400_000);
-  const endsWhole = next.getUTCDate() === 1 || period.to >= refs.lastOrder;
-  return startsWhole && endsWhole ? [`${period.from.slice(0, 7)}-01`, `${period.to.slice(0, 7)}-01`] : undefined;
+const DAY = 86_400_000;
+const dayOf = (iso: string) => Date.parse(`${iso}T00:00:00Z`);
+const isoOf = (ms: number) => new Date(ms).toISOString().slice(0, 10);
+/** The first day of the month `offset` months from the month of `iso`. */
+const monthStart = (iso: string, offset = 0) => isoOf(Date.UTC(Number(iso.slice(0, 4)), Number(iso.slice(5, 7)) - 1 + offset, 1));
+
+/** A period as the roll-up's whole months [first, last] (YYYY-MM-01) and the partial-month edges around them. */
+export interface PeriodSplit {
+  readonly months: [string, string];
+  readonly edges: ResolvedPeriod[];
 }
 
-interface RollupPlan {
-  readonly months: [string, string];
+/**
+ * Splits a period for the roll-up; undefined when it is stale or the period holds no whole month. A period may
+ * start or end inside a month without an edge where the caller has no orders beyond it anyway (before its first
+ * or after its latest order date).
+ */
+export function splitPeriod(refs: References, period: ResolvedPeriod): PeriodSplit | undefined {
+  if (!refs.rollupFresh || !refs.firstOrder || !refs.lastOrder) return undefined;
+  const startsWhole = period.from.endsWith('-01') || period.from <= refs.firstOrder;
+  const endsWhole = isoOf(dayOf(period.to) + DAY).endsWith('-01') || period.to >= refs.lastOrder;
+  const first = startsWhole ? monthStart(period.from) : monthStart(period.from, 1);
+  const last = endsWhole ? monthStart(period.to) : monthStart(period.to, -1);
+  if (first > last) return undefined;
+  const edge = (from: string, to: string): ResolvedPeriod => ({ ...period, name: 'custom', from, to, days: Math.round((dayOf(to) - dayOf(from)) / DAY) + 1 });
+  const edges: ResolvedPeriod[] = [];
+  if (!startsWhole) edges.push(edge(period.from, isoOf(dayOf(first) - DAY)));
+  if (!endsWhole) edges.push(edge(monthStart(period.to), period.to));
+  return { months: [first, last], edges };
+}
+
+interface RollupPlan extends PeriodSplit {
   /** Distinct orders of the totals: all orders, or those with a line of the one category or type filtered on. */
   readonly totalsGrain: 'all' | 'category' | 'type';
   /** Distinct orders per group: per product from the product rows, else from this grain. */
@@ -148,15 +193,15 @@ interface RollupPlan {
  * product type: orders with a line in either of two categories are not the sum of each's).
  */
 function rollupPlan(refs: References, period: ResolvedPeriod, groupBy: GroupBy, filters: SalesFilters): RollupPlan | undefined {
-  const months = rollupMonths(refs, period);
-  if (!months || groupBy === 'week' || groupBy === 'day') return undefined;
+  const split = splitPeriod(refs, period);
+  if (!split || groupBy === 'week' || groupBy === 'day') return undefined;
   const categories = filters.categories?.length ?? 0;
   const types = filters.types?.length ?? 0;
   if (categories > 1 || types > 1 || (categories > 0 && types > 0)) return undefined;
   const totalsGrain = types ? 'type' : categories ? 'category' : 'all';
   const groupsGrain =
     groupBy === 'product' ? 'product' : groupBy === 'category' ? (types ? 'type' : 'category') : groupBy === 'product_type' ? 'type' : totalsGrain;
-  return { months, totalsGrain, groupsGrain };
+  return { ...split, totalsGrain, groupsGrain };
 }
 
 /** The roll-up's grouping keys: as KEYS, the month from the roll-up's own column. */
@@ -233,15 +278,24 @@ async function aggregateFromRollup(scope: Scope, plan: RollupPlan, groupBy: Grou
 }
 
 /**
- * Where to sum revenue (and units) of a period per store and product: the roll-up for whole months, else the order
- * lines. Both expose `oi.store_id`, `oi.product_id`, the revenue and units expressions, and a date to filter
- * BETWEEN the two bounds (month starts for the roll-up). Revenue and units are additive, so no grain is needed.
+ * Revenue of a period per store and product, as a subquery `oi(store_id, product_id, day, amount)`: the roll-up's
+ * whole months (day = the month's first) and the order lines of the partial months around them, or only order
+ * lines while the roll-up is stale. Revenue is additive, so the parts are simply put together.
  */
-export function revenueSource(refs: References, period: ResolvedPeriod): { from: string; date: string; revenue: string; bounds: [string, string] } {
-  const months = rollupMonths(refs, period);
-  return months
-    ? { from: 'retail.sales_monthly oi', date: 'oi.month', revenue: 'oi.revenue', bounds: months }
-    : { from: orderLinesOf(period), date: 'o.order_date', revenue: 'oi.total_amount', bounds: [period.from, period.to] };
+export function revenueLines(refs: References, period: ResolvedPeriod): string {
+  const date = (iso: string) => {
+    if (!/^\d{4}-\d{2}-\d{2}$/.test(iso)) throw new Error(`not a date: ${iso}`); // ours, resolved: never caller text
+    return `'${iso}'::date`;
+  };
+  const lines = (p: ResolvedPeriod) =>
+    `SELECT oi.store_id, oi.product_id, o.order_date AS day, oi.total_amount AS amount FROM ${orderLinesOf(p)} WHERE o.order_date BETWEEN ${date(p.from)} AND ${date(p.to)}`;
+  const split = splitPeriod(refs, period);
+  if (!split) return `(${lines(period)}) oi`;
+  const parts = [
+    `SELECT store_id, product_id, month AS day, revenue AS amount FROM retail.sales_monthly WHERE month BETWEEN ${date(split.months[0])} AND ${date(split.months[1])}`,
+    ...split.edges.map(lines),
+  ];
+  return `(${parts.join(' UNION ALL ')}) oi`;
 }
 
 /** "12 orders, $1,234.56 revenue": money as the text renderings show it. */

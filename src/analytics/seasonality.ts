@@ -1,7 +1,7 @@
 // seasonality: each category's monthly sales index (a month's revenue against the category's monthly average)
 // beside the expected index from the category's Washington State seasonal multipliers
 // (retail.categories.seasonal_multipliers, the figures sales were generated or imported with).
-import { revenueSource } from './sales.js';
+import { revenueLines } from './sales.js';
 import { idArray, InvalidArgumentError, num, resolveCategories, round2, type Scope } from './scope.js';
 
 export interface SeasonalityArgs {
@@ -78,16 +78,15 @@ export async function seasonality(scope: Scope, args: SeasonalityArgs): Promise<
   }
   const categories = resolveCategories(scope.refs, args.category === undefined ? undefined : [args.category]);
   // Whole years are whole months: the roll-up answers them while it is fresh.
-  const source = revenueSource(scope.refs, { name: 'years', from: `${years[0]!}-01-01`, to: `${years[years.length - 1]!}-12-31`, days: (years[years.length - 1]! - years[0]! + 1) * 365, anchor: lastOrder });
+  const span = { name: 'years', from: `${years[0]!}-01-01`, to: `${years[years.length - 1]!}-12-31`, days: (years[years.length - 1]! - years[0]! + 1) * 365, anchor: lastOrder };
   const sales = await scope.query(
-    `SELECT p.category_id, extract(month FROM ${source.date})::int, sum(${source.revenue})
-       FROM ${source.from}
+    `SELECT p.category_id, extract(month FROM oi.day)::int, sum(oi.amount)
+       FROM ${revenueLines(scope.refs, span)}
        JOIN retail.products p ON p.product_id = oi.product_id
-      WHERE ${source.date} BETWEEN $1::date AND $2::date
-        AND extract(year FROM ${source.date})::int = ANY ($3::int[])
-        AND ($4::int[] IS NULL OR p.category_id = ANY ($4::int[]))
+      WHERE extract(year FROM oi.day)::int = ANY ($1::int[])
+        AND ($2::int[] IS NULL OR p.category_id = ANY ($2::int[]))
       GROUP BY 1, 2`,
-    [...source.bounds, `{${years.join(',')}}`, idArray(categories)],
+    [`{${years.join(',')}}`, idArray(categories)],
   );
   const multipliers = await scope.query(
     `SELECT category_id, seasonal_multipliers FROM retail.categories WHERE ($1::int[] IS NULL OR category_id = ANY ($1::int[]))`,

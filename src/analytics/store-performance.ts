@@ -3,7 +3,7 @@
 // figures (best and weakest category, trend, share of the caller's total, rank among the caller's stores).
 import { comparisonPeriod, describePeriod, type PeriodInput, type ResolvedPeriod } from './periods.js';
 import { metricChanges, type MetricChanges } from './compare-periods.js';
-import { aggregateSales, EMPTY_METRICS, money, revenueSource, type Metrics, type SalesGroup } from './sales.js';
+import { aggregateSales, EMPTY_METRICS, money, revenueLines, type Metrics, type SalesGroup } from './sales.js';
 import { num, periodOf, resolveStores, round2, type Scope } from './scope.js';
 
 export interface StorePerformanceArgs {
@@ -61,25 +61,25 @@ export async function storePerformance(scope: Scope, args: StorePerformanceArgs)
   const now = await aggregateSales(scope, period, 'store');
   const before = await aggregateSales(scope, previousPeriod, 'store');
   // Revenue per store and category, and each store's best product, in the caller's session like every figure.
-  const source = revenueSource(scope.refs, period);
+  const lines = revenueLines(scope.refs, period);
   const categories = await scope.query(
-    `SELECT oi.store_id, c.category_name, sum(${source.revenue})
-       FROM ${source.from}
+    `SELECT oi.store_id, c.category_name, sum(oi.amount)
+       FROM ${lines}
        JOIN retail.products p ON p.product_id = oi.product_id
        JOIN retail.categories c ON c.category_id = p.category_id
-      WHERE ${source.date} BETWEEN $1::date AND $2::date AND oi.store_id = ANY ($3::int[])
+      WHERE oi.store_id = ANY ($1::int[])
       GROUP BY oi.store_id, c.category_name`,
-    [...source.bounds, `{${wanted.map((s) => s.id).join(',')}}`],
+    [`{${wanted.map((s) => s.id).join(',')}}`],
   );
   const products = await scope.query(
     `SELECT DISTINCT ON (store_id) store_id, product_name, sku, revenue
-       FROM (SELECT oi.store_id, p.product_name, p.sku, sum(${source.revenue}) AS revenue
-               FROM ${source.from}
+       FROM (SELECT oi.store_id, p.product_name, p.sku, sum(oi.amount) AS revenue
+               FROM ${lines}
                JOIN retail.products p ON p.product_id = oi.product_id
-              WHERE ${source.date} BETWEEN $1::date AND $2::date AND oi.store_id = ANY ($3::int[])
+              WHERE oi.store_id = ANY ($1::int[])
               GROUP BY oi.store_id, p.product_name, p.sku) per_product
       ORDER BY store_id, revenue DESC, product_name, sku`,
-    [...source.bounds, `{${wanted.map((s) => s.id).join(',')}}`],
+    [`{${wanted.map((s) => s.id).join(',')}}`],
   );
   const ranking = [...now.groups].sort((a, b) => b.revenue - a.revenue);
   const stores = wanted.map((store): StoreFigures => {
