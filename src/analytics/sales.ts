@@ -216,9 +216,9 @@ function groupingClause(groupBy: GroupBy, key: string, detail: string, withTotal
   return withTotal ? { grouping: `GROUP BY GROUPING SETS ((${columns}), ())`, isTotal: `GROUPING(${key}) = 1` } : { grouping: `GROUP BY ${columns}`, isTotal: 'false' };
 }
 
-/** Distinct orders per group (or in all) from the roll-up's order counts at one grain. */
-async function rollupOrders(scope: Scope, plan: RollupPlan, grain: 'all' | 'category' | 'type', groupBy: GroupBy, filters: SalesFilters): Promise<Map<string, number>> {
-  const [key, detail] = groupBy === 'month' ? [`to_char(r.month, 'YYYY-MM')`, 'NULL'] : rollupKey(groupBy);
+/** Sums and distinct orders per group (or in all) from the roll-up's rows at one grain. */
+async function rollupGroups(scope: Scope, plan: RollupPlan, grain: 'all' | 'category' | 'type', groupBy: GroupBy, filters: SalesFilters): Promise<SalesGroup[]> {
+  const [key, detail] = rollupKey(groupBy);
   const { grouping } = groupingClause(groupBy, key, detail, false);
   const joins =
     grain === 'all'
@@ -227,8 +227,8 @@ async function rollupOrders(scope: Scope, plan: RollupPlan, grain: 'all' | 'cate
         ? 'JOIN retail.categories c ON c.category_id = r.key'
         : 'JOIN retail.product_types t ON t.type_id = r.key JOIN retail.categories c ON c.category_id = t.category_id';
   const { rows } = await scope.query(
-    `SELECT ${key}, ${detail}, coalesce(sum(r.orders), 0)
-       FROM retail.sales_monthly_orders r
+    `SELECT ${key}, ${detail}, coalesce(sum(r.revenue), 0), coalesce(sum(r.orders), 0), coalesce(sum(r.units), 0), coalesce(sum(r.margin), 0), coalesce(sum(r.discount), 0)
+       FROM retail.sales_monthly_groups r
        JOIN retail.stores s ON s.store_id = r.store_id
        ${joins}
       WHERE r.grain = $1 AND r.month BETWEEN $2::date AND $3::date
@@ -238,40 +238,36 @@ async function rollupOrders(scope: Scope, plan: RollupPlan, grain: 'all' | 'cate
       ${grouping}`,
     [grain, plan.months[0], plan.months[1], idArray(filters.stores), ...(grain === 'all' ? [] : [idArray(filters.categories)]), ...(grain === 'type' ? [idArray(filters.types)] : [])],
   );
-  return new Map(rows.map((row) => [`${String(row[0])}|${row[1] === null ? '' : String(row[1])}`, num(row[2])]));
+  return rows.map((row) => ({
+    key: String(row[0]),
+    ...(row[1] === null ? {} : { detail: String(row[1]) }),
+    ...metricsOf(num(row[2]), num(row[3]), num(row[4]), num(row[5]), num(row[6])),
+  }));
 }
 
-/** aggregateSales from the monthly roll-up: the same figures (the golden suite checks both paths against the order lines). */
+/**
+ * aggregateSales from the monthly roll-up: totals and groups from the grain tables (a few hundred rows a month),
+ * products from the product rows. The same figures: the golden suite checks both paths against the order lines.
+ */
 async function aggregateFromRollup(scope: Scope, plan: RollupPlan, groupBy: GroupBy, filters: SalesFilters): Promise<SalesAggregate> {
-  const [key, detail] = rollupKey(groupBy);
-  const { grouping, isTotal } = groupingClause(groupBy, key, detail, true);
-  const { rows } = await scope.query(
-    `SELECT ${isTotal}, ${key}, ${detail},
-            coalesce(sum(r.revenue), 0), coalesce(sum(r.orders), 0), coalesce(sum(r.units), 0), coalesce(sum(r.margin), 0), coalesce(sum(r.discount), 0)
-       FROM retail.sales_monthly r
-       JOIN retail.products p ON p.product_id = r.product_id
-       JOIN retail.stores s ON s.store_id = r.store_id
-       JOIN retail.categories c ON c.category_id = p.category_id
-       JOIN retail.product_types t ON t.type_id = p.type_id
-      WHERE r.month BETWEEN $1::date AND $2::date
-        AND ($3::int[] IS NULL OR r.store_id = ANY ($3::int[]))
-        AND ($4::int[] IS NULL OR p.category_id = ANY ($4::int[]))
-        AND ($5::int[] IS NULL OR p.type_id = ANY ($5::int[]))
-      ${grouping}`,
-    [plan.months[0], plan.months[1], idArray(filters.stores), idArray(filters.categories), idArray(filters.types)],
-  );
-  const totalOrders = await rollupOrders(scope, plan, plan.totalsGrain, 'none', filters);
-  const groupOrders = groupBy === 'none' || plan.groupsGrain === 'product' ? undefined : await rollupOrders(scope, plan, plan.groupsGrain, groupBy, filters);
-  let totals = EMPTY_METRICS;
-  const groups: SalesGroup[] = [];
-  for (const row of rows) {
-    if (row[0] === true) {
-      totals = metricsOf(num(row[3]), totalOrders.get('null|') ?? 0, num(row[5]), num(row[6]), num(row[7]));
-      continue;
-    }
-    const id = `${String(row[1])}|${row[2] === null ? '' : String(row[2])}`;
-    const orders = groupOrders ? (groupOrders.get(id) ?? 0) : num(row[4]);
-    groups.push({ key: String(row[1]), ...(row[2] === null ? {} : { detail: String(row[2]) }), ...metricsOf(num(row[3]), orders, num(row[5]), num(row[6]), num(row[7])) });
+  const [total] = await rollupGroups(scope, plan, plan.totalsGrain, 'none', filters);
+  const totals = total ? metricsOf(total.revenue, total.orders, total.units, total.gross_margin, total.discount) : EMPTY_METRICS;
+  let groups: SalesGroup[] = [];
+  if (plan.groupsGrain !== 'product') {
+    if (groupBy !== 'none') groups = await rollupGroups(scope, plan, plan.groupsGrain, groupBy, filters);
+  } else {
+    const { rows } = await scope.query(
+      `SELECT p.product_name, p.sku, sum(r.revenue), sum(r.orders), sum(r.units), sum(r.margin), sum(r.discount)
+         FROM retail.sales_monthly r
+         JOIN retail.products p ON p.product_id = r.product_id
+        WHERE r.month BETWEEN $1::date AND $2::date
+          AND ($3::int[] IS NULL OR r.store_id = ANY ($3::int[]))
+          AND ($4::int[] IS NULL OR p.category_id = ANY ($4::int[]))
+          AND ($5::int[] IS NULL OR p.type_id = ANY ($5::int[]))
+        GROUP BY p.product_name, p.sku`,
+      [plan.months[0], plan.months[1], idArray(filters.stores), idArray(filters.categories), idArray(filters.types)],
+    );
+    groups = rows.map((row) => ({ key: String(row[0]), detail: String(row[1]), ...metricsOf(num(row[2]), num(row[3]), num(row[4]), num(row[5]), num(row[6])) }));
   }
   groups.sort(isTimeGroup(groupBy) ? (a, b) => a.key.localeCompare(b.key) : (a, b) => b.revenue - a.revenue || a.key.localeCompare(b.key));
   return { totals, groups };

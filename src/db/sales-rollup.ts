@@ -1,5 +1,6 @@
-// The monthly sales roll-up (migration 12): order lines summed per store, month and product, and distinct orders
-// per store and month at three grains (all orders, per category, per product type), so the typed analytics tools
+// The monthly sales roll-up (migration 12): order lines summed per store, month and product, and the same sums
+// with distinct orders per store and month at three grains (all lines, per category, per product type: an order
+// is counted once per category it touches, so orders only add up within a grain), so the typed analytics tools
 // answer whole-month periods without scanning every order line. Plain tables with the same store policy as
 // order_items (a materialized view cannot carry Row Level Security). Statement triggers on orders, order_items
 // and products mark it stale on any change; the tools read it only while it is fresh and otherwise fall back to
@@ -20,13 +21,17 @@ export function salesRollupDdl(role: string): string {
       orders      integer NOT NULL,
       PRIMARY KEY (store_id, month, product_id)
     );
-    CREATE TABLE retail.sales_monthly_orders (
+    CREATE TABLE retail.sales_monthly_groups (
       store_id  integer NOT NULL,
       month     date NOT NULL,
       grain     text NOT NULL CHECK (grain IN ('all', 'category', 'type')),
       key       integer NOT NULL,
+      revenue   numeric(14,2) NOT NULL,
+      units     bigint NOT NULL,
+      margin    numeric(14,2) NOT NULL,
+      discount  numeric(14,2) NOT NULL,
       orders    integer NOT NULL,
-      PRIMARY KEY (store_id, month, grain, key)
+      PRIMARY KEY (grain, store_id, month, key)
     );
     CREATE TABLE retail.sales_rollup_state (
       singleton     boolean PRIMARY KEY DEFAULT true CHECK (singleton),
@@ -36,13 +41,13 @@ export function salesRollupDdl(role: string): string {
     INSERT INTO retail.sales_rollup_state (fresh) VALUES (false);
 
     ALTER TABLE retail.sales_monthly ENABLE ROW LEVEL SECURITY;
-    ALTER TABLE retail.sales_monthly_orders ENABLE ROW LEVEL SECURITY;
+    ALTER TABLE retail.sales_monthly_groups ENABLE ROW LEVEL SECURITY;
     ALTER TABLE retail.sales_rollup_state ENABLE ROW LEVEL SECURITY;
     CREATE POLICY store_scope ON retail.sales_monthly FOR SELECT USING (store_id = ANY ((SELECT zava_ctx.visible_store_ids())::integer[]));
-    CREATE POLICY store_scope ON retail.sales_monthly_orders FOR SELECT USING (store_id = ANY ((SELECT zava_ctx.visible_store_ids())::integer[]));
+    CREATE POLICY store_scope ON retail.sales_monthly_groups FOR SELECT USING (store_id = ANY ((SELECT zava_ctx.visible_store_ids())::integer[]));
     CREATE POLICY authenticated ON retail.sales_rollup_state FOR SELECT USING ((SELECT zava_ctx.is_authenticated()));
-    REVOKE ALL ON retail.sales_monthly, retail.sales_monthly_orders, retail.sales_rollup_state FROM PUBLIC;
-    GRANT SELECT ON retail.sales_monthly, retail.sales_monthly_orders, retail.sales_rollup_state TO ${role};
+    REVOKE ALL ON retail.sales_monthly, retail.sales_monthly_groups, retail.sales_rollup_state FROM PUBLIC;
+    GRANT SELECT ON retail.sales_monthly, retail.sales_monthly_groups, retail.sales_rollup_state TO ${role};
 
     CREATE FUNCTION zava_private.mark_sales_rollup_stale() RETURNS trigger
       LANGUAGE plpgsql SET search_path = pg_catalog, pg_temp AS $fn$
@@ -64,7 +69,7 @@ export function salesRollupDdl(role: string): string {
 /** Rebuilds the roll-up from the order lines and marks it fresh, in the caller's owner transaction. */
 export async function refreshSalesRollup(session: AdminSession): Promise<void> {
   await session.exec(`
-    TRUNCATE retail.sales_monthly, retail.sales_monthly_orders;
+    TRUNCATE retail.sales_monthly, retail.sales_monthly_groups;
     INSERT INTO retail.sales_monthly (store_id, month, product_id, revenue, units, margin, discount, orders)
       SELECT oi.store_id, date_trunc('month', o.order_date)::date, oi.product_id, sum(oi.total_amount), sum(oi.quantity),
              sum(oi.total_amount - oi.quantity * p.cost), sum(oi.discount_amount), count(DISTINCT oi.order_id)
@@ -72,14 +77,15 @@ export async function refreshSalesRollup(session: AdminSession): Promise<void> {
         JOIN retail.orders o ON o.order_id = oi.order_id
         JOIN retail.products p ON p.product_id = oi.product_id
        GROUP BY 1, 2, 3;
-    INSERT INTO retail.sales_monthly_orders (store_id, month, grain, key, orders)
-      SELECT oi.store_id, date_trunc('month', o.order_date)::date, g.grain, g.key, count(DISTINCT oi.order_id)
+    INSERT INTO retail.sales_monthly_groups (store_id, month, grain, key, revenue, units, margin, discount, orders)
+      SELECT oi.store_id, date_trunc('month', o.order_date)::date, g.grain, g.key, sum(oi.total_amount), sum(oi.quantity),
+             sum(oi.total_amount - oi.quantity * p.cost), sum(oi.discount_amount), count(DISTINCT oi.order_id)
         FROM retail.order_items oi
         JOIN retail.orders o ON o.order_id = oi.order_id
         JOIN retail.products p ON p.product_id = oi.product_id
         CROSS JOIN LATERAL (VALUES ('all', 0), ('category', p.category_id), ('type', p.type_id)) AS g(grain, key)
        GROUP BY 1, 2, 3, 4;
     UPDATE retail.sales_rollup_state SET fresh = true, refreshed_at = now();
-    ANALYZE retail.sales_monthly, retail.sales_monthly_orders;
+    ANALYZE retail.sales_monthly, retail.sales_monthly_groups;
   `);
 }
