@@ -294,6 +294,24 @@ export function revenueLines(refs: References, period: ResolvedPeriod): string {
   return `(${parts.join(' UNION ALL ')}) oi`;
 }
 
+/** As revenueLines, per store and category: `oi(store_id, category_id, day, amount)`, whole months from the category grain. */
+export function categoryRevenueLines(refs: References, period: ResolvedPeriod): string {
+  const date = (iso: string) => {
+    if (!/^\d{4}-\d{2}-\d{2}$/.test(iso)) throw new Error(`not a date: ${iso}`); // ours, resolved: never caller text
+    return `'${iso}'::date`;
+  };
+  const lines = (p: ResolvedPeriod) =>
+    `SELECT oi.store_id, pc.category_id, o.order_date AS day, oi.total_amount AS amount FROM ${orderLinesOf(p)} ` +
+    `JOIN retail.products pc ON pc.product_id = oi.product_id WHERE o.order_date BETWEEN ${date(p.from)} AND ${date(p.to)}`;
+  const split = splitPeriod(refs, period);
+  if (!split) return `(${lines(period)}) oi`;
+  const parts = [
+    `SELECT store_id, key AS category_id, month AS day, revenue AS amount FROM retail.sales_monthly_groups WHERE grain = 'category' AND month BETWEEN ${date(split.months[0])} AND ${date(split.months[1])}`,
+    ...split.edges.map(lines),
+  ];
+  return `(${parts.join(' UNION ALL ')}) oi`;
+}
+
 /** "12 orders, $1,234.56 revenue": money as the text renderings show it. */
 export function money(value: number): string {
   return `$${value.toLocaleString('en-US', { minimumFractionDigits: 2, maximumFractionDigits: 2 })}`;

@@ -1,7 +1,7 @@
 // seasonality: each category's monthly sales index (a month's revenue against the category's monthly average)
 // beside the expected index from the category's Washington State seasonal multipliers
 // (retail.categories.seasonal_multipliers, the figures sales were generated or imported with).
-import { revenueLines } from './sales.js';
+import { categoryRevenueLines } from './sales.js';
 import { idArray, InvalidArgumentError, num, resolveCategories, round2, type Scope } from './scope.js';
 
 export interface SeasonalityArgs {
@@ -80,11 +80,10 @@ export async function seasonality(scope: Scope, args: SeasonalityArgs): Promise<
   // Whole years are whole months: the roll-up answers them while it is fresh.
   const span = { name: 'years', from: `${years[0]!}-01-01`, to: `${years[years.length - 1]!}-12-31`, days: (years[years.length - 1]! - years[0]! + 1) * 365, anchor: lastOrder };
   const sales = await scope.query(
-    `SELECT p.category_id, extract(month FROM oi.day)::int, sum(oi.amount)
-       FROM ${revenueLines(scope.refs, span)}
-       JOIN retail.products p ON p.product_id = oi.product_id
+    `SELECT oi.category_id, extract(month FROM oi.day)::int, sum(oi.amount)
+       FROM ${categoryRevenueLines(scope.refs, span)}
       WHERE extract(year FROM oi.day)::int = ANY ($1::int[])
-        AND ($2::int[] IS NULL OR p.category_id = ANY ($2::int[]))
+        AND ($2::int[] IS NULL OR oi.category_id = ANY ($2::int[]))
       GROUP BY 1, 2`,
     [`{${years.join(',')}}`, idArray(categories)],
   );

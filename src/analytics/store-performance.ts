@@ -3,7 +3,7 @@
 // figures (best and weakest category, trend, share of the caller's total, rank among the caller's stores).
 import { comparisonPeriod, describePeriod, type PeriodInput, type ResolvedPeriod } from './periods.js';
 import { metricChanges, type MetricChanges } from './compare-periods.js';
-import { aggregateSales, EMPTY_METRICS, money, revenueLines, type Metrics, type SalesGroup } from './sales.js';
+import { aggregateSales, EMPTY_METRICS, money, categoryRevenueLines, revenueLines, type Metrics, type SalesGroup } from './sales.js';
 import { num, periodOf, resolveStores, round2, type Scope } from './scope.js';
 
 export interface StorePerformanceArgs {
@@ -64,9 +64,8 @@ export async function storePerformance(scope: Scope, args: StorePerformanceArgs)
   const lines = revenueLines(scope.refs, period);
   const categories = await scope.query(
     `SELECT oi.store_id, c.category_name, sum(oi.amount)
-       FROM ${lines}
-       JOIN retail.products p ON p.product_id = oi.product_id
-       JOIN retail.categories c ON c.category_id = p.category_id
+       FROM ${categoryRevenueLines(scope.refs, period)}
+       JOIN retail.categories c ON c.category_id = oi.category_id
       WHERE oi.store_id = ANY ($1::int[])
       GROUP BY oi.store_id, c.category_name`,
     [`{${wanted.map((s) => s.id).join(',')}}`],
