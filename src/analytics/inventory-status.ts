@@ -54,8 +54,9 @@ export async function inventoryStatus(scope: Scope, args: InventoryStatusArgs): 
   const categories = resolveCategories(scope.refs, args.category === undefined ? undefined : [args.category]);
   if (args.below_days_of_cover !== undefined && !(args.below_days_of_cover > 0)) throw new InvalidArgumentError('below_days_of_cover must be a positive number of days');
   const threshold = args.below_days_of_cover ?? DEFAULT_RISK_DAYS;
+  // MATERIALIZED: the window's sales are summed once, then joined to the stock rows (a store × product each).
   const { rows } = await scope.query(
-    `WITH sold AS (
+    `WITH sold AS MATERIALIZED (
        SELECT oi.store_id, oi.product_id, sum(oi.quantity) AS units
          FROM ${orderLinesOf(velocityWindow)}
         WHERE o.order_date BETWEEN $1::date AND $2::date AND ($3::int[] IS NULL OR oi.store_id = ANY ($3::int[]))
