@@ -415,12 +415,12 @@ for (const { kind, skip } of await backendsUnderTest()) {
     });
 
     test('the monthly roll-up: fresh after seeding and used for whole months; a change marks it stale and the order lines answer the same', async () => {
-      const fresh = async () => (await owner('SELECT fresh FROM retail.sales_rollup_state'))[0]![0];
+      const fresh = async () => (await owner('SELECT fresh FROM zava_rollup.sales_rollup_state'))[0]![0];
       assert.equal(await fresh(), true, 'seeding refreshes the roll-up');
       const recording = async (who: Who, args: Parameters<typeof salesSummary>[1]) => {
         const sql: string[] = [];
         const value = await call(who, (s) => salesSummary({ ...s, query: (text, params) => (sql.push(text), s.query(text, params)) }, args));
-        return { value, rollup: sql.some((text) => text.includes('retail.sales_monthly')) };
+        return { value, rollup: sql.some((text) => text.includes('zava_rollup.sales_monthly')) };
       };
       const [firstType] = (await owner('SELECT type_name FROM retail.product_types ORDER BY type_id LIMIT 1'))[0] as [string];
       const cases: Array<[Who, Parameters<typeof salesSummary>[1], boolean]> = [

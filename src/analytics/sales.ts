@@ -228,7 +228,7 @@ async function rollupGroups(scope: Scope, plan: RollupPlan, grain: 'all' | 'cate
         : 'JOIN retail.product_types t ON t.type_id = r.key JOIN retail.categories c ON c.category_id = t.category_id';
   const { rows } = await scope.query(
     `SELECT ${key}, ${detail}, coalesce(sum(r.revenue), 0), coalesce(sum(r.orders), 0), coalesce(sum(r.units), 0), coalesce(sum(r.margin), 0), coalesce(sum(r.discount), 0)
-       FROM retail.sales_monthly_groups r
+       FROM zava_rollup.sales_monthly_groups r
        JOIN retail.stores s ON s.store_id = r.store_id
        ${joins}
       WHERE r.grain = $1 AND r.month BETWEEN $2::date AND $3::date
@@ -258,7 +258,7 @@ async function aggregateFromRollup(scope: Scope, plan: RollupPlan, groupBy: Grou
   } else {
     const { rows } = await scope.query(
       `SELECT p.product_name, p.sku, sum(r.revenue), sum(r.orders), sum(r.units), sum(r.margin), sum(r.discount)
-         FROM retail.sales_monthly r
+         FROM zava_rollup.sales_monthly r
          JOIN retail.products p ON p.product_id = r.product_id
         WHERE r.month BETWEEN $1::date AND $2::date
           AND ($3::int[] IS NULL OR r.store_id = ANY ($3::int[]))
@@ -288,7 +288,7 @@ export function revenueLines(refs: References, period: ResolvedPeriod): string {
   const split = splitPeriod(refs, period);
   if (!split) return `(${lines(period)}) oi`;
   const parts = [
-    `SELECT store_id, product_id, month AS day, revenue AS amount FROM retail.sales_monthly WHERE month BETWEEN ${date(split.months[0])} AND ${date(split.months[1])}`,
+    `SELECT store_id, product_id, month AS day, revenue AS amount FROM zava_rollup.sales_monthly WHERE month BETWEEN ${date(split.months[0])} AND ${date(split.months[1])}`,
     ...split.edges.map(lines),
   ];
   return `(${parts.join(' UNION ALL ')}) oi`;
@@ -306,7 +306,7 @@ export function categoryRevenueLines(refs: References, period: ResolvedPeriod): 
   const split = splitPeriod(refs, period);
   if (!split) return `(${lines(period)}) oi`;
   const parts = [
-    `SELECT store_id, key AS category_id, month AS day, revenue AS amount FROM retail.sales_monthly_groups WHERE grain = 'category' AND month BETWEEN ${date(split.months[0])} AND ${date(split.months[1])}`,
+    `SELECT store_id, key AS category_id, month AS day, revenue AS amount FROM zava_rollup.sales_monthly_groups WHERE grain = 'category' AND month BETWEEN ${date(split.months[0])} AND ${date(split.months[1])}`,
     ...split.edges.map(lines),
   ];
   return `(${parts.join(' UNION ALL ')}) oi`;

@@ -63,7 +63,7 @@ async function loadReferences(session: ReadSession, identity: Identity): Promise
                FROM retail.product_types t JOIN retail.categories c ON c.category_id = t.category_id)::text,
             (SELECT min(order_date)::text FROM retail.orders),
             (SELECT max(order_date)::text FROM retail.orders),
-            coalesce((SELECT fresh FROM retail.sales_rollup_state), false)`,
+            coalesce((SELECT fresh FROM zava_rollup.sales_rollup_state), false)`,
     [],
     { maxRows: 1, maxBytes: MAX_BYTES },
   );

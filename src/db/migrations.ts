@@ -529,7 +529,7 @@ const catalogImport: Migration = {
  */
 const salesRollup: Migration = {
   version: 12,
-  name: 'monthly sales roll-up (per product, and per category, type and in all) for the typed analytics tools',
+  name: 'monthly sales roll-up (schema zava_rollup) for the typed analytics tools',
   async up(session, { queryRole }) {
     await session.exec(salesRollupDdl(quoteIdent(queryRole)));
     await refreshSalesRollup(session);

@@ -2,7 +2,9 @@
 // with distinct orders per store and month at three grains (all lines, per category, per product type: an order
 // is counted once per category it touches, so orders only add up within a grain), so the typed analytics tools
 // answer whole-month periods without scanning every order line. Plain tables with the same store policy as
-// order_items (a materialized view cannot carry Row Level Security). Statement triggers on orders, order_items
+// order_items (a materialized view cannot carry Row Level Security), in their own schema zava_rollup: the query
+// role may read them, but they are not part of the retail schema the models query (the SQL guard admits retail
+// only) nor of its documented table list. Statement triggers on orders, order_items
 // and products mark it stale on any change; the tools read it only while it is fresh and otherwise fall back to
 // the order lines, so a change that forgets to refresh it costs speed, never correctness.
 import type { AdminSession } from './types.js';
@@ -10,7 +12,10 @@ import type { AdminSession } from './types.js';
 /** The roll-up's DDL (run by migration 12 as the owner; `role` is the query role). */
 export function salesRollupDdl(role: string): string {
   return `
-    CREATE TABLE retail.sales_monthly (
+    CREATE SCHEMA zava_rollup;
+    REVOKE ALL ON SCHEMA zava_rollup FROM PUBLIC;
+    GRANT USAGE ON SCHEMA zava_rollup TO ${role};
+    CREATE TABLE zava_rollup.sales_monthly (
       store_id    integer NOT NULL,
       month       date NOT NULL,
       product_id  integer NOT NULL,
@@ -21,7 +26,7 @@ export function salesRollupDdl(role: string): string {
       orders      integer NOT NULL,
       PRIMARY KEY (store_id, month, product_id)
     );
-    CREATE TABLE retail.sales_monthly_groups (
+    CREATE TABLE zava_rollup.sales_monthly_groups (
       store_id  integer NOT NULL,
       month     date NOT NULL,
       grain     text NOT NULL CHECK (grain IN ('all', 'category', 'type')),
@@ -33,26 +38,26 @@ export function salesRollupDdl(role: string): string {
       orders    integer NOT NULL,
       PRIMARY KEY (grain, store_id, month, key)
     );
-    CREATE TABLE retail.sales_rollup_state (
+    CREATE TABLE zava_rollup.sales_rollup_state (
       singleton     boolean PRIMARY KEY DEFAULT true CHECK (singleton),
       fresh         boolean NOT NULL,
       refreshed_at  timestamptz
     );
-    INSERT INTO retail.sales_rollup_state (fresh) VALUES (false);
+    INSERT INTO zava_rollup.sales_rollup_state (fresh) VALUES (false);
 
-    ALTER TABLE retail.sales_monthly ENABLE ROW LEVEL SECURITY;
-    ALTER TABLE retail.sales_monthly_groups ENABLE ROW LEVEL SECURITY;
-    ALTER TABLE retail.sales_rollup_state ENABLE ROW LEVEL SECURITY;
-    CREATE POLICY store_scope ON retail.sales_monthly FOR SELECT USING (store_id = ANY ((SELECT zava_ctx.visible_store_ids())::integer[]));
-    CREATE POLICY store_scope ON retail.sales_monthly_groups FOR SELECT USING (store_id = ANY ((SELECT zava_ctx.visible_store_ids())::integer[]));
-    CREATE POLICY authenticated ON retail.sales_rollup_state FOR SELECT USING ((SELECT zava_ctx.is_authenticated()));
-    REVOKE ALL ON retail.sales_monthly, retail.sales_monthly_groups, retail.sales_rollup_state FROM PUBLIC;
-    GRANT SELECT ON retail.sales_monthly, retail.sales_monthly_groups, retail.sales_rollup_state TO ${role};
+    ALTER TABLE zava_rollup.sales_monthly ENABLE ROW LEVEL SECURITY;
+    ALTER TABLE zava_rollup.sales_monthly_groups ENABLE ROW LEVEL SECURITY;
+    ALTER TABLE zava_rollup.sales_rollup_state ENABLE ROW LEVEL SECURITY;
+    CREATE POLICY store_scope ON zava_rollup.sales_monthly FOR SELECT USING (store_id = ANY ((SELECT zava_ctx.visible_store_ids())::integer[]));
+    CREATE POLICY store_scope ON zava_rollup.sales_monthly_groups FOR SELECT USING (store_id = ANY ((SELECT zava_ctx.visible_store_ids())::integer[]));
+    CREATE POLICY authenticated ON zava_rollup.sales_rollup_state FOR SELECT USING ((SELECT zava_ctx.is_authenticated()));
+    REVOKE ALL ON zava_rollup.sales_monthly, zava_rollup.sales_monthly_groups, zava_rollup.sales_rollup_state FROM PUBLIC;
+    GRANT SELECT ON zava_rollup.sales_monthly, zava_rollup.sales_monthly_groups, zava_rollup.sales_rollup_state TO ${role};
 
     CREATE FUNCTION zava_private.mark_sales_rollup_stale() RETURNS trigger
       LANGUAGE plpgsql SET search_path = pg_catalog, pg_temp AS $fn$
       BEGIN
-        UPDATE retail.sales_rollup_state SET fresh = false WHERE fresh;
+        UPDATE zava_rollup.sales_rollup_state SET fresh = false WHERE fresh;
         RETURN NULL;
       END
     $fn$;
@@ -69,15 +74,15 @@ export function salesRollupDdl(role: string): string {
 /** Rebuilds the roll-up from the order lines and marks it fresh, in the caller's owner transaction. */
 export async function refreshSalesRollup(session: AdminSession): Promise<void> {
   await session.exec(`
-    TRUNCATE retail.sales_monthly, retail.sales_monthly_groups;
-    INSERT INTO retail.sales_monthly (store_id, month, product_id, revenue, units, margin, discount, orders)
+    TRUNCATE zava_rollup.sales_monthly, zava_rollup.sales_monthly_groups;
+    INSERT INTO zava_rollup.sales_monthly (store_id, month, product_id, revenue, units, margin, discount, orders)
       SELECT oi.store_id, date_trunc('month', o.order_date)::date, oi.product_id, sum(oi.total_amount), sum(oi.quantity),
              sum(oi.total_amount - oi.quantity * p.cost), sum(oi.discount_amount), count(DISTINCT oi.order_id)
         FROM retail.order_items oi
         JOIN retail.orders o ON o.order_id = oi.order_id
         JOIN retail.products p ON p.product_id = oi.product_id
        GROUP BY 1, 2, 3;
-    INSERT INTO retail.sales_monthly_groups (store_id, month, grain, key, revenue, units, margin, discount, orders)
+    INSERT INTO zava_rollup.sales_monthly_groups (store_id, month, grain, key, revenue, units, margin, discount, orders)
       SELECT oi.store_id, date_trunc('month', o.order_date)::date, g.grain, g.key, sum(oi.total_amount), sum(oi.quantity),
              sum(oi.total_amount - oi.quantity * p.cost), sum(oi.discount_amount), count(DISTINCT oi.order_id)
         FROM retail.order_items oi
@@ -85,7 +90,7 @@ export async function refreshSalesRollup(session: AdminSession): Promise<void> {
         JOIN retail.products p ON p.product_id = oi.product_id
         CROSS JOIN LATERAL (VALUES ('all', 0), ('category', p.category_id), ('type', p.type_id)) AS g(grain, key)
        GROUP BY 1, 2, 3, 4;
-    UPDATE retail.sales_rollup_state SET fresh = true, refreshed_at = now();
-    ANALYZE retail.sales_monthly, retail.sales_monthly_groups;
+    UPDATE zava_rollup.sales_rollup_state SET fresh = true, refreshed_at = now();
+    ANALYZE zava_rollup.sales_monthly, zava_rollup.sales_monthly_groups;
   `);
 }
