@@ -83,7 +83,12 @@ for (const { kind, skip } of await backendsUnderTest()) {
         `SELECT DISTINCT table_schema FROM information_schema.role_table_grants WHERE grantee = $1`,
         [role],
       );
-      assert.deepEqual(tables.rows.map((r) => r[0]), ['retail']);
+      // retail, and the typed analytics tools' monthly roll-up (zava_rollup), every table of which has RLS enabled.
+      assert.deepEqual(tables.rows.map((r) => r[0]).sort(), ['retail', 'zava_rollup']);
+      const rollup = await t.db.ownerQuery(
+        `SELECT c.relname, c.relrowsecurity FROM pg_class c JOIN pg_namespace n ON n.oid = c.relnamespace WHERE n.nspname = 'zava_rollup' AND c.relkind = 'r' ORDER BY 1`,
+      );
+      assert.deepEqual(rollup.rows, [['sales_monthly', true], ['sales_monthly_groups', true], ['sales_rollup_state', true]]);
     });
 
     test('seeding is refused for bad sizes, and an interrupted load leaves nothing behind', async () => {

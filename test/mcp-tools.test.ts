@@ -125,11 +125,14 @@ for (const { kind, skip } of await backendsUnderTest()) {
           if (http) assert.equal(await http.stop(), 0, 'the HTTP server exits cleanly on SIGTERM');
         });
 
-        test('lists the four reference tools with read-only hints, input and output schemas', async () => {
+        test('lists the four reference tools (and the typed analytics tools) with read-only hints, input and output schemas', async () => {
           assert.equal(client.era(), clientKind === 'v2' ? 'modern' : 'legacy', 'the v2 client negotiates 2026-07-28; v1 speaks 2025');
           const { tools } = await client.listTools();
           const byName = new Map(tools.map((tool) => [tool.name, tool]));
-          assert.deepEqual([...byName.keys()].sort(), ['execute_sales_query', 'get_current_utc_date', 'get_multiple_table_schemas', 'semantic_search_products']);
+          assert.deepEqual([...byName.keys()].sort(), [
+            'compare_periods', 'execute_sales_query', 'get_current_utc_date', 'get_multiple_table_schemas', 'inventory_status',
+            'sales_summary', 'seasonality', 'semantic_search_products', 'store_performance', 'top_products',
+          ]);
           for (const tool of tools) {
             assert.equal(tool.annotations?.readOnlyHint, true, `${tool.name} is read-only`);
             assert.ok((tool.description ?? '').length > 80, `${tool.name} has a description written for the model`);

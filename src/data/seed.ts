@@ -1,5 +1,6 @@
 // Seeding: generate the dataset, then load it with COPY inside one owner transaction, so an interrupted load
 // leaves no half dataset behind. An existing dataset is refused unless replacing it was asked for.
+import { refreshSalesRollup } from '../db/sales-rollup.js';
 import { DataLoadError } from '../infra/errors.js';
 import { silentProgress, type Progress } from '../infra/progress.js';
 import { quoteIdent } from '../db/migrations.js';
@@ -188,6 +189,8 @@ export async function seedDatabase(db: ManagedDatabase, options: SeedOptions): P
     for (const statement of deferred) await session.exec(statement);
     progress.step('Analyzing tables');
     await session.exec(`ANALYZE ${DATASET_TABLES.join(', ')}`);
+    progress.step('Building the monthly sales roll-up');
+    await refreshSalesRollup(session);
   });
   const loadMs = Date.now() - started;
   progress.done(`Loaded ${Object.values(dataset.counts).reduce((a, b) => a + b, 0).toLocaleString('en-US')} rows`);

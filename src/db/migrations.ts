@@ -1,6 +1,7 @@
 // Versioned migrations, applied in order, each recorded in zava_meta.schema_migrations, all in one owner
 // transaction under an advisory lock so concurrent replicas cannot apply the same step twice.
 import { newContextKey } from './context.js';
+import { refreshSalesRollup, salesRollupDdl } from './sales-rollup.js';
 import type { AdminSession, SqlParam } from './types.js';
 
 export interface MigrationContext {
@@ -816,6 +817,16 @@ const tokenRevocation: Migration = {
   },
 };
 
+/** The typed analytics tools' monthly sales roll-up (src/db/sales-rollup.ts), built from the data already there. */
+const salesRollup: Migration = {
+  version: 12,
+  name: 'monthly sales roll-up (schema zava_rollup) for the typed analytics tools',
+  async up(session, { queryRole }) {
+    await session.exec(salesRollupDdl(quoteIdent(queryRole)));
+    await refreshSalesRollup(session);
+  },
+};
+
 export const MIGRATIONS: readonly Migration[] = [
   schema,
   security,
@@ -828,6 +839,7 @@ export const MIGRATIONS: readonly Migration[] = [
   personalData,
   auditTrail,
   tokenRevocation,
+  salesRollup,
 ];
 
 export interface MigrationReport {

@@ -153,6 +153,14 @@ export class CallPipeline {
     return this.deps.identities.mode;
   }
 
+  /**
+   * The identity of a request that is not a tool call (resources, prompts, completion), by the same rule as a tool
+   * call's; throws UnknownIdentityError or AccessDeniedError when there is none.
+   */
+  identify(raw: RawCall): Promise<Identity> {
+    return this.deps.identities.resolve(raw);
+  }
+
   /** Adds a listener for finished calls (metrics, audit). Returns a function that removes it. */
   onCallFinished(listener: CallListener): () => void {
     this.listeners.push(listener);
@@ -271,6 +279,16 @@ export function registerTool<Schema extends StandardSchemaWithJSON>(
       requestId: ctx.mcpReq.id,
       clientName: clientNameOf(server, ctx),
     })) as never);
+}
+
+/** What the transport says of a request's caller (any request: tools, resources, prompts, completion). */
+export function rawCallOf(caller: Caller, ctx: ServerContext): RawCall {
+  return {
+    authInfo: ctx.http?.authInfo ?? caller.processAuthInfo?.(),
+    processUserId: caller.processUserId,
+    signal: ctx.mcpReq.signal,
+    requestId: ctx.mcpReq.id,
+  };
 }
 
 /** The calling client's name: its 2026-07-28 envelope says it per request; a 2025-era client said it at initialize. */

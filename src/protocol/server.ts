@@ -10,6 +10,14 @@ import { SERVER_INSTRUCTIONS } from './tools/guidance.js';
 import { registerQueryTool } from './tools/query.js';
 import { registerSchemaTool } from './tools/schemas.js';
 import { registerSearchTool } from './tools/search.js';
+import { registerComparePeriodsTool } from './tools/compare-periods.js';
+import { registerInventoryStatusTool } from './tools/inventory-status.js';
+import { registerSalesSummaryTool } from './tools/sales-summary.js';
+import { registerSeasonalityTool } from './tools/seasonality.js';
+import { registerStorePerformanceTool } from './tools/store-performance.js';
+import { registerTopProductsTool } from './tools/top-products.js';
+import { registerPrompts } from './prompts.js';
+import { registerResources } from './resources.js';
 
 export const SERVER_NAME = 'zava-mcp';
 
@@ -39,7 +47,7 @@ export function createMcpServer(deps: ServerDeps, caller: Caller): McpServer {
     { name: SERVER_NAME, title: 'Zava Retail sales analytics', version: SERVER_VERSION },
     {
       instructions: SERVER_INSTRUCTIONS,
-      capabilities: { tools: { listChanged: false } },
+      capabilities: { tools: { listChanged: false }, resources: { listChanged: false }, prompts: { listChanged: false } },
       cacheHints: CACHE_HINTS,
       maxToolInputElements: MAX_TOOL_INPUT_ELEMENTS,
     },
@@ -50,5 +58,15 @@ export function createMcpServer(deps: ServerDeps, caller: Caller): McpServer {
   registerQueryTool(host, deps);
   registerDateTool(host);
   registerSearchTool(host, deps);
+  // The typed analytics tools (src/analytics): fixed SQL in the caller's identity-scoped session.
+  registerSalesSummaryTool(host, deps);
+  registerTopProductsTool(host, deps);
+  registerComparePeriodsTool(host, deps);
+  registerStorePerformanceTool(host, deps);
+  registerInventoryStatusTool(host, deps);
+  registerSeasonalityTool(host, deps);
+  // Table schemas and the catalog as resources; the sample questions as prompts, with argument completion.
+  registerResources(server, deps, caller);
+  registerPrompts(server, deps, caller);
   return server;
 }

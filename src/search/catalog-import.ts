@@ -19,6 +19,7 @@ import type { ManagedDatabase } from '../db/types.js';
 import type { EmbeddingProvider } from './provider.js';
 import { createEmbeddingProvider } from './settings.js';
 import { contentHash, loadCorpus, noteEmbeddingsChanged, planEmbeddings, storeEmbeddings, storeVectors, type QueryFn } from './store.js';
+import { refreshSalesRollup } from '../db/sales-rollup.js';
 
 /** 1-based line of the value at `path` in JSON text, or undefined if it cannot be found. */
 export function lineOfJsonPath(text: string, path: readonly (string | number)[]): number | undefined {
@@ -448,6 +449,10 @@ export async function importCatalog(
       // As a complete rebuild does: computed embeddings of another model are stale (see rebuildEmbeddings).
       await query('DELETE FROM retail.product_description_embeddings WHERE model <> $1 AND NOT imported', [embedding.model]);
       await session.exec('ANALYZE retail.categories, retail.product_types, retail.products, retail.product_description_embeddings');
+      // Product costs, categories or types (and, with --with-orders, orders) may have changed: the analytics roll-up
+      // is rebuilt in the same transaction, so the typed tools keep reading it (stale, they would read order lines).
+      progress.step('Rebuilding the monthly sales roll-up');
+      await refreshSalesRollup(session);
       progress.done(`Imported ${rows.length} products (${inserted} new), embedded ${embedded}`);
       return {
         layout: plan.layout,

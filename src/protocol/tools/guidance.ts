@@ -11,5 +11,7 @@ export const DATA_GUIDANCE = [
 export const SERVER_INSTRUCTIONS =
   'Zava Retail sales analytics (a DIY retailer in Washington State) over PostgreSQL schema "retail", scoped to the ' +
   'calling store manager by Row Level Security. ' +
+  'For common questions use the typed tools first, which need no SQL and resolve relative periods against the data\'s latest order date: ' +
+  'sales_summary, top_products, compare_periods, store_performance, inventory_status and seasonality; write SQL only when they cannot answer. ' +
   DATA_GUIDANCE +
   ' Use get_current_utc_date to resolve relative dates such as "last quarter".';

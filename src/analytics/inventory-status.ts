@@ -1,0 +1,115 @@
+// inventory_status: stock per store and product, its recent sales velocity (units a day over a window ending at
+// the latest order date), days of cover at that pace, and the products at risk of running out.
+import type { ResolvedPeriod } from './periods.js';
+import { orderLinesOf } from './sales.js';
+import { idArray, InvalidArgumentError, num, periodOf, resolveCategories, resolveStores, type Scope } from './scope.js';
+
+export interface InventoryStatusArgs {
+  readonly store?: string | undefined;
+  readonly category?: string | undefined;
+  /** Only products with fewer days of cover than this (products not sold in the window have no cover figure). */
+  readonly below_days_of_cover?: number | undefined;
+  /** Days of sales the velocity is measured over (default 30). */
+  readonly velocity_days?: number | undefined;
+  readonly limit?: number | undefined;
+}
+
+export interface StockItem {
+  store: string;
+  product_name: string;
+  sku: string;
+  category: string;
+  stock_level: number;
+  units_sold: number;
+  /** Units a day over the window, two decimals. */
+  daily_velocity: number;
+  /** Stock ÷ daily velocity, one decimal; null when the product did not sell in the window. */
+  days_of_cover: number | null;
+  at_risk: boolean;
+}
+
+export interface InventoryStatus {
+  /** The window the velocity is measured over, ending at the latest order date. */
+  velocity_window: ResolvedPeriod;
+  /** Days of cover under which a product counts as at risk. */
+  risk_threshold_days: number;
+  store: string | null;
+  category: string | null;
+  summary: { items: number; total_units_in_stock: number; out_of_stock: number; at_risk: number; not_sold_in_window: number };
+  /** Lowest days of cover first (out of stock first of all); those not sold in the window last. */
+  items: StockItem[];
+  /** Items matching, before the limit. */
+  item_count: number;
+  truncated: boolean;
+}
+
+export const DEFAULT_RISK_DAYS = 14;
+
+export async function inventoryStatus(scope: Scope, args: InventoryStatusArgs): Promise<InventoryStatus> {
+  const velocityDays = args.velocity_days ?? 30;
+  const anchor = periodOf(scope.refs, 'last_30_days').anchor;
+  const from = new Date(Date.parse(`${anchor}T00:00:00Z`) - (velocityDays - 1) * 86_400_000).toISOString().slice(0, 10);
+  const velocityWindow: ResolvedPeriod = { name: `last_${velocityDays}_days`, from, to: anchor, days: velocityDays, anchor };
+  const stores = resolveStores(scope.refs, args.store === undefined ? undefined : [args.store]);
+  const categories = resolveCategories(scope.refs, args.category === undefined ? undefined : [args.category]);
+  if (args.below_days_of_cover !== undefined && !(args.below_days_of_cover > 0)) throw new InvalidArgumentError('below_days_of_cover must be a positive number of days');
+  const threshold = args.below_days_of_cover ?? DEFAULT_RISK_DAYS;
+  // MATERIALIZED: the window's sales are summed once, then joined to the stock rows (a store × product each).
+  const { rows } = await scope.query(
+    `WITH sold AS MATERIALIZED (
+       SELECT oi.store_id, oi.product_id, sum(oi.quantity) AS units
+         FROM ${orderLinesOf(velocityWindow)}
+        WHERE o.order_date BETWEEN $1::date AND $2::date AND ($3::int[] IS NULL OR oi.store_id = ANY ($3::int[]))
+        GROUP BY oi.store_id, oi.product_id)
+     SELECT s.store_name, p.product_name, p.sku, c.category_name, i.stock_level, coalesce(sold.units, 0)
+       FROM retail.inventory i
+       JOIN retail.stores s ON s.store_id = i.store_id
+       JOIN retail.products p ON p.product_id = i.product_id
+       JOIN retail.categories c ON c.category_id = p.category_id
+       LEFT JOIN sold ON sold.store_id = i.store_id AND sold.product_id = i.product_id
+      WHERE ($3::int[] IS NULL OR i.store_id = ANY ($3::int[])) AND ($4::int[] IS NULL OR p.category_id = ANY ($4::int[]))`,
+    [from, anchor, idArray(stores), idArray(categories)],
+  );
+  const all: StockItem[] = rows.map((row) => {
+    const stock = num(row[4]);
+    const units = num(row[5]);
+    const daily = units / velocityDays;
+    const cover = units === 0 ? null : Math.round((stock / daily) * 10) / 10;
+    return {
+      store: String(row[0]),
+      product_name: String(row[1]),
+      sku: String(row[2]),
+      category: String(row[3]),
+      stock_level: stock,
+      units_sold: units,
+      daily_velocity: Math.round(daily * 100) / 100,
+      days_of_cover: cover,
+      at_risk: cover !== null && cover < threshold,
+    };
+  });
+  all.sort(
+    (a, b) =>
+      (a.days_of_cover ?? Infinity) - (b.days_of_cover ?? Infinity) ||
+      a.stock_level - b.stock_level ||
+      a.store.localeCompare(b.store) ||
+      a.sku.localeCompare(b.sku),
+  );
+  const matching = args.below_days_of_cover === undefined ? all : all.filter((item) => item.at_risk);
+  const limit = args.limit ?? 50;
+  return {
+    velocity_window: velocityWindow,
+    risk_threshold_days: threshold,
+    store: stores?.[0]?.name ?? null,
+    category: categories?.[0]?.name ?? null,
+    summary: {
+      items: all.length,
+      total_units_in_stock: all.reduce((sum, item) => sum + item.stock_level, 0),
+      out_of_stock: all.filter((item) => item.stock_level === 0).length,
+      at_risk: all.filter((item) => item.at_risk).length,
+      not_sold_in_window: all.filter((item) => item.days_of_cover === null).length,
+    },
+    items: matching.slice(0, limit),
+    item_count: matching.length,
+    truncated: matching.length > limit,
+  };
+}
