@@ -87,11 +87,15 @@ function chunkSearchSql(d: number): string {
   const queryChunks = `(SELECT array_agg(zava_search.cube(($1::real[])[k * ${n} + 1 : k * ${n} + ${n}]::double precision[]) ORDER BY k) FROM ${chunks})`;
   const queryNorms = `(SELECT array_agg((SELECT sum(x::double precision * x) FROM unnest(($1::real[])[k * ${n} + 1 : k * ${n} + ${n}]) AS x) ORDER BY k) FROM ${chunks})`;
   const term = (c: string) => `${c}.norm2 + ${queryNorms}[${c}.chunk + 1] - (${c}.coords OPERATOR(zava_search.<->) ${queryChunks}[${c}.chunk + 1]) ^ 2`;
-  const vectorTop = `SELECT c.product_id, - sum(${term('c')}) / 2 AS distance
-                FROM zava_search.embedding_chunks c
-               WHERE c.dimensions = ${d} AND c.model = $3
-               GROUP BY c.product_id
-               ORDER BY distance, c.product_id
+  // Each chunk's term is computed below the aggregate (OFFSET 0 keeps the subquery apart): grouped as they were,
+  // the planner sorted the whole chunk rows, cubes included, to disk before a group aggregate.
+  const vectorTop = `SELECT t.product_id, - sum(t.term) / 2 AS distance
+                FROM (SELECT c.product_id, ${term('c')} AS term
+                        FROM zava_search.embedding_chunks c
+                       WHERE c.dimensions = ${d} AND c.model = $3
+                      OFFSET 0) t
+               GROUP BY t.product_id
+               ORDER BY distance, t.product_id
                LIMIT ${CANDIDATES}`;
   const cosOf = `(SELECT round((sum(${term('c')}) / 2)::numeric, 4) FROM zava_search.embedding_chunks c
                                WHERE c.product_id = h.product_id AND c.model = $3)`;
