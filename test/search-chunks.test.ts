@@ -12,7 +12,7 @@ import { LocalEmbeddingProvider } from '../src/search/local.js';
 import { importCatalog, parseCatalogFile } from '../src/search/catalog-import.js';
 import { searchFunctionName } from '../src/search/functions.js';
 import { queryVectorParam, searchSql } from '../src/search/search-sql.js';
-import { EMBEDDING_CHUNK_DIMENSIONS } from '../src/db/migrations.js';
+import { EMBEDDING_CHUNK_DIMENSIONS, EMBEDDING_CHUNKS_PER_ROW } from '../src/db/migrations.js';
 
 const HEAD_OFFICE = '00000000-0000-0000-0000-000000000000';
 const QUERIES = ['containers for paint', '15 amp circuit breaker', 'LED light bulbs for kitchen ceiling', 'waterproof electrical box for outdoor use', 'cordless drill', 'HT-HAM-003'];
@@ -34,13 +34,23 @@ describe('exact scan over cube chunks (PostgreSQL service without pgvector)', { 
   });
   after(async () => t?.cleanup());
 
-  /** Chunk rows expected (one per 100 coordinates of each stored embedding) and found. */
+  /**
+   * Chunk rows expected (one per 800 coordinates of each stored embedding) and found, and embeddings whose cubes,
+   * read back in order, are not exactly their coordinates (as float8) or whose rows' squared norms do not add up.
+   */
   const chunkCounts = async () => {
+    const perRow = EMBEDDING_CHUNK_DIMENSIONS * EMBEDDING_CHUNKS_PER_ROW;
+    const cubes = Array.from({ length: EMBEDDING_CHUNKS_PER_ROW }, (_, j) => `c.c${j}`);
     const r = await t.db.ownerQuery(
-      `SELECT (SELECT coalesce(sum((dimensions + ${EMBEDDING_CHUNK_DIMENSIONS - 1}) / ${EMBEDDING_CHUNK_DIMENSIONS}), 0) FROM retail.product_description_embeddings)::int,
+      `SELECT (SELECT coalesce(sum((dimensions + ${perRow - 1}) / ${perRow}), 0) FROM retail.product_description_embeddings)::int,
               (SELECT count(*) FROM zava_search.embedding_chunks)::int,
-              (SELECT count(*) FROM retail.product_description_embeddings e JOIN zava_search.embedding_chunks c USING (product_id, model)
-                WHERE c.coords::text <> ('(' || array_to_string((e.description_embedding[c.chunk * ${EMBEDDING_CHUNK_DIMENSIONS} + 1 : c.chunk * ${EMBEDDING_CHUNK_DIMENSIONS} + ${EMBEDDING_CHUNK_DIMENSIONS}])::float8[], ', ') || ')'))::int`,
+              (SELECT count(*) FROM retail.product_description_embeddings e
+                WHERE (SELECT string_agg(btrim(x::text, '()'), ', ' ORDER BY c.part, j)
+                         FROM zava_search.embedding_chunks c CROSS JOIN LATERAL unnest(ARRAY[${cubes.join(', ')}]) WITH ORDINALITY AS u(x, j)
+                        WHERE c.product_id = e.product_id AND c.model = e.model AND x IS NOT NULL)
+                      IS DISTINCT FROM array_to_string(e.description_embedding::float8[], ', ')
+                   OR abs((SELECT sum(norm2) FROM zava_search.embedding_chunks c WHERE c.product_id = e.product_id AND c.model = e.model)
+                          - (SELECT sum(x::float8 * x) FROM unnest(e.description_embedding) AS x)) > 1e-12)::int`,
     );
     const [expected, found, mismatched] = r.rows[0] as [number, number, number];
     return { expected, found, mismatched };
@@ -65,7 +75,7 @@ describe('exact scan over cube chunks (PostgreSQL service without pgvector)', { 
   };
 
   test('every embedding is stored as cube chunks, and searches run on them', async () => {
-    assert.deepEqual(await chunkCounts(), { expected: 608 * Math.ceil(1024 / EMBEDDING_CHUNK_DIMENSIONS), found: 608 * 11, mismatched: 0 });
+    assert.deepEqual(await chunkCounts(), { expected: 608 * 2, found: 608 * 2, mismatched: 0 }); // 1,024 coordinates: 8 + 3 cubes
     const installed = (await t.db.ownerQuery(`SELECT proname FROM pg_proc WHERE proname LIKE 'products\\_%' ORDER BY 1`)).rows.map((r) => String(r[0]));
     assert.ok(installed.includes(searchFunctionName(false, 1024, 'chunks').split('.')[1]!), installed.join(' '));
     assert.ok(installed.every((name) => name.startsWith('products_chunks_')), installed.join(' '));
@@ -88,22 +98,22 @@ describe('exact scan over cube chunks (PostgreSQL service without pgvector)', { 
     const fresh = new LocalEmbeddingProvider();
     const report = await importCatalog(t.db, catalog, { provider: fresh });
     assert.equal(report.embedded, 610, 'the local model refits on the merged catalog and re-embeds it');
-    assert.deepEqual(await chunkCounts(), { expected: 610 * 11, found: 610 * 11, mismatched: 0 });
+    assert.deepEqual(await chunkCounts(), { expected: 610 * 2, found: 610 * 2, mismatched: 0 });
     const hq = await t.db.resolveIdentity(HEAD_OFFICE);
     assert.equal((await searchProducts(t.db, hq, { query: 'leash for my dog', maxRows: 2 }, { provider: fresh })).results[0]?.sku, 'PET-001');
     assert.deepEqual((await bothScans(['leash for my dog', ...QUERIES], fresh)).differing, []);
 
-    // Another model (768 dimensions, 8 chunks), then back to 1,024: no chunk of a replaced embedding stays.
+    // Another model (768 dimensions: one row of 8 cubes), then back to 1,024: no chunk of a replaced embedding stays.
     const other = new LocalEmbeddingProvider(768);
     await rebuildEmbeddings(t.db, { provider: other });
-    assert.deepEqual(await chunkCounts(), { expected: 610 * 8, found: 610 * 8, mismatched: 0 });
+    assert.deepEqual(await chunkCounts(), { expected: 610, found: 610, mismatched: 0 });
     assert.deepEqual((await bothScans(QUERIES, other)).differing, []);
     await rebuildEmbeddings(t.db, { provider: fresh });
-    assert.deepEqual(await chunkCounts(), { expected: 610 * 11, found: 610 * 11, mismatched: 0 });
+    assert.deepEqual(await chunkCounts(), { expected: 610 * 2, found: 610 * 2, mismatched: 0 });
     assert.deepEqual((await bothScans(QUERIES, fresh)).differing, []);
 
     await t.db.ownerQuery(`DELETE FROM retail.product_description_embeddings WHERE product_id = (SELECT product_id FROM retail.products WHERE sku = 'PET-002')`);
-    assert.deepEqual(await chunkCounts(), { expected: 609 * 11, found: 609 * 11, mismatched: 0 });
+    assert.deepEqual(await chunkCounts(), { expected: 609 * 2, found: 609 * 2, mismatched: 0 });
   });
 });
 

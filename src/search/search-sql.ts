@@ -1,6 +1,6 @@
 // The hybrid search as one SQL statement: the vector top-N (pgvector HNSW or an exact scan), the full-text top-N,
 // the SKU match, reciprocal rank fusion, names, and the identity's stock level. Runs as the caller (RLS applies).
-import { EMBEDDING_CHUNK_DIMENSIONS } from '../db/migrations.js';
+import { EMBEDDING_CHUNK_DIMENSIONS, EMBEDDING_CHUNKS_PER_ROW } from '../db/migrations.js';
 import { vectorLiteral } from './store.js';
 
 /** Candidates taken from each ranked list before fusion. */
@@ -76,28 +76,35 @@ export function searchSql(hasVector: boolean, dimensions: number, efSearch?: num
 
 /**
  * The exact scan over the cube chunks of migration 13 (a PostgreSQL without pgvector where cube could be created).
- * The query is cut into the same chunks once, in init plans; each stored chunk contributes
- * (‖a_k‖² + ‖q_k‖² − ‖a_k − q_k‖²) / 2 to the inner product, summed per product in one pass over the chunk table
- * (one hash aggregate, no per-product subquery). Ties in the top-N are broken by product id (the real[] scan leaves
- * exact ties in sort order); the ranking then rounds to 4 decimals exactly as the other scans do.
+ * The query is cut into the same 100-coordinate cubes once, in init plans; a product's inner product is
+ * (Σ ‖a_k‖² + ‖q‖² − Σ ‖a_k − q_k‖²) / 2 over its rows (eight cubes each), summed in one pass over the chunk
+ * table (one aggregate, no per-product subquery). Ties in the top-N are broken by product id (the real[] scan
+ * leaves exact ties in sort order); the ranking then rounds to 4 decimals exactly as the other scans do.
  */
 function chunkSearchSql(d: number): string {
   const n = EMBEDDING_CHUNK_DIMENSIONS;
-  const chunks = `generate_series(0, (cardinality($1::real[]) - 1) / ${n}) AS k`;
-  const queryChunks = `(SELECT array_agg(zava_search.cube(($1::real[])[k * ${n} + 1 : k * ${n} + ${n}]::double precision[]) ORDER BY k) FROM ${chunks})`;
-  const queryNorms = `(SELECT array_agg((SELECT sum(x::double precision * x) FROM unnest(($1::real[])[k * ${n} + 1 : k * ${n} + ${n}]) AS x) ORDER BY k) FROM ${chunks})`;
-  const term = (c: string) => `${c}.norm2 + ${queryNorms}[${c}.chunk + 1] - (${c}.coords OPERATOR(zava_search.<->) ${queryChunks}[${c}.chunk + 1]) ^ 2`;
-  // Each chunk's term is computed below the aggregate (OFFSET 0 keeps the subquery apart): grouped as they were,
-  // the planner sorted the whole chunk rows, cubes included, to disk before a group aggregate.
-  const vectorTop = `SELECT t.product_id, - sum(t.term) / 2 AS distance
-                FROM (SELECT c.product_id, ${term('c')} AS term
+  const perRow = EMBEDDING_CHUNKS_PER_ROW;
+  const cubes = Math.ceil(d / n);
+  const queryCube = (k: number) => `(SELECT zava_search.cube(($1::real[])[${k * n + 1} : ${(k + 1) * n}]::double precision[]))`;
+  const queryNorm = `(SELECT sum(x::double precision * x) FROM unnest($1::real[]) AS x)`;
+  // Σ ‖a_k − q_k‖² over the cubes of one row, by its part number.
+  const parts = Array.from({ length: Math.ceil(cubes / perRow) }, (_, part) => {
+    const terms: string[] = [];
+    for (let j = 0; j < perRow && part * perRow + j < cubes; j++) terms.push(`(c.c${j} OPERATOR(zava_search.<->) ${queryCube(part * perRow + j)}) ^ 2`);
+    return `WHEN ${part} THEN ${terms.join(' + ')}`;
+  });
+  const rowTerm = `c.norm2 - CASE c.part ${parts.join(' ')} END`;
+  // Each row's term is computed below the aggregate (OFFSET 0 keeps the subquery apart): grouped as they were,
+  // the planner sorted whole rows, cubes included, before a group aggregate.
+  const vectorTop = `SELECT t.product_id, - (sum(t.term) + ${queryNorm}) / 2 AS distance
+                FROM (SELECT c.product_id, ${rowTerm} AS term
                         FROM zava_search.embedding_chunks c
                        WHERE c.dimensions = ${d} AND c.model = $3
                       OFFSET 0) t
                GROUP BY t.product_id
                ORDER BY distance, t.product_id
                LIMIT ${CANDIDATES}`;
-  const cosOf = `(SELECT round((sum(${term('c')}) / 2)::numeric, 4) FROM zava_search.embedding_chunks c
+  const cosOf = `(SELECT round(((sum(${rowTerm}) + ${queryNorm}) / 2)::numeric, 4) FROM zava_search.embedding_chunks c
                                WHERE c.product_id = h.product_id AND c.model = $3)`;
   return fusionSql(vectorTop, cosOf, `(SELECT plainto_tsquery('english', $2))`, `(SELECT replace(plainto_tsquery('english', $2)::text, ' & ', ' | ')::tsquery)`);
 }
