@@ -83,6 +83,11 @@ export function createSearchFunctionSql(hasVector: boolean, dimensions: number, 
     GRANT EXECUTE ON FUNCTION ${name}(${args}) TO ${quoteIdent(queryRole)};`;
 }
 
+/** The exact scan this database's searches use (always 'array' with pgvector, where the HNSW path applies). */
+export function searchScan(db: ManagedDatabase): Promise<ExactScan> {
+  return exactScan(db, db.hasVector, (sql) => db.ownerQuery(sql));
+}
+
 /** Installed search functions: name, and signature (what DROP FUNCTION needs). */
 const INSTALLED_SQL = `
   SELECT p.proname, p.oid::regprocedure::text FROM pg_catalog.pg_proc p JOIN pg_catalog.pg_namespace n ON n.oid = p.pronamespace
@@ -99,7 +104,7 @@ export interface SearchFunctionReport {
  * migrations). Does nothing beyond one catalog read when they are current.
  */
 export async function ensureSearchFunctions(db: ManagedDatabase, queryRole: string): Promise<SearchFunctionReport> {
-  const scan = await exactScan(db, db.hasVector, (sql) => db.ownerQuery(sql));
+  const scan = await searchScan(db);
   const wanted = new Map(SEARCH_FUNCTION_DIMENSIONS.map((d) => [searchFunctionName(db.hasVector, d, scan).split('.')[1]!, d]));
   // Name → signatures (a stale name may have more than one).
   const installed = (rows: unknown[][]) => {
