@@ -13,6 +13,7 @@ import { importCatalog, parseCatalogFile } from '../src/search/catalog-import.js
 import { searchFunctionName } from '../src/search/functions.js';
 import { queryVectorParam, searchSql } from '../src/search/search-sql.js';
 import { EMBEDDING_CHUNK_DIMENSIONS, EMBEDDING_CHUNKS_PER_ROW } from '../src/db/migrations.js';
+import { migrateDatabase } from '../src/db/open.js';
 
 const HEAD_OFFICE = '00000000-0000-0000-0000-000000000000';
 const QUERIES = ['containers for paint', '15 amp circuit breaker', 'LED light bulbs for kitchen ceiling', 'waterproof electrical box for outdoor use', 'cordless drill', 'HT-HAM-003'];
@@ -27,6 +28,8 @@ const server = backends.find((b) => b.kind === 'server')!;
 describe('exact scan over cube chunks (PostgreSQL service without pgvector)', { skip: server.skip }, () => {
   let t: TestDatabase;
   let provider: LocalEmbeddingProvider;
+  /** The provider of the stored embeddings after the import test (fitted on the merged catalog). */
+  let current: LocalEmbeddingProvider | undefined;
   before(async () => {
     t = await createTestDatabase('server');
     provider = new LocalEmbeddingProvider();
@@ -96,6 +99,7 @@ describe('exact scan over cube chunks (PostgreSQL service without pgvector)', { 
       'pets.json',
     );
     const fresh = new LocalEmbeddingProvider();
+    current = fresh;
     const report = await importCatalog(t.db, catalog, { provider: fresh });
     assert.equal(report.embedded, 610, 'the local model refits on the merged catalog and re-embeds it');
     assert.deepEqual(await chunkCounts(), { expected: 610 * 2, found: 610 * 2, mismatched: 0 });
@@ -114,6 +118,23 @@ describe('exact scan over cube chunks (PostgreSQL service without pgvector)', { 
 
     await t.db.ownerQuery(`DELETE FROM retail.product_description_embeddings WHERE product_id = (SELECT product_id FROM retail.products WHERE sku = 'PET-002')`);
     assert.deepEqual(await chunkCounts(), { expected: 609 * 2, found: 609 * 2, mismatched: 0 });
+  });
+
+  test('upgrading a database that already has embeddings: migration 13 fills the chunks from them', async () => {
+    // Back to the state before migration 13, embeddings kept.
+    await t.db.withAdminTransaction((session) =>
+      session.exec(`
+        DROP TRIGGER embedding_chunks ON retail.product_description_embeddings;
+        DROP TABLE zava_search.embedding_chunks;
+        DROP FUNCTION zava_search.sync_embedding_chunks(), zava_search.embedding_chunk_rows(real[]);
+        DROP EXTENSION cube;
+        DELETE FROM zava_meta.schema_migrations WHERE version = 13;`),
+    );
+    const report = await migrateDatabase(t.db, t.config);
+    assert.deepEqual(report.applied.map((m) => m.version), [13]);
+    assert.deepEqual(await chunkCounts(), { expected: 609 * 2, found: 609 * 2, mismatched: 0 });
+    assert.ok(current, 'runs after the import test');
+    assert.deepEqual((await bothScans(QUERIES, current)).differing, []);
   });
 });
 
