@@ -5,6 +5,8 @@
 import { after, before, describe, test } from 'node:test';
 import assert from 'node:assert/strict';
 import { readFileSync } from 'node:fs';
+import pg from 'pg';
+import { queryRoleUrl } from '../src/db/server/backend.js';
 import { backendsUnderTest, createTestDatabase, type TestDatabase } from './support/databases.js';
 import { ensureEmbeddings, rebuildEmbeddings } from '../src/search/store.js';
 import { searchProducts } from '../src/search/search.js';
@@ -77,12 +79,22 @@ describe('exact scan over cube chunks (PostgreSQL service without pgvector)', { 
     return { differing, rows };
   };
 
-  test('every embedding is stored as cube chunks, and searches run on them', async () => {
+  test('every embedding is stored as cube chunks, read under RLS, and searches run on them', async () => {
     assert.deepEqual(await chunkCounts(), { expected: 608 * 2, found: 608 * 2, mismatched: 0 }); // 1,024 coordinates: 8 + 3 cubes
     const installed = (await t.db.ownerQuery(`SELECT proname FROM pg_proc WHERE proname LIKE 'products\\_%' ORDER BY 1`)).rows.map((r) => String(r[0]));
     assert.ok(installed.includes(searchFunctionName(false, 1024, 'chunks').split('.')[1]!), installed.join(' '));
     assert.ok(installed.every((name) => name.startsWith('products_chunks_')), installed.join(' '));
     const hq = await t.db.resolveIdentity(HEAD_OFFICE);
+    // Row Level Security as on the embeddings: the query role reads the chunks under a signed context only.
+    const withContext = await t.db.withIdentity(hq, (session) => session.query('SELECT count(*)::int FROM zava_search.embedding_chunks'));
+    assert.equal(withContext.rows[0]?.[0], 608 * 2);
+    const bare = new pg.Client({ connectionString: queryRoleUrl(t.config) });
+    await bare.connect();
+    try {
+      assert.equal((await bare.query('SELECT count(*)::int AS n FROM zava_search.embedding_chunks')).rows[0].n, 0, 'no context, no rows');
+    } finally {
+      await bare.end();
+    }
     const paint = await searchProducts(t.db, hq, { query: 'containers for paint', maxRows: 5 }, { provider });
     assert.ok(paint.results.length === 5 && paint.results.every((r) => r.sku.startsWith('PS-CON')), paint.results.map((r) => r.sku).join(' '));
   });
