@@ -4,6 +4,8 @@
 // and installed by ensureSearchFunctions after migrations (not by a migration: a change to searchSql installs
 // the matching functions on the next start, and stale versions are dropped). Searches fall back to the inline
 // statement wherever the current functions are missing (a read-only replica before its primary has them).
+// Three families: pgvector (products_vector_*), and without it the exact scan over the cube chunks of migration 13
+// (products_chunks_*) where that table exists, else over real[] (products_real_*).
 import { createHash } from 'node:crypto';
 import { quoteIdent } from '../db/migrations.js';
 import type { ManagedDatabase, ReadSession } from '../db/types.js';
