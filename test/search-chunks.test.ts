@@ -105,7 +105,7 @@ describe('exact scan over cube chunks (PostgreSQL service without pgvector)', { 
     assert.deepEqual(differing, []);
   });
 
-  test('chunks follow a catalog import, a rebuild with another model and back, and a deleted embedding', async () => {
+  test('chunks follow a catalog import, a rebuild with another model and back, a delete and a truncate', async () => {
     const catalog = parseCatalogFile(
       JSON.stringify({ categories: [{ name: 'Pet Supplies', types: [{ name: 'Leashes', products: [{ sku: 'PET-001', name: 'Zava Rope Dog Leash, 6 ft', description: 'A braided nylon rope leash for walking dogs.', price: 14.99 }, { sku: 'PET-002', name: 'Zava Retractable Leash', description: 'Extends to 16 ft for walks in the park.', price: 24.99 }] }] }] }),
       'pets.json',
@@ -130,6 +130,16 @@ describe('exact scan over cube chunks (PostgreSQL service without pgvector)', { 
 
     await t.db.ownerQuery(`DELETE FROM retail.product_description_embeddings WHERE product_id = (SELECT product_id FROM retail.products WHERE sku = 'PET-002')`);
     assert.deepEqual(await chunkCounts(), { expected: 609 * 2, found: 609 * 2, mismatched: 0 });
+    // TRUNCATE (the seed's --replace) empties them too; rolled back here.
+    await assert.rejects(
+      t.db.withAdminTransaction(async (session) => {
+        await session.exec('TRUNCATE retail.product_description_embeddings');
+        const left = await session.query('SELECT count(*)::int FROM zava_search.embedding_chunks');
+        throw new Error(`rolled back with ${String(left.rows[0]?.[0])} chunk rows`);
+      }),
+      /rolled back with 0 chunk rows/,
+    );
+    assert.deepEqual(await chunkCounts(), { expected: 609 * 2, found: 609 * 2, mismatched: 0 });
   });
 
   test('upgrading a database that already has embeddings: migration 13 fills the chunks from them', async () => {
@@ -137,8 +147,10 @@ describe('exact scan over cube chunks (PostgreSQL service without pgvector)', { 
     await t.db.withAdminTransaction((session) =>
       session.exec(`
         DROP TRIGGER embedding_chunks ON retail.product_description_embeddings;
+        DROP TRIGGER embedding_chunks_delete ON retail.product_description_embeddings;
+        DROP TRIGGER embedding_chunks_truncate ON retail.product_description_embeddings;
         DROP TABLE zava_search.embedding_chunks;
-        DROP FUNCTION zava_search.sync_embedding_chunks(), zava_search.embedding_chunk_rows(real[]);
+        DROP FUNCTION zava_search.sync_embedding_chunks(), zava_search.drop_embedding_chunks(), zava_search.embedding_chunk_rows(real[]);
         DROP EXTENSION cube;
         DELETE FROM zava_meta.schema_migrations WHERE version = 13;`),
     );

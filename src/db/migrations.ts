@@ -536,9 +536,8 @@ export const EMBEDDING_CHUNKS_PER_ROW = 8;
  * product is (Σ ‖a_k‖² + ‖q‖² − Σ ‖a_k − q_k‖²) / 2: the same value as the real[] dot product to float8 precision
  * (float4 coordinates are exact in float8). A table of its own rather than columns: 1,024 float8 coordinates are
  * more than a page, and cube values cannot be compressed or moved out of line (its storage is plain), so a
- * 1,024-dimension embedding takes two rows (8 + 3 cubes), 1,536 two, 768 one. A trigger keeps the rows in step
- * with every write to the embeddings (rebuild, import, any owner UPDATE); the foreign key removes them with their
- * embedding. The query role reads them under the same policy as the embeddings. Only on a PostgreSQL without
+ * 1,024-dimension embedding takes two rows (8 + 3 cubes), 1,536 two, 768 one. Triggers keep the rows in step
+ * with every write to the embeddings (rebuild, import, any owner UPDATE, DELETE or TRUNCATE). The query role reads them under the same policy as the embeddings. Only on a PostgreSQL without
  * pgvector, and only where cube can be created here (in schema zava_search): elsewhere search keeps the real[] scan
  * (search/functions.ts looks for the table).
  */
@@ -573,9 +572,7 @@ const embeddingChunks: Migration = {
         part        smallint NOT NULL,
         norm2       double precision NOT NULL,
         ${cubes.map((j) => `c${j} zava_search.cube${j === 0 ? ' NOT NULL' : ''}`).join(', ')},
-        PRIMARY KEY (model, product_id, part),
-        FOREIGN KEY (product_id, model) REFERENCES retail.product_description_embeddings (product_id, model)
-          ON DELETE CASCADE ON UPDATE CASCADE
+        PRIMARY KEY (model, product_id, part)
       ) WITH (toast_tuple_target = 8160);
       ALTER TABLE zava_search.embedding_chunks ENABLE ROW LEVEL SECURITY;
       CREATE POLICY authenticated ON zava_search.embedding_chunks FOR SELECT USING ((SELECT zava_ctx.is_authenticated()));
@@ -592,16 +589,35 @@ const embeddingChunks: Migration = {
         $fn$;
       CREATE FUNCTION zava_search.sync_embedding_chunks() RETURNS trigger LANGUAGE plpgsql AS $fn$
         BEGIN
-          DELETE FROM zava_search.embedding_chunks WHERE product_id = NEW.product_id AND model = NEW.model;
+          IF TG_OP = 'UPDATE' THEN
+            DELETE FROM zava_search.embedding_chunks WHERE product_id = OLD.product_id AND model = OLD.model;
+          END IF;
           INSERT INTO zava_search.embedding_chunks
             SELECT NEW.product_id, NEW.model, NEW.dimensions, c.* FROM zava_search.embedding_chunk_rows(NEW.description_embedding) AS c;
           RETURN NULL;
         END
         $fn$;
+      CREATE FUNCTION zava_search.drop_embedding_chunks() RETURNS trigger LANGUAGE plpgsql AS $fn$
+        BEGIN
+          IF TG_OP = 'TRUNCATE' THEN
+            TRUNCATE zava_search.embedding_chunks;
+          ELSE
+            DELETE FROM zava_search.embedding_chunks c USING gone g WHERE c.product_id = g.product_id AND c.model = g.model;
+          END IF;
+          RETURN NULL;
+        END
+        $fn$;
       REVOKE ALL ON FUNCTION zava_search.embedding_chunk_rows(real[]) FROM PUBLIC;
       REVOKE ALL ON FUNCTION zava_search.sync_embedding_chunks() FROM PUBLIC;
-      CREATE TRIGGER embedding_chunks AFTER INSERT OR UPDATE OF description_embedding, dimensions
+      REVOKE ALL ON FUNCTION zava_search.drop_embedding_chunks() FROM PUBLIC;
+      -- Triggers, not a foreign key: the seed's --replace TRUNCATEs the embeddings with the rest of the dataset,
+      -- which a foreign key from a table outside that list would refuse.
+      CREATE TRIGGER embedding_chunks AFTER INSERT OR UPDATE OF description_embedding, dimensions, product_id, model
         ON retail.product_description_embeddings FOR EACH ROW EXECUTE FUNCTION zava_search.sync_embedding_chunks();
+      CREATE TRIGGER embedding_chunks_delete AFTER DELETE ON retail.product_description_embeddings
+        REFERENCING OLD TABLE AS gone FOR EACH STATEMENT EXECUTE FUNCTION zava_search.drop_embedding_chunks();
+      CREATE TRIGGER embedding_chunks_truncate AFTER TRUNCATE ON retail.product_description_embeddings
+        FOR EACH STATEMENT EXECUTE FUNCTION zava_search.drop_embedding_chunks();
 
       INSERT INTO zava_search.embedding_chunks
         SELECT e.product_id, e.model, e.dimensions, c.*
