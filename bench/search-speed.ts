@@ -1,18 +1,29 @@
 // Search speed (results go to BENCHMARKS.md):
 //   1. searchProducts at the default catalog on the embedded database, query embedding included (median);
 //   2. N synthetic products (default 100,000) on PGlite + pgvector: HNSW median and recall@10 against exact;
-//   3. the same vectors on the PostgreSQL service without pgvector: exact-scan median (real[] dot product).
+//   3. the same vectors on the PostgreSQL service without pgvector: exact-scan median (real[] dot product);
+//   4. --server-catalogs=608,1000,10000: searchProducts on the PostgreSQL service without pgvector, on a catalog of
+//      each size (the default catalog plus synthetic products, embedded with the local model at 1,024 dimensions),
+//      with the exact scan over cube chunks (migration 13) and then over real[]: medians, and whether the two
+//      return the same rows.
 // Usage: node dist/bench/search-speed.js [--products=100000] [--dims=256] [--m=16] [--ef-construction=64]
-//        [--ef=40,100,200,400] [--skip-server]
+//        [--ef=40,100,200,400] [--skip-server] [--server-catalogs=608,1000,10000 [--only-server-catalogs] [--compare-scans]]
+import { readFileSync } from 'node:fs';
 import { readFile } from 'node:fs/promises';
 import { PGlite } from '@electric-sql/pglite';
 import { vector } from '@electric-sql/pglite-pgvector';
 import pg from 'pg';
+import { loadavg } from 'node:os';
+import { loadConfig } from '../src/infra/config.js';
+import { openDatabase } from '../src/db/open.js';
+import { prepareSchema } from '../src/cli/migrate.js';
+import { seedDatabase } from '../src/data/seed.js';
 import { LocalEmbeddingProvider } from '../src/search/local.js';
 import { ensureEmbeddings, loadCorpus, vectorLiteral } from '../src/search/store.js';
 import { searchProducts } from '../src/search/search.js';
 import { withScratchDatabase } from './scratch-database.js';
-import { HNSW_EF_SEARCH } from '../src/search/search-sql.js';
+import { HNSW_EF_SEARCH, queryVectorParam, searchSql } from '../src/search/search-sql.js';
+import type { Identity } from '../src/db/types.js';
 import { HNSW_BUILD } from '../src/db/migrations.js';
 import type { ProductDocument } from '../src/search/provider.js';
 
@@ -105,7 +116,145 @@ function synthetic(corpus: readonly ProductDocument[], count: number): ProductDo
   return out;
 }
 
+/**
+ * searchProducts on the PostgreSQL service without pgvector at `size` products: the default catalog plus synthetic
+ * products, embedded with the local model. Measured with the cube-chunk scan, then (the chunk table renamed away, a
+ * new database handle) with the real[] scan; the answers of both are compared row for row.
+ */
+async function serverCatalog(size: number, base: readonly ProductDocument[]): Promise<string[]> {
+  const adminUrl = process.env.ZAVA_TEST_PG_URL ?? 'postgres://postgres@127.0.0.1:5432/postgres';
+  const name = `zava_bench_search_${process.pid}_${size}`;
+  const admin = new pg.Client({ connectionString: adminUrl });
+  await admin.connect();
+  await admin.query(`DROP DATABASE IF EXISTS ${name} WITH (FORCE)`);
+  await admin.query(`CREATE DATABASE ${name}`);
+  const url = new URL(adminUrl);
+  url.pathname = `/${name}`;
+  const config = loadConfig({ databaseUrl: url.toString() }, {});
+  const handles: Awaited<ReturnType<typeof openDatabase>>[] = [];
+  try {
+    const db = await openDatabase(config);
+    handles.push(db);
+    if (db.hasVector) return [`server catalog ${size}: skipped (this PostgreSQL has pgvector)`];
+    await prepareSchema(db, config);
+    await seedDatabase(db, { customers: 1, seed: 1 });
+    const extra = synthetic(base, Math.max(0, size - base.length));
+    for (let i = 0; i < extra.length; i += 2000) {
+      const rows = extra.slice(i, i + 2000).map((d) => ({ sku: `SYN-${d.productId}`, name: d.name, type_name: d.typeName, category_name: d.categoryName, description: d.description }));
+      await db.ownerQuery(
+        `INSERT INTO retail.products (sku, product_name, category_id, type_id, cost, base_price, product_description)
+         SELECT x.sku, x.name, c.category_id, t.type_id, 10, 15, x.description
+           FROM json_to_recordset($1::json) AS x(sku text, name text, type_name text, category_name text, description text)
+           JOIN retail.categories c ON c.category_name = x.category_name
+           JOIN retail.product_types t ON t.type_name = x.type_name AND t.category_id = c.category_id`,
+        [JSON.stringify(rows)],
+      );
+    }
+    const provider = new LocalEmbeddingProvider();
+    let t = performance.now();
+    const report = await ensureEmbeddings(db, { provider });
+    const embedS = (performance.now() - t) / 1000;
+    const hq = await db.resolveIdentity('00000000-0000-0000-0000-000000000000');
+    // CPU time is what a loaded machine does not distort much: PostgreSQL's (every backend of this database, from
+    // /proc/<pid>/schedstat: the service runs on this machine) and this process's, per search.
+    const backendCpuMs = async () => {
+      const pids = (await admin.query(`SELECT pid FROM pg_stat_activity WHERE datname = $1`, [name])).rows.map((r: { pid: number }) => r.pid);
+      let total = 0;
+      for (const pid of pids) {
+        try {
+          total += Number(readFileSync(`/proc/${pid}/schedstat`, 'utf8').split(' ')[0]) / 1e6;
+        } catch {
+          // a backend that ended meanwhile
+        }
+      }
+      return { total, pids: new Set(pids) };
+    };
+    const measure = async (handle: typeof db) => {
+      for (const q of QUERIES) await searchProducts(handle, hq, { query: q }, { provider }); // warm-up
+      const times: number[] = [];
+      const answers: string[] = [];
+      const pgBefore = await backendCpuMs();
+      const nodeBefore = process.cpuUsage();
+      for (let round = 0; round < 3; round++) {
+        for (const q of QUERIES) {
+          const s = performance.now();
+          const r = await searchProducts(handle, hq, { query: q }, { provider });
+          times.push(performance.now() - s);
+          if (round === 0) answers.push(JSON.stringify(r.results));
+        }
+      }
+      const node = process.cpuUsage(nodeBefore);
+      const pgAfter = await backendCpuMs();
+      const samePids = [...pgAfter.pids].every((pid) => pgBefore.pids.has(pid));
+      return {
+        median: median(times),
+        pgCpu: (pgAfter.total - pgBefore.total) / times.length,
+        nodeCpu: (node.user + node.system) / 1000 / times.length,
+        samePids,
+        answers,
+      };
+    };
+    const describe = (m: Awaited<ReturnType<typeof measure>>) =>
+      `median ${m.median.toFixed(1)} ms wall, PostgreSQL CPU ${m.pgCpu.toFixed(1)} ms${m.samePids ? '' : ' (backends changed meanwhile)'} + this process ${m.nodeCpu.toFixed(1)} ms per search`;
+    t = performance.now();
+    const chunks = await measure(db);
+    // Every labelled query through both scans: at up to 1,000 products (the real[] scan is slow beyond).
+    const compared = process.argv.includes('--compare-scans') && size <= 1000 ? await compareScans(db, hq, provider) : undefined;
+    // The real[] scan: a new handle finds no chunk table and installs (and uses) the real[] search functions.
+    await db.ownerQuery('ALTER TABLE zava_search.embedding_chunks RENAME TO embedding_chunks_away');
+    const plain = await openDatabase(config);
+    handles.push(plain);
+    await prepareSchema(plain, config);
+    const array = await measure(plain);
+    const same = chunks.answers.every((a, i) => a === array.answers[i]);
+    return [
+      `PostgreSQL service without pgvector, ${report.products.toLocaleString('en-US')} products (embedded in ${embedS.toFixed(0)} s), searchProducts as head office, ${QUERIES.length * 3} searches (load average ${loadavg()[0]!.toFixed(1)} on 2 cores):`,
+      `  exact scan over cube chunks: ${describe(chunks)}`,
+      `  exact scan over real[]:      ${describe(array)}`,
+      `  same answers: ${same ? 'yes' : 'NO'}`,
+      ...(compared ? [`  ${compared}`] : []),
+    ];
+  } finally {
+    for (const handle of handles) await handle.close().catch(() => undefined);
+    await admin.query(`DROP DATABASE IF EXISTS ${name} WITH (FORCE)`).catch(() => undefined);
+    await admin.end();
+  }
+}
+
+/**
+ * --compare-scans: every labelled evaluation query through both exact scans (max_rows 100, threshold 20: the most
+ * rows), as head office under RLS; counts the queries whose rows differ in any column.
+ */
+async function compareScans(db: Awaited<ReturnType<typeof openDatabase>>, identity: Identity, provider: LocalEmbeddingProvider): Promise<string> {
+  const files = ['search-queries.json', 'search-queries-heldout.json', 'search-queries-heldout-2.json', 'search-queries-heldout-3.json', 'search-queries-heldout-4.json'];
+  const queries: string[] = [];
+  for (const file of files) queries.push(...(JSON.parse(await readFile(new URL(`../../eval/${file}`, import.meta.url), 'utf8')) as { queries: { query: string }[] }).queries.map((q) => q.query));
+  let differing = 0;
+  let rows = 0;
+  for (const q of queries) {
+    const params = [queryVectorParam(await provider.embedQuery(q), false), q, provider.model, 20, 100, null];
+    const [array, chunks] = await db.withIdentity(identity, async (session) => [
+      await session.query(searchSql(false, provider.dimensions, undefined, 'array'), params, { maxRows: 100 }),
+      await session.query(searchSql(false, provider.dimensions, undefined, 'chunks'), params, { maxRows: 100 }),
+    ]);
+    rows += chunks.rowCount;
+    if (JSON.stringify(array.rows) !== JSON.stringify(chunks.rows)) differing++;
+  }
+  return `all ${queries.length} labelled queries of the five evaluation sets through both scans (max_rows 100, threshold 20: ${rows} rows): ${differing} differ`;
+}
+
 async function main(): Promise<void> {
+  const serverCatalogs = arg('server-catalogs', '').split(',').filter(Boolean).map(Number);
+  if (serverCatalogs.length > 0) {
+    const base = await withScratchDatabase(1, (db) => loadCorpus((sql, params) => db.ownerQuery(sql, params)));
+    const lines: string[] = [];
+    for (const size of serverCatalogs) {
+      const out = await serverCatalog(size, base);
+      process.stdout.write(`${out.join('\n')}\n`);
+      lines.push(...out);
+    }
+    if (process.argv.includes('--only-server-catalogs')) return;
+  }
   const products = Number(arg('products', '100000'));
   const dims = Number(arg('dims', '256'));
   const m = Number(arg('m', String(HNSW_BUILD.m)));

@@ -817,6 +817,111 @@ const tokenRevocation: Migration = {
   },
 };
 
+/** Coordinates per cube: cube's CUBE_MAX_DIM (100), a compile-time limit of the extension. */
+export const EMBEDDING_CHUNK_DIMENSIONS = 100;
+/** Cubes per stored row: 8 × 808 bytes stays inline (toast_tuple_target 8160; cube values cannot be toasted). */
+export const EMBEDDING_CHUNKS_PER_ROW = 8;
+
+/**
+ * Issue 14, speed without pgvector: the exact scan over real[] spent ~150 ns per coordinate in the executor (unnest,
+ * cast, multiply, sum: ~95 ms of PostgreSQL CPU for 608 products at 1,024 dimensions). Stock PostgreSQL has no
+ * vector arithmetic in C, but its contrib extension `cube` (shipped with PostgreSQL, trusted since 13, so the
+ * database owner may create it) computes a Euclidean distance of up to 100 float8 coordinates in C. Each embedding
+ * is kept a second time as cubes of 100 coordinates, eight to a row, with the row's squared norm, so the inner
+ * product is (Σ ‖a_k‖² + ‖q‖² − Σ ‖a_k − q_k‖²) / 2: the same value as the real[] dot product to float8 precision
+ * (float4 coordinates are exact in float8). A table of its own rather than columns: 1,024 float8 coordinates are
+ * more than a page, and cube values cannot be compressed or moved out of line (its storage is plain), so a
+ * 1,024-dimension embedding takes two rows (8 + 3 cubes), 1,536 two, 768 one. Triggers keep the rows in step
+ * with every write to the embeddings (rebuild, import, any owner UPDATE, DELETE or TRUNCATE). The query role reads them under the same policy as the embeddings. Only on a PostgreSQL without
+ * pgvector, and only where cube can be created here (in schema zava_search): elsewhere search keeps the real[] scan
+ * (search/functions.ts looks for the table).
+ */
+const embeddingChunks: Migration = {
+  version: 13,
+  name: 'product search without pgvector: embeddings as cube chunks for a C-speed exact scan',
+  async up(session, { hasVector, queryRole }) {
+    if (hasVector) return;
+    const role = quoteIdent(queryRole);
+    // Not available (a server without contrib) or not allowed (an owner without CREATE on the database): the
+    // search keeps the real[] scan. The failed CREATE is rolled back to the block's savepoint, nothing else.
+    await session.exec(`
+      DO $$ BEGIN
+        CREATE EXTENSION IF NOT EXISTS cube WITH SCHEMA zava_search;
+      EXCEPTION WHEN undefined_file OR insufficient_privilege OR feature_not_supported OR invalid_parameter_value OR undefined_object THEN
+        RAISE NOTICE 'cube not available (%): product search keeps the exact scan over real[]', SQLERRM;
+      END $$`);
+    // Installed earlier into another schema (by someone else): left alone, and not used.
+    const where = await session.query(`SELECT n.nspname FROM pg_extension e JOIN pg_namespace n ON n.oid = e.extnamespace WHERE e.extname = 'cube'`);
+    if (where.rows[0]?.[0] !== 'zava_search') return;
+    const n = EMBEDDING_CHUNK_DIMENSIONS;
+    const perRow = EMBEDDING_CHUNKS_PER_ROW;
+    const cubes = Array.from({ length: perRow }, (_, j) => j);
+    // Cube j of part p: coordinates (p · perRow + j) · n + 1 … + n; past the end of the embedding the slice is
+    // empty and the cube NULL.
+    const slice = (j: number) => `embedding[p * ${perRow * n} + ${j * n + 1} : p * ${perRow * n} + ${(j + 1) * n}]`;
+    await session.exec(`
+      CREATE TABLE zava_search.embedding_chunks (
+        product_id  integer NOT NULL,
+        model       text NOT NULL,
+        dimensions  integer NOT NULL,
+        part        smallint NOT NULL,
+        norm2       double precision NOT NULL,
+        ${cubes.map((j) => `c${j} zava_search.cube${j === 0 ? ' NOT NULL' : ''}`).join(', ')},
+        PRIMARY KEY (model, product_id, part)
+      ) WITH (toast_tuple_target = 8160);
+      ALTER TABLE zava_search.embedding_chunks ENABLE ROW LEVEL SECURITY;
+      CREATE POLICY authenticated ON zava_search.embedding_chunks FOR SELECT USING ((SELECT zava_ctx.is_authenticated()));
+      REVOKE ALL ON zava_search.embedding_chunks FROM PUBLIC;
+      GRANT SELECT ON zava_search.embedding_chunks TO ${role};
+
+      CREATE FUNCTION zava_search.embedding_chunk_rows(embedding real[])
+        RETURNS TABLE (part smallint, norm2 double precision, ${cubes.map((j) => `c${j} zava_search.cube`).join(', ')})
+        LANGUAGE sql IMMUTABLE STRICT AS $fn$
+          SELECT p::smallint,
+                 (SELECT sum(x::double precision * x) FROM unnest(embedding[p * ${perRow * n} + 1 : p * ${perRow * n} + ${perRow * n}]) AS x),
+                 ${cubes.map((j) => `zava_search.cube(nullif(${slice(j)}, '{}')::double precision[])`).join(', ')}
+            FROM generate_series(0, (cardinality(embedding) - 1) / ${perRow * n}) AS p
+        $fn$;
+      CREATE FUNCTION zava_search.sync_embedding_chunks() RETURNS trigger LANGUAGE plpgsql AS $fn$
+        BEGIN
+          IF TG_OP = 'UPDATE' THEN
+            DELETE FROM zava_search.embedding_chunks WHERE product_id = OLD.product_id AND model = OLD.model;
+          END IF;
+          INSERT INTO zava_search.embedding_chunks
+            SELECT NEW.product_id, NEW.model, NEW.dimensions, c.* FROM zava_search.embedding_chunk_rows(NEW.description_embedding) AS c;
+          RETURN NULL;
+        END
+        $fn$;
+      CREATE FUNCTION zava_search.drop_embedding_chunks() RETURNS trigger LANGUAGE plpgsql AS $fn$
+        BEGIN
+          IF TG_OP = 'TRUNCATE' THEN
+            TRUNCATE zava_search.embedding_chunks;
+          ELSE
+            DELETE FROM zava_search.embedding_chunks c USING gone g WHERE c.product_id = g.product_id AND c.model = g.model;
+          END IF;
+          RETURN NULL;
+        END
+        $fn$;
+      REVOKE ALL ON FUNCTION zava_search.embedding_chunk_rows(real[]) FROM PUBLIC;
+      REVOKE ALL ON FUNCTION zava_search.sync_embedding_chunks() FROM PUBLIC;
+      REVOKE ALL ON FUNCTION zava_search.drop_embedding_chunks() FROM PUBLIC;
+      -- Triggers, not a foreign key: the seed's --replace TRUNCATEs the embeddings with the rest of the dataset,
+      -- which a foreign key from a table outside that list would refuse.
+      CREATE TRIGGER embedding_chunks AFTER INSERT OR UPDATE OF description_embedding, dimensions, product_id, model
+        ON retail.product_description_embeddings FOR EACH ROW EXECUTE FUNCTION zava_search.sync_embedding_chunks();
+      CREATE TRIGGER embedding_chunks_delete AFTER DELETE ON retail.product_description_embeddings
+        REFERENCING OLD TABLE AS gone FOR EACH STATEMENT EXECUTE FUNCTION zava_search.drop_embedding_chunks();
+      CREATE TRIGGER embedding_chunks_truncate AFTER TRUNCATE ON retail.product_description_embeddings
+        FOR EACH STATEMENT EXECUTE FUNCTION zava_search.drop_embedding_chunks();
+
+      INSERT INTO zava_search.embedding_chunks
+        SELECT e.product_id, e.model, e.dimensions, c.*
+          FROM retail.product_description_embeddings e CROSS JOIN LATERAL zava_search.embedding_chunk_rows(e.description_embedding) AS c;
+      ANALYZE zava_search.embedding_chunks;
+    `);
+  },
+};
+
 /** The typed analytics tools' monthly sales roll-up (src/db/sales-rollup.ts), built from the data already there. */
 const salesRollup: Migration = {
   version: 12,
@@ -840,6 +945,7 @@ export const MIGRATIONS: readonly Migration[] = [
   auditTrail,
   tokenRevocation,
   salesRollup,
+  embeddingChunks,
 ];
 
 export interface MigrationReport {

@@ -4,11 +4,13 @@
 // and installed by ensureSearchFunctions after migrations (not by a migration: a change to searchSql installs
 // the matching functions on the next start, and stale versions are dropped). Searches fall back to the inline
 // statement wherever the current functions are missing (a read-only replica before its primary has them).
+// Three families: pgvector (products_vector_*), and without it the exact scan over the cube chunks of migration 13
+// (products_chunks_*) where that table exists, else over real[] (products_real_*).
 import { createHash } from 'node:crypto';
 import { quoteIdent } from '../db/migrations.js';
 import type { ManagedDatabase, ReadSession } from '../db/types.js';
 import { QueryError } from '../infra/errors.js';
-import { HNSW_EF_SEARCH, searchSql } from './search-sql.js';
+import { type ExactScan, HNSW_EF_SEARCH, searchSql } from './search-sql.js';
 
 /**
  * Embedding sizes with a plan-cached search function: the local provider (1024), nomic/ollama (768), OpenAI
@@ -24,21 +26,42 @@ function argumentTypes(hasVector: boolean): string {
   return `${hasVector ? 'integer[]' : 'real[]'}, text, text, numeric, integer, integer`;
 }
 
-function body(hasVector: boolean, dimensions: number): string {
-  return searchSql(hasVector, dimensions, hasVector ? HNSW_EF_SEARCH : undefined);
+function body(hasVector: boolean, dimensions: number, scan: ExactScan): string {
+  return searchSql(hasVector, dimensions, hasVector ? HNSW_EF_SEARCH : undefined, scan);
+}
+
+/** The function family: pgvector, the exact scan over cube chunks (migration 13), or the exact scan over real[]. */
+function family(hasVector: boolean, scan: ExactScan): string {
+  return hasVector ? 'vector' : scan === 'chunks' ? 'chunks' : 'real';
+}
+
+/** Whether the cube chunks of migration 13 exist (a PostgreSQL without pgvector where cube could be created). */
+const CHUNKS_SQL = `SELECT to_regclass('zava_search.embedding_chunks') IS NOT NULL`;
+
+/** The exact scan a database without pgvector uses, per database handle (migrations run before searches). */
+const scans = new WeakMap<object, ExactScan>();
+
+async function exactScan(db: object, hasVector: boolean, query: (sql: string) => Promise<{ rows: unknown[][] }>): Promise<ExactScan> {
+  if (hasVector) return 'array';
+  let scan = scans.get(db);
+  if (scan === undefined) {
+    scan = (await query(CHUNKS_SQL)).rows[0]?.[0] === true ? 'chunks' : 'array';
+    scans.set(db, scan);
+  }
+  return scan;
 }
 
 /** Names already worked out: every search asks, and the name hashes the whole statement. */
 const names = new Map<string, string>();
 
 /** The function for an embedding type and size; the suffix is a hash of its definition (a new one per change). */
-export function searchFunctionName(hasVector: boolean, dimensions: number): string {
+export function searchFunctionName(hasVector: boolean, dimensions: number, scan: ExactScan = 'array'): string {
   const d = Math.trunc(dimensions);
-  const key = `${hasVector}:${d}`;
+  const key = `${family(hasVector, scan)}:${d}`;
   let name = names.get(key);
   if (name === undefined) {
-    const version = createHash('sha256').update(`${argumentTypes(hasVector)}\n${RESULT_COLUMNS}\n${body(hasVector, d)}`).digest('hex').slice(0, 12);
-    name = `zava_search.products_${hasVector ? 'vector' : 'real'}_${d}_${version}`;
+    const version = createHash('sha256').update(`${argumentTypes(hasVector)}\n${RESULT_COLUMNS}\n${body(hasVector, d, scan)}`).digest('hex').slice(0, 12);
+    name = `zava_search.products_${family(hasVector, scan)}_${d}_${version}`;
     names.set(key, name);
   }
   return name;
@@ -48,18 +71,23 @@ export function searchFunctionName(hasVector: boolean, dimensions: number): stri
  * DDL of one search function: searchSql in PL/pgSQL (its plan is reused: a generic plan), SECURITY INVOKER so it
  * runs with the caller's grants and row-level security, executable by the query role only.
  */
-export function createSearchFunctionSql(hasVector: boolean, dimensions: number, queryRole: string): string {
-  const name = searchFunctionName(hasVector, dimensions);
+export function createSearchFunctionSql(hasVector: boolean, dimensions: number, queryRole: string, scan: ExactScan = 'array'): string {
+  const name = searchFunctionName(hasVector, dimensions, scan);
   const args = argumentTypes(hasVector);
   return `
     CREATE FUNCTION ${name}(${args}) RETURNS TABLE (${RESULT_COLUMNS})
       LANGUAGE plpgsql STABLE SET plan_cache_mode = force_generic_plan AS $fn$
       BEGIN
-        RETURN QUERY ${body(hasVector, dimensions)};
+        RETURN QUERY ${body(hasVector, dimensions, scan)};
       END
       $fn$;
     REVOKE ALL ON FUNCTION ${name}(${args}) FROM PUBLIC;
     GRANT EXECUTE ON FUNCTION ${name}(${args}) TO ${quoteIdent(queryRole)};`;
+}
+
+/** The exact scan this database's searches use (always 'array' with pgvector, where the HNSW path applies). */
+export function searchScan(db: ManagedDatabase): Promise<ExactScan> {
+  return exactScan(db, db.hasVector, (sql) => db.ownerQuery(sql));
 }
 
 /** Installed search functions: name, and signature (what DROP FUNCTION needs). */
@@ -78,7 +106,8 @@ export interface SearchFunctionReport {
  * migrations). Does nothing beyond one catalog read when they are current.
  */
 export async function ensureSearchFunctions(db: ManagedDatabase, queryRole: string): Promise<SearchFunctionReport> {
-  const wanted = new Map(SEARCH_FUNCTION_DIMENSIONS.map((d) => [searchFunctionName(db.hasVector, d).split('.')[1]!, d]));
+  const scan = await searchScan(db);
+  const wanted = new Map(SEARCH_FUNCTION_DIMENSIONS.map((d) => [searchFunctionName(db.hasVector, d, scan).split('.')[1]!, d]));
   // Name → signatures (a stale name may have more than one).
   const installed = (rows: unknown[][]) => {
     const byName = new Map<string, string[]>();
@@ -94,7 +123,7 @@ export async function ensureSearchFunctions(db: ManagedDatabase, queryRole: stri
     const dropped: string[] = [];
     for (const [name, dimensions] of wanted) {
       if (present.has(name)) continue;
-      await session.exec(createSearchFunctionSql(db.hasVector, dimensions, queryRole));
+      await session.exec(createSearchFunctionSql(db.hasVector, dimensions, queryRole, scan));
       created.push(name);
     }
     for (const [name, signatures] of present) {
@@ -115,9 +144,10 @@ const MISS_TTL_MS = 5_000;
  * The first search of a size on a database handle looks the function up (one extra statement).
  */
 export async function searchStatement(db: object, session: ReadSession, hasVector: boolean, dimensions: number): Promise<string> {
-  const inline = () => searchSql(hasVector, dimensions, hasVector ? HNSW_EF_SEARCH : undefined);
+  const scan = await exactScan(db, hasVector, (sql) => session.query(sql));
+  const inline = () => searchSql(hasVector, dimensions, hasVector ? HNSW_EF_SEARCH : undefined, scan);
   if (!SEARCH_FUNCTION_DIMENSIONS.includes(Math.trunc(dimensions))) return inline();
-  const name = searchFunctionName(hasVector, dimensions);
+  const name = searchFunctionName(hasVector, dimensions, scan);
   let known = availability.get(db);
   if (!known) availability.set(db, (known = new Map()));
   const seen = known.get(name);

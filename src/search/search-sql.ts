@@ -1,5 +1,6 @@
 // The hybrid search as one SQL statement: the vector top-N (pgvector HNSW or an exact scan), the full-text top-N,
 // the SKU match, reciprocal rank fusion, names, and the identity's stock level. Runs as the caller (RLS applies).
+import { EMBEDDING_CHUNK_DIMENSIONS, EMBEDDING_CHUNKS_PER_ROW } from '../db/migrations.js';
 import { vectorLiteral } from './store.js';
 
 /** Candidates taken from each ranked list before fusion. */
@@ -34,13 +35,20 @@ export function queryVectorParam(values: readonly number[], hasVector: boolean):
 }
 
 /**
+ * How the exact scan reads embeddings where pgvector is missing: the real[] column (executor arithmetic per
+ * coordinate), or the cube chunks of migration 13 (distances in C; the same inner products to float8 precision).
+ */
+export type ExactScan = 'array' | 'chunks';
+
+/**
  * The search statement. Parameters: $1 query vector (queryVectorParam), $2 query text, $3 model, $4 threshold
  * (percent), $5 max rows, $6 store id (or null). Embeddings are unit vectors, so cosine similarity is the inner
  * product — pgvector's `<#>` (negative inner product, a third of the arithmetic of `<=>`), with HNSW indexes
  * built on vector_ip_ops. Every scan is filtered on the model, so embeddings of another model are never compared.
  */
-export function searchSql(hasVector: boolean, dimensions: number, efSearch?: number): string {
+export function searchSql(hasVector: boolean, dimensions: number, efSearch?: number, exactScan: ExactScan = 'array'): string {
   const d = Math.trunc(dimensions);
+  if (!hasVector && exactScan === 'chunks') return chunkSearchSql(d);
   // The query vector is computed once, in an init plan: a bare `$1::…` next to a column would be converted again
   // for every row scanned.
   const queryVector = hasVector ? `(SELECT public.l2_normalize($1::int[]::public.vector(${d})))` : `(SELECT $1::real[])`;
@@ -56,15 +64,58 @@ export function searchSql(hasVector: boolean, dimensions: number, efSearch?: num
   // bitmap index scan rather than a scan of the table with a join filter.
   const anyWords = `(SELECT replace(plainto_tsquery('english', $2)::text, ' & ', ' | ')::tsquery)`;
   const allWords = `(SELECT plainto_tsquery('english', $2))`;
+  const vectorTop = `SELECT e.product_id, ${distance('e')} AS distance
+                FROM retail.product_description_embeddings e
+               WHERE e.dimensions = ${d} AND e.model = $3 ${efGate}
+               ORDER BY distance
+               LIMIT ${CANDIDATES}`;
+  const cosOf = `(SELECT round((- ${distance('e')})::numeric, 4) FROM retail.product_description_embeddings e
+                               WHERE e.product_id = h.product_id AND e.model = $3)`;
+  return fusionSql(vectorTop, cosOf, allWords, anyWords);
+}
+
+/**
+ * The exact scan over the cube chunks of migration 13 (a PostgreSQL without pgvector where cube could be created).
+ * The query is cut into the same 100-coordinate cubes once, in init plans; a product's inner product is
+ * (Σ ‖a_k‖² + ‖q‖² − Σ ‖a_k − q_k‖²) / 2 over its rows (eight cubes each), summed in one pass over the chunk
+ * table (one aggregate, no per-product subquery). Ties in the top-N are broken by product id (the real[] scan
+ * leaves exact ties in sort order); the ranking then rounds to 4 decimals exactly as the other scans do.
+ */
+function chunkSearchSql(d: number): string {
+  const n = EMBEDDING_CHUNK_DIMENSIONS;
+  const perRow = EMBEDDING_CHUNKS_PER_ROW;
+  const cubes = Math.ceil(d / n);
+  const queryCube = (k: number) => `(SELECT zava_search.cube(($1::real[])[${k * n + 1} : ${(k + 1) * n}]::double precision[]))`;
+  const queryNorm = `(SELECT sum(x::double precision * x) FROM unnest($1::real[]) AS x)`;
+  // Σ ‖a_k − q_k‖² over the cubes of one row, by its part number.
+  const parts = Array.from({ length: Math.ceil(cubes / perRow) }, (_, part) => {
+    const terms: string[] = [];
+    for (let j = 0; j < perRow && part * perRow + j < cubes; j++) terms.push(`(c.c${j} OPERATOR(zava_search.<->) ${queryCube(part * perRow + j)}) ^ 2`);
+    return `WHEN ${part} THEN ${terms.join(' + ')}`;
+  });
+  const rowTerm = `c.norm2 - CASE c.part ${parts.join(' ')} END`;
+  // Each row's term is computed below the aggregate (OFFSET 0 keeps the subquery apart): grouped as they were,
+  // the planner sorted whole rows, cubes included, before a group aggregate.
+  const vectorTop = `SELECT t.product_id, - (sum(t.term) + ${queryNorm}) / 2 AS distance
+                FROM (SELECT c.product_id, ${rowTerm} AS term
+                        FROM zava_search.embedding_chunks c
+                       WHERE c.dimensions = ${d} AND c.model = $3
+                      OFFSET 0) t
+               GROUP BY t.product_id
+               ORDER BY distance, t.product_id
+               LIMIT ${CANDIDATES}`;
+  const cosOf = `(SELECT round(((sum(${rowTerm}) + ${queryNorm}) / 2)::numeric, 4) FROM zava_search.embedding_chunks c
+                               WHERE c.product_id = h.product_id AND c.model = $3)`;
+  return fusionSql(vectorTop, cosOf, `(SELECT plainto_tsquery('english', $2))`, `(SELECT replace(plainto_tsquery('english', $2)::text, ' & ', ' | ')::tsquery)`);
+}
+
+/** The statement around the vector part: the vector top-N (`vectorTop`: product_id, distance) and a product's cosine (`cosOf`). */
+function fusionSql(vectorTop: string, cosOf: string, allWords: string, anyWords: string): string {
   return `
     WITH vec AS (
       SELECT v.product_id, round((- v.distance)::numeric, 4) AS cos,
              row_number() OVER (ORDER BY round((- v.distance)::numeric, 4) DESC, v.product_id) AS r
-        FROM (SELECT e.product_id, ${distance('e')} AS distance
-                FROM retail.product_description_embeddings e
-               WHERE e.dimensions = ${d} AND e.model = $3 ${efGate}
-               ORDER BY distance
-               LIMIT ${CANDIDATES}) v
+        FROM (${vectorTop}) v
     ),
     txt AS (
       SELECT t.product_id, t.all_words, row_number() OVER (ORDER BY t.rank DESC, t.product_id) AS r
@@ -93,8 +144,7 @@ export function searchSql(hasVector: boolean, dimensions: number, efSearch?: num
                       AND (SELECT e.search_document @@ ${allWords} FROM retail.product_description_embeddings e
                             WHERE e.product_id = h.product_id AND e.model = $3),
                       false) AS all_words,
-             coalesce(h.cos, (SELECT round((- ${distance('e')})::numeric, 4) FROM retail.product_description_embeddings e
-                               WHERE e.product_id = h.product_id AND e.model = $3)) AS cos,
+             coalesce(h.cos, ${cosOf}) AS cos,
              coalesce(1.0 / (${RRF_K} + h.vr), 0) + ${TEXT_WEIGHT} * coalesce(1.0 / (${RRF_K} + h.tr), 0) AS rrf
         FROM hits h
     ),
