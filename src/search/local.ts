@@ -10,6 +10,8 @@
 //     that shoppers use interchangeably ("crescent wrench" ~ "adjustable wrench") share one feature per group,
 //   - for queries, a DIY task lexicon (diy-tasks.ts): a job or problem the query names ("strip paint", "running
 //     toilet") adds the kinds of products that do it,
+//   - kinds: a product is a kind of its type's and name's head noun, that noun's WordNet ancestors and its
+//     definition's genus; a query "X for Y" asks for kind X, and its Y (or an imperative's object) counts against,
 //   - misspellings corrected to the nearest catalog word (edit distance 1–2) when a word is unknown,
 //   - TF-IDF weights fitted on the catalog in the database, so words every product shares count for little,
 //   - for queries, pseudo-relevance feedback: the query moves toward its five nearest catalog products.
@@ -23,7 +25,7 @@ import { DIY_TASKS } from './diy-tasks.js';
 import { TaskLexicon } from './tasks.js';
 import { type WordNet, type WordNetPos, sharedWordNet } from './wordnet.js';
 
-export const LOCAL_MODEL_VERSION = 'zava-local-v2';
+export const LOCAL_MODEL_VERSION = 'zava-local-v3';
 export const LOCAL_DEFAULT_DIMENSIONS = 1024;
 
 type Features = Map<string, number>;
@@ -46,6 +48,30 @@ const HYPERNYM_DECAY = 0.5;
 const THESAURUS_WEIGHT = 1;
 /** Weight of the product kinds a named task adds to a query (shared among them by 1/√n). */
 const TASK_WEIGHT = 0.5;
+/**
+ * Kind ("is-a") features: a product is what the head noun of its type and name says it is (the last noun: "Paint
+ * Kettle" is a kettle), and so is every ancestor of that noun in WordNet (a kettle is a pot, a vessel, a
+ * container). A query asks for the kinds its nouns name, above all the nouns before its purpose ("containers for
+ * paint": containers; "paint for a bathroom ceiling": paint). So "containers" finds a catalog's kettles, pails
+ * and tubs whatever it calls them, without a word list: WordNet knows what they are.
+ */
+// Chosen on the development set (×1 and ×2 of 0.8 / 0.5 tried), see BENCHMARKS.md.
+const KIND_WEIGHTS = { typeName: 1.6, name: 1 } as const;
+const KIND_DEPTH = 6;
+const KIND_DECAY = 0.7;
+/** Query nouns before the purpose ("X for Y", "X to Y") and after it. */
+const KIND_QUERY_HEAD = 1;
+/** Negative: a product that is what the job is done to is not what the query asks for. */
+const KIND_QUERY_OBJECT = -0.5;
+const DETERMINERS = new Set(['a', 'an', 'the', 'my', 'our', 'your', 'some', 'his', 'her', 'their', 'this', 'these', 'those', 'old', 'new']);
+/** Words that start a query's purpose: what comes before them is what is asked for. */
+const PURPOSE_WORDS = new Set(['for', 'to', 'that', 'which', 'so']);
+const KIND_SENSE_WEIGHTS = [1, 0.5];
+/** The genus of a noun's WordNet definition, as one more kind of it (see Lexicon.genus), at this weight. */
+const GLOSS_GENUS_WEIGHT = 0.7;
+/** Words that end a definition's genus phrase, and words before the genus that are not it. */
+const GLOSS_BREAKS = new Set(['for', 'that', 'which', 'who', 'used', 'of', 'with', 'in', 'on', 'by', 'to', 'having', 'consisting', 'especially', 'usually', 'or', 'and', 'from', 'as', 'made', 'designed', 'where', 'when', 'at', 'into', 'containing']);
+const GLOSS_SKIP = new Set(['a', 'an', 'the', 'any', 'one', 'some', 'small', 'large', 'long', 'short', 'heavy', 'light', 'thin', 'thick', 'flat', 'hand-held', 'handheld', 'portable', 'various', 'several', 'kind', 'type', 'sort']);
 /**
  * Distinct unknown words of one query that are spell-checked. A correction scans the catalog vocabulary with an
  * edit distance (about 1.3 ms for a 9–14-letter word at the default catalog), the only part of a query whose
@@ -101,6 +127,7 @@ interface WordInfo {
 class Lexicon {
   private readonly cache = new Map<string, WordInfo>();
   private readonly formCache = new Map<string, readonly string[]>();
+  private readonly kindCache = new Map<string, ReadonlyArray<readonly [string, number]>>();
   constructor(private readonly wordnet: WordNet) {}
 
   word(word: string): WordInfo {
@@ -160,6 +187,82 @@ class Lexicon {
       remember(this.formCache, word, forms);
     }
     return forms;
+  }
+
+  /** The noun senses of a word (first two), as kind features a query asks for. */
+  ownKinds(word: string): ReadonlyArray<readonly [string, number]> {
+    const out: [string, number][] = [];
+    const base = this.wordnet.baseForms(word, 'n')[0];
+    if (!base) return out;
+    this.wordnet.offsets(base, 'n').slice(0, KIND_SENSE_WEIGHTS.length).forEach((offset, rank) => out.push([`n:${offset}`, KIND_SENSE_WEIGHTS[rank]!]));
+    return out;
+  }
+
+  /**
+   * The genus of a noun synset's definition: the last noun before the definition's first qualifier ("a faucet
+   * for drawing water" → faucet; "a small hand tool with a handle" → tool). Definitions often name the kind that
+   * the hypernym links skip or name more abstractly ("tap" is a faucet; its hypernym is only a regulator).
+   */
+  genus(key: string): string | undefined {
+    const gloss = this.wordnet.synsetByKey(key)?.gloss;
+    if (!gloss) return undefined;
+    let genus: string | undefined;
+    for (const raw of gloss.toLowerCase().split(/[\s,()]+/)) {
+      const word = raw.replace(/[^a-z-]/g, '');
+      if (!word) continue;
+      if (GLOSS_BREAKS.has(word)) break;
+      if (GLOSS_SKIP.has(word)) continue;
+      if (this.wordnet.baseForms(word, 'n').length > 0) genus = this.wordnet.baseForms(word, 'n')[0];
+    }
+    return genus;
+  }
+
+  /** The noun senses of a word and all their ancestors up to KIND_DEPTH, each at its best weight. */
+  kinds(word: string): ReadonlyArray<readonly [string, number]> {
+    const cached = this.kindCache.get(word);
+    if (cached) return cached;
+    const weights = new Map<string, number>();
+    const starts: [string, number][] = [];
+    for (const [key, senseWeight] of this.ownKinds(word)) {
+      starts.push([key, senseWeight]);
+      const genus = GLOSS_GENUS_WEIGHT > 0 ? this.genus(key) : undefined;
+      if (genus && genus !== word) for (const [g, w] of this.ownKinds(genus).slice(0, 1)) starts.push([g, senseWeight * w * GLOSS_GENUS_WEIGHT]);
+    }
+    for (const [key, senseWeight] of starts) {
+      let level = [key];
+      let w = senseWeight;
+      for (let depth = 0; depth <= KIND_DEPTH && level.length > 0; depth++) {
+        const next: string[] = [];
+        for (const k of level) {
+          if ((weights.get(k) ?? 0) < w) weights.set(k, w);
+          const synset = this.wordnet.synsetByKey(k);
+          if (synset) next.push(...synset.hypernyms);
+        }
+        level = next;
+        w *= KIND_DECAY;
+      }
+    }
+    const result = [...weights];
+    remember(this.kindCache, word, result);
+    return result;
+  }
+
+  isVerb(word: string): boolean {
+    return this.wordnet.baseForms(word, 'v').length > 0;
+  }
+
+  verbSenses(word: string): number {
+    const base = this.wordnet.baseForms(word, 'v')[0];
+    return base ? this.wordnet.offsets(base, 'v').length : 0;
+  }
+
+  nounSenses(word: string): number {
+    const base = this.wordnet.baseForms(word, 'n')[0];
+    return base ? this.wordnet.offsets(base, 'n').length : 0;
+  }
+
+  isNoun(word: string): boolean {
+    return this.wordnet.baseForms(word, 'n').length > 0;
   }
 
   isCollocation(a: string, b: string): boolean {
@@ -343,6 +446,7 @@ export class LocalModel {
   queryFeatures(text: string): Features {
     const features: Features = new Map();
     this.textFeatures(text, 1, features, true);
+    this.queryKinds(text, features);
     for (const products of this.tasks.productsFor(text)) {
       const weight = TASK_WEIGHT / Math.sqrt(products.length);
       for (const product of products) this.textFeatures(product, weight, features, false);
@@ -356,8 +460,75 @@ export class LocalModel {
     this.textFeatures(doc.typeName, FIELD_WEIGHTS.typeName, features, false);
     this.textFeatures(doc.categoryName, FIELD_WEIGHTS.categoryName, features, false);
     this.textFeatures(doc.description, FIELD_WEIGHTS.description, features, false);
+    this.headKinds(doc.typeName, KIND_WEIGHTS.typeName, features);
+    this.headKinds(doc.name, KIND_WEIGHTS.name, features);
     add(features, `sku:${doc.sku.toLowerCase()}`, 1);
     return features;
+  }
+
+  /** Content words of a text as lemmas, each marked whether it comes after a purpose word. */
+  private contentLemmas(text: string, query: boolean): { lemma: string; purpose: boolean }[] {
+    const out: { lemma: string; purpose: boolean }[] = [];
+    let purpose = false;
+    for (const token of tokenize(text)) {
+      if (token.kind !== 'word') continue;
+      for (const part of wordParts(token.text)) {
+        if (PURPOSE_WORDS.has(part) && out.length > 0) purpose = true;
+        if (!isContentPart(part) || /\d/.test(part)) continue;
+        out.push({ lemma: this.lemmaOf(part, query), purpose });
+      }
+    }
+    return out;
+  }
+
+  /** A product is a kind of what its head noun (the last noun of its type or name) names: see KIND_WEIGHTS. */
+  private headKinds(text: string, weight: number, features: Features): void {
+    const lemmas = this.contentLemmas(text, false);
+    for (let i = lemmas.length - 1; i >= 0; i--) {
+      const kinds = this.lexicon.kinds(lemmas[i]!.lemma);
+      if (kinds.length === 0) continue;
+      for (const [key, w] of kinds) add(features, `h:${key}`, weight * w);
+      const before = lemmas[i - 1]?.lemma;
+      if (before && this.lexicon.isCollocation(before, lemmas[i]!.lemma)) {
+        for (const [key, w] of this.lexicon.kinds(`${before}_${lemmas[i]!.lemma}`)) add(features, `h:${key}`, weight * w);
+      }
+      return;
+    }
+  }
+
+  /**
+   * The kinds a query asks for, and the kinds it names only as the object of a job. "containers for paint" asks
+   * for containers; paint is what they hold, so a product that is paint counts against it. "cut curves in
+   * plywood" (a verb first, or a verb then a determiner: an imperative) asks for whatever cuts, not plywood.
+   * Only queries with such a split get kind features: in a plain product query ("paint roller cover") every
+   * word describes the product and the word features already carry it.
+   */
+  private queryKinds(text: string, features: Features): void {
+    const words: string[] = [];
+    for (const token of tokenize(text)) if (token.kind === 'word') words.push(...wordParts(token.text));
+    const lemmas = this.contentLemmas(text, true);
+    if (lemmas.length < 2) return;
+    const first = words[0] ?? '';
+    // A word that is mostly a verb ("cut": 41 verb senses, 14 noun) starts a job, unless the catalog or WordNet
+    // knows it with the next word as one term ("paint roller", "cut list").
+    const [l0, l1] = [lemmas[0]!.lemma, lemmas[1]!.lemma];
+    const imperative =
+      isContentPart(first) &&
+      this.lexicon.isVerb(first) &&
+      (!this.lexicon.isNoun(first) ||
+        DETERMINERS.has(words[1] ?? '') ||
+        (this.lexicon.verbSenses(first) > this.lexicon.nounSenses(first) && !this.catalogBigrams.has(`${l0}_${l1}`) && !this.lexicon.isCollocation(l0, l1)));
+    if (imperative) lemmas.forEach((l, i) => (l.purpose = i > 0));
+    if (!lemmas.some((l) => l.purpose)) return;
+    lemmas.forEach(({ lemma, purpose }, i) => {
+      const weight = purpose ? KIND_QUERY_OBJECT : KIND_QUERY_HEAD;
+      const apply = (word: string) => {
+        for (const [key, w] of this.lexicon.ownKinds(word)) features.set(`h:${key}`, (features.get(`h:${key}`) ?? 0) + weight * w);
+      };
+      if (!(imperative && i === 0)) apply(lemma);
+      const before = lemmas[i - 1];
+      if (before && before.purpose === purpose && this.lexicon.isCollocation(before.lemma, lemma)) apply(`${before.lemma}_${lemma}`);
+    });
   }
 
   private idf(key: string): number {

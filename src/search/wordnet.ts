@@ -16,6 +16,8 @@ export interface Synset {
   readonly hypernyms: readonly string[];
   /** Adjective similar-to (&) and pertainym/derivation (\ +) links as "pos:offset" keys. */
   readonly related: readonly string[];
+  /** The definition, without its examples ("a faucet for drawing water from a pipe or cask"). */
+  readonly gloss: string;
 }
 
 const FILE_POS: Record<WordNetPos, string> = { n: 'noun', v: 'verb', a: 'adj', r: 'adv' };
@@ -114,7 +116,8 @@ export class WordNet {
       if (symbol === '@' || symbol === '@i') hypernyms.push(synsetKey(targetPos, target));
       else if (symbol === '&' || symbol === '\\' || symbol === '+') related.push(synsetKey(targetPos, target));
     }
-    const synset: Synset = { offset, pos, words, hypernyms, related };
+    const gloss = (line.split(' | ')[1] ?? '').split(';')[0]!.trim();
+    const synset: Synset = { offset, pos, words, hypernyms, related, gloss };
     this.synsets.set(key, synset);
     return synset;
   }
