@@ -206,6 +206,9 @@ describe('typed analytics tools over MCP (embedded backend, HTTP)', () => {
         const notYours = (await seattle.callTool({ name: 'store_performance', arguments: { store: 'Zava Retail Bellevue', period: 'ytd' } })) as CallToolResult;
         assert.equal(notYours.isError, true);
         assert.match(textOf(notYours), /"Zava Retail Bellevue" is not in your stores/);
+        // The stable code rides in _meta (and the text): structuredContent would have to match the output schema.
+        assert.equal(notYours._meta?.['zava/code'], 'AUTHORIZATION_ERROR');
+        assert.equal(notYours.structuredContent, undefined);
         const unknown = (await regional.callTool({ name: 'top_products', arguments: { period: 'ytd', category: 'Toys' } })) as CallToolResult;
         assert.equal(unknown.isError, true);
         assert.match(textOf(unknown), /unknown category "Toys"\. Valid categories: /);
@@ -218,6 +221,7 @@ describe('typed analytics tools over MCP (embedded backend, HTTP)', () => {
           const refused = (await nobody.callTool({ name: 'sales_summary', arguments: { period: 'ytd' } })) as CallToolResult;
           assert.equal(refused.isError, true);
           assert.match(textOf(refused), /identity/i);
+          assert.equal(refused._meta?.['zava/code'], 'AUTHORIZATION_ERROR');
         } finally {
           await nobody.close();
         }

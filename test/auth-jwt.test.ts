@@ -194,6 +194,28 @@ for (const { kind, skip } of await backendsUnderTest()) {
       }
     });
 
+    test('personal data: the token\'s pii:read decides, for every role; narrowing to head office does not add it', async () => {
+      const emails = async (bearer: string, headers: Record<string, string> = {}) => {
+        const client = await connectWithToken(http.url, bearer, headers);
+        try {
+          const answer = await query(client, 'SELECT email FROM retail.customers ORDER BY customer_id LIMIT 3');
+          assert.equal(answer.isError, false, answer.text);
+          return answer.result.r.map((row) => String(row[0]));
+        } finally {
+          await client.close();
+        }
+      };
+      const masked = /^.\*\*\*@/;
+      const admin = await emails(await token({ roles: ['super_admin'] }));
+      assert.ok(admin.length === 3 && admin.every((e) => masked.test(e)), `super_admin without pii:read: ${admin.join(', ')}`);
+      const cleared = await emails(await token({ roles: ['super_admin'], scope: 'openid pii:read' }));
+      assert.ok(cleared.every((e) => !masked.test(e) && e.includes('@')), `with pii:read in scope: ${cleared.join(', ')}`);
+      const seattle = await emails(await token({ roles: ['store_manager'], allowed_stores: [SEATTLE.storeId], permissions: ['pii:read'] }));
+      assert.ok(seattle.every((e) => !masked.test(e)), 'a store manager with pii:read in permissions');
+      const narrowed = await emails(await token({ roles: ['super_admin'] }), { 'x-rls-user-id': HEAD_OFFICE_USER_ID });
+      assert.ok(narrowed.every((e) => masked.test(e)), 'narrowing to the head-office UUID (pii in dev mode) adds nothing');
+    });
+
     test('key rotation: a token signed by a key published after start is accepted (unknown kid → JWKS fetched again)', async () => {
       const rotated = await newSigningKey('ES256');
       jwks.keys = [rotated.jwk, es.jwk];

@@ -6,7 +6,7 @@ import type { Database, Identity, ReadSession, RowSet, SqlParam } from '../db/ty
 import type { Logger } from '../infra/logger.js';
 import { InvalidArgumentError, resolvePeriod, type PeriodInput, type ResolvedPeriod } from './periods.js';
 import { describeCommonFailure } from './query.js';
-import { toolErrorCode, type ToolErrorCode } from '../infra/errors.js';
+import { AccessDeniedError, toolErrorCode, type ToolErrorCode } from '../infra/errors.js';
 
 export { InvalidArgumentError } from './periods.js';
 
@@ -105,6 +105,8 @@ export async function runScoped<T>(
     return { ok: true, value };
   } catch (error) {
     if (error instanceof InvalidArgumentError) return { ok: false, message: error.message, code: 'VALIDATION_ERROR' };
+    // Another manager's store: a refusal of access, not an empty answer (which would look like zero sales).
+    if (error instanceof AccessDeniedError) return { ok: false, message: error.message, code: 'AUTHORIZATION_ERROR' };
     return {
       ok: false,
       message: describeCommonFailure(error, identity, log, tool, `${tool} failed inside the server (logged). Try again, or use execute_sales_query.`),
@@ -142,7 +144,7 @@ export function resolveStores(refs: References, names: readonly string[] | undef
     const store = findByName(refs.allStores, name);
     if (!store) throw new InvalidArgumentError(`unknown store "${name}". Your stores: ${list(yours)}.`);
     if (!refs.stores.some((own) => own.id === store.id)) {
-      throw new InvalidArgumentError(`"${store.name}" is not in your stores: you can see ${list(yours)}.`);
+      throw new AccessDeniedError(`"${store.name}" is not in your stores: you can see ${list(yours)}.`);
     }
     return store;
   });

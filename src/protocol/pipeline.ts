@@ -243,9 +243,12 @@ export class CallPipeline {
 
 function outcomeOf(result: CallToolResult): Pick<CallRecord, 'outcome' | 'code' | 'message'> {
   if (!result.isError) return { outcome: 'ok' };
+  // The code is in structuredContent, or in _meta for tools whose output schema cannot hold an error (typed tools).
   const structured = result.structuredContent as { code?: unknown; err?: unknown } | undefined;
-  const code = typeof structured?.code === 'string' ? (structured.code as ToolErrorCode) : 'INTERNAL_ERROR';
-  return { outcome: 'error', code, message: typeof structured?.err === 'string' ? structured.err : undefined };
+  const declared = structured?.code ?? result._meta?.['zava/code'];
+  const code = typeof declared === 'string' ? (declared as ToolErrorCode) : 'INTERNAL_ERROR';
+  const text = result.content?.[0]?.type === 'text' ? result.content[0].text : undefined;
+  return { outcome: 'error', code, message: typeof structured?.err === 'string' ? structured.err : text };
 }
 
 /**

@@ -7,7 +7,7 @@ import { markAsData } from '../../analytics/format.js';
 import { RELATIVE_PERIODS, type ResolvedPeriod } from '../../analytics/periods.js';
 import { GROUP_BY, money, type Metrics } from '../../analytics/sales.js';
 import type { Outcome } from '../../analytics/scope.js';
-import { toolError } from '../pipeline.js';
+import type { ToolErrorCode } from '../../infra/errors.js';
 import { text } from './result.js';
 
 export const READ_ONLY = { readOnlyHint: true, destructiveHint: false, idempotentHint: true, openWorldHint: false } as const;
@@ -75,8 +75,17 @@ export function metricsText(m: Metrics): string {
  * names the retailer supplies, so they go between per-call data markers like query results.
  */
 export function typedAnswer<T>(outcome: Outcome<T>, label: string, render: (value: T) => { headline: string; lines: string[] }): CallToolResult {
-  if (!outcome.ok) return toolError(outcome.message, outcome.code);
+  if (!outcome.ok) return typedRefusal(undefined, outcome.message, outcome.code);
   const { headline, lines } = render(outcome.value);
   const body = lines.length > 0 ? `${headline}\n${markAsData(lines.join('\n'), label)}` : headline;
   return { content: [{ type: 'text', text: body }], structuredContent: outcome.value as unknown as Record<string, unknown> };
+}
+
+/**
+ * A typed tool's refusal or failure: the message with its stable code, as text and in `_meta`, and no
+ * structuredContent — 2025-era clients (the v1 SDK, VS Code) validate any structuredContent against the tool's
+ * outputSchema even on errors, and an error cannot fill a period, totals or groups.
+ */
+export function typedRefusal(_args: unknown, message: string, code: ToolErrorCode): CallToolResult {
+  return { content: [{ type: 'text', text: `${message} [${code}]` }], isError: true, _meta: { 'zava/code': code } };
 }

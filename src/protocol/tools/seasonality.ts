@@ -4,7 +4,7 @@ import { runScoped } from '../../analytics/scope.js';
 import { seasonality } from '../../analytics/seasonality.js';
 import type { ServerDeps } from '../context.js';
 import { registerTool, type ToolHost } from '../pipeline.js';
-import { READ_ONLY, typedAnswer } from './analytics.js';
+import { READ_ONLY, typedAnswer, typedRefusal } from './analytics.js';
 import { text } from './result.js';
 
 export const SeasonalityOutput = z.object({
@@ -45,6 +45,7 @@ export function registerSeasonalityTool(host: ToolHost, deps: ServerDeps): void 
       }),
       outputSchema: SeasonalityOutput,
       annotations: READ_ONLY,
+      refuse: typedRefusal,
     },
     async (args, call) =>
         typedAnswer(await runScoped(deps.db, deps.log, 'seasonality', call.identity, call.signal, (scope) => seasonality(scope, args)), 'monthly indexes', (s) => ({
