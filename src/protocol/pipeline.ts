@@ -196,8 +196,10 @@ export class CallPipeline {
     try {
       result = await this.deps.inFlight.run(async () => {
         if (definition.identity === 'optional') {
-          // No data, so no identity to resolve (and no database to wait for): rate limited by who says they call.
-          await this.deps.rateLimiter.take(this.deps.identities.callerKey(raw) ?? ANONYMOUS, name);
+          // No data, so the tool needs no identity: one that resolves is kept for the record (audit), one that
+          // does not refuses nothing. Rate limited by who calls.
+          identity = await this.deps.identities.resolve(raw).catch(() => undefined);
+          await this.deps.rateLimiter.take(identity ? fairShareKey(identity) : (this.deps.identities.callerKey(raw) ?? ANONYMOUS), name);
           return handler(args, { identity: undefined, signal: raw.signal });
         }
         identity = await this.deps.identities.resolve(raw);
