@@ -20,9 +20,16 @@ const ENTRIES: StoreEntry[] = STORES.map((s) => ({ storeId: s.storeId, name: s.n
 describe('claims → identity', () => {
   test('each role grants through its own claim; the identity signs into the RLS context', () => {
     const admin = identityFromClaims({ sub: 'a', roles: ['super_admin'] }, ENTRIES);
-    assert.deepEqual(admin, { userId: HEAD_OFFICE_USER_ID, role: 'head_office', storeIds: 'all', subject: 'jwt:a' });
+    assert.deepEqual(admin, { userId: HEAD_OFFICE_USER_ID, role: 'head_office', storeIds: 'all', subject: 'jwt:a', pii: false });
     const one = identityFromClaims({ sub: 'b', roles: ['store_manager'], allowed_stores: [SEATTLE.name] }, ENTRIES);
-    assert.deepEqual(one, { userId: SEATTLE.managerId, role: 'store_manager', storeIds: [SEATTLE.storeId], subject: 'jwt:b' });
+    assert.deepEqual(one, { userId: SEATTLE.managerId, role: 'store_manager', storeIds: [SEATTLE.storeId], subject: 'jwt:b', pii: false });
+    // Personal data: pii:read in scope (space-separated), scp or permissions; the v2 context carries it.
+    for (const claim of [{ scope: 'openid pii:read' }, { scp: ['pii:read'] }, { permissions: ['read', 'pii:read'] }]) {
+      const cleared = identityFromClaims({ sub: 'p', roles: ['store_manager'], allowed_stores: [1], ...claim }, ENTRIES);
+      assert.equal(cleared.pii, true, JSON.stringify(claim));
+      assert.match(signContext(Buffer.alloc(32), cleared, 1), /^v2\..*\.pii\./);
+    }
+    assert.equal(identityFromClaims({ sub: 'q', roles: ['super_admin'], scope: 'pii:readonly' }, ENTRIES).pii, false, 'an exact permission, not a prefix');
     const region = identityFromClaims({ sub: 'c', roles: ['regional_manager', 'store_manager'], allowed_regions: ['online'], allowed_stores: ['1'] }, ENTRIES);
     assert.deepEqual(region.storeIds, [1, 8]);
     assert.equal(region.userId, subjectUuid('c'));
