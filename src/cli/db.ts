@@ -65,7 +65,8 @@ export async function runSeed(config: Config, flags: SeedFlags, out: NodeJS.Writ
     out.write(`Seeding ${db.location} with ${customers.toLocaleString('en-US')} customers (seed ${seed}, orders up to ${endDate})\n`);
     const report = await seedDatabase(db, { customers, seed, endDate, replace: flags.replace === true, progress: consoleProgress() });
     const counts = Object.entries(report.counts)
-      .map(([table, rows]) => `  ${table.padEnd(32)} ${rows.toLocaleString('en-US').padStart(10)}`)
+      // Customers and stores are loaded into zava_data and read through the retail views of the same names.
+      .map(([table, rows]) => `  ${table.replace(/^zava_data\./, 'retail.').padEnd(32)} ${rows.toLocaleString('en-US').padStart(10)}`)
       .join('\n');
     out.write(`\nRows loaded:\n${counts}\nGenerated in ${(report.generateMs / 1000).toFixed(1)} s, loaded in ${(report.loadMs / 1000).toFixed(1)} s\n\n`);
     out.write(`${await salesSummary(db)}\n`);
