@@ -87,12 +87,12 @@ describe('the MCP protocol edge over Streamable HTTP', () => {
     assert.equal(modern.status, 200);
     assert.equal(modern.body.result!.cacheScope, 'private');
     assert.equal(modern.body.result!.ttlMs, 300_000);
-    assert.equal((modern.body.result!.tools as unknown[]).length, 4);
+    assert.equal((modern.body.result!.tools as unknown[]).length, 10, "the four compatible tools and the six typed ones");
     const legacy = await rpc(http.url, 'tools/list', {}, { modern: false });
     assert.equal(legacy.status, 200);
     assert.equal(legacy.body.result!.cacheScope, undefined);
     assert.equal(legacy.body.result!.ttlMs, undefined);
-    assert.equal((legacy.body.result!.tools as unknown[]).length, 4);
+    assert.equal((legacy.body.result!.tools as unknown[]).length, 10);
   });
 
   test('Mcp-Method and Mcp-Name are required on 2026-07-28 requests and must agree with the body', async () => {
