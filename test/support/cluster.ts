@@ -44,7 +44,7 @@ export class OwnCluster {
     return cluster;
   }
 
-  /** A hot standby of `primary`: pg_basebackup -R (streaming replication), started on a port of its own. */
+  /** A hot standby of `primary`: pg_basebackup -R (streaming replication; an immediate checkpoint, not a spread one that can take minutes), started on a port of its own. */
   static async standbyOf(primary: OwnCluster): Promise<OwnCluster> {
     const dir = mkdtempSync(path.join(tmpdir(), 'zava-own-standby-'));
     chmodSync(dir, 0o755);
@@ -52,7 +52,7 @@ export class OwnCluster {
     chownSync(dir, id('-u'), id('-g'));
     execFileSync(
       'runuser',
-      ['-u', 'postgres', '--', `${PG_BIN}/pg_basebackup`, '-D', path.join(dir, 'data'), '-R', '-X', 'stream', '-h', '127.0.0.1', '-p', String(primary.port), '-U', 'postgres'],
+      ['-u', 'postgres', '--', `${PG_BIN}/pg_basebackup`, '-D', path.join(dir, 'data'), '-R', '-X', 'stream', '--checkpoint=fast', '-h', '127.0.0.1', '-p', String(primary.port), '-U', 'postgres'],
       { stdio: 'pipe', timeout: 120_000 },
     );
     const standby = new OwnCluster(dir, await freePort());
