@@ -5,7 +5,7 @@ import { after, before, describe, test } from 'node:test';
 import assert from 'node:assert/strict';
 import { createServer } from 'node:net';
 import { readinessUrl } from '../src/cli/health.js';
-import { Readiness } from '../src/infra/health.js';
+import { Readiness, redisCheck } from '../src/infra/health.js';
 import { SlowQueryLog, type SlowQueryEvent } from '../src/db/slow-queries.js';
 import { ServerMetrics } from '../src/infra/metrics.js';
 import { startMetricsServer } from '../src/protocol/metrics-http.js';
@@ -55,6 +55,26 @@ describe('readiness checks', () => {
     assert.deepEqual([report.components.broken!.status, report.components.broken!.detail], ['failing', 'refused']);
     assert.deepEqual([report.components.stuck!.status, report.components.stuck!.detail], ['failing', 'no answer within 200 ms']);
     assert.equal(await readiness.check(), await readiness.check(), 'answers within a second are shared');
+  });
+
+  test('Redis as a component: PONG from the service, a clear failure within the limit from a port nobody serves', async () => {
+    const up = redisCheck('redis://127.0.0.1:6379');
+    const probe = createServer();
+    await new Promise<void>((resolve) => probe.listen(0, '127.0.0.1', () => resolve()));
+    const port = (probe.address() as { port: number }).port;
+    await new Promise((resolve) => probe.close(resolve));
+    const down = redisCheck(`redis://127.0.0.1:${port}`);
+    try {
+      const report = await new Readiness(new Map([['redis', up], ['gone', down]]), 1_500).check();
+      assert.deepEqual([report.components.redis!.status, report.components.redis!.detail], ['ok', 'PONG']);
+      assert.equal(report.components.gone!.status, 'failing');
+      assert.ok(report.components.gone!.latencyMs < 1_600);
+      // Checked again: one connection each, no listener piling up.
+      for (let i = 0; i < 12; i++) await up(new AbortController().signal);
+    } finally {
+      up.close();
+      down.close();
+    }
   });
 
   test('the health command finds /ready from a base URL, the /mcp URL or the configuration', () => {

@@ -111,8 +111,10 @@ export function embeddingsCheck(db: Database, model: () => string): ComponentChe
 export function redisCheck(url: string): ComponentCheck & { close(): void } {
   let client: Redis | undefined;
   const check = async () => {
-    client ??= new Redis(url, { lazyConnect: true, enableOfflineQueue: false, maxRetriesPerRequest: 0, connectTimeout: COMPONENT_TIMEOUT_MS, retryStrategy: () => 1_000 });
-    client.on('error', () => undefined); // reported by the check, not as an unhandled event
+    if (!client) {
+      client = new Redis(url, { lazyConnect: true, enableOfflineQueue: false, maxRetriesPerRequest: 0, connectTimeout: COMPONENT_TIMEOUT_MS, retryStrategy: () => 1_000 });
+      client.on('error', () => undefined); // reported by the check, not as an unhandled event
+    }
     if (client.status === 'wait') await client.connect();
     const answer = await client.ping();
     if (answer !== 'PONG') throw new Error(`PING answered ${answer}`);
