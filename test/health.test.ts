@@ -204,6 +204,8 @@ describe('/health and /ready on a running server', async () => {
     assert.ok(value(after_, 'zava_db_pool_total{pool="query",backend="server"}') >= 1, 'pool gauge');
     assert.equal(value(after_, 'zava_db_circuit_breaker_state{backend="server"}'), 0, 'breaker closed');
     assert.match(after_, /^zava_process_cpu_user_seconds_total\{backend="server"\} [\d.e+-]+$/m, 'process metrics');
+    assert.match(after_, /^zava_audit_queue_depth\{backend="server"\} \d+$/m, 'the audit queue');
+    assert.equal(value(after_, 'zava_tool_calls_total{tool="execute_sales_query",code="OK",backend="server"}') >= 3, true, 'tool calls counted by the pipeline');
     assert.doesNotMatch(after_, /SELECT|retail\.stores|00000000-0000/, 'no SQL or identity in any label');
   });
 

@@ -168,6 +168,7 @@ export async function runServe(config: Config, options: ServeOptions = {}): Prom
     const metrics = new ServerMetrics(raw.kind, {
       pools: () => raw.operatorView?.().pools as Record<string, { total: number; idle: number; waiting: number }> | undefined,
       breaker: () => raw.operatorView?.().breaker as 'closed' | 'half-open' | 'open' | undefined,
+      auditQueue: audit ? () => audit.counts.queued : undefined,
     });
     const served = withSlowQueryLog(raw, slowQueries, (sample) => metrics.statement(sample));
     const schemas = new SchemaService(served);
