@@ -256,6 +256,7 @@ describe('replicas starting at once', async () => {
     } finally {
       await Promise.all(databases.map((d) => d.drop()));
       await admin.query(`DROP ROLE IF EXISTS ${role}_sandbox`).catch(() => undefined);
+      await admin.query(`DROP ROLE IF EXISTS ${role}_views`).catch(() => undefined);
       await admin.query(`DROP ROLE IF EXISTS ${role}`).catch(() => undefined);
       await admin.end();
     }
