@@ -194,6 +194,20 @@ for (const { kind, skip } of await backendsUnderTest()) {
       }
     });
 
+    test('the operators\' health view needs a super_admin token; plain /health and /ready need none', async () => {
+      const detail = new URL('/health?detail=1', http.url);
+      assert.equal((await fetch(new URL('/health', http.url))).status, 200);
+      assert.ok([200, 503].includes((await fetch(new URL('/ready', http.url))).status));
+      const anonymous = await fetch(detail);
+      assert.equal(anonymous.status, 401);
+      assert.match(anonymous.headers.get('www-authenticate') ?? '', /^Bearer /);
+      const manager = await fetch(detail, { headers: { authorization: `Bearer ${await token({ roles: ['store_manager'], allowed_stores: [SEATTLE.storeId] })}` } });
+      assert.equal(manager.status, 403);
+      const admin = await fetch(detail, { headers: { authorization: `Bearer ${await token({ roles: ['super_admin'] })}` } });
+      assert.equal(admin.status, 200);
+      assert.ok('slowQueries' in ((await admin.json()) as Record<string, unknown>));
+    });
+
     test('personal data: the token\'s pii:read decides, for every role; narrowing to head office does not add it', async () => {
       const emails = async (bearer: string, headers: Record<string, string> = {}) => {
         const client = await connectWithToken(http.url, bearer, headers);
