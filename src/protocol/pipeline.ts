@@ -61,6 +61,9 @@ export interface CallRecord {
 
 export type CallListener = (record: CallRecord) => void;
 
+/** A tool's handler as the pipeline calls it: with the resolved identity, or none for optional-identity tools. */
+export type ToolHandler<Args> = (args: Args, call: ToolCall | { identity: undefined; signal?: AbortSignal | undefined }) => Promise<CallToolResult>;
+
 /** How the identity of a call is found: one per auth mode. */
 export interface IdentitySource {
   readonly mode: 'dev' | 'jwt';
@@ -174,7 +177,7 @@ export class CallPipeline {
   run<Args>(
     name: string,
     definition: ToolDefinition<Args>,
-    handler: (args: Args, call: ToolCall | { identity: undefined; signal?: AbortSignal | undefined }) => Promise<CallToolResult>,
+    handler: ToolHandler<Args>,
     args: Args,
     raw: RawCall,
   ): Promise<CallToolResult> {
@@ -184,7 +187,7 @@ export class CallPipeline {
   private async runStages<Args>(
     name: string,
     definition: ToolDefinition<Args>,
-    handler: (args: Args, call: ToolCall | { identity: undefined; signal?: AbortSignal | undefined }) => Promise<CallToolResult>,
+    handler: ToolHandler<Args>,
     args: Args,
     raw: RawCall,
   ): Promise<CallToolResult> {
@@ -267,7 +270,7 @@ export function registerTool<Schema extends StandardSchemaWithJSON>(
   { server, pipeline, caller }: ToolHost,
   name: string,
   definition: ToolDefinition<StandardSchemaWithJSON.InferOutput<Schema>> & { readonly inputSchema: Schema; readonly identity: 'optional' },
-  handler: (args: StandardSchemaWithJSON.InferOutput<Schema>, call: ToolCall | { identity: undefined; signal?: AbortSignal | undefined }) => Promise<CallToolResult>,
+  handler: ToolHandler<StandardSchemaWithJSON.InferOutput<Schema>>,
 ): void;
 export function registerTool<Schema extends StandardSchemaWithJSON>(
   { server, pipeline, caller }: ToolHost,
@@ -277,7 +280,7 @@ export function registerTool<Schema extends StandardSchemaWithJSON>(
 ): void {
   const { identity: _identity, refuse: _refuse, ...config } = definition;
   server.registerTool(name, config as typeof config & { inputSchema: Schema }, ((args: StandardSchemaWithJSON.InferOutput<Schema>, ctx: ServerContext) =>
-    pipeline.run(name, definition, handler as Parameters<CallPipeline['run']>[2], args, {
+    pipeline.run(name, definition, handler as ToolHandler<StandardSchemaWithJSON.InferOutput<Schema>>, args, {
       authInfo: ctx.http?.authInfo ?? caller.processAuthInfo?.(),
       processUserId: caller.processUserId,
       signal: ctx.mcpReq.signal,
