@@ -4,11 +4,6 @@
 // shared service).
 import { after, before, describe, test } from 'node:test';
 import assert from 'node:assert/strict';
-import { execFileSync } from 'node:child_process';
-import { chmodSync, chownSync, mkdtempSync, rmSync } from 'node:fs';
-import { createServer } from 'node:net';
-import { tmpdir } from 'node:os';
-import path from 'node:path';
 import { Writable } from 'node:stream';
 import pino from 'pino';
 import { HEAD_OFFICE_USER_ID } from '../src/data/stores.js';
@@ -19,6 +14,7 @@ import { loadSqlGuard } from '../src/analytics/guard.js';
 import { AuditWriter, type AuditEntry } from '../src/infra/audit.js';
 import { loadConfig } from '../src/infra/config.js';
 import { backendsUnderTest, createTestDatabase, serverUnavailableReason, type TestDatabase } from './support/databases.js';
+import { OwnCluster } from './support/cluster.js';
 
 /** A logger whose lines are kept for the test to read. */
 function capturingLogger(): { log: pino.Logger; lines: () => Array<Record<string, unknown>> } {
@@ -167,59 +163,33 @@ describe('audit writer under a slow or failing store', () => {
   });
 });
 
-const PG_BIN = '/usr/lib/postgresql/15/bin';
-
-async function freePort(): Promise<number> {
-  return new Promise((resolve, reject) => {
-    const server = createServer();
-    server.once('error', reject);
-    server.listen(0, '127.0.0.1', () => {
-      const { port } = server.address() as { port: number };
-      server.close(() => resolve(port));
-    });
-  });
-}
-
 describe('audit writer across a PostgreSQL restart (own cluster)', { skip: (await serverUnavailableReason()) ?? false }, () => {
-  let dir: string;
-  let port: number;
+  let cluster: OwnCluster;
   let db: ManagedDatabase | undefined;
-  const pgCtl = (...args: string[]) =>
-    execFileSync('runuser', ['-u', 'postgres', '--', `${PG_BIN}/pg_ctl`, '-D', path.join(dir, 'data'), ...args], { stdio: 'pipe', timeout: 60_000 });
 
   before(async () => {
-    dir = mkdtempSync(path.join(tmpdir(), 'zava-audit-pg-'));
-    chmodSync(dir, 0o755);
-    chownSync(dir, Number(execFileSync('id', ['-u', 'postgres']).toString()), Number(execFileSync('id', ['-g', 'postgres']).toString()));
-    execFileSync('runuser', ['-u', 'postgres', '--', `${PG_BIN}/initdb`, '-D', path.join(dir, 'data'), '-A', 'trust', '-U', 'postgres', '--no-sync'], { stdio: 'pipe', timeout: 120_000 });
-    port = await freePort();
-    pgCtl('-o', `-p ${port} -k ${dir} -c listen_addresses=127.0.0.1 -c fsync=off`, '-l', path.join(dir, 'log'), '-w', 'start');
+    cluster = await OwnCluster.create();
   });
   after(async () => {
     await db?.close().catch(() => undefined);
-    try {
-      pgCtl('-m', 'immediate', '-w', 'stop');
-    } catch {
-      // already stopped
-    }
-    rmSync(dir, { recursive: true, force: true });
+    cluster?.destroy();
   });
 
   test('entries recorded while the database is down are written once it is back', async () => {
-    const config = loadConfig({ databaseUrl: `postgres://postgres@127.0.0.1:${port}/postgres` }, { ZAVA_POOL_CONNECT_TIMEOUT_MS: '2000' });
+    const config = loadConfig({ databaseUrl: cluster.url() }, { ZAVA_POOL_CONNECT_TIMEOUT_MS: '2000' });
     db = await openDatabase(config);
     await migrateDatabase(db, config);
     const { log, lines } = capturingLogger();
     const writer = new AuditWriter((entries) => writeAuditEntries(db!, entries), { queueLimit: 1000, log, lingerMs: 1, maxBackoffMs: 300 });
     for (let i = 0; i < 5; i++) writer.record(entry(i));
     assert.ok(await writer.drain());
-    pgCtl('-m', 'fast', '-w', 'stop');
+    cluster.stop('fast');
     for (let i = 5; i < 10; i++) writer.record(entry(i));
     const deadline = Date.now() + 20_000;
     while (writer.counts.failedWrites < 2 && Date.now() < deadline) await new Promise((resolve) => setTimeout(resolve, 50));
     assert.ok(writer.counts.failedWrites >= 2, 'writes failed while the database was down');
     assert.equal(writer.counts.queued, 5, 'the entries wait in the queue');
-    pgCtl('-o', `-p ${port} -k ${dir} -c listen_addresses=127.0.0.1 -c fsync=off`, '-l', path.join(dir, 'log'), '-w', 'start');
+    cluster.start();
     assert.ok(await writer.drain(30_000), 'drained after the restart');
     const ids = (await db.ownerQuery('SELECT request_id FROM zava_audit.tool_calls ORDER BY id')).rows.map((r) => r[0]);
     assert.deepEqual(ids, Array.from({ length: 10 }, (_, i) => `req-${i}`));

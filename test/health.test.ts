@@ -3,7 +3,7 @@
 // behind or ahead of the server, products without embeddings), and `zava-mcp health` exits accordingly.
 import { after, before, describe, test } from 'node:test';
 import assert from 'node:assert/strict';
-import { createServer } from 'node:net';
+import { freePort } from './support/cluster.js';
 import { readinessUrl } from '../src/cli/health.js';
 import { Readiness, redisCheck } from '../src/infra/health.js';
 import { SlowQueryLog, type SlowQueryEvent } from '../src/db/slow-queries.js';
@@ -59,10 +59,7 @@ describe('readiness checks', () => {
 
   test('Redis as a component: PONG from the service, a clear failure within the limit from a port nobody serves', async () => {
     const up = redisCheck('redis://127.0.0.1:6379');
-    const probe = createServer();
-    await new Promise<void>((resolve) => probe.listen(0, '127.0.0.1', () => resolve()));
-    const port = (probe.address() as { port: number }).port;
-    await new Promise((resolve) => probe.close(resolve));
+    const port = await freePort(); // nothing listens there
     const down = redisCheck(`redis://127.0.0.1:${port}`);
     try {
       const report = await new Readiness(new Map([['redis', up], ['gone', down]]), 1_500).check();
@@ -210,10 +207,7 @@ describe('/health and /ready on a running server', async () => {
   });
 
   test('the health command exits 1 when nothing answers', async () => {
-    const probe = createServer();
-    await new Promise<void>((resolve) => probe.listen(0, '127.0.0.1', () => resolve()));
-    const port = (probe.address() as { port: number }).port;
-    await new Promise((resolve) => probe.close(resolve));
+    const port = await freePort(); // nothing listens there
     const cli = await run(['health', '--url', `http://127.0.0.1:${port}`]);
     assert.equal(cli.code, 1);
     assert.match(cli.stdout, /not answering \(ECONNREFUSED\)/);

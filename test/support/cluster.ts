@@ -23,6 +23,15 @@ export async function freePort(): Promise<number> {
   return port;
 }
 
+/** A new temporary directory the postgres user owns (initdb and pg_basebackup run as that user). */
+function postgresOwnedDir(prefix: string): string {
+  const dir = mkdtempSync(path.join(tmpdir(), prefix));
+  chmodSync(dir, 0o755);
+  const id = (flag: string) => Number(execFileSync('id', [flag, 'postgres']).toString());
+  chownSync(dir, id('-u'), id('-g'));
+  return dir;
+}
+
 export class OwnCluster {
   private constructor(
     readonly dir: string,
@@ -31,10 +40,7 @@ export class OwnCluster {
 
   /** initdb and start a new cluster (trust auth on loopback, fsync off: a test's data needs no durability). */
   static async create(): Promise<OwnCluster> {
-    const dir = mkdtempSync(path.join(tmpdir(), 'zava-own-pg-'));
-    chmodSync(dir, 0o755);
-    const id = (flag: string) => Number(execFileSync('id', [flag, 'postgres']).toString());
-    chownSync(dir, id('-u'), id('-g'));
+    const dir = postgresOwnedDir('zava-own-pg-');
     execFileSync('runuser', ['-u', 'postgres', '--', `${PG_BIN}/initdb`, '-D', path.join(dir, 'data'), '-A', 'trust', '-U', 'postgres', '--no-sync'], {
       stdio: 'pipe',
       timeout: 120_000,
@@ -46,10 +52,7 @@ export class OwnCluster {
 
   /** A hot standby of `primary`: pg_basebackup -R (streaming replication; an immediate checkpoint, not a spread one that can take minutes), started on a port of its own. */
   static async standbyOf(primary: OwnCluster): Promise<OwnCluster> {
-    const dir = mkdtempSync(path.join(tmpdir(), 'zava-own-standby-'));
-    chmodSync(dir, 0o755);
-    const id = (flag: string) => Number(execFileSync('id', [flag, 'postgres']).toString());
-    chownSync(dir, id('-u'), id('-g'));
+    const dir = postgresOwnedDir('zava-own-standby-');
     execFileSync(
       'runuser',
       ['-u', 'postgres', '--', `${PG_BIN}/pg_basebackup`, '-D', path.join(dir, 'data'), '-R', '-X', 'stream', '--checkpoint=fast', '-h', '127.0.0.1', '-p', String(primary.port), '-U', 'postgres'],
