@@ -16,11 +16,12 @@ import path from 'node:path';
 import { gunzipSync } from 'node:zlib';
 import { PGlite } from '@electric-sql/pglite';
 import { vector } from '@electric-sql/pglite-pgvector';
-import pg from 'pg';
 import type { Config } from '../infra/config.js';
 import { DataLoadError } from '../infra/errors.js';
 import { DataDirectoryLock } from '../db/embedded/dir-lock.js';
 import { ensureQueryRoles } from '../db/migrations.js';
+import type { ManagedDatabase } from '../db/types.js';
+import { withDatabase } from './db.js';
 
 export interface BackupReport {
   readonly file: string;
@@ -34,7 +35,7 @@ export async function runBackup(config: Config, file: string, out: NodeJS.Writab
   const target = path.resolve(file);
   const draft = `${target}.${process.pid}.partial`;
   try {
-    if (config.databaseUrl) await dumpServer(config.databaseUrl, draft);
+    if (config.databaseUrl) await dumpServer(config, draft);
     else await dumpEmbedded(config.dataDir, draft);
     await rename(draft, target);
   } finally {
@@ -58,11 +59,13 @@ export async function runRestore(config: Config, file: string, options: { replac
 
 // ---- PostgreSQL server -------------------------------------------------------------------------------------
 
-/** Runs a PostgreSQL client tool; resolves with its stderr, rejects with a message naming the tool. */
+/** Runs a PostgreSQL client tool; resolves with its stdout, rejects with a message naming the tool. */
 function runTool(tool: string, args: readonly string[]): Promise<string> {
   return new Promise((resolve, reject) => {
-    const child = spawn(tool, args, { stdio: ['ignore', 'ignore', 'pipe'] });
+    const child = spawn(tool, args, { stdio: ['ignore', 'pipe', 'pipe'] });
+    let stdout = '';
     let stderr = '';
+    child.stdout.on('data', (chunk: Buffer) => (stdout += chunk.toString()));
     child.stderr.on('data', (chunk: Buffer) => (stderr += chunk.toString()));
     child.once('error', (error: NodeJS.ErrnoException) => {
       reject(
@@ -72,84 +75,41 @@ function runTool(tool: string, args: readonly string[]): Promise<string> {
       );
     });
     child.once('close', (code) => {
-      if (code === 0) resolve(stderr);
+      if (code === 0) resolve(stdout);
       else reject(new DataLoadError(`${tool} failed (exit ${code}): ${redact(stderr.trim()) || 'no message'}`));
     });
   });
 }
 
-/** The major version of a client tool ("pg_dump (PostgreSQL) 15.20 …" → 15). */
-async function toolMajor(tool: string): Promise<number> {
-  const version = await new Promise<string>((resolve, reject) => {
-    const child = spawn(tool, ['--version'], { stdio: ['ignore', 'pipe', 'ignore'] });
-    let text = '';
-    child.stdout.on('data', (chunk: Buffer) => (text += chunk.toString()));
-    child.once('error', (error: NodeJS.ErrnoException) =>
-      reject(
-        error.code === 'ENOENT'
-          ? new DataLoadError(`${tool} was not found: install the PostgreSQL client tools (Debian: apt-get install postgresql-client) or put them on PATH`)
-          : error,
-      ),
-    );
-    child.once('close', () => resolve(text));
-  });
+/** pg_dump refuses a newer server; say so plainly, with both versions, before it runs. */
+async function checkToolVersion(tool: string, db: ManagedDatabase): Promise<void> {
+  const version = await runTool(tool, ['--version']);
   const major = /\(PostgreSQL\)\s+(\d+)/.exec(version)?.[1];
   if (!major) throw new DataLoadError(`${tool} --version printed something unexpected: ${version.trim()}`);
-  return Number(major);
-}
-
-async function withOwner<T>(url: string, work: (client: pg.Client) => Promise<T>): Promise<T> {
-  const client = new pg.Client({ connectionString: url });
-  await client.connect();
-  try {
-    return await work(client);
-  } finally {
-    await client.end();
+  const server = Math.floor(Number((await db.ownerQuery('SHOW server_version_num')).rows[0]?.[0]) / 10_000);
+  if (Number(major) < server) {
+    throw new DataLoadError(`${tool} is version ${major} but the server runs PostgreSQL ${server}: install the client tools of version ${server} or newer`);
   }
 }
 
-async function serverMajor(url: string): Promise<number> {
-  return withOwner(url, async (client) => Math.floor(Number((await client.query('SHOW server_version_num')).rows[0].server_version_num) / 10_000));
-}
-
-/** pg_dump refuses a newer server; say so plainly, with both versions, before it runs. */
-async function checkToolVersion(tool: string, url: string): Promise<void> {
-  const [tool_, server] = await Promise.all([toolMajor(tool), serverMajor(url)]);
-  if (tool_ < server) {
-    throw new DataLoadError(`${tool} is version ${tool_} but the server runs PostgreSQL ${server}: install the client tools of version ${server} or newer`);
-  }
-}
-
-async function dumpServer(url: string, file: string): Promise<void> {
-  await checkToolVersion('pg_dump', url);
-  await runTool('pg_dump', ['--format=custom', '--no-owner', `--file=${file}`, `--dbname=${url}`]);
+async function dumpServer(config: Config, file: string): Promise<void> {
+  await withDatabase(config, (db) => checkToolVersion('pg_dump', db));
+  await runTool('pg_dump', ['--format=custom', '--no-owner', `--file=${file}`, `--dbname=${config.databaseUrl!}`]);
 }
 
 async function restoreServer(config: Config, file: string, replace: boolean): Promise<void> {
   const url = config.databaseUrl!;
-  await checkToolVersion('pg_restore', url);
-  // A file that is not an archive is refused before anything changes.
-  await runTool('pg_restore', ['--list', file]).catch((error: Error) => {
-    throw new DataLoadError(`${file} is not a zava-mcp server backup (a pg_dump custom-format archive): ${error.message}`);
-  });
-  await withOwner(url, async (client) => {
-    const held = await client.query(`SELECT count(*)::int AS n FROM pg_namespace WHERE nspname IN ('retail', 'zava_meta', 'zava_private')`);
-    if (held.rows[0].n > 0 && !replace) {
+  await withDatabase(config, async (db) => {
+    await checkToolVersion('pg_restore', db);
+    // A file that is not an archive is refused before anything changes.
+    await runTool('pg_restore', ['--list', file]).catch((error: Error) => {
+      throw new DataLoadError(`${file} is not a zava-mcp server backup (a pg_dump custom-format archive): ${error.message}`);
+    });
+    const held = await db.ownerQuery(`SELECT count(*)::int FROM pg_namespace WHERE nspname IN ('retail', 'zava_meta', 'zava_private')`);
+    if (Number(held.rows[0]?.[0]) > 0 && !replace) {
       throw new DataLoadError('the database already holds a zava-mcp schema; pass --replace to replace it with the backup (nothing was changed)');
     }
-    await client.query('BEGIN');
-    const session = {
-      exec: async (sql: string) => void (await client.query(sql)),
-      query: async (sql: string, params: readonly unknown[] = []) => {
-        const result = await client.query({ text: sql, values: [...params], rowMode: 'array' });
-        return { columns: result.fields.map((f) => ({ name: f.name, dataTypeID: f.dataTypeID })), rows: result.rows as unknown[][], rowCount: result.rowCount ?? 0, truncated: false };
-      },
-      copyCsv: async () => {
-        throw new Error('not used');
-      },
-    };
-    await ensureQueryRoles(session, config.queryRole, config.queryRolePassword);
-    await client.query('COMMIT');
+    await db.withAdminTransaction((session) => ensureQueryRoles(session, config.queryRole, config.queryRolePassword));
   });
   // One transaction: an archive that fails part-way changes nothing. --clean drops what the archive holds first.
   await runTool('pg_restore', [
