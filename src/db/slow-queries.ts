@@ -146,11 +146,15 @@ export function withSlowQueryLog<D extends Database>(
       },
       options,
     );
+  // Methods are bound once, not on every access: tools reach the database through this on every call.
+  const bound = new Map<PropertyKey, unknown>();
   return new Proxy(db, {
     get(target, property, receiver) {
       if (property === 'withIdentity') return withIdentity;
       const value = Reflect.get(target, property, receiver) as unknown;
-      return typeof value === 'function' ? (value as (...args: unknown[]) => unknown).bind(target) : value;
+      if (typeof value !== 'function') return value;
+      if (!bound.has(property)) bound.set(property, (value as (...args: unknown[]) => unknown).bind(target));
+      return bound.get(property);
     },
   });
 }
