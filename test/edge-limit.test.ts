@@ -1,0 +1,118 @@
+// The HTTP edge's request limit (issue 11: "HTTP 429 with Retry-After where the request is refused before the MCP
+// layer"): spawned servers flooded with real HTTP requests; past the limit a caller gets 429, Retry-After and a
+// JSON-RPC error, other callers are unaffected, the caller is served again after the window; two replicas on one
+// Redis share one budget. The per-tool limits stay off here (the harness default), so every refusal is the edge's.
+import { after, before, describe, test } from 'node:test';
+import assert from 'node:assert/strict';
+import { HEAD_OFFICE_USER_ID, STORES } from '../src/data/stores.js';
+import { createTestDatabase, serverUnavailableReason, type TestDatabase } from './support/databases.js';
+import { NO_EMBEDDING_ENV } from './support/tokens.js';
+import { runCli } from './support/cli.js';
+import { startHttpServer, type HttpServerProcess } from './mcp-harness.js';
+
+const LIMIT = 10;
+const WINDOW_SEC = 5;
+const SEATTLE = STORES[0]!.managerId;
+
+/** One raw JSON-RPC ping over HTTP (2025 era: this stateless server needs no handshake), as `userId` or as nobody. */
+function ping(url: string, userId?: string): Promise<Response> {
+  return fetch(url, {
+    method: 'POST',
+    headers: {
+      'content-type': 'application/json',
+      accept: 'application/json, text/event-stream',
+      'mcp-protocol-version': '2025-06-18',
+      ...(userId === undefined ? {} : { 'x-rls-user-id': userId }),
+    },
+    body: JSON.stringify({ jsonrpc: '2.0', id: 1, method: 'ping' }),
+  });
+}
+
+async function statusOf(response: Promise<Response>): Promise<number> {
+  const answer = await response;
+  await answer.text();
+  return answer.status;
+}
+
+/** A refused request: 429, Retry-After in whole seconds within the window, and a JSON-RPC error that says when. */
+async function assertRefused(response: Response): Promise<number> {
+  assert.equal(response.status, 429);
+  const retryAfter = Number(response.headers.get('retry-after'));
+  assert.ok(Number.isInteger(retryAfter) && retryAfter >= 1 && retryAfter <= WINDOW_SEC, `Retry-After ${response.headers.get('retry-after')}`);
+  const body = (await response.json()) as { jsonrpc: string; error: { code: number; message: string } };
+  assert.equal(body.jsonrpc, '2.0');
+  assert.equal(body.error.code, -32000);
+  assert.match(body.error.message, new RegExp(`at most ${LIMIT} requests every ${WINDOW_SEC} s.*Try again in ${retryAfter} s`));
+  return retryAfter;
+}
+
+const EDGE_ENV = { ...NO_EMBEDDING_ENV, ZAVA_EDGE_RATE_LIMIT: String(LIMIT), ZAVA_EDGE_RATE_LIMIT_WINDOW_SEC: String(WINDOW_SEC) };
+
+test('config check shows the edge limit and the shutdown delay, and refuses bad values naming the variable', async () => {
+  const ok = await runCli(['config', 'check'], { ZAVA_EDGE_RATE_LIMIT: '300', ZAVA_EDGE_RATE_LIMIT_WINDOW_SEC: '10', ZAVA_SHUTDOWN_DELAY_MS: '5000' });
+  assert.equal(ok.code, 0, ok.stderr);
+  const effective = JSON.parse(ok.stdout.slice(0, ok.stdout.lastIndexOf('}') + 1)) as Record<string, unknown>;
+  assert.deepEqual(effective['edgeLimit'], { requests: 300, windowSec: 10 });
+  assert.equal(effective['shutdownDelayMs'], 5000);
+  const defaults = JSON.parse((await runCli(['config', 'check'])).stdout.replace(/\nconfiguration is valid\n$/, '')) as Record<string, unknown>;
+  assert.deepEqual(defaults['edgeLimit'], { requests: 1200, windowSec: 60 });
+  for (const [name, value, message] of [
+    ['ZAVA_EDGE_RATE_LIMIT', '-1', /ZAVA_EDGE_RATE_LIMIT must be 0 \(off\) or more/],
+    ['ZAVA_EDGE_RATE_LIMIT_WINDOW_SEC', '0', /ZAVA_EDGE_RATE_LIMIT_WINDOW_SEC must be greater than 0/],
+    ['ZAVA_SHUTDOWN_DELAY_MS', 'soon', /ZAVA_SHUTDOWN_DELAY_MS must be a number/],
+  ] as const) {
+    const bad = await runCli(['config', 'check'], { [name]: value });
+    assert.equal(bad.code, 1, `${name}=${value}`);
+    assert.match(bad.stderr, message);
+  }
+});
+
+describe('the HTTP edge request limit (server)', { skip: (await serverUnavailableReason()) ?? false }, () => {
+  let t: TestDatabase;
+  const servers: HttpServerProcess[] = [];
+  before(async () => {
+    t = await createTestDatabase('server', { customers: 40, embeddings: false });
+  });
+  after(async () => {
+    for (const server of servers) await server.stop();
+    await t?.cleanup();
+  });
+
+  test('in memory: a flood past the limit gets 429 + Retry-After; other callers are unaffected; served again after the window', { timeout: 60_000 }, async () => {
+    const http = await startHttpServer(t.flags, EDGE_ENV);
+    servers.push(http);
+    // Find a window's start, so the whole flood falls in one window.
+    const statuses = await Promise.all(Array.from({ length: LIMIT }, () => statusOf(ping(http.url, SEATTLE))));
+    assert.deepEqual(statuses, Array(LIMIT).fill(200));
+    const refused = await Promise.all(Array.from({ length: 5 }, () => ping(http.url, SEATTLE)));
+    let retryAfter = 0;
+    for (const response of refused) retryAfter = Math.max(retryAfter, await assertRefused(response));
+    // Another identity, and a caller who names nobody (counted by address), have budgets of their own.
+    assert.equal(await statusOf(ping(http.url, HEAD_OFFICE_USER_ID)), 200);
+    assert.equal(await statusOf(ping(http.url)), 200);
+    // The header is case-insensitive UUID text: the same manager in capitals is the same caller.
+    assert.equal(await statusOf(ping(http.url, SEATTLE.toUpperCase())), 429);
+    // Health and readiness are never limited (load balancers poll them).
+    assert.equal((await fetch(new URL('/health', http.url))).status, 200);
+    const metrics = await (await fetch(new URL('/metrics', http.url))).text();
+    assert.match(metrics, /^zava_http_requests_limited_total\{[^}]*\} 6$/m, 'each 429 counted');
+    await new Promise((resolve) => setTimeout(resolve, retryAfter * 1000 + 200));
+    assert.equal(await statusOf(ping(http.url, SEATTLE)), 200, 'served again after the window');
+  });
+
+  test('two replicas on one Redis share the budget', { timeout: 60_000 }, async () => {
+    const env = { ...EDGE_ENV, REDIS_URL: 'redis://127.0.0.1:6379', ZAVA_RATE_LIMIT_PREFIX: `zava-edge-test-${process.pid}-${Date.now()}` };
+    const [a, b] = [await startHttpServer(t.flags, env), await startHttpServer(t.flags, env)];
+    servers.push(a!, b!);
+    const half = LIMIT / 2;
+    const first = await Promise.all([
+      ...Array.from({ length: half }, () => statusOf(ping(a!.url, SEATTLE))),
+      ...Array.from({ length: half }, () => statusOf(ping(b!.url, SEATTLE))),
+    ]);
+    assert.deepEqual(first, Array(LIMIT).fill(200));
+    // The budget is spent across both: each replica refuses the next request.
+    await assertRefused(await ping(a!.url, SEATTLE));
+    await assertRefused(await ping(b!.url, SEATTLE));
+    assert.equal(await statusOf(ping(b!.url, HEAD_OFFICE_USER_ID)), 200);
+  });
+});
