@@ -7,7 +7,10 @@ import assert from 'node:assert/strict';
 import { HEAD_OFFICE_USER_ID, STORES } from '../src/data/stores.js';
 import { createTestDatabase, serverUnavailableReason, type TestDatabase } from './support/databases.js';
 import { NO_EMBEDDING_ENV } from './support/tokens.js';
-import { runCli } from './support/cli.js';
+import { Writable } from 'node:stream';
+import { runConfigCheck } from '../src/cli/config-check.js';
+import { loadConfig } from '../src/infra/config.js';
+import { ConfigError } from '../src/infra/errors.js';
 import { startHttpServer, type HttpServerProcess } from './mcp-harness.js';
 
 const LIMIT = 10;
@@ -48,22 +51,25 @@ async function assertRefused(response: Response): Promise<number> {
 
 const EDGE_ENV = { ...NO_EMBEDDING_ENV, ZAVA_EDGE_RATE_LIMIT: String(LIMIT), ZAVA_EDGE_RATE_LIMIT_WINDOW_SEC: String(WINDOW_SEC) };
 
-test('config check shows the edge limit and the shutdown delay, and refuses bad values naming the variable', async () => {
-  const ok = await runCli(['config', 'check'], { ZAVA_EDGE_RATE_LIMIT: '300', ZAVA_EDGE_RATE_LIMIT_WINDOW_SEC: '10', ZAVA_SHUTDOWN_DELAY_MS: '5000' });
-  assert.equal(ok.code, 0, ok.stderr);
-  const effective = JSON.parse(ok.stdout.slice(0, ok.stdout.lastIndexOf('}') + 1)) as Record<string, unknown>;
+test('config check shows the edge limit and the shutdown delay, and refuses bad values naming the variable', () => {
+  const printed = (env: Record<string, string>) => {
+    let out = '';
+    const sink = new Writable({ write: (chunk: Buffer, _encoding, done) => ((out += chunk.toString()), done()) });
+    assert.equal(runConfigCheck(loadConfig({}, env), sink, env), 0);
+    return JSON.parse(out.replace(/\nconfiguration is valid\n$/, '')) as Record<string, unknown>;
+  };
+  const effective = printed({ ZAVA_EDGE_RATE_LIMIT: '300', ZAVA_EDGE_RATE_LIMIT_WINDOW_SEC: '10', ZAVA_SHUTDOWN_DELAY_MS: '5000' });
   assert.deepEqual(effective['edgeLimit'], { requests: 300, windowSec: 10 });
   assert.equal(effective['shutdownDelayMs'], 5000);
-  const defaults = JSON.parse((await runCli(['config', 'check'])).stdout.replace(/\nconfiguration is valid\n$/, '')) as Record<string, unknown>;
+  const defaults = printed({});
   assert.deepEqual(defaults['edgeLimit'], { requests: 1200, windowSec: 60 });
+  assert.equal(defaults['shutdownDelayMs'], 0);
   for (const [name, value, message] of [
     ['ZAVA_EDGE_RATE_LIMIT', '-1', /ZAVA_EDGE_RATE_LIMIT must be 0 \(off\) or more/],
     ['ZAVA_EDGE_RATE_LIMIT_WINDOW_SEC', '0', /ZAVA_EDGE_RATE_LIMIT_WINDOW_SEC must be greater than 0/],
     ['ZAVA_SHUTDOWN_DELAY_MS', 'soon', /ZAVA_SHUTDOWN_DELAY_MS must be a number/],
   ] as const) {
-    const bad = await runCli(['config', 'check'], { [name]: value });
-    assert.equal(bad.code, 1, `${name}=${value}`);
-    assert.match(bad.stderr, message);
+    assert.throws(() => loadConfig({}, { [name]: value }), (error: unknown) => error instanceof ConfigError && message.test(error.message), `${name}=${value}`);
   }
 });
 
@@ -102,7 +108,7 @@ describe('the HTTP edge request limit (server)', { skip: (await serverUnavailabl
 
   test('two replicas on one Redis share the budget', { timeout: 60_000 }, async () => {
     const env = { ...EDGE_ENV, REDIS_URL: 'redis://127.0.0.1:6379', ZAVA_RATE_LIMIT_PREFIX: `zava-edge-test-${process.pid}-${Date.now()}` };
-    const [a, b] = [await startHttpServer(t.flags, env), await startHttpServer(t.flags, env)];
+    const [a, b] = await Promise.all([startHttpServer(t.flags, env), startHttpServer(t.flags, env)]);
     servers.push(a!, b!);
     const half = LIMIT / 2;
     const first = await Promise.all([
