@@ -1,12 +1,13 @@
 // The HTTP edge's request limit (issue 11: "HTTP 429 with Retry-After where the request is refused before the MCP
 // layer"): spawned servers flooded with real HTTP requests; past the limit a caller gets 429, Retry-After and a
-// JSON-RPC error, other callers are unaffected, the caller is served again after the window; two replicas on one
-// Redis share one budget. The per-tool limits stay off here (the harness default), so every refusal is the edge's.
+// JSON-RPC error, other callers are unaffected, the caller is served again after the window; two jwt-mode replicas
+// on one Redis share one budget per verified `sub`. The per-tool limits stay off here (the harness default), so every refusal is the edge's.
 import { after, before, describe, test } from 'node:test';
 import assert from 'node:assert/strict';
 import { HEAD_OFFICE_USER_ID, STORES } from '../src/data/stores.js';
 import { createTestDatabase, serverUnavailableReason, type TestDatabase } from './support/databases.js';
-import { NO_EMBEDDING_ENV } from './support/tokens.js';
+import { exportSPKI, generateKeyPair } from 'jose';
+import { NO_EMBEDDING_ENV, signTestToken } from './support/tokens.js';
 import { Writable } from 'node:stream';
 import { runConfigCheck } from '../src/cli/config-check.js';
 import { loadConfig } from '../src/infra/config.js';
@@ -17,8 +18,11 @@ const LIMIT = 10;
 const WINDOW_SEC = 5;
 const SEATTLE = STORES[0]!.managerId;
 
-/** One raw JSON-RPC ping over HTTP (2025 era: this stateless server needs no handshake), as `userId` or as nobody. */
-function ping(url: string, userId?: string): Promise<Response> {
+/**
+ * One raw JSON-RPC ping over HTTP (2025 era: this stateless server needs no handshake), as `userId` (dev mode's
+ * header) or as nobody; `headers` adds a bearer token (jwt mode).
+ */
+function ping(url: string, userId?: string, headers: Record<string, string> = {}): Promise<Response> {
   return fetch(url, {
     method: 'POST',
     headers: {
@@ -26,6 +30,7 @@ function ping(url: string, userId?: string): Promise<Response> {
       accept: 'application/json, text/event-stream',
       'mcp-protocol-version': '2025-06-18',
       ...(userId === undefined ? {} : { 'x-rls-user-id': userId }),
+      ...headers,
     },
     body: JSON.stringify({ jsonrpc: '2.0', id: 1, method: 'ping' }),
   });
@@ -106,19 +111,35 @@ describe('the HTTP edge request limit (server)', { skip: (await serverUnavailabl
     assert.equal(await statusOf(ping(http.url, SEATTLE)), 200, 'served again after the window');
   });
 
-  test('two replicas on one Redis share the budget', { timeout: 60_000 }, async () => {
-    const env = { ...EDGE_ENV, REDIS_URL: 'redis://127.0.0.1:6379', ZAVA_RATE_LIMIT_PREFIX: `zava-edge-test-${process.pid}-${Date.now()}` };
+  test('jwt mode, two replicas on one Redis: one budget per verified sub across both', { timeout: 60_000 }, async () => {
+    const { privateKey, publicKey } = await generateKeyPair('ES256', { extractable: true });
+    const key = { kid: 'edge-test', alg: 'ES256' as const, privateKey, jwk: {} };
+    const bearer = async (sub: string) => ({
+      authorization: `Bearer ${await signTestToken({ key, sub, claims: { roles: ['store_manager'], allowed_stores: [STORES[0]!.name] } })}`,
+    });
+    const env = {
+      ...EDGE_ENV,
+      ZAVA_AUTH: 'jwt',
+      ZAVA_JWT_PUBLIC_KEY: await exportSPKI(publicKey),
+      REDIS_URL: 'redis://127.0.0.1:6379',
+      ZAVA_RATE_LIMIT_PREFIX: `zava-edge-test-${process.pid}-${Date.now()}`,
+    };
     const [a, b] = await Promise.all([startHttpServer(t.flags, env), startHttpServer(t.flags, env)]);
-    servers.push(a!, b!);
+    servers.push(a, b);
+    const alice = await bearer('alice');
     const half = LIMIT / 2;
     const first = await Promise.all([
-      ...Array.from({ length: half }, () => statusOf(ping(a!.url, SEATTLE))),
-      ...Array.from({ length: half }, () => statusOf(ping(b!.url, SEATTLE))),
+      ...Array.from({ length: half }, () => statusOf(ping(a.url, undefined, alice))),
+      ...Array.from({ length: half }, () => statusOf(ping(b.url, undefined, alice))),
     ]);
     assert.deepEqual(first, Array(LIMIT).fill(200));
-    // The budget is spent across both: each replica refuses the next request.
-    await assertRefused(await ping(a!.url, SEATTLE));
-    await assertRefused(await ping(b!.url, SEATTLE));
-    assert.equal(await statusOf(ping(b!.url, HEAD_OFFICE_USER_ID)), 200);
+    // The budget is spent across both: each replica refuses her next request, whatever x-rls-user-id she adds
+    // (the key is the verified sub, not a header).
+    await assertRefused(await ping(a.url, undefined, alice));
+    await assertRefused(await ping(b.url, SEATTLE, alice));
+    // Another sub with the same store and role has a budget of its own, on either replica.
+    assert.equal(await statusOf(ping(b.url, undefined, await bearer('bob'))), 200);
+    // A request without a valid token is refused by authentication (401) before it is counted against anyone.
+    assert.equal(await statusOf(ping(a.url)), 401);
   });
 });
