@@ -8,11 +8,15 @@
 //   never reaches the database.
 // - Every refusal and failure carries a stable code (ToolErrorCode) in structuredContent; a tool may shape its
 //   own refusals (execute_sales_query answers its compact error shape, with the code in it).
+// - The result cache (infra/cache) comes after the rate limit: a limited call is refused even when its answer is
+//   cached, so a limit means the same thing whether or not the cache is warm (and a loop cannot read without end
+//   from it). A tool declares what its answer depends on (`cache`); tools that declare nothing are not cached.
 // - `onCallFinished` listeners see one record per call, after the answer is built (metrics and the audit trail
 //   plug in here). A listener that throws is logged and ignored: it never changes an answer.
 import type { AuthInfo, CallToolResult, McpServer, ServerContext, StandardSchemaWithJSON, ToolAnnotations } from '@modelcontextprotocol/server';
 import type { Database, Identity } from '../db/types.js';
 import { fairShareKey } from '../db/types.js';
+import type { ResultCache } from '../infra/cache/result-cache.js';
 import { AccessDeniedError, RateLimitedError, toolErrorCode, type ToolErrorCode, UnknownIdentityError } from '../infra/errors.js';
 import type { Logger } from '../infra/logger.js';
 import { annotateSpan, inSpan } from '../infra/tracing.js';
@@ -121,6 +125,11 @@ export interface ToolDefinition<Args> {
   readonly annotations?: ToolAnnotations;
   /** 'optional': the tool answers without an identity (get_current_utc_date); it is still rate limited. */
   readonly identity?: 'required' | 'optional';
+  /**
+   * What this tool's answer depends on besides the caller's scope and the data (the result cache's key material),
+   * or undefined for a call whose answer must not be cached. Absent: the tool is never cached.
+   */
+  readonly cache?: (args: Args) => unknown;
   /** How this tool answers a refusal or failure the pipeline raises; default: text plus {err, code}. */
   readonly refuse?: (args: Args, message: string, code: ToolErrorCode) => CallToolResult;
 }
@@ -149,6 +158,7 @@ export class CallPipeline {
       readonly rateLimiter: CallRateLimiter;
       readonly inFlight: InFlight;
       readonly log: Logger;
+      readonly cache?: ResultCache | undefined;
     },
   ) {}
 
@@ -207,7 +217,10 @@ export class CallPipeline {
         }
         identity = await this.deps.identities.resolve(raw);
         await this.deps.rateLimiter.take(fairShareKey(identity), name);
-        return handler(args, { identity, signal: raw.signal });
+        const resolved = identity;
+        const run = () => handler(args, { identity: resolved, signal: raw.signal });
+        const material = this.deps.cache?.enabled ? definition.cache?.(args) : undefined;
+        return material === undefined ? run() : this.deps.cache!.through(name, material, resolved, run);
       });
     } catch (error) {
       result = refuse(this.describe(error, name), toolErrorCode(error));
@@ -278,7 +291,7 @@ export function registerTool<Schema extends StandardSchemaWithJSON>(
   definition: ToolDefinition<StandardSchemaWithJSON.InferOutput<Schema>> & { readonly inputSchema: Schema },
   handler: (args: StandardSchemaWithJSON.InferOutput<Schema>, call: ToolCall) => Promise<CallToolResult>,
 ): void {
-  const { identity: _identity, refuse: _refuse, ...config } = definition;
+  const { identity: _identity, refuse: _refuse, cache: _cache, ...config } = definition;
   server.registerTool(name, config as typeof config & { inputSchema: Schema }, ((args: StandardSchemaWithJSON.InferOutput<Schema>, ctx: ServerContext) =>
     pipeline.run(name, definition, handler as ToolHandler<StandardSchemaWithJSON.InferOutput<Schema>>, args, {
       authInfo: ctx.http?.authInfo ?? caller.processAuthInfo?.(),
