@@ -133,6 +133,7 @@ describe('two replicas, one database, one Redis: sharing, invalidation by a seed
     assert.match(seeded.stderr, /embedding request to Ollama .* failed/, seeded.stderr);
     const truth = await ownerCount(t.config.databaseUrl!);
     assert.notDeepEqual([[truth]], first.rows, 'the seed changed the answer');
+    // Each replica learns of the seed from its notification (milliseconds after the commit, long before the CLI ends).
     for (const client of [ca, cb]) {
       const now = await ask(client, COUNT_SQL);
       assert.deepEqual(now.rows, [[truth]], 'no replica serves the old answer');

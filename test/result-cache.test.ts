@@ -15,7 +15,15 @@ import type { CallToolResult } from '@modelcontextprotocol/server';
 import { REGIONAL_MANAGERS, STORES } from '../src/data/stores.js';
 import { readDataVersion } from '../src/db/data-version.js';
 import type { Identity } from '../src/db/types.js';
-import { CACHE_META } from '../src/infra/cache/result-cache.js';
+import { CACHE_META, ResultCache } from '../src/infra/cache/result-cache.js';
+import { captureDataVersion, DataVersionWatch, withDataVersionCapture } from '../src/db/data-version.js';
+import { loadConfig } from '../src/infra/config.js';
+import { createLogger } from '../src/infra/logger.js';
+import { runConfigCheck } from '../src/cli/config-check.js';
+import { InFlight } from '../src/protocol/context.js';
+import { CallPipeline, devIdentities } from '../src/protocol/pipeline.js';
+import { createRateLimiter } from '../src/security/rate-limit.js';
+import { Writable } from 'node:stream';
 import { StatementKeys } from '../src/infra/cache/statement-key.js';
 import { identityFromClaims, type StoreEntry } from '../src/security/claims.js';
 import { backendsUnderTest, createTestDatabase, PG_ADMIN_URL, serverUnavailableReason, type TestDatabase } from './support/databases.js';
@@ -89,10 +97,10 @@ describe('statement keys', { skip: pgSkip }, () => {
   });
 });
 
-describe('the data version', { skip: pgSkip }, () => {
+describe('the data version and the pipeline stage', { skip: pgSkip }, () => {
   let t: TestDatabase;
   before(async () => {
-    t = await createTestDatabase('server', { seeded: false });
+    t = await createTestDatabase('server', { customers: 20, embeddings: false });
   });
   after(async () => t?.cleanup());
 
@@ -117,6 +125,103 @@ describe('the data version', { skip: pgSkip }, () => {
       throw new Error('roll back');
     }).catch(() => undefined);
     assert.equal(await readDataVersion(t.db), still);
+  });
+
+  test('the watch: while it listens, the version costs no read; a change is seen when its notification arrives', async () => {
+    let reads = 0;
+    const watch = new DataVersionWatch(async () => {
+      reads++;
+      return readDataVersion(t.db);
+    }, t.config.databaseUrl);
+    try {
+      const first = await watch.newest();
+      await eventually('listening', async () => {
+        const before_ = reads;
+        await watch.newest();
+        await watch.newest();
+        return reads === before_;
+      });
+      const settled = reads;
+      for (let i = 0; i < 20; i++) assert.equal(await watch.newest(), first);
+      assert.equal(reads, settled, 'no read while listening and fresh');
+      await t.db.withAdminTransaction((session) => session.exec('DELETE FROM retail.inventory WHERE false'));
+      await eventually('the change is seen', async () => (await watch.newest()) > first, 2_000);
+    } finally {
+      await watch.close();
+    }
+    // Without a listener (embedded): every lookup reads.
+    const plain = new DataVersionWatch(async () => {
+      reads++;
+      return readDataVersion(t.db);
+    });
+    const before_ = reads;
+    await plain.newest();
+    await plain.newest();
+    assert.equal(reads - before_, 2);
+  });
+
+  test('the pipeline: looked up after the rate limit (a limited call is refused even when cached), failures never stored, undeclared tools never cached', async () => {
+    const db = withDataVersionCapture(t.db);
+    const warnings: string[] = [];
+    const cache = new ResultCache(
+      { enabled: true, ttlMs: 60_000, memoryBytes: 1 << 20, keyPrefix: 'test' },
+      { newestVersion: () => readDataVersion(t.db), computeAt: captureDataVersion, warn: (m) => warnings.push(m) },
+    );
+    const pipeline = new CallPipeline({
+      identities: devIdentities(t.db),
+      rateLimiter: createRateLimiter({ perMinute: 3, burst: 0, keyPrefix: `test-${randomBytes(4).toString('hex')}` }),
+      inFlight: new InFlight(),
+      log: createLogger('silent', 'json'),
+      cache,
+    });
+    let ran = 0;
+    let fail = false;
+    const stores = async (_args: unknown, call: { identity: Identity | undefined }): Promise<CallToolResult> => {
+      ran++;
+      const { rows } = await db.withIdentity(call.identity!, (session) => session.query('SELECT count(*)::int FROM retail.stores'));
+      return fail ? { content: [{ type: 'text', text: 'failed' }], isError: true } : { content: [{ type: 'text', text: String(rows[0]![0]) }] };
+    };
+    const as = (userId: string) => ({ authInfo: { token: '', clientId: 'x-rls-user-id', scopes: [], extra: { userId } } });
+    const cached = { cache: () => 'stores' };
+    const seattle = as(STORES[0]!.managerId);
+    const first = await pipeline.run('t', cached, stores, {}, seattle);
+    const second = await pipeline.run('t', cached, stores, {}, seattle);
+    assert.equal(ran, 1, 'the second call was answered from the cache');
+    assert.deepEqual(second.content, first.content);
+    assert.equal(tierOf(second), 'memory');
+    await pipeline.run('t', cached, stores, {}, seattle);
+    const limited = await pipeline.run('t', cached, stores, {}, seattle);
+    assert.equal((limited.structuredContent as { code: string }).code, 'RATE_LIMITED', 'refused though its answer is cached');
+    // Another identity; a failure is returned, not stored; a tool without a cache declaration always runs.
+    const tacoma = as(STORES[1]!.managerId);
+    fail = true;
+    assert.equal((await pipeline.run('t', cached, stores, {}, tacoma)).isError, true);
+    fail = false;
+    assert.equal((await pipeline.run('t', cached, stores, {}, tacoma)).isError, undefined);
+    assert.equal(ran, 3, 'the failure was not stored');
+    await pipeline.run('u', {}, stores, {}, tacoma);
+    await pipeline.run('u', {}, stores, {}, tacoma);
+    assert.equal(ran, 5);
+    assert.equal(cache.stats().hits.memory, 2);
+    assert.deepEqual(warnings, []);
+    await cache.close();
+  });
+});
+
+describe('settings', () => {
+  test('ZAVA_CACHE, ZAVA_CACHE_TTL_MS, ZAVA_CACHE_MEMORY_MB, ZAVA_CACHE_PREFIX: defaults, validation naming the variable, config check', () => {
+    const defaults = loadConfig({}, {});
+    assert.deepEqual(defaults.cache, { enabled: true, ttlMs: 300_000, memoryMb: 64, keyPrefix: 'zava:cache' });
+    assert.equal(loadConfig({}, { ZAVA_CACHE: 'off' }).cache.enabled, false);
+    assert.throws(() => loadConfig({}, { ZAVA_CACHE: 'maybe' }), /ZAVA_CACHE must be on or off/);
+    assert.throws(() => loadConfig({}, { ZAVA_CACHE_TTL_MS: '0' }), /ZAVA_CACHE_TTL_MS must be greater than 0/);
+    assert.throws(() => loadConfig({}, { ZAVA_CACHE_MEMORY_MB: 'lots' }), /ZAVA_CACHE_MEMORY_MB must be a number/);
+    let printed = '';
+    const out = new Writable({ write: (chunk, _encoding, done) => ((printed += String(chunk)), done()) });
+    runConfigCheck(loadConfig({}, { ZAVA_CACHE_TTL_MS: '1000', REDIS_URL: 'redis://:sesame@cache.example:6379' }), out, {});
+    const effective = JSON.parse(printed.slice(0, printed.lastIndexOf('}') + 1)) as { cache: { ttlMs: number }; rateLimit: { redisUrl: string } };
+    assert.equal(effective.cache.ttlMs, 1000);
+    assert.doesNotMatch(printed, /sesame/);
   });
 });
 
@@ -262,13 +367,24 @@ for (const { kind, skip } of await backendsUnderTest()) {
       try {
         await writer.write(`INSERT INTO zava_data.customers (first_name, last_name, email, primary_store_id) VALUES ('Cache', 'Test', 'cache-${randomBytes(4).toString('hex')}@example.com', 1)`);
         if (kind === 'embedded') return; // each embedded process has its own copy of the data: nothing is shared to change
-        assert.equal(await ask(a), Number(before_) + 1);
-        assert.equal(await ask(b), Number(before_) + 1);
+        // Both learn of the change from its notification (milliseconds); never the old answer once they have.
+        await eventually('process a answers the new count', async () => (await ask(a)) === Number(before_) + 1);
+        await eventually('process b answers the new count', async () => (await ask(b)) === Number(before_) + 1);
+        for (const server of [a, b]) assert.equal(await ask(server), Number(before_) + 1);
       } finally {
         await writer.close();
       }
     });
   });
+}
+
+async function eventually(what: string, check: () => Promise<boolean>, ms = 5_000): Promise<void> {
+  const deadline = Date.now() + ms;
+  while (Date.now() < deadline) {
+    if (await check()) return;
+    await new Promise((resolve) => setTimeout(resolve, 50));
+  }
+  assert.fail(`${what}: not within ${ms} ms`);
 }
 
 function scopeOf(identity: Identity) {

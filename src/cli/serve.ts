@@ -7,7 +7,7 @@ import { SlowQueryLog, withSlowQueryLog } from '../db/slow-queries.js';
 import { ServerMetrics } from '../infra/metrics.js';
 import { ResultCache, type CacheSettings } from '../infra/cache/result-cache.js';
 import { StatementKeys } from '../infra/cache/statement-key.js';
-import { captureDataVersion, readDataVersion, withDataVersionCapture } from '../db/data-version.js';
+import { captureDataVersion, DataVersionWatch, readDataVersion, withDataVersionCapture } from '../db/data-version.js';
 import { startMetricsServer } from '../protocol/metrics-http.js';
 import { startTracing } from '../infra/tracing.js';
 import { auditListener } from '../protocol/audit-listener.js';
@@ -168,6 +168,7 @@ export async function runServe(config: Config, options: ServeOptions = {}): Prom
   let identity: IdentityStack;
   let redis: ReturnType<typeof redisCheck> | undefined;
   let cache: ResultCache | undefined;
+  let versions: DataVersionWatch | undefined;
   // The audit trail's writer: queued, batched, off every call's path (src/infra/audit.ts).
   const audit = config.auditEnabled
     ? new AuditWriter((entries) => writeAuditEntries(db, entries), {
@@ -187,8 +188,10 @@ export async function runServe(config: Config, options: ServeOptions = {}): Prom
     });
     // Inside the slow-query record: the cache's data-version read is not a tool statement and is not counted.
     const served = withSlowQueryLog(withDataVersionCapture(raw), slowQueries, (sample) => metrics.statement(sample));
+    versions = new DataVersionWatch(() => readDataVersion(raw), config.databaseUrl, (message) => log.warn(message));
+    const watch = versions;
     cache = new ResultCache(cacheSettings(config), {
-      newestVersion: () => readDataVersion(raw),
+      newestVersion: () => watch.newest(),
       computeAt: captureDataVersion,
       warn: (message) => log.warn(message),
       observer: metrics.cacheObserver,
@@ -230,6 +233,7 @@ export async function runServe(config: Config, options: ServeOptions = {}): Prom
     };
   } catch (error) {
     await cache?.close();
+    await versions?.close();
     await db.close();
     await provider.close?.();
     throw error;
@@ -293,6 +297,7 @@ export async function runServe(config: Config, options: ServeOptions = {}): Prom
     releaseSignals();
     await identity.close();
     await cache?.close();
+    await versions?.close();
     await db.close();
     await provider.close?.();
     throw error;
@@ -307,6 +312,7 @@ export async function runServe(config: Config, options: ServeOptions = {}): Prom
   if (unwritten > 0) log.warn({ unwritten }, 'audit entries not written before shutdown');
   await identity.close();
   await cache?.close();
+  await versions?.close();
   await db.close();
   await provider.close?.();
   redis?.close();

@@ -937,8 +937,9 @@ const salesRollup: Migration = {
  * that writes a retail table bumps it in the same transaction (statement-level triggers), so a seed, an import,
  * an embeddings rebuild or an operator's own UPDATE all invalidate, and the new version becomes visible, on the
  * primary and on each standby, exactly when the data does. The new value is at least the wall clock in
- * milliseconds, so it still rises after a restore brings back an older row. The query role reads it inside a
- * tool's own read (see db/data-version.ts), wherever that read runs.
+ * milliseconds, so it still rises after a restore brings back an older row. Each bump also notifies
+ * `zava_data_version` at commit, so servers learn of it without asking. The query role reads it inside a tool's
+ * own read (see db/data-version.ts), wherever that read runs.
  */
 /**
  * Where the tables a tool answer reads live: the retail tables, the data behind the retail views (zava_data), the
@@ -965,6 +966,8 @@ const dataVersion: Migration = {
       CREATE FUNCTION zava_cache.bump_data_version() RETURNS trigger LANGUAGE plpgsql AS $fn$
         BEGIN
           UPDATE zava_cache.data_version SET version = greatest(version + 1, (extract(epoch FROM clock_timestamp()) * 1000)::bigint);
+          -- Delivered at commit (once per transaction) to every server LISTENing on the primary.
+          PERFORM pg_notify('zava_data_version', '');
           RETURN NULL;
         END
         $fn$;

@@ -6,9 +6,8 @@
 //   tool answers depends on those three only (RLS admits rows by store, masks personal data by permission), and a
 //   statement that could read more of the caller (current_setting, CURRENT_USER) is not cached at all
 //   (statement-key.ts). An answer computed for one scope is never served to another.
-// - Data version: the newest one is read on the primary before every lookup (coalesced: concurrent lookups share
-//   one read, and a lookup never uses a read that started before it), so a data change committed before a call
-//   started is never answered from the cache, on any replica. An answer is stored under the version its own read
+// - Data version: the newest one as db/data-version.ts knows it (from the primary: notified of each change, or
+//   read before the lookup), so no replica answers from the cache what a data change made old. An answer is stored under the version its own read
 //   saw (db/data-version.ts); one computed on a standby that has not replayed the newest version is returned but
 //   not stored, so a lagging standby never puts stale rows under the new version.
 // - Only successful answers are stored; refusals and failures are not.
@@ -56,7 +55,7 @@ export interface CacheStats {
 }
 
 export interface CacheDeps {
-  /** The newest data version, on the primary. */
+  /** The newest data version, on the primary (DataVersionWatch). */
   readonly newestVersion: () => Promise<number>;
   /** Runs a tool's work and tells the data version its reads saw (db/data-version.ts). */
   readonly computeAt: <T>(work: () => Promise<T>) => Promise<{ value: T; version: number | undefined }>;
@@ -74,8 +73,6 @@ export class ResultCache {
   private readonly redis: Redis | undefined;
   private redisDown = false;
   private readonly counts = { memory: 0, redis: 0, misses: 0 };
-  private versionRead: Promise<number> | undefined;
-  private nextVersionRead: Promise<number> | undefined;
   private versionWarned = false;
 
   constructor(
@@ -156,7 +153,7 @@ export class ResultCache {
   ): Promise<{ answer: CallToolResult } | { version: number; digest: string } | undefined> {
     let version: number;
     try {
-      version = await this.newestVersion();
+      version = await this.deps.newestVersion();
       if (this.versionWarned) this.deps.warn('result cache: the data version can be read again; caching resumed');
       this.versionWarned = false;
     } catch (error) {
@@ -214,27 +211,6 @@ export class ResultCache {
     this.deps.warn(`result cache: Redis unavailable (${error instanceof Error ? error.message : String(error)}); answering without the shared cache until it is back`);
     // A timed-out command on a connection that is still up: try again after a moment rather than at the next reconnect.
     if (this.redis?.status === 'ready') setTimeout(() => (this.redisDown = this.redis?.status !== 'ready'), 1_000).unref();
-  }
-
-  /**
-   * The newest data version. Lookups that arrive while a read is in flight wait for the next read, which they
-   * share: a lookup never takes a version read before it began, so it sees every change committed before it.
-   */
-  private newestVersion(): Promise<number> {
-    if (!this.versionRead) {
-      const read = this.deps.newestVersion().finally(() => {
-        if (this.versionRead === read) this.versionRead = undefined;
-      });
-      this.versionRead = read;
-      return read;
-    }
-    this.nextVersionRead ??= this.versionRead
-      .catch(() => undefined)
-      .then(() => {
-        this.nextVersionRead = undefined;
-        return this.newestVersion();
-      });
-    return this.nextVersionRead;
   }
 }
 

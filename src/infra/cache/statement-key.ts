@@ -14,6 +14,7 @@
 //   (the guard refuses it anyway).
 import { createHash } from 'node:crypto';
 import { fingerprintSync, loadModule, parseSync } from 'libpg-query';
+import { LRUCache } from 'lru-cache';
 
 /** STABLE only through the time zone and date style, which tool sessions fix; safe to cache for the TTL. */
 const STABLE_UNDER_FIXED_SETTINGS = new Set(['to_char', 'date_trunc', 'date_part', 'extract', 'to_date', 'to_timestamp', 'timezone']);
@@ -23,7 +24,14 @@ const MOMENT_LITERALS = new Set(['now', 'today', 'tomorrow', 'yesterday']);
 
 export const IMMUTABLE_FUNCTIONS_SQL = `SELECT proname FROM pg_catalog.pg_proc GROUP BY proname HAVING bool_and(provolatile = 'i')`;
 
+/** Statements whose key is remembered: a dashboard repeats a few statements, and a parse costs more than a lookup. */
+const REMEMBERED_STATEMENTS = 1_000;
+/** Longer texts are keyed afresh each time rather than kept (bounded memory whatever arrives). */
+const REMEMBERED_MAX_CHARS = 20_000;
+
 export class StatementKeys {
+  private readonly remembered = new LRUCache<string, { key: string | undefined }>({ max: REMEMBERED_STATEMENTS });
+
   private constructor(private readonly immutable: ReadonlySet<string>) {}
 
   /** Loads the parser and the database's immutable function names (`rows` runs IMMUTABLE_FUNCTIONS_SQL). */
@@ -35,6 +43,16 @@ export class StatementKeys {
 
   /** The statement's cache key, or undefined when its answer may not be cached (volatile, or unparsable). */
   keyOf(sql: string): string | undefined {
+    if (sql.length > REMEMBERED_MAX_CHARS) return this.compute(sql);
+    let found = this.remembered.get(sql);
+    if (!found) {
+      found = { key: this.compute(sql) };
+      this.remembered.set(sql, found);
+    }
+    return found.key;
+  }
+
+  private compute(sql: string): string | undefined {
     let tree: unknown;
     let fingerprint: string;
     try {
