@@ -268,7 +268,8 @@ for (const { kind, skip } of await backendsUnderTest()) {
     const prefix = `zava-test-cache-${randomBytes(6).toString('hex')}`;
 
     before(async () => {
-      t = await createTestDatabase(kind, { customers: 60, embeddings: false });
+      // Embedded: the seeded directory other suites use too (test/support caches it per run).
+      t = await createTestDatabase(kind, kind === 'embedded' ? { customers: 120 } : { customers: 60, embeddings: false });
       key = await newSigningKey();
       keyDir = await mkdtemp(path.join(tmpdir(), 'zava-cache-keys-'));
       const pem = createPublicKey({ key: key.jwk as never, format: 'jwk' }).export({ type: 'spki', format: 'pem' }) as string;
