@@ -206,6 +206,33 @@ describe('the data version and the pipeline stage', { skip: pgSkip }, () => {
     assert.deepEqual(warnings, []);
     await cache.close();
   });
+
+  test('the memory tier stays within its byte bound, counting evictions', async () => {
+    const db = withDataVersionCapture(t.db);
+    const counted = { evictions: 0, misses: 0, hits: 0 };
+    const small = new ResultCache(
+      { enabled: true, ttlMs: 60_000, memoryBytes: 4_000, keyPrefix: 'test' },
+      {
+        newestVersion: () => readDataVersion(t.db),
+        computeAt: captureDataVersion,
+        warn: () => undefined,
+        observer: { hit: () => counted.hits++, miss: () => counted.misses++, eviction: () => counted.evictions++, redisError: () => undefined, staleAnswer: () => undefined },
+      },
+    );
+    const identity = await t.db.resolveIdentity(STORES[0]!.managerId);
+    const answer = async (): Promise<CallToolResult> => {
+      const { rows } = await db.withIdentity(identity, (session) => session.query(`SELECT repeat('x', 500) AS filler`));
+      return { content: [{ type: 'text', text: String(rows[0]![0]) }] };
+    };
+    for (let i = 0; i < 10; i++) await small.through('t', i, identity, answer);
+    assert.equal(counted.misses, 10);
+    assert.ok(counted.evictions >= 6, `evictions: ${counted.evictions}`);
+    const stats = small.stats();
+    assert.ok(stats.bytes <= 4_000 && stats.entries >= 1 && stats.entries <= 4, JSON.stringify(stats));
+    await small.through('t', 9, identity, answer); // the newest entry is still there
+    assert.equal(counted.hits, 1);
+    await small.close();
+  });
 });
 
 describe('settings', () => {
