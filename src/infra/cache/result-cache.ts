@@ -210,7 +210,13 @@ export class ResultCache {
     this.redisDown = true;
     this.deps.warn(`result cache: Redis unavailable (${error instanceof Error ? error.message : String(error)}); answering without the shared cache until it is back`);
     // A timed-out command on a connection that is still up: try again after a moment rather than at the next reconnect.
-    if (this.redis?.status === 'ready') setTimeout(() => (this.redisDown = this.redis?.status !== 'ready'), 1_000).unref();
+    if (this.redis?.status === 'ready') {
+      setTimeout(() => {
+        if (this.redis?.status !== 'ready' || !this.redisDown) return; // a reconnect's 'ready' will say it
+        this.redisDown = false;
+        this.deps.warn('result cache: Redis answers again; the shared cache is back');
+      }, 1_000).unref();
+    }
   }
 }
 
