@@ -54,6 +54,9 @@ describe('reads on a hot standby (own primary and standby)', { skip: (await serv
     http = await startHttpServer(['--database-url', primary.url()], {
       ZAVA_READ_REPLICA_URLS: standby.url('postgres', 'zava_query'),
       ZAVA_POOL_CONNECT_TIMEOUT_MS: '1000',
+      // Where reads go is the subject here: every call must reach a database, not the result cache
+      // (test/cache-faults.test.ts covers the cache on a standby).
+      ZAVA_CACHE: 'off',
     });
   });
   after(async () => {

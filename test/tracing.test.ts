@@ -1,5 +1,5 @@
 // OpenTelemetry traces as a collector receives them: a local OTLP/HTTP endpoint of the test's own takes what a
-// spawned server exports when OTEL_EXPORTER_OTLP_ENDPOINT is set — a span per tool call, with the guard, the
+// spawned server exports when OTEL_EXPORTER_OTLP_ENDPOINT is set — a span per tool call, with the cache lookup, the guard, the
 // statement and the query embedding as its children — and the call's log lines carry its trace id. Without the
 // setting nothing is exported and no log line has a trace id.
 import { after, before, describe, test } from 'node:test';
@@ -67,7 +67,7 @@ describe('OpenTelemetry traces', () => {
     const call = named('tools/call execute_sales_query')[0];
     assert.ok(call, `spans: ${spans.map((s) => s.name).join(', ')}`);
     const children = spans.filter((s) => s.parentSpanId === call.spanId).map((s) => s.name).sort();
-    assert.deepEqual(children, ['db.statement', 'sql.guard']);
+    assert.deepEqual(children, ['cache', 'db.statement', 'sql.guard'], 'the result cache lookup (a miss) has a span of its own');
     for (const child of spans.filter((s) => s.parentSpanId === call.spanId)) assert.equal(child.traceId, call.traceId);
     const searchCall = named('tools/call semantic_search_products')[0]!;
     const searchChildren = spans.filter((s) => s.parentSpanId === searchCall.spanId).map((s) => s.name);

@@ -8,6 +8,7 @@ import type { Logger } from '../infra/logger.js';
 import type { Database } from '../db/types.js';
 import { DEV_AUTH, type HttpAuth, jwtAuth } from '../protocol/auth.js';
 import type { InFlight } from '../protocol/context.js';
+import type { ResultCache } from '../infra/cache/result-cache.js';
 import { CallPipeline, devIdentities, jwtIdentities } from '../protocol/pipeline.js';
 import { StoreDirectory } from '../security/claims.js';
 import { JwtVerifier, readPublicKeySetting, type JwtSettings, type ZavaClaims } from '../security/jwt.js';
@@ -125,12 +126,20 @@ export interface IdentityStack {
   close(): Promise<void>;
 }
 
-export async function createIdentityStack(config: Config, db: Database, inFlight: InFlight, log: Logger, stdio: boolean): Promise<IdentityStack> {
+export async function createIdentityStack(
+  config: Config,
+  db: Database,
+  inFlight: InFlight,
+  log: Logger,
+  stdio: boolean,
+  /** The result cache the pipeline looks answers up in (absent: none). */
+  cache?: ResultCache,
+): Promise<IdentityStack> {
   const rateLimiter = createRateLimiter(config.rateLimit, (message) => log.warn(message));
   try {
     if (config.auth.mode === 'dev') {
       return {
-        pipeline: new CallPipeline({ identities: devIdentities(db), rateLimiter, inFlight, log }),
+        pipeline: new CallPipeline({ identities: devIdentities(db), rateLimiter, inFlight, log, cache }),
         httpAuth: DEV_AUTH,
         close: () => rateLimiter.close(),
       };
@@ -147,7 +156,7 @@ export async function createIdentityStack(config: Config, db: Database, inFlight
       const stdioToken = stdio ? await StdioToken.start(verifier, config.auth, log) : undefined;
       const stores = new StoreDirectory((sql) => db.ownerQuery(sql));
       return {
-        pipeline: new CallPipeline({ identities: jwtIdentities(db, stores, revocations), rateLimiter, inFlight, log }),
+        pipeline: new CallPipeline({ identities: jwtIdentities(db, stores, revocations), rateLimiter, inFlight, log, cache }),
         httpAuth: jwtAuth({
           verifier,
           issuer: config.auth.issuer,

@@ -5,6 +5,9 @@ import { DatabaseUnavailableError, DataLoadError } from '../infra/errors.js';
 import { databaseCheck, embeddingsCheck, Readiness, redisCheck, type ComponentCheck } from '../infra/health.js';
 import { SlowQueryLog, withSlowQueryLog } from '../db/slow-queries.js';
 import { ServerMetrics } from '../infra/metrics.js';
+import { ResultCache, type CacheSettings } from '../infra/cache/result-cache.js';
+import { StatementKeys } from '../infra/cache/statement-key.js';
+import { captureDataVersion, DataVersionWatch, readDataVersion, withDataVersionCapture } from '../db/data-version.js';
 import { startMetricsServer } from '../protocol/metrics-http.js';
 import { startTracing } from '../infra/tracing.js';
 import { auditListener } from '../protocol/audit-listener.js';
@@ -109,6 +112,17 @@ async function hasDataset(db: ManagedDatabase): Promise<boolean> {
   return result.rows[0]?.[0] === true;
 }
 
+/** The result cache's settings: ZAVA_CACHE*, shared through REDIS_URL when it is set. */
+export function cacheSettings(config: Config): CacheSettings {
+  return {
+    enabled: config.cache.enabled,
+    ttlMs: config.cache.ttlMs,
+    memoryBytes: config.cache.memoryMb * 1024 * 1024,
+    redisUrl: config.rateLimit.redisUrl,
+    keyPrefix: config.cache.keyPrefix,
+  };
+}
+
 export interface ServeOptions {
   /** Serve stdio (for clients that spawn the server) instead of Streamable HTTP. */
   readonly stdio?: boolean | undefined;
@@ -158,6 +172,8 @@ export async function runServe(config: Config, options: ServeOptions = {}): Prom
   let deps: ServerDeps;
   let identity: IdentityStack;
   let redis: ReturnType<typeof redisCheck> | undefined;
+  let cache: ResultCache | undefined;
+  let versions: DataVersionWatch | undefined;
   // The audit trail's writer: queued, batched, off every call's path (src/infra/audit.ts).
   const audit = config.auditEnabled
     ? new AuditWriter((entries) => writeAuditEntries(db, entries), {
@@ -175,12 +191,21 @@ export async function runServe(config: Config, options: ServeOptions = {}): Prom
       breaker: () => raw.operatorView?.().breaker as 'closed' | 'half-open' | 'open' | undefined,
       auditQueue: audit ? () => audit.counts.queued : undefined,
     });
-    const served = withSlowQueryLog(raw, slowQueries, (sample) => metrics.statement(sample));
+    // Inside the slow-query record: the cache's data-version read is not a tool statement and is not counted.
+    const served = withSlowQueryLog(withDataVersionCapture(raw), slowQueries, (sample) => metrics.statement(sample));
+    versions = new DataVersionWatch(() => readDataVersion(raw), config.databaseUrl, (message) => log.warn(message));
+    const watch = versions;
+    cache = new ResultCache(cacheSettings(config), {
+      newestVersion: () => watch.newest(),
+      computeAt: captureDataVersion,
+      warn: (message) => log.warn(message),
+      observer: metrics.cacheObserver,
+    });
     const schemas = new SchemaService(served);
     const hint = async (sql: string) => filterHint(sql, await schemas.filterValues());
     const inFlight = new InFlight();
     redis = config.rateLimit.redisUrl ? redisCheck(config.rateLimit.redisUrl) : undefined;
-    identity = await createIdentityStack(config, db, inFlight, log, options.stdio === true);
+    identity = await createIdentityStack(config, db, inFlight, log, options.stdio === true, cache);
     if (audit) identity.pipeline.onCallFinished(auditListener(audit));
     identity.pipeline.onCallFinished((record) => {
       metrics.toolCall({ tool: record.tool, code: record.code ?? 'OK', durationMs: record.durationMs });
@@ -196,8 +221,10 @@ export async function runServe(config: Config, options: ServeOptions = {}): Prom
       inFlight,
       pipeline: identity.pipeline,
       metrics,
+      statementKeys: cache.enabled ? await StatementKeys.load(async (sql) => (await raw.ownerQuery(sql)).rows) : undefined,
       operatorView: () => ({
         slowQueries: { thresholdMs: slowQueries.thresholdMs, slowest: slowQueries.top(10) },
+        cache: cache?.stats(),
         ...(raw.operatorView?.() ?? {}),
       }),
       audit,
@@ -210,6 +237,8 @@ export async function runServe(config: Config, options: ServeOptions = {}): Prom
       ),
     };
   } catch (error) {
+    await cache?.close();
+    await versions?.close();
     await db.close();
     await provider.close?.();
     throw error;
@@ -286,6 +315,8 @@ export async function runServe(config: Config, options: ServeOptions = {}): Prom
   } catch (error) {
     releaseSignals();
     await identity.close();
+    await cache?.close();
+    await versions?.close();
     await db.close();
     await provider.close?.();
     throw error;
@@ -299,6 +330,8 @@ export async function runServe(config: Config, options: ServeOptions = {}): Prom
   const unwritten = (await audit?.close(DRAIN_GRACE_MS)) ?? 0;
   if (unwritten > 0) log.warn({ unwritten }, 'audit entries not written before shutdown');
   await identity.close();
+  await cache?.close();
+  await versions?.close();
   await db.close();
   await provider.close?.();
   redis?.close();

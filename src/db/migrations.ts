@@ -932,6 +932,63 @@ const salesRollup: Migration = {
   },
 };
 
+/**
+ * Result cache (issues 12 and 15): the data version every cached answer is keyed under. One row; every statement
+ * that writes a retail table bumps it in the same transaction (statement-level triggers), so a seed, an import,
+ * an embeddings rebuild or an operator's own UPDATE all invalidate, and the new version becomes visible, on the
+ * primary and on each standby, exactly when the data does. The new value is at least the wall clock in
+ * milliseconds, so it still rises after a restore brings back an older row. Each bump also notifies
+ * `zava_data_version` at commit, so servers learn of it without asking. The query role reads it inside a tool's
+ * own read (see db/data-version.ts), wherever that read runs.
+ */
+/**
+ * Where the tables a tool answer reads live: the retail tables, the data behind the retail views (zava_data), the
+ * sales roll-up, and the imported catalog's stock levels. Every base table there gets the bump trigger.
+ */
+const VERSIONED_TABLES_SQL = `
+  SELECT c.oid::regclass FROM pg_class c JOIN pg_namespace n ON n.oid = c.relnamespace
+   WHERE c.relkind IN ('r', 'p')
+     AND (n.nspname IN ('retail', 'zava_data', 'zava_rollup') OR (n.nspname = 'zava_private' AND c.relname = 'catalog_stock_levels'))`;
+
+const dataVersion: Migration = {
+  version: 14,
+  name: 'data version for the result cache, bumped by every write to the retail tables',
+  async up(session, { queryRole }) {
+    const role = quoteIdent(queryRole);
+    await session.exec(`
+      CREATE SCHEMA IF NOT EXISTS zava_cache;
+      REVOKE ALL ON SCHEMA zava_cache FROM PUBLIC;
+      CREATE TABLE zava_cache.data_version (
+        only_row  boolean PRIMARY KEY DEFAULT true CHECK (only_row),
+        version   bigint NOT NULL
+      );
+      INSERT INTO zava_cache.data_version (version) VALUES ((extract(epoch FROM clock_timestamp()) * 1000)::bigint);
+      CREATE FUNCTION zava_cache.bump_data_version() RETURNS trigger LANGUAGE plpgsql AS $fn$
+        BEGIN
+          UPDATE zava_cache.data_version SET version = greatest(version + 1, (extract(epoch FROM clock_timestamp()) * 1000)::bigint);
+          -- Delivered at commit (once per transaction) to every server LISTENing on the primary.
+          PERFORM pg_notify('zava_data_version', '');
+          RETURN NULL;
+        END
+        $fn$;
+      REVOKE ALL ON FUNCTION zava_cache.bump_data_version() FROM PUBLIC;
+      GRANT USAGE ON SCHEMA zava_cache TO ${role};
+      GRANT SELECT ON zava_cache.data_version TO ${role};
+      DO $do$
+        DECLARE data_table regclass;
+        BEGIN
+          FOR data_table IN ${VERSIONED_TABLES_SQL} LOOP
+            EXECUTE format('CREATE TRIGGER bump_data_version AFTER INSERT OR UPDATE OR DELETE ON %s
+                              FOR EACH STATEMENT EXECUTE FUNCTION zava_cache.bump_data_version()', data_table);
+            EXECUTE format('CREATE TRIGGER bump_data_version_truncate AFTER TRUNCATE ON %s
+                              FOR EACH STATEMENT EXECUTE FUNCTION zava_cache.bump_data_version()', data_table);
+          END LOOP;
+        END
+      $do$;
+    `);
+  },
+};
+
 export const MIGRATIONS: readonly Migration[] = [
   schema,
   security,
@@ -946,6 +1003,7 @@ export const MIGRATIONS: readonly Migration[] = [
   tokenRevocation,
   salesRollup,
   embeddingChunks,
+  dataVersion,
 ];
 
 export interface MigrationReport {

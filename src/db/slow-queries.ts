@@ -12,6 +12,7 @@
 import { fingerprintSync, loadModule, normalizeSync } from 'libpg-query';
 import { LRUCache } from 'lru-cache';
 import { annotateSpan, inSpan } from '../infra/tracing.js';
+import { withIdentityWrapped } from './decorate.js';
 import type { Database, Identity, ReadSession } from './types.js';
 
 export interface SlowQueryStats {
@@ -146,15 +147,5 @@ export function withSlowQueryLog<D extends Database>(
       },
       options,
     );
-  // Methods are bound once, not on every access: tools reach the database through this on every call.
-  const bound = new Map<PropertyKey, unknown>();
-  return new Proxy(db, {
-    get(target, property, receiver) {
-      if (property === 'withIdentity') return withIdentity;
-      const value = Reflect.get(target, property, receiver) as unknown;
-      if (typeof value !== 'function') return value;
-      if (!bound.has(property)) bound.set(property, (value as (...args: unknown[]) => unknown).bind(target));
-      return bound.get(property);
-    },
-  });
+  return withIdentityWrapped(db, withIdentity);
 }

@@ -115,6 +115,13 @@ const ConfigSchema = z.object({
     requests: z.coerce.number({ error: 'ZAVA_EDGE_RATE_LIMIT must be a number' }).int('ZAVA_EDGE_RATE_LIMIT must be a whole number').min(0, 'ZAVA_EDGE_RATE_LIMIT must be 0 (off) or more'),
     windowSec: positiveInt('ZAVA_EDGE_RATE_LIMIT_WINDOW_SEC'),
   }),
+  /** The result cache (issue 12): on/off, TTL, memory bound; shared through Redis when REDIS_URL is set. */
+  cache: z.object({
+    enabled: z.boolean(),
+    ttlMs: positiveInt('ZAVA_CACHE_TTL_MS'),
+    memoryMb: positiveInt('ZAVA_CACHE_MEMORY_MB'),
+    keyPrefix: z.string().min(1, 'ZAVA_CACHE_PREFIX must not be empty'),
+  }),
   /** Roles that read customer e-mail and phone in clear (issue 11); the others get them masked by PostgreSQL. */
   piiReadRoles: z.array(z.enum(['head_office', 'regional_manager', 'store_manager'], {
     error: 'ZAVA_PII_READ_ROLES must list head_office, regional_manager or store_manager (comma-separated), or be "none"',
@@ -226,6 +233,12 @@ export function loadConfig(overrides: ConfigOverrides = {}, env: NodeJS.ProcessE
       requests: pick(undefined, 'ZAVA_EDGE_RATE_LIMIT', '1200'),
       windowSec: pick(undefined, 'ZAVA_EDGE_RATE_LIMIT_WINDOW_SEC', '60'),
     },
+    cache: {
+      enabled: onOff(pick(undefined, 'ZAVA_CACHE', 'on') as string, 'ZAVA_CACHE'),
+      ttlMs: pick(undefined, 'ZAVA_CACHE_TTL_MS', '300000'),
+      memoryMb: pick(undefined, 'ZAVA_CACHE_MEMORY_MB', '64'),
+      keyPrefix: pick(undefined, 'ZAVA_CACHE_PREFIX', 'zava:cache'),
+    },
     piiReadRoles: listSetting(pick(undefined, 'ZAVA_PII_READ_ROLES', 'head_office') as string),
     auditRetentionDays: pick(undefined, 'ZAVA_AUDIT_RETENTION_DAYS', '90'),
     auditQueueLimit: pick(undefined, 'ZAVA_AUDIT_QUEUE_LIMIT', '10000'),
@@ -244,6 +257,14 @@ export function loadConfig(overrides: ConfigOverrides = {}, env: NodeJS.ProcessE
   }
   if (auth.publicKey && auth.jwksUrl) throw new ConfigError('invalid configuration:\n- give ZAVA_JWT_PUBLIC_KEY or ZAVA_JWT_JWKS_URL, not both');
   return parsed.data;
+}
+
+/** on/off (also true/false, 1/0); anything else is refused naming the variable. */
+function onOff(value: string, name: string): boolean {
+  const normalized = value.trim().toLowerCase();
+  if (['on', 'true', '1'].includes(normalized)) return true;
+  if (['off', 'false', '0'].includes(normalized)) return false;
+  throw new ConfigError(`invalid configuration:\n- ${name} must be on or off`);
 }
 
 /** "a, b" → ['a', 'b']; "none" or empty → []. */

@@ -6,6 +6,7 @@
 //   statement observer (each identity-scoped statement, slow-queries.ts); gauges (pools, breaker, audit queue)
 //   are read when Prometheus scrapes, from the components that own the figures.
 import { Counter, Gauge, Histogram, Registry, collectDefaultMetrics } from 'prom-client';
+import type { CacheObserver } from './cache/result-cache.js';
 
 /** One tool call, as the metrics see it (a subset of the pipeline's CallRecord). */
 export interface ToolCallSample {
@@ -44,6 +45,8 @@ export class ServerMetrics {
   private readonly guardRefusals: Counter;
   private readonly rateLimited: Counter<'tool'>;
   private readonly edgeLimited: Counter;
+  /** The result cache's counters (infra/cache/result-cache.ts), fed through `cacheObserver`. */
+  readonly cacheObserver: CacheObserver;
 
   constructor(backend: 'embedded' | 'server', sources: GaugeSources = {}) {
     this.registry.setDefaultLabels({ backend });
@@ -69,6 +72,18 @@ export class ServerMetrics {
     this.guardRefusals = new Counter({ name: 'zava_guard_refusals_total', help: 'Queries the SQL guard refused before they reached the database.', registers });
     this.rateLimited = new Counter({ name: 'zava_rate_limited_total', help: 'Tool calls refused by the rate limit.', labelNames: ['tool'], registers });
     this.edgeLimited = new Counter({ name: 'zava_http_requests_limited_total', help: 'HTTP requests refused with 429 by the edge request limit, before the MCP layer.', registers });
+    const cacheHits = new Counter({ name: 'zava_cache_hits_total', help: 'Tool answers served from the result cache, by tier (memory or redis).', labelNames: ['tier'], registers });
+    const cacheMisses = new Counter({ name: 'zava_cache_misses_total', help: 'Cacheable tool calls the result cache did not hold.', registers });
+    const cacheEvictions = new Counter({ name: 'zava_cache_evictions_total', help: 'Entries the memory tier dropped to stay within its byte bound.', registers });
+    const cacheRedisErrors = new Counter({ name: 'zava_cache_redis_errors_total', help: 'Failed Redis commands and connection errors of the shared cache tier.', registers });
+    const cacheStale = new Counter({ name: 'zava_cache_stale_answers_total', help: 'Answers computed at an older data version than the newest (a lagging standby): returned, not stored.', registers });
+    this.cacheObserver = {
+      hit: (tier) => cacheHits.inc({ tier }),
+      miss: () => cacheMisses.inc(),
+      eviction: () => cacheEvictions.inc(),
+      redisError: () => cacheRedisErrors.inc(),
+      staleAnswer: () => cacheStale.inc(),
+    };
     if (sources.pools) {
       const pools = sources.pools;
       for (const [figure, help] of [

@@ -1,5 +1,6 @@
 // What every tool needs, shared by all MCP server instances of one process (HTTP: one for 2025-era requests and
 // a pool for 2026-07-28 exchanges; stdio: one per connection), and who is calling.
+import type { StatementKeys } from '../infra/cache/statement-key.js';
 import type { AuthInfo } from '@modelcontextprotocol/server';
 import type { CallPipeline } from './pipeline.js';
 import type { Database, Identity } from '../db/types.js';
@@ -39,6 +40,8 @@ export interface ServerDeps {
   readonly operatorView?: (() => Record<string, unknown>) | undefined;
   /** The audit trail (issue 11): every finished tool call is recorded here; absent → not recorded. */
   readonly audit?: AuditSink | undefined;
+  /** The result cache's statement keys (execute_sales_query); absent: ad-hoc SQL is not cached. */
+  readonly statementKeys?: StatementKeys | undefined;
   /** What GET /ready reports (absent: always ready). */
   readonly readiness?: Readiness | undefined;
 }

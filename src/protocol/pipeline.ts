@@ -9,11 +9,15 @@
 //   input-validation.ts), so a malformed call is a VALIDATION_ERROR like any other refusal.
 // - Every refusal and failure carries a stable code (ToolErrorCode) in structuredContent; a tool may shape its
 //   own refusals (execute_sales_query answers its compact error shape, with the code in it).
+// - The result cache (infra/cache) comes after the rate limit: a limited call is refused even when its answer is
+//   cached, so a limit means the same thing whether or not the cache is warm (and a loop cannot read without end
+//   from it). A tool declares what its answer depends on (`cache`); tools that declare nothing are not cached.
 // - `onCallFinished` listeners see one record per call, after the answer is built (metrics and the audit trail
 //   plug in here). A listener that throws is logged and ignored: it never changes an answer.
 import type { AuthInfo, CallToolResult, McpServer, ServerContext, StandardSchemaWithJSON, ToolAnnotations } from '@modelcontextprotocol/server';
 import type { Database, Identity } from '../db/types.js';
 import { fairShareKey } from '../db/types.js';
+import type { ResultCache } from '../infra/cache/result-cache.js';
 import { AccessDeniedError, RateLimitedError, toolErrorCode, type ToolErrorCode, UnknownIdentityError } from '../infra/errors.js';
 import type { Logger } from '../infra/logger.js';
 import { annotateSpan, inSpan } from '../infra/tracing.js';
@@ -123,6 +127,11 @@ export interface ToolDefinition<Args> {
   readonly annotations?: ToolAnnotations;
   /** 'optional': the tool answers without an identity (get_current_utc_date); it is still rate limited. */
   readonly identity?: 'required' | 'optional';
+  /**
+   * What this tool's answer depends on besides the caller's scope and the data (the result cache's key material),
+   * or undefined for a call whose answer must not be cached. Absent: the tool is never cached.
+   */
+  readonly cache?: (args: Args) => unknown;
   /** How this tool answers a refusal or failure the pipeline raises; default: text plus {err, code}. */
   readonly refuse?: (args: Args, message: string, code: ToolErrorCode) => CallToolResult;
 }
@@ -151,6 +160,7 @@ export class CallPipeline {
       readonly rateLimiter: CallRateLimiter;
       readonly inFlight: InFlight;
       readonly log: Logger;
+      readonly cache?: ResultCache | undefined;
     },
   ) {}
 
@@ -214,7 +224,11 @@ export class CallPipeline {
         }
         // The arguments are checked here, not by the SDK, so a malformed call is coded, counted and audited.
         const checked = await validateArguments<Args>(name, definition.inputSchema, args);
-        return checked.ok ? handler(checked.args, call) : refuse(checked.message, 'VALIDATION_ERROR');
+        if (!checked.ok) return refuse(checked.message, 'VALIDATION_ERROR');
+        const run = () => handler(checked.args, call);
+        // Keyed by the validated arguments (defaults applied), so calls that mean the same share an entry.
+        const material = call.identity && this.deps.cache?.enabled ? definition.cache?.(checked.args) : undefined;
+        return material === undefined ? run() : this.deps.cache!.through(name, material, call.identity!, run);
       });
     } catch (error) {
       result = refuse(this.describe(error, name), toolErrorCode(error));
@@ -285,7 +299,7 @@ export function registerTool<Schema extends StandardSchemaWithJSON>(
   definition: ToolDefinition<StandardSchemaWithJSON.InferOutput<Schema>> & { readonly inputSchema: Schema },
   handler: (args: StandardSchemaWithJSON.InferOutput<Schema>, call: ToolCall) => Promise<CallToolResult>,
 ): void {
-  const { identity: _identity, refuse: _refuse, ...config } = definition;
+  const { identity: _identity, refuse: _refuse, cache: _cache, ...config } = definition;
   // The SDK lists the real schema but accepts any arguments: the pipeline validates them (input-validation.ts).
   server.registerTool(name, { ...config, inputSchema: advertised(config.inputSchema) } as typeof config & { inputSchema: Schema }, ((args: StandardSchemaWithJSON.InferOutput<Schema>, ctx: ServerContext) =>
     pipeline.run(name, definition, handler as ToolHandler<StandardSchemaWithJSON.InferOutput<Schema>>, args, {

@@ -10,6 +10,9 @@ import type { Outcome } from '../../analytics/scope.js';
 import type { ToolErrorCode } from '../../infra/errors.js';
 import { text } from './result.js';
 
+/** The typed tools' answers depend on their arguments, the caller's scope and the data only: cached by arguments. */
+export const cacheByArguments = (args: unknown): unknown => args;
+
 export const READ_ONLY = { readOnlyHint: true, destructiveHint: false, idempotentHint: true, openWorldHint: false } as const;
 
 const ISO_DATE = z.string().regex(/^\d{4}-\d{2}-\d{2}$/, 'a date as YYYY-MM-DD');

@@ -5,7 +5,7 @@ import { money } from '../../analytics/sales.js';
 import { runScoped } from '../../analytics/scope.js';
 import type { ServerDeps } from '../context.js';
 import { registerTool, type ToolHost } from '../pipeline.js';
-import { ChangeShape, FiltersArg, MetricChangesShape, MetricsShape, PERIOD_HELP, PeriodArg, PeriodShape, periodText, READ_ONLY, typedAnswer, typedRefusal } from './analytics.js';
+import { ChangeShape, FiltersArg, MetricChangesShape, MetricsShape, PERIOD_HELP, PeriodArg, PeriodShape, periodText, READ_ONLY, typedAnswer, typedRefusal, cacheByArguments } from './analytics.js';
 import { text } from './result.js';
 
 const COMPARE_GROUPS = ['none', 'store', 'region', 'category', 'product_type', 'product'] as const;
@@ -56,6 +56,7 @@ export function registerComparePeriodsTool(host: ToolHost, deps: ServerDeps): vo
       outputSchema: ComparePeriodsOutput,
       annotations: READ_ONLY,
       refuse: typedRefusal,
+      cache: cacheByArguments,
     },
     async (args, call) =>
         typedAnswer(await runScoped(deps.db, deps.log, 'compare_periods', call.identity, call.signal, (scope) => comparePeriods(scope, args)), 'change by group', (c) => {

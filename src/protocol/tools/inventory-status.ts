@@ -4,7 +4,7 @@ import { DEFAULT_RISK_DAYS, inventoryStatus } from '../../analytics/inventory-st
 import { runScoped } from '../../analytics/scope.js';
 import type { ServerDeps } from '../context.js';
 import { registerTool, type ToolHost } from '../pipeline.js';
-import { PeriodShape, READ_ONLY, typedAnswer, typedRefusal } from './analytics.js';
+import { PeriodShape, READ_ONLY, typedAnswer, typedRefusal, cacheByArguments } from './analytics.js';
 import { text } from './result.js';
 
 export const InventoryStatusOutput = z.object({
@@ -56,6 +56,7 @@ export function registerInventoryStatusTool(host: ToolHost, deps: ServerDeps): v
       outputSchema: InventoryStatusOutput,
       annotations: READ_ONLY,
       refuse: typedRefusal,
+      cache: cacheByArguments,
     },
     async (args, call) =>
         typedAnswer(await runScoped(deps.db, deps.log, 'inventory_status', call.identity, call.signal, (scope) => inventoryStatus(scope, args)), 'stock items', (s) => ({

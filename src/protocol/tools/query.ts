@@ -43,6 +43,8 @@ export function registerQueryTool(host: ToolHost, deps: ServerDeps): void {
       outputSchema: CompactResultShape,
       annotations: { readOnlyHint: true, destructiveHint: false, idempotentHint: true, openWorldHint: false },
       refuse: ({ postgresql_query }, message, code) => compactAnswer({ result: compactError(message, postgresql_query, code), isError: true }, 'query'),
+      // Keyed by the normalized statement; volatile statements (now(), random(), CURRENT_DATE …) are not cached.
+      cache: ({ postgresql_query }) => deps.statementKeys?.keyOf(postgresql_query),
     },
     async ({ postgresql_query }, call) => compactAnswer(await deps.queries.execute(call.identity, postgresql_query, call.signal), 'query'),
   );

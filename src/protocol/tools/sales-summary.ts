@@ -5,7 +5,7 @@ import { money } from '../../analytics/sales.js';
 import { runScoped } from '../../analytics/scope.js';
 import type { ServerDeps } from '../context.js';
 import { registerTool, type ToolHost } from '../pipeline.js';
-import { FiltersArg, GroupByArg, MetricsShape, metricsText, PeriodArg, PeriodShape, periodText, READ_ONLY, typedAnswer, typedRefusal } from './analytics.js';
+import { FiltersArg, GroupByArg, MetricsShape, metricsText, PeriodArg, PeriodShape, periodText, READ_ONLY, typedAnswer, typedRefusal, cacheByArguments } from './analytics.js';
 
 export const SalesSummaryOutput = z.object({
   period: PeriodShape,
@@ -39,6 +39,7 @@ export function registerSalesSummaryTool(host: ToolHost, deps: ServerDeps): void
       outputSchema: SalesSummaryOutput,
       annotations: READ_ONLY,
       refuse: typedRefusal,
+      cache: cacheByArguments,
     },
     async (args, call) =>
         typedAnswer(await runScoped(deps.db, deps.log, 'sales_summary', call.identity, call.signal, (scope) => salesSummary(scope, args)), 'sales by group', (s) => ({

@@ -4,7 +4,7 @@ import { runScoped } from '../../analytics/scope.js';
 import { seasonality } from '../../analytics/seasonality.js';
 import type { ServerDeps } from '../context.js';
 import { registerTool, type ToolHost } from '../pipeline.js';
-import { READ_ONLY, typedAnswer, typedRefusal } from './analytics.js';
+import { READ_ONLY, typedAnswer, typedRefusal, cacheByArguments } from './analytics.js';
 import { text } from './result.js';
 
 export const SeasonalityOutput = z.object({
@@ -46,6 +46,7 @@ export function registerSeasonalityTool(host: ToolHost, deps: ServerDeps): void 
       outputSchema: SeasonalityOutput,
       annotations: READ_ONLY,
       refuse: typedRefusal,
+      cache: cacheByArguments,
     },
     async (args, call) =>
         typedAnswer(await runScoped(deps.db, deps.log, 'seasonality', call.identity, call.signal, (scope) => seasonality(scope, args)), 'monthly indexes', (s) => ({

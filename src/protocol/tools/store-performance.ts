@@ -4,7 +4,7 @@ import { runScoped } from '../../analytics/scope.js';
 import { storePerformance } from '../../analytics/store-performance.js';
 import type { ServerDeps } from '../context.js';
 import { registerTool, type ToolHost } from '../pipeline.js';
-import { MetricChangesShape, MetricsShape, metricsText, PeriodArg, PeriodShape, periodText, READ_ONLY, typedAnswer, typedRefusal } from './analytics.js';
+import { MetricChangesShape, MetricsShape, metricsText, PeriodArg, PeriodShape, periodText, READ_ONLY, typedAnswer, typedRefusal, cacheByArguments } from './analytics.js';
 import { text } from './result.js';
 
 const CategoryFigure = z.object({ category: z.string(), revenue: z.number(), share_percent: z.number() }).nullable();
@@ -49,6 +49,7 @@ export function registerStorePerformanceTool(host: ToolHost, deps: ServerDeps): 
       outputSchema: StorePerformanceOutput,
       annotations: READ_ONLY,
       refuse: typedRefusal,
+      cache: cacheByArguments,
     },
     async (args, call) =>
         typedAnswer(await runScoped(deps.db, deps.log, 'store_performance', call.identity, call.signal, (scope) => storePerformance(scope, args)), 'store insights', (p) => ({

@@ -5,7 +5,7 @@ import { runScoped } from '../../analytics/scope.js';
 import { RANK_BY, topProducts } from '../../analytics/top-products.js';
 import type { ServerDeps } from '../context.js';
 import { registerTool, type ToolHost } from '../pipeline.js';
-import { MetricsShape, PeriodArg, PeriodShape, periodText, READ_ONLY, typedAnswer, typedRefusal } from './analytics.js';
+import { MetricsShape, PeriodArg, PeriodShape, periodText, READ_ONLY, typedAnswer, typedRefusal, cacheByArguments } from './analytics.js';
 import { text } from './result.js';
 
 export const TopProductsOutput = z.object({
@@ -37,6 +37,7 @@ export function registerTopProductsTool(host: ToolHost, deps: ServerDeps): void 
       outputSchema: TopProductsOutput,
       annotations: READ_ONLY,
       refuse: typedRefusal,
+      cache: cacheByArguments,
     },
     async (args, call) =>
         typedAnswer(await runScoped(deps.db, deps.log, 'top_products', call.identity, call.signal, (scope) => topProducts(scope, args)), 'ranked products', (t) => ({
