@@ -1,7 +1,7 @@
 // Versioned migrations, applied in order, each recorded in zava_meta.schema_migrations, all in one owner
 // transaction under an advisory lock so concurrent replicas cannot apply the same step twice.
 import { newContextKey } from './context.js';
-import { refreshSalesRollup, salesRollupDdl } from './sales-rollup.js';
+import { refreshMonthlySalesRollup, refreshSalesRollup, salesRollupDdl, salesRollupGrainsDdl } from './sales-rollup.js';
 import type { AdminSession, SqlParam } from './types.js';
 
 export interface MigrationContext {
@@ -928,6 +928,19 @@ const salesRollup: Migration = {
   name: 'monthly sales roll-up (schema zava_rollup) for the typed analytics tools',
   async up(session, { queryRole }) {
     await session.exec(salesRollupDdl(quoteIdent(queryRole)));
+    await refreshMonthlySalesRollup(session);
+  },
+};
+
+/**
+ * The roll-up's daily and running grains (src/db/sales-rollup.ts), under the monthly tables' state, triggers and
+ * store policy, built from the data already there (the whole roll-up is rebuilt, so it is fresh afterwards).
+ */
+const salesRollupGrains: Migration = {
+  version: 15,
+  name: 'daily and running-total sales roll-up grains for the typed analytics tools',
+  async up(session, { queryRole }) {
+    await session.exec(salesRollupGrainsDdl(quoteIdent(queryRole)));
     await refreshSalesRollup(session);
   },
 };
@@ -946,6 +959,7 @@ export const MIGRATIONS: readonly Migration[] = [
   tokenRevocation,
   salesRollup,
   embeddingChunks,
+  salesRollupGrains,
 ];
 
 export interface MigrationReport {
