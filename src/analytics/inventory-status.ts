@@ -2,7 +2,7 @@
 // the latest order date), days of cover at that pace, and the products at risk of running out.
 import type { ResolvedPeriod } from './periods.js';
 import { unitsSold } from './sales.js';
-import { idArray, InvalidArgumentError, num, periodOf, resolveCategories, resolveStores, type Scope } from './scope.js';
+import { idArray, InvalidArgumentError, num, periodOf, queryPacked, resolveCategories, resolveStores, type Scope } from './scope.js';
 
 export interface InventoryStatusArgs {
   readonly store?: string | undefined;
@@ -48,9 +48,6 @@ export const DEFAULT_RISK_DAYS = 14;
 /** localeCompare's order (the default collator) without building it again for each of thousands of comparisons. */
 const byText = new Intl.Collator().compare;
 
-/** Stock rows per result row (four int arrays of 1,024: about 16 kB), and products per row of names. */
-const STOCK_CHUNK = 1024;
-const PRODUCT_CHUNK = 256;
 
 export async function inventoryStatus(scope: Scope, args: InventoryStatusArgs): Promise<InventoryStatus> {
   const velocityDays = args.velocity_days ?? 30;
@@ -62,38 +59,29 @@ export async function inventoryStatus(scope: Scope, args: InventoryStatusArgs): 
   if (args.below_days_of_cover !== undefined && !(args.below_days_of_cover > 0)) throw new InvalidArgumentError('below_days_of_cover must be a positive number of days');
   const threshold = args.below_days_of_cover ?? DEFAULT_RISK_DAYS;
   // MATERIALIZED: the window's sales are summed once (from the roll-up's daily rows while it is fresh), then
-  // joined to the stock rows (a store × product each). A head office's answer is every store × product row: they
-  // come as ids (the names once, below) packed into arrays of a chunk each, since a row costs the bounded-result
-  // wrapper and the wire more than its four numbers (at the reference size, 4,864 rows took about as long as the
-  // query itself). A chunk stays far below any row-size limit (ZAVA_MAX_ROW_BYTES).
-  const { rows: chunks } = await scope.query(
+  // joined to the stock rows (a store × product each). A head office's answer is every store × product row, so
+  // they come packed (queryPacked) and as ids, the product names once below (the stores' the caller has).
+  const rows = await queryPacked(
+    scope,
     `WITH sold AS MATERIALIZED (
        ${unitsSold(scope.refs, velocityWindow)})
-     SELECT array_agg(store_id), array_agg(product_id), array_agg(stock_level), array_agg(units)
-       FROM (SELECT i.store_id, i.product_id, i.stock_level, coalesce(sold.units, 0)::int AS units, (row_number() OVER () - 1) / ${STOCK_CHUNK} AS chunk
-               FROM retail.inventory i
-               JOIN retail.products p ON p.product_id = i.product_id
-               LEFT JOIN sold ON sold.store_id = i.store_id AND sold.product_id = i.product_id
-              WHERE ($3::int[] IS NULL OR i.store_id = ANY ($3::int[])) AND ($4::int[] IS NULL OR p.category_id = ANY ($4::int[]))) stock
-      GROUP BY chunk`,
+     SELECT i.store_id, i.product_id, i.stock_level, coalesce(sold.units, 0) AS units
+       FROM retail.inventory i
+       JOIN retail.products p ON p.product_id = i.product_id
+       LEFT JOIN sold ON sold.store_id = i.store_id AND sold.product_id = i.product_id
+      WHERE ($3::int[] IS NULL OR i.store_id = ANY ($3::int[])) AND ($4::int[] IS NULL OR p.category_id = ANY ($4::int[]))`,
     [from, anchor, idArray(stores), idArray(categories)],
+    ['store_id', 'product_id', 'stock_level', 'units'],
   );
-  // One aggregate pass feeds the four arrays of a chunk the same rows in the same order.
-  const rows = chunks.flatMap((chunk) => (chunk[0] as unknown[]).map((storeId, i) => [storeId, (chunk[1] as unknown[])[i], (chunk[2] as unknown[])[i], (chunk[3] as unknown[])[i]]));
-  // The names of the products those ids refer to, packed the same way (JSON, a chunk of them a row).
-  const products = await scope.query(
-    `SELECT json_agg(json_build_array(product_id, product_name, sku, category_name))::text
-       FROM (SELECT p.product_id, p.product_name, p.sku, c.category_name, (row_number() OVER () - 1) / ${PRODUCT_CHUNK} AS chunk
-               FROM retail.products p JOIN retail.categories c ON c.category_id = p.category_id
-              WHERE ($1::int[] IS NULL OR p.category_id = ANY ($1::int[]))) named
-      GROUP BY chunk`,
+  const products = await queryPacked(
+    scope,
+    `SELECT p.product_id, p.product_name, p.sku, c.category_name
+       FROM retail.products p JOIN retail.categories c ON c.category_id = p.category_id
+      WHERE ($1::int[] IS NULL OR p.category_id = ANY ($1::int[]))`,
     [idArray(categories)],
+    ['product_id', 'product_name', 'sku', 'category_name'],
   );
-  const productById = new Map(
-    products.rows.flatMap((chunk) =>
-      (JSON.parse(String(chunk[0])) as [number, string, string, string][]).map(([id, product_name, sku, category]) => [id, { product_name, sku, category }] as const),
-    ),
-  );
+  const productById = new Map(products.map((row) => [num(row[0]), { product_name: String(row[1]), sku: String(row[2]), category: String(row[3]) }]));
   const storeName = new Map(scope.refs.allStores.map((store) => [store.id, store.name]));
   const all: StockItem[] = rows.map((row) => {
     const stock = num(row[2]);

@@ -5,7 +5,7 @@
 // - units: order_items.quantity; discount: order_items.discount_amount;
 // - gross margin: revenue minus quantity × products.cost.
 // Fixed, parameterized SQL; the store filter is only ever narrower than what RLS admits.
-import { idArray, num, round2, type NamedRef, type References, type Scope, type StoreRef, type TypeRef } from './scope.js';
+import { idArray, num, queryPacked, round2, type NamedRef, type References, type Scope, type StoreRef, type TypeRef } from './scope.js';
 import type { ResolvedPeriod } from './periods.js';
 
 export const GROUP_BY = ['none', 'store', 'region', 'category', 'product_type', 'product', 'month', 'week', 'day'] as const;
@@ -327,8 +327,10 @@ async function aggregateFromRollup(scope: Scope, plan: RollupPlan, dailyEdges: r
   if (plan.groupsGrain !== 'product') {
     if (!together && groupBy !== 'none') ({ groups } = await rollupGroups(scope, plan, dailyEdges, plan.groupsGrain, groupBy, filters, false));
   } else {
-    // Summed per product id (one SKU each), then named: hashing thousands of ids is cheaper than of names.
-    const { rows } = await scope.query(
+    // Summed per product id (one SKU each), then named: hashing thousands of ids is cheaper than of names. A
+    // product per row, packed (queryPacked): every product sold, up to the whole catalog.
+    const rows = await queryPacked(
+      scope,
       `SELECT p.product_name, p.sku, x.revenue, x.orders, x.units, x.margin, x.discount
          FROM (SELECT r.product_id, sum(r.revenue) AS revenue, sum(r.orders) AS orders, sum(r.units) AS units, sum(r.margin) AS margin, sum(r.discount) AS discount
                  FROM ${productRows(scope.refs, plan.months, dailyEdges)}
@@ -338,6 +340,7 @@ async function aggregateFromRollup(scope: Scope, plan: RollupPlan, dailyEdges: r
         WHERE ($2::int[] IS NULL OR p.category_id = ANY ($2::int[]))
           AND ($3::int[] IS NULL OR p.type_id = ANY ($3::int[]))`,
       [idArray(filters.stores), idArray(filters.categories), idArray(filters.types)],
+      ['product_name', 'sku', 'revenue', 'orders', 'units', 'margin', 'discount'],
     );
     groups = rows.map((row) => ({ key: String(row[0]), detail: String(row[1]), ...metricsOf(num(row[2]), num(row[3]), num(row[4]), num(row[5]), num(row[6])) }));
   }
