@@ -475,8 +475,10 @@ for (const { kind, skip } of await backendsUnderTest()) {
         [{ from: '2023-03-17', to: '2025-08-09' }, ['zava_rollup.sales_daily', 'zava_rollup.sales_daily_stores', 'zava_rollup.sales_monthly_groups', 'zava_rollup.sales_running']],
         // A whole year starting mid-year, ending on a month's last day.
         [{ from: '2024-07-01', to: '2025-06-30' }, ['zava_rollup.sales_monthly_groups', 'zava_rollup.sales_running']],
-        // Starts mid-month only.
-        [{ from: '2025-11-20', to: '2026-02-28' }, ['zava_rollup.sales_daily', 'zava_rollup.sales_daily_stores', 'zava_rollup.sales_monthly_groups', 'zava_rollup.sales_running']],
+        // Starts mid-month only; three whole months read their monthly product rows.
+        [{ from: '2025-11-20', to: '2026-02-28' }, ['zava_rollup.sales_daily', 'zava_rollup.sales_daily_stores', 'zava_rollup.sales_monthly', 'zava_rollup.sales_monthly_groups']],
+        // Four whole months: the running totals.
+        [{ from: '2025-03-01', to: '2025-06-30' }, ['zava_rollup.sales_monthly_groups', 'zava_rollup.sales_running']],
       ];
       const answers: unknown[] = [];
       for (const who of IDENTITIES) {

@@ -241,21 +241,30 @@ function runningSpan(refs: References, months: readonly [string, string]): { thr
 }
 
 /**
+ * Spans of up to this many whole months read their monthly product rows, longer ones the running totals: a month
+ * holds about half as many store × product rows as the two months of running totals a span reads (2,360 against
+ * 2 × 4,862 at the reference size).
+ */
+const MONTHLY_PRODUCT_SPAN = 3;
+
+/**
  * Product rows of a period from the roll-up, as `r(store_id, product_id, at, sums…)`: the whole months from the
- * running totals (only products sold in them), the edges from the daily rows.
+ * monthly product rows or (longer spans) the running totals, only products sold in them; the edges from the daily rows.
  */
 function productRows(refs: References, months: readonly [string, string], edges: readonly ResolvedPeriod[]): string {
   const span = runningSpan(refs, months);
+  const monthCount = (Number(months[1].slice(0, 4)) - Number(months[0].slice(0, 4))) * 12 + Number(months[1].slice(5, 7)) - Number(months[0].slice(5, 7)) + 1;
   const diff = (column: string) => `a.${column} - coalesce(b.${column}, 0) AS ${column}`;
+  const wholeMonths =
+    monthCount <= MONTHLY_PRODUCT_SPAN
+      ? `SELECT store_id, product_id, month AS at, ${SUMS} FROM zava_rollup.sales_monthly WHERE month BETWEEN ${sqlDate(months[0])} AND ${sqlDate(months[1])}`
+      : span &&
+        `SELECT a.store_id, a.product_id, a.month AS at, ${SUMS.split(', ').map(diff).join(', ')}
+           FROM zava_rollup.sales_running a
+           LEFT JOIN zava_rollup.sales_running b ON b.month = ${sqlDate(span.before)} AND b.store_id = a.store_id AND b.product_id = a.product_id
+          WHERE a.month = ${sqlDate(span.through)} AND a.orders > coalesce(b.orders, 0)`;
   const parts = [
-    ...(span
-      ? [
-          `SELECT a.store_id, a.product_id, a.month AS at, ${SUMS.split(', ').map(diff).join(', ')}
-             FROM zava_rollup.sales_running a
-             LEFT JOIN zava_rollup.sales_running b ON b.month = ${sqlDate(span.before)} AND b.store_id = a.store_id AND b.product_id = a.product_id
-            WHERE a.month = ${sqlDate(span.through)} AND a.orders > coalesce(b.orders, 0)`,
-        ]
-      : []),
+    ...(wholeMonths ? [wholeMonths] : []),
     ...edges.map((edge) => `SELECT store_id, product_id, day, ${SUMS} FROM zava_rollup.sales_daily WHERE day BETWEEN ${sqlDate(edge.from)} AND ${sqlDate(edge.to)}`),
   ];
   // Nothing to read: an empty set of the same shape.
