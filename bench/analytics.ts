@@ -112,6 +112,16 @@ for (const kind of BACKENDS) {
   const { db, done } = await open(kind);
   try {
     const lines = await db.ownerQuery('SELECT count(*) FROM retail.order_items');
+    // The identity directory loads on first use within a fixed time, which a fresh embedded database on a loaded
+    // machine can miss once (as in the golden suite): warmed up before anything is timed.
+    for (let attempt = 1; ; attempt++) {
+      try {
+        await db.resolveIdentity(HEAD_OFFICE_USER_ID);
+        break;
+      } catch (error) {
+        if (attempt === 3) throw error;
+      }
+    }
     process.stdout.write(`\n${kind} backend (${String(lines.rows[0]![0])} order lines), target < ${TARGET_MS[kind]} ms\n`);
     process.stdout.write(`${'tool call'.padEnd(44)}${IDENTITIES.map(([label]) => label.padStart(16)).join('')}\n`);
     for (const [label, work] of CASES) {

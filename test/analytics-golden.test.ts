@@ -15,7 +15,9 @@ import { seasonality } from '../src/analytics/seasonality.js';
 import { storePerformance } from '../src/analytics/store-performance.js';
 import { topProducts } from '../src/analytics/top-products.js';
 import { HEAD_OFFICE_USER_ID, REGIONAL_MANAGERS, STORES } from '../src/data/stores.js';
-import { refreshSalesRollup } from '../src/db/sales-rollup.js';
+import { loadSqlGuard } from '../src/analytics/guard.js';
+import { QueryService } from '../src/analytics/query.js';
+import { refreshSalesRollup, SALES_ROLLUP_TABLES } from '../src/db/sales-rollup.js';
 import type { SqlParam } from '../src/db/types.js';
 import { createLogger } from '../src/infra/logger.js';
 import { ComparePeriodsOutput } from '../src/protocol/tools/compare-periods.js';
@@ -420,7 +422,7 @@ for (const { kind, skip } of await backendsUnderTest()) {
       const recording = async (who: Who, args: Parameters<typeof salesSummary>[1]) => {
         const sql: string[] = [];
         const value = await call(who, (s) => salesSummary({ ...s, query: (text, params) => (sql.push(text), s.query(text, params)) }, args));
-        return { value, rollup: sql.some((text) => text.includes('zava_rollup.sales_monthly')) };
+        return { value, rollup: sql.some((text) => text.includes('zava_rollup.')) };
       };
       const [firstType] = (await owner('SELECT type_name FROM retail.product_types ORDER BY type_id LIMIT 1'))[0] as [string];
       const cases: Array<[Who, Parameters<typeof salesSummary>[1], boolean]> = [
@@ -454,6 +456,121 @@ for (const { kind, skip } of await backendsUnderTest()) {
       assert.deepEqual(await performance(), performanceBefore, 'store_performance: the roll-up and the order lines agree');
       await t.db.withAdminTransaction((session) => refreshSalesRollup(session));
       assert.equal(await fresh(), true);
+    });
+
+    /** A tool call with the roll-up tables its SQL read. */
+    async function reading<T>(who: Who, work: (scope: Scope) => Promise<T>): Promise<{ value: T; tables: string[] }> {
+      const sql: string[] = [];
+      const value = await call(who, (s) => work({ ...s, query: (text, params) => (sql.push(text), s.query(text, params)) }));
+      return { value, tables: [...new Set(sql.flatMap((text) => text.match(/zava_rollup\.\w+/g) ?? []))].sort() };
+    }
+
+    test('the daily and running grains: top products and store performance over spans that start and end mid-month and mid-year equal the owner\'s figures; stale, the order lines answer the same', async () => {
+      const fresh = async () => (await owner('SELECT fresh FROM zava_rollup.sales_rollup_state'))[0]![0];
+      assert.equal(await fresh(), true);
+      const spans: Array<[string | { from: string; to: string }, string[]]> = [
+        // The running totals through the latest month, nothing to subtract.
+        ['all_time', ['zava_rollup.sales_monthly_groups', 'zava_rollup.sales_running']],
+        // Mid-year to mid-year, mid-month at both ends: running totals between, daily rows at the edges.
+        [{ from: '2023-03-17', to: '2025-08-09' }, ['zava_rollup.sales_daily', 'zava_rollup.sales_daily_stores', 'zava_rollup.sales_monthly_groups', 'zava_rollup.sales_running']],
+        // A whole year starting mid-year, ending on a month's last day.
+        [{ from: '2024-07-01', to: '2025-06-30' }, ['zava_rollup.sales_monthly_groups', 'zava_rollup.sales_running']],
+        // Starts mid-month only; three whole months read their monthly product rows.
+        [{ from: '2025-11-20', to: '2026-02-28' }, ['zava_rollup.sales_daily', 'zava_rollup.sales_daily_stores', 'zava_rollup.sales_monthly', 'zava_rollup.sales_monthly_groups']],
+        // Four whole months: the running totals.
+        [{ from: '2025-03-01', to: '2025-06-30' }, ['zava_rollup.sales_monthly_groups', 'zava_rollup.sales_running']],
+      ];
+      const answers: unknown[] = [];
+      for (const who of IDENTITIES) {
+        const calendar = calendars.get(who.userId)!;
+        for (const [period, tables] of spans) {
+          const { value, tables: read } = await reading(who, (s) => topProducts(s, { period, by: 'revenue', limit: 25 }));
+          const answer = valid(TopProductsOutput, value, `${who.label} top ${JSON.stringify(period)}`);
+          // Which tables a span needs depends on the caller's calendar (a small store may have no sale near an end).
+          if (who === IDENTITIES[0]) assert.deepEqual(read, tables, `${JSON.stringify(period)}: the roll-up tables read`);
+          const resolved = resolvePeriod(period, calendar.last, calendar.first);
+          const perProduct = await truth(who, resolved.from, resolved.to, 'p.product_name', 'p.sku');
+          if (who === IDENTITIES[0]) assert.ok(perProduct.size > 0, 'the span holds sales');
+          assert.equal(answer.products_sold, perProduct.size, `${who.label} ${JSON.stringify(period)}: products sold`);
+          assert.deepEqual(answer.products.map((p) => cents(p.revenue)), [...perProduct.values()].map((r) => r.revenue).sort((a, b) => b - a).slice(0, 25));
+          for (const p of answer.products) assertMetrics(p, perProduct.get(`${p.product_name}|${p.sku}`), `${who.label} ${JSON.stringify(period)} ${p.product_name}`);
+          answers.push(answer);
+        }
+        // A year to date: the previous period (as many days) ends on Dec 31 and starts mid-month.
+        for (const period of ['ytd', { from: '2024-02-10', to: '2024-09-22' }] as const) {
+          const { value, tables: read } = await reading(who, (s) => storePerformance(s, { period }));
+          const answer = valid(StorePerformanceOutput, value, `${who.label} performance ${JSON.stringify(period)}`);
+          // The explicit span has partial months now and before; a year to date's previous period may be a whole year.
+          if (who === IDENTITIES[0]) assert.ok(read.includes('zava_rollup.sales_running') && (period === 'ytd' || read.includes('zava_rollup.sales_daily_stores')), `${JSON.stringify(period)} reads ${read.join(', ')}`);
+          const resolved = resolvePeriod(period, calendar.last, calendar.first);
+          const previous = comparisonPeriod(resolved, 'previous_period');
+          const perStore = await truth(who, resolved.from, resolved.to, 's.store_name');
+          const perStoreBefore = await truth(who, previous.from, previous.to, 's.store_name');
+          for (const store of answer.stores) {
+            const zero: TruthRow = { key: store.store, detail: null, revenue: 0, orders: 0, units: 0, margin: 0, discount: 0 };
+            assertMetrics(store.metrics, perStore.get(`${store.store}|`) ?? zero, `${store.store} now`);
+            assertMetrics(store.previous, perStoreBefore.get(`${store.store}|`) ?? zero, `${store.store} before (${previous.from} to ${previous.to})`);
+            const storeId = STORES.find((s) => s.name === store.store)!.storeId;
+            const products = await truth({ ...who, storeIds: [storeId] }, resolved.from, resolved.to, 'p.product_name', 'p.sku');
+            const categories = await truth({ ...who, storeIds: [storeId] }, resolved.from, resolved.to, 'c.category_name');
+            if (products.size === 0) {
+              assert.deepEqual([store.top_product, store.best_category], [null, null]);
+              continue;
+            }
+            const best = [...products.values()].sort((a, b) => b.revenue - a.revenue || a.key.localeCompare(b.key))[0]!;
+            assert.equal(cents(store.top_product!.revenue), best.revenue, `${store.store} top product`);
+            assert.equal(cents(store.best_category!.revenue), Math.max(...[...categories.values()].map((r) => r.revenue)), `${store.store} best category`);
+          }
+          answers.push(answer);
+        }
+      }
+      // Stale: the same answers from the order lines, no roll-up table read.
+      await t.db.withAdminTransaction((session) => session.exec('UPDATE retail.order_items SET quantity = quantity WHERE order_item_id = 1'));
+      assert.equal(await fresh(), false, 'a change to order_items marks the roll-up stale');
+      let i = 0;
+      for (const who of IDENTITIES) {
+        for (const [period] of spans) {
+          const { value, tables } = await reading(who, (s) => topProducts(s, { period, by: 'revenue', limit: 25 }));
+          assert.deepEqual(tables, [], 'a stale roll-up is not read');
+          assert.deepEqual(value, answers[i++], `${who.label} top ${JSON.stringify(period)}: the roll-up and the order lines agree`);
+        }
+        for (const period of ['ytd', { from: '2024-02-10', to: '2024-09-22' }] as const) {
+          const { value, tables } = await reading(who, (s) => storePerformance(s, { period }));
+          assert.deepEqual(tables, []);
+          assert.deepEqual(value, answers[i++], `${who.label} performance ${JSON.stringify(period)}: the roll-up and the order lines agree`);
+        }
+      }
+      await t.db.withAdminTransaction((session) => refreshSalesRollup(session));
+      assert.equal(await fresh(), true);
+    });
+
+    test('inventory_status: the velocity from the daily rows equals the one from the order lines (a stale roll-up)', async () => {
+      for (const who of IDENTITIES) {
+        const { value: fromRollup, tables } = await reading(who, (s) => inventoryStatus(s, { limit: 500 }));
+        assert.deepEqual(tables, ['zava_rollup.sales_daily']);
+        await t.db.withAdminTransaction((session) => session.exec('UPDATE retail.orders SET order_date = order_date WHERE order_id = 1'));
+        const { value: fromLines, tables: stale } = await reading(who, (s) => inventoryStatus(s, { limit: 500 }));
+        assert.deepEqual(stale, []);
+        assert.deepEqual(fromRollup, fromLines, `${who.label}: the same stock, velocity and cover`);
+        await t.db.withAdminTransaction((session) => refreshSalesRollup(session));
+      }
+    });
+
+    test('every roll-up table carries the store policy: a store manager reads only its store\'s rows, and execute_sales_query refuses the schema', async () => {
+      const seattle = IDENTITIES[2]!;
+      const identity = await t.db.resolveIdentity(seattle.userId);
+      for (const table of SALES_ROLLUP_TABLES) {
+        const [[all]] = (await owner(`SELECT count(DISTINCT store_id) FROM zava_rollup.${table}`)) as [[unknown]];
+        assert.ok(Number(all) > 1, `${table}: the owner sees several stores`);
+        const seen = await t.db.withIdentity(identity, (session) => session.query(`SELECT DISTINCT store_id FROM zava_rollup.${table}`, [], { maxRows: 100, maxBytes: 1 << 20 }));
+        assert.deepEqual(seen.rows.map((r) => Number(r[0])), [SEATTLE.storeId], `${table}: Seattle's rows only`);
+      }
+      const service = new QueryService(t.db, await loadSqlGuard(), { maxRows: 100, maxResultBytes: 1 << 20, maxQueryLength: 10_000, statementTimeoutMs: 10_000 }, log);
+      for (const table of SALES_ROLLUP_TABLES) {
+        const answer = await service.execute(seattle.userId, `SELECT store_id, sum(revenue) FROM zava_rollup.${table} GROUP BY store_id`);
+        assert.equal(answer.isError, true, `${table} through execute_sales_query`);
+        assert.match(JSON.stringify(answer.result), /refused/);
+      }
     });
 
     test('refusals: another manager\'s store, unknown names with the valid ones the caller sees, no identity', async () => {

@@ -94,7 +94,14 @@ for (const { kind, skip } of await backendsUnderTest()) {
       const rollup = await t.db.ownerQuery(
         `SELECT c.relname, c.relrowsecurity FROM pg_class c JOIN pg_namespace n ON n.oid = c.relnamespace WHERE n.nspname = 'zava_rollup' AND c.relkind = 'r' ORDER BY 1`,
       );
-      assert.deepEqual(rollup.rows, [['sales_monthly', true], ['sales_monthly_groups', true], ['sales_rollup_state', true]]);
+      assert.deepEqual(rollup.rows, [
+        ['sales_daily', true],
+        ['sales_daily_stores', true],
+        ['sales_monthly', true],
+        ['sales_monthly_groups', true],
+        ['sales_rollup_state', true],
+        ['sales_running', true],
+      ]);
     });
 
     test('seeding is refused for bad sizes, and an interrupted load leaves nothing behind', async () => {

@@ -1,8 +1,8 @@
 // inventory_status: stock per store and product, its recent sales velocity (units a day over a window ending at
 // the latest order date), days of cover at that pace, and the products at risk of running out.
 import type { ResolvedPeriod } from './periods.js';
-import { orderLinesOf } from './sales.js';
-import { idArray, InvalidArgumentError, num, periodOf, resolveCategories, resolveStores, type Scope } from './scope.js';
+import { unitsSold } from './sales.js';
+import { idArray, InvalidArgumentError, num, periodOf, queryPacked, resolveCategories, resolveStores, type Scope } from './scope.js';
 
 export interface InventoryStatusArgs {
   readonly store?: string | undefined;
@@ -45,6 +45,10 @@ export interface InventoryStatus {
 
 export const DEFAULT_RISK_DAYS = 14;
 
+/** localeCompare's order (the default collator) without building it again for each of thousands of comparisons. */
+const byText = new Intl.Collator().compare;
+
+
 export async function inventoryStatus(scope: Scope, args: InventoryStatusArgs): Promise<InventoryStatus> {
   const velocityDays = args.velocity_days ?? 30;
   const anchor = periodOf(scope.refs, 'last_30_days').anchor;
@@ -54,32 +58,39 @@ export async function inventoryStatus(scope: Scope, args: InventoryStatusArgs): 
   const categories = resolveCategories(scope.refs, args.category === undefined ? undefined : [args.category]);
   if (args.below_days_of_cover !== undefined && !(args.below_days_of_cover > 0)) throw new InvalidArgumentError('below_days_of_cover must be a positive number of days');
   const threshold = args.below_days_of_cover ?? DEFAULT_RISK_DAYS;
-  // MATERIALIZED: the window's sales are summed once, then joined to the stock rows (a store × product each).
-  const { rows } = await scope.query(
+  // MATERIALIZED: the window's sales are summed once (from the roll-up's daily rows while it is fresh), then
+  // joined to the stock rows (a store × product each). A head office's answer is every store × product row, so
+  // they come packed (queryPacked) and as ids, the product names once below (the stores' the caller has).
+  const rows = await queryPacked(
+    scope,
     `WITH sold AS MATERIALIZED (
-       SELECT oi.store_id, oi.product_id, sum(oi.quantity) AS units
-         FROM ${orderLinesOf(velocityWindow)}
-        WHERE o.order_date BETWEEN $1::date AND $2::date AND ($3::int[] IS NULL OR oi.store_id = ANY ($3::int[]))
-        GROUP BY oi.store_id, oi.product_id)
-     SELECT s.store_name, p.product_name, p.sku, c.category_name, i.stock_level, coalesce(sold.units, 0)
+       ${unitsSold(scope.refs, velocityWindow)})
+     SELECT i.store_id, i.product_id, i.stock_level, coalesce(sold.units, 0) AS units
        FROM retail.inventory i
-       JOIN retail.stores s ON s.store_id = i.store_id
        JOIN retail.products p ON p.product_id = i.product_id
-       JOIN retail.categories c ON c.category_id = p.category_id
        LEFT JOIN sold ON sold.store_id = i.store_id AND sold.product_id = i.product_id
       WHERE ($3::int[] IS NULL OR i.store_id = ANY ($3::int[])) AND ($4::int[] IS NULL OR p.category_id = ANY ($4::int[]))`,
     [from, anchor, idArray(stores), idArray(categories)],
+    ['store_id', 'product_id', 'stock_level', 'units'],
   );
+  const products = await queryPacked(
+    scope,
+    `SELECT p.product_id, p.product_name, p.sku, c.category_name
+       FROM retail.products p JOIN retail.categories c ON c.category_id = p.category_id
+      WHERE ($1::int[] IS NULL OR p.category_id = ANY ($1::int[]))`,
+    [idArray(categories)],
+    ['product_id', 'product_name', 'sku', 'category_name'],
+  );
+  const productById = new Map(products.map((row) => [num(row[0]), { product_name: String(row[1]), sku: String(row[2]), category: String(row[3]) }]));
+  const storeName = new Map(scope.refs.allStores.map((store) => [store.id, store.name]));
   const all: StockItem[] = rows.map((row) => {
-    const stock = num(row[4]);
-    const units = num(row[5]);
+    const stock = num(row[2]);
+    const units = num(row[3]);
     const daily = units / velocityDays;
     const cover = units === 0 ? null : Math.round((stock / daily) * 10) / 10;
     return {
-      store: String(row[0]),
-      product_name: String(row[1]),
-      sku: String(row[2]),
-      category: String(row[3]),
+      store: storeName.get(num(row[0]))!,
+      ...productById.get(num(row[1]))!,
       stock_level: stock,
       units_sold: units,
       daily_velocity: Math.round(daily * 100) / 100,
@@ -91,8 +102,8 @@ export async function inventoryStatus(scope: Scope, args: InventoryStatusArgs): 
     (a, b) =>
       (a.days_of_cover ?? Infinity) - (b.days_of_cover ?? Infinity) ||
       a.stock_level - b.stock_level ||
-      a.store.localeCompare(b.store) ||
-      a.sku.localeCompare(b.sku),
+      byText(a.store, b.store) ||
+      byText(a.sku, b.sku),
   );
   const matching = args.below_days_of_cover === undefined ? all : all.filter((item) => item.at_risk);
   const limit = args.limit ?? 50;

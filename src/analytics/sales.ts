@@ -5,7 +5,7 @@
 // - units: order_items.quantity; discount: order_items.discount_amount;
 // - gross margin: revenue minus quantity × products.cost.
 // Fixed, parameterized SQL; the store filter is only ever narrower than what RLS admits.
-import { idArray, num, round2, type NamedRef, type References, type Scope, type StoreRef, type TypeRef } from './scope.js';
+import { idArray, num, queryPacked, round2, type NamedRef, type References, type Scope, type StoreRef, type TypeRef } from './scope.js';
 import type { ResolvedPeriod } from './periods.js';
 
 export const GROUP_BY = ['none', 'store', 'region', 'category', 'product_type', 'product', 'month', 'week', 'day'] as const;
@@ -93,12 +93,19 @@ export const EMPTY_METRICS: Metrics = metricsOf(0, 0, 0, 0, 0);
 export async function aggregateSales(scope: Scope, period: ResolvedPeriod, groupBy: GroupBy, filters: SalesFilters = {}): Promise<SalesAggregate> {
   const plan = rollupPlan(scope.refs, period, groupBy, filters);
   if (!plan) return aggregateLines(scope, period, groupBy, filters);
-  // Whole months from the roll-up, the partial months at either end from their order lines: an order has one
-  // date, so distinct orders add up across the parts like the sums do.
-  let result = await aggregateFromRollup(scope, plan, groupBy, filters);
-  for (const edge of plan.edges) result = mergeAggregates(result, await aggregateLines(scope, edge, groupBy, filters), groupBy);
+  // Whole months from the roll-up, the partial months at either end from its daily rows where they answer the
+  // grouping (all lines per store, or per product), else from their order lines: an order has one date, so
+  // distinct orders add up across the parts like the sums do.
+  const dailyEdges = plan.totalsGrain === 'all' && DAILY_GROUPINGS.has(groupBy) ? plan.edges : [];
+  let result = await aggregateFromRollup(scope, plan, dailyEdges, groupBy, filters);
+  for (const edge of plan.edges) {
+    if (!dailyEdges.includes(edge)) result = mergeAggregates(result, await aggregateLines(scope, edge, groupBy, filters), groupBy);
+  }
   return result;
 }
+
+/** Groupings the daily rows answer: per store and day at all lines (store, region, month, none), or per product. */
+const DAILY_GROUPINGS: ReadonlySet<GroupBy> = new Set(['none', 'store', 'region', 'month', 'product']);
 
 function addMetrics(a: Metrics, b: Metrics): Metrics {
   return metricsOf(a.revenue + b.revenue, a.orders + b.orders, a.units + b.units, a.gross_margin + b.gross_margin, a.discount + b.discount);
@@ -204,22 +211,90 @@ function rollupPlan(refs: References, period: ResolvedPeriod, groupBy: GroupBy, 
   return { ...split, totalsGrain, groupsGrain };
 }
 
-/** The roll-up's grouping keys: as KEYS, the month from the roll-up's own column. */
+/** A resolved date as an SQL literal: ours, resolved and checked, never caller text. */
+function sqlDate(iso: string): string {
+  if (!/^\d{4}-\d{2}-\d{2}$/.test(iso)) throw new Error(`not a date: ${iso}`);
+  return `'${iso}'::date`;
+}
+
+const SUMS = 'revenue, units, margin, discount, orders';
+
+/** The roll-up rows of whole months at one grain and of daily edges (all lines per store), as `r(store_id, at, key, sums…)`. */
+function grainRows(months: readonly [string, string], grain: 'all' | 'category' | 'type', dailyEdges: readonly ResolvedPeriod[]): string {
+  if (grain !== 'all' && dailyEdges.length > 0) throw new Error('the daily rows hold all lines per store only'); // see aggregateSales
+  const parts = [
+    `SELECT store_id, month AS at, key, ${SUMS} FROM zava_rollup.sales_monthly_groups WHERE grain = '${grain}' AND month BETWEEN ${sqlDate(months[0])} AND ${sqlDate(months[1])}`,
+    ...dailyEdges.map((edge) => `SELECT store_id, day, 0, ${SUMS} FROM zava_rollup.sales_daily_stores WHERE day BETWEEN ${sqlDate(edge.from)} AND ${sqlDate(edge.to)}`),
+  ];
+  return `(${parts.join(' UNION ALL ')}) r`;
+}
+
+/**
+ * The whole months [first, last] as running totals (src/db/sales-rollup.ts): those through `last` minus those
+ * through the month before `first`. The running rows end at the latest month sold, so `last` stops at the
+ * caller's latest order; undefined when no month of the span is left.
+ */
+function runningSpan(refs: References, months: readonly [string, string]): { through: string; before: string } | undefined {
+  const latest = refs.lastOrder ? monthStart(refs.lastOrder) : months[0];
+  const through = months[1] < latest ? months[1] : latest;
+  return months[0] > through ? undefined : { through, before: monthStart(months[0], -1) };
+}
+
+/**
+ * Spans of up to this many whole months read their monthly product rows, longer ones the running totals: a month
+ * holds about half as many store × product rows as the two months of running totals a span reads (2,360 against
+ * 2 × 4,862 at the reference size).
+ */
+const MONTHLY_PRODUCT_SPAN = 3;
+
+/**
+ * Product rows of a period from the roll-up, as `r(store_id, product_id, at, sums…)`: the whole months from the
+ * monthly product rows or (longer spans) the running totals, only products sold in them; the edges from the daily rows.
+ */
+function productRows(refs: References, months: readonly [string, string], edges: readonly ResolvedPeriod[]): string {
+  const span = runningSpan(refs, months);
+  const monthCount = (Number(months[1].slice(0, 4)) - Number(months[0].slice(0, 4))) * 12 + Number(months[1].slice(5, 7)) - Number(months[0].slice(5, 7)) + 1;
+  const diff = (column: string) => `a.${column} - coalesce(b.${column}, 0) AS ${column}`;
+  const wholeMonths =
+    monthCount <= MONTHLY_PRODUCT_SPAN
+      ? `SELECT store_id, product_id, month AS at, ${SUMS} FROM zava_rollup.sales_monthly WHERE month BETWEEN ${sqlDate(months[0])} AND ${sqlDate(months[1])}`
+      : span &&
+        `SELECT a.store_id, a.product_id, a.month AS at, ${SUMS.split(', ').map(diff).join(', ')}
+           FROM zava_rollup.sales_running a
+           LEFT JOIN zava_rollup.sales_running b ON b.month = ${sqlDate(span.before)} AND b.store_id = a.store_id AND b.product_id = a.product_id
+          WHERE a.month = ${sqlDate(span.through)} AND a.orders > coalesce(b.orders, 0)`;
+  const parts = [
+    ...(wholeMonths ? [wholeMonths] : []),
+    ...edges.map((edge) => `SELECT store_id, product_id, day, ${SUMS} FROM zava_rollup.sales_daily WHERE day BETWEEN ${sqlDate(edge.from)} AND ${sqlDate(edge.to)}`),
+  ];
+  // Nothing to read: an empty set of the same shape.
+  if (parts.length === 0) parts.push(`SELECT 0, 0, NULL::date, ${SUMS.split(', ').map((c) => `0 AS ${c}`).join(', ')} WHERE false`);
+  return `(${parts.join(' UNION ALL ')}) r`;
+}
+
+/** The roll-up's grouping keys: as KEYS, the month from the roll-up's own date. */
 function rollupKey(groupBy: GroupBy): [string, string] {
   if (groupBy === 'none') return ['NULL', 'NULL'];
-  return groupBy === 'month' ? [`to_char(r.month, 'YYYY-MM')`, 'NULL'] : KEYS[groupBy];
+  return groupBy === 'month' ? [`to_char(r.at, 'YYYY-MM')`, 'NULL'] : KEYS[groupBy];
 }
 
-function groupingClause(groupBy: GroupBy, key: string, detail: string, withTotal: boolean): { grouping: string; isTotal: string } {
-  if (groupBy === 'none') return { grouping: 'GROUP BY ()', isTotal: 'true' };
-  const columns = detail === 'NULL' ? key : `${key}, ${detail}`;
-  return withTotal ? { grouping: `GROUP BY GROUPING SETS ((${columns}), ())`, isTotal: `GROUPING(${key}) = 1` } : { grouping: `GROUP BY ${columns}`, isTotal: 'false' };
-}
-
-/** Sums and distinct orders per group (or in all) from the roll-up's rows at one grain. */
-async function rollupGroups(scope: Scope, plan: RollupPlan, grain: 'all' | 'category' | 'type', groupBy: GroupBy, filters: SalesFilters): Promise<SalesGroup[]> {
+/**
+ * Sums and distinct orders per group from the roll-up's rows at one grain, and with `withTotal` the total of them
+ * all from the same scan (GROUPING SETS: a round trip less, which is much of a small query's time).
+ */
+async function rollupGroups(
+  scope: Scope,
+  plan: RollupPlan,
+  dailyEdges: readonly ResolvedPeriod[],
+  grain: 'all' | 'category' | 'type',
+  groupBy: GroupBy,
+  filters: SalesFilters,
+  withTotal: boolean,
+): Promise<{ total: Metrics | undefined; groups: SalesGroup[] }> {
   const [key, detail] = rollupKey(groupBy);
-  const { grouping } = groupingClause(groupBy, key, detail, false);
+  const columns = detail === 'NULL' ? key : `${key}, ${detail}`;
+  const grouping = groupBy === 'none' ? 'GROUP BY ()' : withTotal ? `GROUP BY GROUPING SETS ((${columns}), ())` : `GROUP BY ${columns}`;
+  const isTotal = groupBy === 'none' ? 'true' : withTotal ? `GROUPING(${key}) = 1` : 'false';
   const joins =
     grain === 'all'
       ? ''
@@ -227,45 +302,54 @@ async function rollupGroups(scope: Scope, plan: RollupPlan, grain: 'all' | 'cate
         ? 'JOIN retail.categories c ON c.category_id = r.key'
         : 'JOIN retail.product_types t ON t.type_id = r.key JOIN retail.categories c ON c.category_id = t.category_id';
   const { rows } = await scope.query(
-    `SELECT ${key}, ${detail}, coalesce(sum(r.revenue), 0), coalesce(sum(r.orders), 0), coalesce(sum(r.units), 0), coalesce(sum(r.margin), 0), coalesce(sum(r.discount), 0)
-       FROM zava_rollup.sales_monthly_groups r
+    `SELECT ${isTotal}, ${key}, ${detail}, coalesce(sum(r.revenue), 0), coalesce(sum(r.orders), 0), coalesce(sum(r.units), 0), coalesce(sum(r.margin), 0), coalesce(sum(r.discount), 0)
+       FROM ${grainRows(plan.months, grain, dailyEdges)}
        JOIN retail.stores s ON s.store_id = r.store_id
        ${joins}
-      WHERE r.grain = $1 AND r.month BETWEEN $2::date AND $3::date
-        AND ($4::int[] IS NULL OR r.store_id = ANY ($4::int[]))
-        ${grain === 'all' ? '' : `AND ($5::int[] IS NULL OR c.category_id = ANY ($5::int[]))`}
-        ${grain === 'type' ? `AND ($6::int[] IS NULL OR t.type_id = ANY ($6::int[]))` : ''}
+      WHERE ($1::int[] IS NULL OR r.store_id = ANY ($1::int[]))
+        ${grain === 'all' ? '' : `AND ($2::int[] IS NULL OR c.category_id = ANY ($2::int[]))`}
+        ${grain === 'type' ? `AND ($3::int[] IS NULL OR t.type_id = ANY ($3::int[]))` : ''}
       ${grouping}`,
-    [grain, plan.months[0], plan.months[1], idArray(filters.stores), ...(grain === 'all' ? [] : [idArray(filters.categories)]), ...(grain === 'type' ? [idArray(filters.types)] : [])],
+    [idArray(filters.stores), ...(grain === 'all' ? [] : [idArray(filters.categories)]), ...(grain === 'type' ? [idArray(filters.types)] : [])],
   );
-  return rows.map((row) => ({
-    key: String(row[0]),
-    ...(row[1] === null ? {} : { detail: String(row[1]) }),
-    ...metricsOf(num(row[2]), num(row[3]), num(row[4]), num(row[5]), num(row[6])),
-  }));
+  let total: Metrics | undefined;
+  const groups: SalesGroup[] = [];
+  for (const row of rows) {
+    const metrics = metricsOf(num(row[3]), num(row[4]), num(row[5]), num(row[6]), num(row[7]));
+    if (row[0] === true) total = metrics;
+    else groups.push({ key: String(row[1]), ...(row[2] === null ? {} : { detail: String(row[2]) }), ...metrics });
+  }
+  return { total, groups };
 }
 
 /**
- * aggregateSales from the monthly roll-up: totals and groups from the grain tables (a few hundred rows a month),
- * products from the product rows. The same figures: the golden suite checks both paths against the order lines.
+ * aggregateSales from the roll-up: totals and groups from the grain tables (a few hundred rows a month), in one
+ * query where the groups' grain is the totals' (per store, region or month), products from the running totals;
+ * `dailyEdges` (partial months) from the daily rows. The same figures: the golden suite checks every path against
+ * the order lines.
  */
-async function aggregateFromRollup(scope: Scope, plan: RollupPlan, groupBy: GroupBy, filters: SalesFilters): Promise<SalesAggregate> {
-  const [total] = await rollupGroups(scope, plan, plan.totalsGrain, 'none', filters);
-  const totals = total ? metricsOf(total.revenue, total.orders, total.units, total.gross_margin, total.discount) : EMPTY_METRICS;
-  let groups: SalesGroup[] = [];
+async function aggregateFromRollup(scope: Scope, plan: RollupPlan, dailyEdges: readonly ResolvedPeriod[], groupBy: GroupBy, filters: SalesFilters): Promise<SalesAggregate> {
+  const together = plan.groupsGrain === plan.totalsGrain;
+  const first = await rollupGroups(scope, plan, dailyEdges, plan.totalsGrain, together ? groupBy : 'none', filters, true);
+  const totals = first.total ?? EMPTY_METRICS;
+  let groups: SalesGroup[] = together ? first.groups : [];
   if (plan.groupsGrain !== 'product') {
-    if (groupBy !== 'none') groups = await rollupGroups(scope, plan, plan.groupsGrain, groupBy, filters);
+    if (!together && groupBy !== 'none') ({ groups } = await rollupGroups(scope, plan, dailyEdges, plan.groupsGrain, groupBy, filters, false));
   } else {
-    const { rows } = await scope.query(
-      `SELECT p.product_name, p.sku, sum(r.revenue), sum(r.orders), sum(r.units), sum(r.margin), sum(r.discount)
-         FROM zava_rollup.sales_monthly r
-         JOIN retail.products p ON p.product_id = r.product_id
-        WHERE r.month BETWEEN $1::date AND $2::date
-          AND ($3::int[] IS NULL OR r.store_id = ANY ($3::int[]))
-          AND ($4::int[] IS NULL OR p.category_id = ANY ($4::int[]))
-          AND ($5::int[] IS NULL OR p.type_id = ANY ($5::int[]))
-        GROUP BY p.product_name, p.sku`,
-      [plan.months[0], plan.months[1], idArray(filters.stores), idArray(filters.categories), idArray(filters.types)],
+    // Summed per product id (one SKU each), then named: hashing thousands of ids is cheaper than of names. A
+    // product per row, packed (queryPacked): every product sold, up to the whole catalog.
+    const rows = await queryPacked(
+      scope,
+      `SELECT p.product_name, p.sku, x.revenue, x.orders, x.units, x.margin, x.discount
+         FROM (SELECT r.product_id, sum(r.revenue) AS revenue, sum(r.orders) AS orders, sum(r.units) AS units, sum(r.margin) AS margin, sum(r.discount) AS discount
+                 FROM ${productRows(scope.refs, plan.months, dailyEdges)}
+                WHERE ($1::int[] IS NULL OR r.store_id = ANY ($1::int[]))
+                GROUP BY r.product_id) x
+         JOIN retail.products p ON p.product_id = x.product_id
+        WHERE ($2::int[] IS NULL OR p.category_id = ANY ($2::int[]))
+          AND ($3::int[] IS NULL OR p.type_id = ANY ($3::int[]))`,
+      [idArray(filters.stores), idArray(filters.categories), idArray(filters.types)],
+      ['product_name', 'sku', 'revenue', 'orders', 'units', 'margin', 'discount'],
     );
     groups = rows.map((row) => ({ key: String(row[0]), detail: String(row[1]), ...metricsOf(num(row[2]), num(row[3]), num(row[4]), num(row[5]), num(row[6])) }));
   }
@@ -273,43 +357,49 @@ async function aggregateFromRollup(scope: Scope, plan: RollupPlan, groupBy: Grou
   return { totals, groups };
 }
 
+/** The order lines of a period as `(store_id, product_id, day, amount)` rows (the roll-up stale or no whole month). */
+function revenueOfLines(p: ResolvedPeriod): string {
+  return `SELECT oi.store_id, oi.product_id, o.order_date AS day, oi.total_amount AS amount FROM ${orderLinesOf(p)} WHERE o.order_date BETWEEN ${sqlDate(p.from)} AND ${sqlDate(p.to)}`;
+}
+
 /**
- * Revenue of a period per store and product, as a subquery `oi(store_id, product_id, day, amount)`: the roll-up's
- * whole months (day = the month's first) and the order lines of the partial months around them, or only order
- * lines while the roll-up is stale. Revenue is additive, so the parts are simply put together.
+ * Revenue of a period per store and product, as a subquery `oi(store_id, product_id, day, amount)`: from the
+ * roll-up (whole months from the running totals, the partial months from the daily rows), or only order lines
+ * while it is stale or the period holds no whole month. Revenue is additive, so the parts are simply put together.
  */
 export function revenueLines(refs: References, period: ResolvedPeriod): string {
-  const date = (iso: string) => {
-    if (!/^\d{4}-\d{2}-\d{2}$/.test(iso)) throw new Error(`not a date: ${iso}`); // ours, resolved: never caller text
-    return `'${iso}'::date`;
-  };
-  const lines = (p: ResolvedPeriod) =>
-    `SELECT oi.store_id, oi.product_id, o.order_date AS day, oi.total_amount AS amount FROM ${orderLinesOf(p)} WHERE o.order_date BETWEEN ${date(p.from)} AND ${date(p.to)}`;
   const split = splitPeriod(refs, period);
-  if (!split) return `(${lines(period)}) oi`;
+  if (!split) return `(${revenueOfLines(period)}) oi`;
+  return `(SELECT store_id, product_id, at AS day, revenue AS amount FROM ${productRows(refs, split.months, split.edges)}) oi`;
+}
+
+/**
+ * As revenueLines, per store and category: `oi(store_id, category_id, day, amount)`, whole months from the
+ * category grain, the partial months from the daily product rows.
+ */
+export function categoryRevenueLines(refs: References, period: ResolvedPeriod): string {
+  const split = splitPeriod(refs, period);
+  if (!split) return `(SELECT l.store_id, pc.category_id, l.day, l.amount FROM (${revenueOfLines(period)}) l JOIN retail.products pc ON pc.product_id = l.product_id) oi`;
   const parts = [
-    `SELECT store_id, product_id, month AS day, revenue AS amount FROM zava_rollup.sales_monthly WHERE month BETWEEN ${date(split.months[0])} AND ${date(split.months[1])}`,
-    ...split.edges.map(lines),
+    `SELECT store_id, key AS category_id, month AS day, revenue AS amount FROM zava_rollup.sales_monthly_groups WHERE grain = 'category' AND month BETWEEN ${sqlDate(split.months[0])} AND ${sqlDate(split.months[1])}`,
+    ...split.edges.map(
+      (edge) =>
+        `SELECT d.store_id, pc.category_id, d.day, d.revenue FROM zava_rollup.sales_daily d JOIN retail.products pc ON pc.product_id = d.product_id WHERE d.day BETWEEN ${sqlDate(edge.from)} AND ${sqlDate(edge.to)}`,
+    ),
   ];
   return `(${parts.join(' UNION ALL ')}) oi`;
 }
 
-/** As revenueLines, per store and category: `oi(store_id, category_id, day, amount)`, whole months from the category grain. */
-export function categoryRevenueLines(refs: References, period: ResolvedPeriod): string {
-  const date = (iso: string) => {
-    if (!/^\d{4}-\d{2}-\d{2}$/.test(iso)) throw new Error(`not a date: ${iso}`); // ours, resolved: never caller text
-    return `'${iso}'::date`;
-  };
-  const lines = (p: ResolvedPeriod) =>
-    `SELECT oi.store_id, pc.category_id, o.order_date AS day, oi.total_amount AS amount FROM ${orderLinesOf(p)} ` +
-    `JOIN retail.products pc ON pc.product_id = oi.product_id WHERE o.order_date BETWEEN ${date(p.from)} AND ${date(p.to)}`;
-  const split = splitPeriod(refs, period);
-  if (!split) return `(${lines(period)}) oi`;
-  const parts = [
-    `SELECT store_id, key AS category_id, month AS day, revenue AS amount FROM zava_rollup.sales_monthly_groups WHERE grain = 'category' AND month BETWEEN ${date(split.months[0])} AND ${date(split.months[1])}`,
-    ...split.edges.map(lines),
-  ];
-  return `(${parts.join(' UNION ALL ')}) oi`;
+/**
+ * Units sold per store and product in a window, as a query `(store_id, product_id, units)` with `$1`/`$2` the
+ * window's dates and `$3` the store filter: from the daily rows while the roll-up is fresh, else the order lines.
+ */
+export function unitsSold(refs: References, window: ResolvedPeriod): string {
+  return refs.rollupFresh
+    ? `SELECT store_id, product_id, sum(units) AS units FROM zava_rollup.sales_daily
+        WHERE day BETWEEN $1::date AND $2::date AND ($3::int[] IS NULL OR store_id = ANY ($3::int[])) GROUP BY store_id, product_id`
+    : `SELECT oi.store_id, oi.product_id, sum(oi.quantity) AS units FROM ${orderLinesOf(window)}
+        WHERE o.order_date BETWEEN $1::date AND $2::date AND ($3::int[] IS NULL OR oi.store_id = ANY ($3::int[])) GROUP BY oi.store_id, oi.product_id`;
 }
 
 /** "12 orders, $1,234.56 revenue": money as the text renderings show it. */

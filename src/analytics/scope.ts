@@ -183,6 +183,27 @@ export function idArray(refs: readonly { id: number }[] | undefined): string | n
   return refs ? `{${refs.map((ref) => ref.id).join(',')}}` : null;
 }
 
+/** Rows per chunk of queryPacked: a few hundred short rows make a result row of tens of kilobytes. */
+const PACKED_ROWS = 256;
+
+/**
+ * A query of many short rows (thousands of store × product figures) read as a few: chunks of rows, each one JSON
+ * text of the rows as arrays of `columns` (the query's own column names). A row costs the bounded-result wrapper,
+ * the wire and, embedded, PGlite's row decoding more than its few values (at the reference size about as much as
+ * the query itself), and a chunk stays far below any row-size limit (ZAVA_MAX_ROW_BYTES). Values arrive as JSON
+ * has them: numbers (a numeric as the same double the driver gives up to 15 digits) and strings; row order is
+ * not kept.
+ */
+export async function queryPacked(scope: Scope, sql: string, params: readonly SqlParam[], columns: readonly string[]): Promise<unknown[][]> {
+  const { rows } = await scope.query(
+    `SELECT json_agg(json_build_array(${columns.map((c) => `q.${c}`).join(', ')}))::text
+       FROM (SELECT q.*, (row_number() OVER () - 1) / ${PACKED_ROWS} AS zava_chunk FROM (${sql}) q) q
+      GROUP BY q.zava_chunk`,
+    params,
+  );
+  return rows.flatMap((row) => JSON.parse(String(row[0])) as unknown[][]);
+}
+
 /** Money from the database (numeric arrives as a number, or as text past 15 digits). */
 export function num(value: unknown): number {
   return value === null || value === undefined ? 0 : Number(value);

@@ -70,14 +70,19 @@ export async function storePerformance(scope: Scope, args: StorePerformanceArgs)
       GROUP BY oi.store_id, c.category_name`,
     [`{${wanted.map((s) => s.id).join(',')}}`],
   );
+  // Summed per product id (a product is one SKU); each store's best revenue found by hashing, so only the products
+  // at it are sorted by name (sorting thousands of store × product sums was most of this query's time).
   const products = await scope.query(
-    `SELECT DISTINCT ON (store_id) store_id, product_name, sku, revenue
-       FROM (SELECT oi.store_id, p.product_name, p.sku, sum(oi.amount) AS revenue
-               FROM ${lines}
-               JOIN retail.products p ON p.product_id = oi.product_id
-              WHERE oi.store_id = ANY ($1::int[])
-              GROUP BY oi.store_id, p.product_name, p.sku) per_product
-      ORDER BY store_id, revenue DESC, product_name, sku`,
+    `WITH per_product AS MATERIALIZED (
+       SELECT oi.store_id, oi.product_id, sum(oi.amount) AS revenue
+         FROM ${lines}
+        WHERE oi.store_id = ANY ($1::int[])
+        GROUP BY oi.store_id, oi.product_id)
+     SELECT DISTINCT ON (pp.store_id) pp.store_id, p.product_name, p.sku, pp.revenue
+       FROM per_product pp
+       JOIN (SELECT store_id, max(revenue) AS revenue FROM per_product GROUP BY store_id) best ON best.store_id = pp.store_id AND best.revenue = pp.revenue
+       JOIN retail.products p ON p.product_id = pp.product_id
+      ORDER BY pp.store_id, p.product_name, p.sku`,
     [`{${wanted.map((s) => s.id).join(',')}}`],
   );
   const ranking = [...now.groups].sort((a, b) => b.revenue - a.revenue);

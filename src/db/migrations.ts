@@ -1,7 +1,7 @@
 // Versioned migrations, applied in order, each recorded in zava_meta.schema_migrations, all in one owner
 // transaction under an advisory lock so concurrent replicas cannot apply the same step twice.
 import { newContextKey } from './context.js';
-import { refreshSalesRollup, salesRollupDdl } from './sales-rollup.js';
+import { refreshMonthlySalesRollup, refreshSalesRollup, salesRollupDdl, salesRollupGrainsDdl } from './sales-rollup.js';
 import type { AdminSession, SqlParam } from './types.js';
 
 export interface MigrationContext {
@@ -928,9 +928,48 @@ const salesRollup: Migration = {
   name: 'monthly sales roll-up (schema zava_rollup) for the typed analytics tools',
   async up(session, { queryRole }) {
     await session.exec(salesRollupDdl(quoteIdent(queryRole)));
+    await refreshMonthlySalesRollup(session);
+  },
+};
+
+/**
+ * The roll-up's daily and running grains (src/db/sales-rollup.ts), under the monthly tables' state, triggers and
+ * store policy, built from the data already there (the whole roll-up is rebuilt, so it is fresh afterwards).
+ */
+const salesRollupGrains: Migration = {
+  version: 15,
+  name: 'daily and running-total sales roll-up grains for the typed analytics tools',
+  async up(session, { queryRole }) {
+    await session.exec(salesRollupGrainsDdl(quoteIdent(queryRole)));
+    // The new roll-up tables are read by tools too, so writes to them bump the result cache's data version (14).
+    await session.exec(BUMP_TRIGGERS_SQL);
     await refreshSalesRollup(session);
   },
 };
+
+/**
+ * Where the tables a tool answer reads live: the retail tables, the data behind the retail views (zava_data), the
+ * sales roll-up, and the imported catalog's stock levels. Every base table there gets the bump trigger.
+ */
+const VERSIONED_TABLES_SQL = `
+  SELECT c.oid::regclass FROM pg_class c JOIN pg_namespace n ON n.oid = c.relnamespace
+   WHERE c.relkind IN ('r', 'p')
+     AND (n.nspname IN ('retail', 'zava_data', 'zava_rollup') OR (n.nspname = 'zava_private' AND c.relname = 'catalog_stock_levels'))
+     AND NOT EXISTS (SELECT 1 FROM pg_trigger t WHERE t.tgrelid = c.oid AND t.tgname = 'bump_data_version')`;
+
+/** Gives every versioned table that lacks them the bump triggers (a later migration's new tables too). */
+const BUMP_TRIGGERS_SQL = `
+  DO $do$
+    DECLARE data_table regclass;
+    BEGIN
+      FOR data_table IN ${VERSIONED_TABLES_SQL} LOOP
+        EXECUTE format('CREATE TRIGGER bump_data_version AFTER INSERT OR UPDATE OR DELETE ON %s
+                          FOR EACH STATEMENT EXECUTE FUNCTION zava_cache.bump_data_version()', data_table);
+        EXECUTE format('CREATE TRIGGER bump_data_version_truncate AFTER TRUNCATE ON %s
+                          FOR EACH STATEMENT EXECUTE FUNCTION zava_cache.bump_data_version()', data_table);
+      END LOOP;
+    END
+  $do$;`;
 
 /**
  * Result cache (issues 12 and 15): the data version every cached answer is keyed under. One row; every statement
@@ -941,15 +980,6 @@ const salesRollup: Migration = {
  * `zava_data_version` at commit, so servers learn of it without asking. The query role reads it inside a tool's
  * own read (see db/data-version.ts), wherever that read runs.
  */
-/**
- * Where the tables a tool answer reads live: the retail tables, the data behind the retail views (zava_data), the
- * sales roll-up, and the imported catalog's stock levels. Every base table there gets the bump trigger.
- */
-const VERSIONED_TABLES_SQL = `
-  SELECT c.oid::regclass FROM pg_class c JOIN pg_namespace n ON n.oid = c.relnamespace
-   WHERE c.relkind IN ('r', 'p')
-     AND (n.nspname IN ('retail', 'zava_data', 'zava_rollup') OR (n.nspname = 'zava_private' AND c.relname = 'catalog_stock_levels'))`;
-
 const dataVersion: Migration = {
   version: 14,
   name: 'data version for the result cache, bumped by every write to the retail tables',
@@ -974,18 +1004,8 @@ const dataVersion: Migration = {
       REVOKE ALL ON FUNCTION zava_cache.bump_data_version() FROM PUBLIC;
       GRANT USAGE ON SCHEMA zava_cache TO ${role};
       GRANT SELECT ON zava_cache.data_version TO ${role};
-      DO $do$
-        DECLARE data_table regclass;
-        BEGIN
-          FOR data_table IN ${VERSIONED_TABLES_SQL} LOOP
-            EXECUTE format('CREATE TRIGGER bump_data_version AFTER INSERT OR UPDATE OR DELETE ON %s
-                              FOR EACH STATEMENT EXECUTE FUNCTION zava_cache.bump_data_version()', data_table);
-            EXECUTE format('CREATE TRIGGER bump_data_version_truncate AFTER TRUNCATE ON %s
-                              FOR EACH STATEMENT EXECUTE FUNCTION zava_cache.bump_data_version()', data_table);
-          END LOOP;
-        END
-      $do$;
     `);
+    await session.exec(BUMP_TRIGGERS_SQL);
   },
 };
 
@@ -1004,6 +1024,7 @@ export const MIGRATIONS: readonly Migration[] = [
   salesRollup,
   embeddingChunks,
   dataVersion,
+  salesRollupGrains,
 ];
 
 export interface MigrationReport {
