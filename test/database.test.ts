@@ -89,7 +89,9 @@ for (const { kind, skip } of await backendsUnderTest()) {
       assert.equal(chunks, kind === 'server' && !t.db.hasVector, 'chunks exactly where pgvector is missing (cube is on the test service)');
       // And the typed analytics tools' monthly roll-up (zava_rollup), every table of which has RLS enabled.
       const granted = tables.rows.map((r) => String(r[0]));
-      assert.deepEqual(granted.filter((name) => !name.startsWith('zava_rollup.')), chunks ? ['retail', 'zava_search.embedding_chunks'] : ['retail']);
+      // And the result cache's one-row data version (migration 14), read inside a tool's own transaction.
+      const expected = ['retail', 'zava_cache.data_version', ...(chunks ? ['zava_search.embedding_chunks'] : [])];
+      assert.deepEqual(granted.filter((name) => !name.startsWith('zava_rollup.')), expected);
       assert.ok(granted.some((name) => name.startsWith('zava_rollup.')), 'the roll-up is readable');
       const rollup = await t.db.ownerQuery(
         `SELECT c.relname, c.relrowsecurity FROM pg_class c JOIN pg_namespace n ON n.oid = c.relnamespace WHERE n.nspname = 'zava_rollup' AND c.relkind = 'r' ORDER BY 1`,
