@@ -58,6 +58,15 @@ export class ProductSearchService {
     private readonly provider?: EmbeddingProvider | undefined,
   ) {}
 
+  /**
+   * The provider kind, and a hosted provider's model name: replicas configured with different models must not
+   * share cached rankings. The local model is fitted from the catalog, which the data version already covers.
+   */
+  get cacheScope(): string | undefined {
+    if (!this.provider) return undefined;
+    return this.provider.needsCorpus ? this.provider.kind : `${this.provider.kind}:${this.provider.model}`;
+  }
+
   /** `signal`: the call's own (aborted when its client cancels or goes away), down to the embedding queue and the database. */
   async search(caller: string | Identity | undefined, request: SearchRequest, signal?: AbortSignal): Promise<CompactOutcome> {
     const started = performance.now();

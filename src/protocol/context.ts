@@ -17,6 +17,8 @@ import type { ServerMetrics } from '../infra/metrics.js';
  * identity → ranked products in the compact shape of execute_sales_query, or the compact error shape.
  */
 export interface ProductSearch {
+  /** What the ranking depends on besides the data: the embedding provider (and a hosted one's model). */
+  readonly cacheScope?: string | undefined;
   search(
     caller: string | Identity | undefined,
     request: { queryDescription: string; maxRows: number; similarityThreshold: number },

@@ -21,6 +21,7 @@ import { LRUCache } from 'lru-cache';
 import type { CallToolResult } from '@modelcontextprotocol/server';
 import type { Identity } from '../../db/types.js';
 import { annotateSpan, inSpan } from '../tracing.js';
+import { PACKAGE_VERSION } from '../version.js';
 
 export interface CacheSettings {
   readonly enabled: boolean;
@@ -220,11 +221,15 @@ export class ResultCache {
   }
 }
 
-/** What an entry is about, in the caller's scope: tool, material, role, store ids, PII permission. */
+/**
+ * What an entry is about, in the caller's scope: tool, material, role, store ids, PII permission — and the server's
+ * version, so replicas of two releases sharing one Redis during a rolling deploy never read each other's answers
+ * (a tool's answer shape may differ between them).
+ */
 function scopeDigest(tool: string, material: unknown, identity: Identity): string {
   const stores = identity.storeIds === 'all' ? 'all' : [...identity.storeIds].sort((a, b) => a - b);
   const scope = { role: identity.role, stores, pii: identity.pii === true };
-  return createHash('sha256').update(JSON.stringify([tool, material, scope])).digest('base64url');
+  return createHash('sha256').update(JSON.stringify([PACKAGE_VERSION, tool, material, scope])).digest('base64url');
 }
 
 function entryKey(prefix: string, version: number, digest: string): string {

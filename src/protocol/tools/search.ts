@@ -49,8 +49,9 @@ export function registerSearchTool(host: ToolHost, deps: ServerDeps): void {
       outputSchema: SearchResultShape,
       annotations: { readOnlyHint: true, destructiveHint: false, idempotentHint: true, openWorldHint: false },
       refuse: ({ query_description }, message, code) => compactAnswer({ result: compactError(message, query_description, code), isError: true }, 'search'),
-      // The ranking depends on the description, the limits, the caller's scope and the data (embeddings included).
-      cache: (args) => (deps.search ? args : undefined),
+      // The ranking depends on the description, the limits, the caller's scope, the data (embeddings included)
+      // and the embedding provider.
+      cache: (args) => (deps.search ? { ...args, provider: deps.search.cacheScope } : undefined),
     },
     async ({ query_description, max_rows, similarity_threshold }, call) => {
       if (!deps.search) {
