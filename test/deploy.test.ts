@@ -15,7 +15,7 @@ import { runCli } from './support/cli.js';
 import { freePort } from './support/cluster.js';
 import { startHttpServer, type HttpServerProcess } from './mcp-harness.js';
 import { mkdtemp, rm, writeFile } from 'node:fs/promises';
-import { deployNginxFile, locationBlock, mainConfig, NGINX_MISSING, nginxDir, nginxTest } from './support/nginx.js';
+import { deployNginxFile, locationBlock, mainConfig, NGINX_MISSING, nginxDir, nginxTest, upstreamDirectives } from './support/nginx.js';
 import { tmpdir } from 'node:os';
 
 const ROOT = fileURLToPath(new URL('../..', import.meta.url));
@@ -137,7 +137,13 @@ describe('container files', () => {
     assert.deepEqual(servers, [['server', '8000']]);
     assert.match(read('Dockerfile'), /^EXPOSE 8000$/m);
     assert.match(conf, /^\s*listen 8000;$/m);
-    assert.equal(locationBlock(conf), locationBlock(await deployNginxFile('zava-mcp.conf')), 'the same proxying as the documented example');
+    const documented = await deployNginxFile('zava-mcp.conf');
+    assert.equal(locationBlock(conf), locationBlock(documented), 'the same proxying as the documented example');
+    assert.deepEqual(upstreamDirectives(conf), upstreamDirectives(documented), 'the same upstream keepalive');
+    // nginx closes idle upstream connections before a replica would (its keepAliveTimeout), or a POST can meet a closing one.
+    const idle = Number(/keepalive_timeout (\d+)s;/.exec(upstreamDirectives(conf).join(' '))?.[1]);
+    const replicaIdle = Number(/keepAliveTimeout = ([\d_]+);/.exec(read('src/protocol/http.ts'))![1]!.replace('_', '')) / 1000;
+    assert.ok(idle < replicaIdle, `nginx upstream keepalive_timeout ${idle}s < the replicas' ${replicaIdle}s`);
   });
 
   test('nginx -t accepts the compose configuration (the service name resolved to loopback here)', { skip: NGINX_MISSING && !REQUIRE_SERVICES ? 'nginx is not installed (Debian package nginx)' : false }, async () => {

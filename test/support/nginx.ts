@@ -24,6 +24,16 @@ export function locationBlock(conf: string): string {
   return conf.slice(start, conf.indexOf('\n    }', start) + 6);
 }
 
+/** The directives of the `upstream zava_mcp` block other than its `server` lines (keepalive and its timeout). */
+export function upstreamDirectives(conf: string): string[] {
+  const block = /upstream zava_mcp \{([^}]*)\}/.exec(conf)?.[1];
+  if (block === undefined) throw new Error('no "upstream zava_mcp" block');
+  return block
+    .split('\n')
+    .map((line) => line.trim())
+    .filter((line) => line && !line.startsWith('#') && !line.startsWith('server '));
+}
+
 /** A main configuration (no daemon, every path under `dir`) whose http block holds `httpBlock`. */
 export function mainConfig(dir: string, httpBlock: string): string {
   return `daemon off;
@@ -56,6 +66,8 @@ export interface Nginx {
   /** The balanced MCP endpoint, http://127.0.0.1:PORT/mcp. */
   readonly url: string;
   readonly process: ChildProcess;
+  /** What nginx logged (warnings and errors: a refused upstream, a connection closed under a request). */
+  errorLog(): Promise<string>;
   stop(): Promise<void>;
 }
 
@@ -66,8 +78,9 @@ export interface Nginx {
 export async function startNginx(upstreams: readonly string[]): Promise<Nginx> {
   const dir = await nginxDir();
   const port = await freePort();
-  const servers = upstreams.map((u) => `    server ${u} max_fails=1 fail_timeout=5s;`).join('\n');
-  const http = `  upstream zava_mcp {\n${servers}\n    keepalive 32;\n  }\n  server {\n    listen 127.0.0.1:${port};\n${locationBlock(await deployNginxFile('zava-mcp.conf'))}\n  }`;
+  const documented = await deployNginxFile('zava-mcp.conf');
+  const upstream = [...upstreams.map((u) => `server ${u} max_fails=1 fail_timeout=5s;`), ...upstreamDirectives(documented)].map((line) => `    ${line}`).join('\n');
+  const http = `  upstream zava_mcp {\n${upstream}\n  }\n  server {\n    listen 127.0.0.1:${port};\n${locationBlock(documented)}\n  }`;
   await writeFile(path.join(dir, 'nginx.conf'), mainConfig(dir, http));
   const child = spawn('nginx', ['-p', dir, '-e', path.join(dir, 'error.log'), '-c', path.join(dir, 'nginx.conf')], { stdio: 'ignore' });
   const exited = new Promise<void>((resolve) => child.once('exit', () => resolve()));
@@ -88,5 +101,5 @@ export async function startNginx(upstreams: readonly string[]): Promise<Nginx> {
     }
     await new Promise((resolve) => setTimeout(resolve, 100));
   }
-  return { url: `http://127.0.0.1:${port}/mcp`, process: child, stop };
+  return { url: `http://127.0.0.1:${port}/mcp`, process: child, errorLog: () => readFile(path.join(dir, 'error.log'), 'utf8').catch(() => ''), stop };
 }
