@@ -1,0 +1,176 @@
+// The soak's own stack, all on loopback and all stopped at the end: a PostgreSQL primary of its own (OwnCluster:
+// the soak restarts it) with optionally a pg_basebackup hot standby, a redis-server of its own (restarted too),
+// three `zava-mcp serve` replicas in jwt mode started together on fixed free ports (a killed one comes back on its
+// port), and nginx round robin in front of them (the documented location block). Nothing shared is touched.
+import { spawn, type ChildProcess } from 'node:child_process';
+import { mkdtemp, rm, writeFile } from 'node:fs/promises';
+import { tmpdir } from 'node:os';
+import path from 'node:path';
+import { createPublicKey, type JsonWebKey } from 'node:crypto';
+import pg from 'pg';
+import { freePort, OwnCluster } from '../test/support/cluster.js';
+import { startNginx, type Nginx } from '../test/support/nginx.js';
+import { newSigningKey, signTestToken, type SigningKey } from '../test/support/tokens.js';
+import { startHttpServer, type HttpServerProcess } from '../test/mcp-harness.js';
+
+/** A redis-server of the caller's own (no persistence), stopped and started on the same port. */
+export class OwnRedis {
+  private child: ChildProcess | undefined;
+  private constructor(readonly port: number) {}
+
+  static async start(): Promise<OwnRedis> {
+    const redis = new OwnRedis(await freePort());
+    await redis.start();
+    return redis;
+  }
+
+  get url(): string {
+    return `redis://127.0.0.1:${this.port}`;
+  }
+
+  async start(): Promise<void> {
+    const child = spawn('redis-server', ['--port', String(this.port), '--bind', '127.0.0.1', '--save', '', '--appendonly', 'no'], { stdio: ['ignore', 'pipe', 'pipe'] });
+    this.child = child;
+    await new Promise<void>((resolve, reject) => {
+      let out = '';
+      child.stdout!.on('data', (chunk: Buffer) => {
+        out += chunk.toString();
+        if (out.includes('Ready to accept connections')) resolve();
+      });
+      child.once('exit', (code) => reject(new Error(`redis-server exited with ${code}: ${out}`)));
+    });
+    child.stdout!.resume();
+  }
+
+  async stop(): Promise<void> {
+    const child = this.child;
+    if (!child || child.exitCode !== null || child.signalCode !== null) return;
+    const exited = new Promise((resolve) => child.once('exit', resolve));
+    child.kill('SIGTERM');
+    await exited;
+  }
+}
+
+export interface SoakStackOptions {
+  readonly standby: boolean;
+  readonly log: (line: string) => void;
+}
+
+/** Owner-side SQL on one of the soak's clusters (as postgres, a superuser). */
+export async function clusterSql<T extends Record<string, unknown>>(url: string, text: string, values: unknown[] = []): Promise<T[]> {
+  const client = new pg.Client({ connectionString: url, connectionTimeoutMillis: 1000 });
+  await client.connect();
+  try {
+    return (await client.query(text, values)).rows as T[];
+  } finally {
+    await client.end().catch(() => undefined);
+  }
+}
+
+/** Query-role backends connected to a cluster now (where the replicas' reads go); 0 when it does not answer. */
+export async function queryRoleBackends(cluster: OwnCluster): Promise<number> {
+  const rows = await clusterSql<{ n: number }>(cluster.url(), `SELECT count(*)::int AS n FROM pg_stat_activity WHERE usename = 'zava_query'`).catch(() => [{ n: 0 }]);
+  return rows[0]!.n;
+}
+
+export class SoakStack {
+  primary!: OwnCluster;
+  standby: OwnCluster | undefined;
+  redis!: OwnRedis;
+  nginx!: Nginx;
+  key!: SigningKey;
+  readonly replicas: HttpServerProcess[] = [];
+  readonly ports: number[] = [];
+  private keyDir = '';
+  private readonly cleanups: Array<() => Promise<void> | void> = [];
+  private readonly prefix = `zava-soak-${process.pid}-${Date.now()}`;
+
+  private constructor(private readonly options: SoakStackOptions) {}
+
+  /** Builds the whole stack; on a failure part-way, stops what was started and throws. */
+  static async start(options: SoakStackOptions): Promise<SoakStack> {
+    const stack = new SoakStack(options);
+    try {
+      await stack.build();
+      return stack;
+    } catch (error) {
+      await stack.close();
+      throw error;
+    }
+  }
+
+  private async build(): Promise<void> {
+    const { log } = this.options;
+    let started = Date.now();
+    const took = () => `${((Date.now() - started) / 1000).toFixed(1)} s`;
+    this.primary = await OwnCluster.create();
+    this.cleanups.push(() => this.primary.destroy());
+    await this.primary.seed();
+    log(`primary on :${this.primary.port}, seeded (${took()})`);
+    if (this.options.standby) {
+      started = Date.now();
+      this.standby = await OwnCluster.standbyOf(this.primary);
+      this.cleanups.push(() => this.standby!.destroy());
+      const primaryOrders = await clusterSql<{ n: number }>(this.primary.url(), 'SELECT count(*)::int AS n FROM retail.orders');
+      for (;;) {
+        const rows = await clusterSql<{ n: number }>(this.standby.url(), 'SELECT count(*)::int AS n FROM retail.orders').catch(() => [{ n: -1 }]);
+        if (rows[0]!.n === primaryOrders[0]!.n) break;
+        await new Promise((resolve) => setTimeout(resolve, 200));
+      }
+      log(`hot standby on :${this.standby.port}, replayed the seed (${took()})`);
+    }
+    this.redis = await OwnRedis.start();
+    this.cleanups.push(() => this.redis.stop());
+    this.key = await newSigningKey('ES256');
+    this.keyDir = await mkdtemp(path.join(tmpdir(), 'zava-soak-keys-'));
+    this.cleanups.push(() => rm(this.keyDir, { recursive: true, force: true }));
+    const publicPem = createPublicKey({ key: this.key.jwk as JsonWebKey, format: 'jwk' }).export({ type: 'spki', format: 'pem' }).toString();
+    await writeFile(path.join(this.keyDir, 'public.pem'), publicPem);
+    for (let i = 0; i < 3; i++) this.ports.push(await freePort());
+    started = Date.now();
+    // Started together: replicas racing at start must not fail (issue 6).
+    this.cleanups.push(() => Promise.all(this.replicas.map((r) => r.stop())).then(() => undefined));
+    const replicas = await Promise.all(this.ports.map((_, slot) => this.startReplica(slot)));
+    this.replicas.push(...replicas);
+    log(`3 replicas on :${this.ports.join(', :')} (${took()})`);
+    this.nginx = await startNginx(this.ports.map((p) => `127.0.0.1:${p}`));
+    this.cleanups.push(() => this.nginx.stop());
+    log(`nginx at ${this.nginx.url}`);
+  }
+
+  /** Starts (or restarts) the replica of a slot on that slot's port. */
+  async startReplica(slot: number): Promise<HttpServerProcess> {
+    const env: Record<string, string> = {
+      ZAVA_AUTH: 'jwt',
+      ZAVA_JWT_PUBLIC_KEY: path.join(this.keyDir, 'public.pem'),
+      REDIS_URL: this.redis.url,
+      // Counted in Redis on every call, never reached: the shared limiter is exercised, the load never limited.
+      ZAVA_RATE_LIMIT_PER_MINUTE: '1000000',
+      ZAVA_RATE_LIMIT_PREFIX: this.prefix,
+    };
+    if (this.standby) env.ZAVA_READ_REPLICA_URLS = this.standby.url('postgres', 'zava_query');
+    const replica = await startHttpServer(['--database-url', this.primary.url(), '--port', String(this.ports[slot])], env);
+    if (this.replicas[slot]) this.replicas[slot] = replica;
+    return replica;
+  }
+
+  replicaUrl(slot: number): string {
+    return `http://127.0.0.1:${this.ports[slot]}/mcp`;
+  }
+
+  token(sub: string, claims: Record<string, unknown>): Promise<string> {
+    return signTestToken({ key: this.key, sub, claims, expiresIn: 6 * 3600 });
+  }
+
+  /** Stops everything started, newest first; safe to call twice. */
+  async close(): Promise<void> {
+    while (this.cleanups.length > 0) {
+      const cleanup = this.cleanups.pop()!;
+      try {
+        await cleanup();
+      } catch (error) {
+        this.options.log(`cleanup: ${(error as Error).message}`);
+      }
+    }
+  }
+}
