@@ -105,9 +105,11 @@ function percentile(sorted: number[], p: number): number {
 
 /** A transport failure's code: the HTTP status the SDK saw, or NETWORK. */
 function transportCode(error: unknown): string {
+  const status = (error as { status?: unknown }).status;
+  if (typeof status === 'number') return `HTTP_${status}`;
   const message = error instanceof Error ? error.message : String(error);
-  const status = /\b(?:HTTP |status(?: code)? )(\d{3})\b/i.exec(message) ?? /\b(5\d\d|4\d\d)\b/.exec(message);
-  return status ? `HTTP_${status[1]}` : /timed? ?out/i.test(message) ? 'CLIENT_TIMEOUT' : 'NETWORK';
+  const http = /\(HTTP (\d{3})\)/.exec(message);
+  return http ? `HTTP_${http[1]}` : /timed? ?out/i.test(message) ? 'CLIENT_TIMEOUT' : 'NETWORK';
 }
 
 /** One tools/call straight to one replica (no balancer), as `token`: answered, and the tool's error code if any. */
@@ -310,8 +312,10 @@ export async function runSoak(options: SoakOptions): Promise<SoakReport> {
         const fast = failed.map((r) => r.ms).sort((a, b) => a - b);
         note(
           `while down: ${during.length} calls, ${during.length - failed.length} answered, ${failed.length} failed ` +
-            `(${codes(count(failed))}; p50 ${Math.round(percentile(fast, 50))} ms, max ${Math.round(fast.at(-1) ?? NaN)} ms; ` +
-            `failed by call: ${codes(count(failed.map((r) => ({ outcome: r.kind }))))})`,
+            (failed.length === 0
+              ? ''
+              : `(${codes(count(failed))}; answered in p50 ${Math.round(percentile(fast, 50))} ms, max ${Math.round(fast.at(-1)!)} ms; ` +
+                `by call: ${codes(count(failed.map((r) => ({ outcome: r.kind }))))})`),
         );
         const recovered = await Promise.all(stack.ports.map((_, slot) => timeUntil(async () => (await directCall(stack.replicaUrl(slot), recoveryToken)).code === undefined, 30_000)));
         note(`each replica answers again after the primary's return: ${recovered.map(ms).join(', ')} (replicas 0, 1, 2)`);

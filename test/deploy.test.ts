@@ -15,7 +15,7 @@ import { runCli } from './support/cli.js';
 import { freePort } from './support/cluster.js';
 import { startHttpServer, type HttpServerProcess } from './mcp-harness.js';
 import { mkdtemp, rm, writeFile } from 'node:fs/promises';
-import { deployNginxFile, locationBlock, mainConfig, NGINX_MISSING, nginxDir, nginxTest, upstreamDirectives } from './support/nginx.js';
+import { deployNginxFile, proxyBlocks, mainConfig, NGINX_MISSING, nginxDir, nginxTest, startNginx, upstreamDirectives } from './support/nginx.js';
 import { tmpdir } from 'node:os';
 
 const ROOT = fileURLToPath(new URL('../..', import.meta.url));
@@ -138,12 +138,26 @@ describe('container files', () => {
     assert.match(read('Dockerfile'), /^EXPOSE 8000$/m);
     assert.match(conf, /^\s*listen 8000;$/m);
     const documented = await deployNginxFile('zava-mcp.conf');
-    assert.equal(locationBlock(conf), locationBlock(documented), 'the same proxying as the documented example');
+    assert.equal(proxyBlocks(conf), proxyBlocks(documented), 'the same proxying as the documented example');
     assert.deepEqual(upstreamDirectives(conf), upstreamDirectives(documented), 'the same upstream keepalive');
     // nginx closes idle upstream connections before a replica would (its keepAliveTimeout), or a POST can meet a closing one.
     const idle = Number(/keepalive_timeout (\d+)s;/.exec(upstreamDirectives(conf).join(' '))?.[1]);
     const replicaIdle = Number(/keepAliveTimeout = ([\d_]+);/.exec(read('src/protocol/http.ts'))![1]!.replace('_', '')) / 1000;
     assert.ok(idle < replicaIdle, `nginx upstream keepalive_timeout ${idle}s < the replicas' ${replicaIdle}s`);
+  });
+
+  test('through the documented proxying, a replica that cannot be reached is a JSON-RPC error the client can show', { skip: NGINX_MISSING && !REQUIRE_SERVICES ? 'nginx is not installed (Debian package nginx)' : false }, async () => {
+    const nginx = await startNginx([`127.0.0.1:${await freePort()}`], 'listening'); // nothing listens there
+    try {
+      const response = await fetch(nginx.url, { method: 'POST', headers: { 'content-type': 'application/json', accept: 'application/json, text/event-stream' }, body: '{"jsonrpc":"2.0","id":1,"method":"ping"}' });
+      assert.equal(response.status, 502);
+      assert.equal(response.headers.get('content-type'), 'application/json');
+      const body = (await response.json()) as { jsonrpc: string; error: { code: number; message: string } };
+      assert.equal(body.jsonrpc, '2.0');
+      assert.match(body.error.message, /replica serving this call stopped or could not be reached/);
+    } finally {
+      await nginx.stop();
+    }
   });
 
   test('nginx -t accepts the compose configuration (the service name resolved to loopback here)', { skip: NGINX_MISSING && !REQUIRE_SERVICES ? 'nginx is not installed (Debian package nginx)' : false }, async () => {

@@ -37,7 +37,10 @@ describe('the soak, briefly (bench/soak.ts)', { skip }, () => {
     // A call sent in the instant of the kill can still meet the dying replica; none later.
     assert.ok(failedAfter === 0 || lastFailedAfterMs! < 1000, `calls started after the kill failed up to ${lastFailedAfterMs} ms later\n${text}`);
     assert.ok(startedAfter! > failedAfter! + 10, 'the two other replicas went on serving');
-    assert.deepEqual(Object.keys(kill.outcomes).filter((code) => code !== 'ok'), kill.outcomes.HTTP_502 ? ['HTTP_502'] : [], 'a failed call is the balancer\'s clear 502');
+    assert.deepEqual(Object.keys(kill.outcomes).filter((code) => code !== 'ok'), kill.outcomes.HTTP_502 ? ['HTTP_502'] : [], "a failed call is the balancer's 502");
+    for (const [key, message] of Object.entries(report.errorSamples)) {
+      if (key.startsWith('HTTP_502 ')) assert.match(message, /replica serving this call stopped or could not be reached/, 'which says what happened');
+    }
 
     assert.equal(report.rss.length, 3);
     assert.ok(report.rss.every((r) => r.samples > 0 && r.lastThirdMb > 20), JSON.stringify(report.rss));

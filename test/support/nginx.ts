@@ -1,5 +1,5 @@
 // nginx (Debian's package) as a process of the caller's own, in front of zava-mcp replicas on loopback: a
-// generated main configuration around the location block of deploy/nginx/zava-mcp.conf, so what runs is what the
+// generated main configuration around the proxy blocks of deploy/nginx/zava-mcp.conf, so what runs is what the
 // README documents. Used by test/replicas.test.ts, test/deploy.test.ts (nginx -t) and bench/soak.ts.
 import { spawn, spawnSync, type ChildProcess } from 'node:child_process';
 import { chmod, mkdtemp, readFile, rm, writeFile } from 'node:fs/promises';
@@ -17,11 +17,15 @@ export function deployNginxFile(name: string): Promise<string> {
   return readFile(path.join(ROOT, 'deploy', 'nginx', name), 'utf8');
 }
 
-/** The `location / { … }` block of an nginx configuration (the part every variant shares). */
-export function locationBlock(conf: string): string {
+/**
+ * The proxying part of an nginx configuration, which every variant shares: the `location / { … }` block and the
+ * named location after it that answers for a replica that failed under a call.
+ */
+export function proxyBlocks(conf: string): string {
   const start = conf.indexOf('    location / {');
-  if (start < 0) throw new Error('no "location / {" block');
-  return conf.slice(start, conf.indexOf('\n    }', start) + 6);
+  const failed = conf.indexOf('    location @replica_failed {');
+  if (start < 0 || failed < start) throw new Error('no "location / {" block followed by "location @replica_failed {"');
+  return conf.slice(start, conf.indexOf('\n    }', failed) + 6);
 }
 
 /** The directives of the `upstream zava_mcp` block other than its `server` lines (keepalive and its timeout). */
@@ -72,15 +76,15 @@ export interface Nginx {
 }
 
 /**
- * Starts nginx round robin over `upstreams` (host:port each) with the documented location block, on a free
- * loopback port, and waits until it forwards /health.
+ * Starts nginx round robin over `upstreams` (host:port each) with the documented proxy blocks, on a free loopback
+ * port, and waits until it forwards /health (or, for upstreams that are down on purpose, until it answers at all).
  */
-export async function startNginx(upstreams: readonly string[]): Promise<Nginx> {
+export async function startNginx(upstreams: readonly string[], readyWhen: 'forwarding' | 'listening' = 'forwarding'): Promise<Nginx> {
   const dir = await nginxDir();
   const port = await freePort();
   const documented = await deployNginxFile('zava-mcp.conf');
   const upstream = [...upstreams.map((u) => `server ${u} max_fails=1 fail_timeout=5s;`), ...upstreamDirectives(documented)].map((line) => `    ${line}`).join('\n');
-  const http = `  upstream zava_mcp {\n${upstream}\n  }\n  server {\n    listen 127.0.0.1:${port};\n${locationBlock(documented)}\n  }`;
+  const http = `  upstream zava_mcp {\n${upstream}\n  }\n  server {\n    listen 127.0.0.1:${port};\n${proxyBlocks(documented)}\n  }`;
   await writeFile(path.join(dir, 'nginx.conf'), mainConfig(dir, http));
   const child = spawn('nginx', ['-p', dir, '-e', path.join(dir, 'error.log'), '-c', path.join(dir, 'nginx.conf')], { stdio: 'ignore' });
   const exited = new Promise<void>((resolve) => child.once('exit', () => resolve()));
@@ -93,7 +97,7 @@ export async function startNginx(upstreams: readonly string[]): Promise<Nginx> {
   };
   const deadline = Date.now() + 10_000;
   for (;;) {
-    if (await fetch(`http://127.0.0.1:${port}/health`).then((r) => r.ok, () => false)) break;
+    if (await fetch(`http://127.0.0.1:${port}/health`).then((r) => r.ok || readyWhen === 'listening', () => false)) break;
     if (Date.now() > deadline || child.exitCode !== null) {
       const log = await readFile(path.join(dir, 'error.log'), 'utf8').catch(() => '');
       await stop();
