@@ -83,34 +83,24 @@ export class SoakStack {
   readonly ports: number[] = [];
   private keyDir = '';
   private readonly cleanups: Array<() => Promise<void> | void> = [];
+  private closing = false;
   private readonly prefix = `zava-soak-${process.pid}-${Date.now()}`;
 
-  private constructor(private readonly options: SoakStackOptions) {}
+  constructor(private readonly options: SoakStackOptions) {}
 
-  /** Builds the whole stack; on a failure part-way, stops what was started and throws. */
-  static async start(options: SoakStackOptions): Promise<SoakStack> {
-    const stack = new SoakStack(options);
-    try {
-      await stack.build();
-      return stack;
-    } catch (error) {
-      await stack.close();
-      throw error;
-    }
-  }
-
-  private async build(): Promise<void> {
+  /** Starts the whole stack. close() stops whatever was started, also part-way (a failure, Ctrl-C during the build). */
+  async build(): Promise<void> {
     const { log } = this.options;
     let started = Date.now();
     const took = () => `${((Date.now() - started) / 1000).toFixed(1)} s`;
     this.primary = await OwnCluster.create();
-    this.cleanups.push(() => this.primary.destroy());
+    await this.adopt(() => this.primary.destroy());
     await this.primary.seed();
     log(`primary on :${this.primary.port}, seeded (${took()})`);
     if (this.options.standby) {
       started = Date.now();
       this.standby = await OwnCluster.standbyOf(this.primary);
-      this.cleanups.push(() => this.standby!.destroy());
+      await this.adopt(() => this.standby!.destroy());
       const primaryOrders = await clusterSql<{ n: number }>(this.primary.url(), 'SELECT count(*)::int AS n FROM retail.orders');
       for (;;) {
         const rows = await clusterSql<{ n: number }>(this.standby.url(), 'SELECT count(*)::int AS n FROM retail.orders').catch(() => [{ n: -1 }]);
@@ -120,21 +110,20 @@ export class SoakStack {
       log(`hot standby on :${this.standby.port}, replayed the seed (${took()})`);
     }
     this.redis = await OwnRedis.start();
-    this.cleanups.push(() => this.redis.stop());
+    await this.adopt(() => this.redis.stop());
     this.key = await newSigningKey('ES256');
     this.keyDir = await mkdtemp(path.join(tmpdir(), 'zava-soak-keys-'));
-    this.cleanups.push(() => rm(this.keyDir, { recursive: true, force: true }));
+    await this.adopt(() => rm(this.keyDir, { recursive: true, force: true }));
     const publicPem = createPublicKey({ key: this.key.jwk as JsonWebKey, format: 'jwk' }).export({ type: 'spki', format: 'pem' }).toString();
     await writeFile(path.join(this.keyDir, 'public.pem'), publicPem);
     for (let i = 0; i < 3; i++) this.ports.push(await freePort());
     started = Date.now();
     // Started together: replicas racing at start must not fail (issue 6).
-    this.cleanups.push(() => Promise.all(this.replicas.map((r) => r.stop())).then(() => undefined));
     const replicas = await Promise.all(this.ports.map((_, slot) => this.startReplica(slot)));
     this.replicas.push(...replicas);
     log(`3 replicas on :${this.ports.join(', :')} (${took()})`);
     this.nginx = await startNginx(this.ports.map((p) => `127.0.0.1:${p}`));
-    this.cleanups.push(() => this.nginx.stop());
+    await this.adopt(() => this.nginx.stop());
     log(`nginx at ${this.nginx.url}`);
   }
 
@@ -150,6 +139,7 @@ export class SoakStack {
     };
     if (this.standby) env.ZAVA_READ_REPLICA_URLS = this.standby.url('postgres', 'zava_query');
     const replica = await startHttpServer(['--database-url', this.primary.url(), '--port', String(this.ports[slot])], env);
+    await this.adopt(() => replica.stop().then(() => undefined));
     if (this.replicas[slot]) this.replicas[slot] = replica;
     return replica;
   }
@@ -162,8 +152,21 @@ export class SoakStack {
     return signTestToken({ key: this.key, sub, claims, expiresIn: 6 * 3600 });
   }
 
-  /** Stops everything started, newest first; safe to call twice. */
+  /**
+   * Takes charge of stopping something just started; when the stack is already closing (a signal during the
+   * build), stops it at once and throws, so the build goes no further.
+   */
+  private async adopt(cleanup: () => Promise<void> | void): Promise<void> {
+    if (this.closing) {
+      await cleanup();
+      throw new Error('the soak was stopped while it was starting');
+    }
+    this.cleanups.push(cleanup);
+  }
+
+  /** Stops everything started, newest first; safe to call twice, and during the build. */
   async close(): Promise<void> {
+    this.closing = true;
     while (this.cleanups.length > 0) {
       const cleanup = this.cleanups.pop()!;
       try {

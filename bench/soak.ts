@@ -12,10 +12,10 @@
 //                 then the standby returned.
 // Usage: npm run bench:soak -- [--minutes=10] [--clients=32] [--think-ms=250] [--faults=replica-kill,redis,primary,standby]
 //        [--json=FILE]. Ctrl-C stops the load and everything the soak started.
-import { loadavg, cpus } from 'node:os';
-import { writeFileSync } from 'node:fs';
+import { readFileSync, writeFileSync } from 'node:fs';
+import { cpus, loadavg } from 'node:os';
+import { setTimeout as sleep } from 'node:timers/promises';
 import { fileURLToPath } from 'node:url';
-import { readFileSync } from 'node:fs';
 import type { CallToolResult } from '@modelcontextprotocol/client';
 import { connectWithToken, rawToolCall } from '../test/support/tokens.js';
 import type { Client } from '../test/mcp-harness.js';
@@ -96,7 +96,6 @@ export interface SoakReport {
   readonly faults: FaultReport[];
 }
 
-const sleep = (ms: number) => new Promise((resolve) => setTimeout(resolve, ms));
 
 function percentile(sorted: number[], p: number): number {
   if (sorted.length === 0) return NaN;
@@ -180,17 +179,25 @@ export async function runSoak(options: SoakOptions): Promise<SoakReport> {
   const needsStandby = options.faults.some((f) => f === 'primary' || f === 'standby');
   if (needsStandby && !options.standby) throw new Error('the primary and standby faults need the standby');
   const loadBefore = loadavg();
-  const stack = await SoakStack.start({ standby: options.standby, log });
+  const stack = new SoakStack({ standby: options.standby, log });
   const clients: Client[] = [];
+  let interrupted = false;
+  const stopping = new AbortController();
   const onSignal = () => {
+    // Kept until the end: a second signal while stopping must not end the process before everything is stopped.
+    if (interrupted) return;
+    interrupted = true;
+    process.exitCode = 130;
     log('interrupted: stopping everything the soak started');
-    void Promise.all(clients.map((c) => c.close().catch(() => undefined)))
-      .then(() => stack.close())
-      .finally(() => process.exit(130));
+    stopping.abort();
+    // The load and the faults wind down (their next step sees the flag); runSoak's own cleanup waits for all.
+    void stack.close();
   };
-  process.once('SIGINT', onSignal);
-  process.once('SIGTERM', onSignal);
+  process.on('SIGINT', onSignal);
+  process.on('SIGTERM', onSignal);
   try {
+    await stack.build();
+    if (interrupted) throw new Error('interrupted');
     const truth = await readGroundTruth(stack.primary.url());
     const identities = Array.from({ length: options.clients }, (_, i) => SOAK_IDENTITIES[i % SOAK_IDENTITIES.length]!);
     for (const identity of identities) clients.push(await connectWithToken(stack.nginx.url, await stack.token(identity.sub, identity.claims)));
@@ -207,7 +214,7 @@ export async function runSoak(options: SoakOptions): Promise<SoakReport> {
     const runClient = async (client: Client, identity: SoakIdentity, index: number) => {
       const random = prng(index + 1);
       const pick = weightedPicker(soakCalls(identity, truth), random);
-      while (now() < end) {
+      while (now() < end && !interrupted) {
         const call = pick();
         const start = now();
         inFlight++;
@@ -333,8 +340,8 @@ export async function runSoak(options: SoakOptions): Promise<SoakReport> {
     const driver = (async () => {
       for (const [at, fault] of FAULT_SCHEDULE) {
         if (!options.faults.includes(fault)) continue;
-        await sleep(Math.max(0, at * end - now()));
-        if (now() >= end) break;
+        await sleep(Math.max(0, at * end - now()), undefined, { signal: stopping.signal }).catch(() => undefined);
+        if (now() >= end || interrupted) break;
         faults.push(await runFault(fault));
       }
     })();
@@ -403,8 +410,10 @@ export async function runSoak(options: SoakOptions): Promise<SoakReport> {
     };
     return report;
   } finally {
-    process.off('SIGINT', onSignal);
-    process.off('SIGTERM', onSignal);
+    if (!interrupted) {
+      process.off('SIGINT', onSignal);
+      process.off('SIGTERM', onSignal);
+    }
     await Promise.all(clients.map((c) => c.close().catch(() => undefined)));
     await stack.close();
   }
@@ -482,18 +491,24 @@ if (process.argv[1] === fileURLToPath(import.meta.url)) {
   for (const f of faults) if (!FAULTS.includes(f)) throw new Error(`--faults: unknown fault ${f} (${FAULTS.join(', ')})`);
   const minutes = Number(argument('minutes') ?? 10);
   if (!(minutes > 0 && minutes <= 60)) throw new Error('--minutes must be between 0 and 60');
-  const report = await runSoak({
-    seconds: minutes * 60,
-    clients: Number(argument('clients') ?? 32),
-    thinkMs: Number(argument('think-ms') ?? 250),
-    faults,
-    standby: true,
-    rssSampleMs: 5000,
-    restartKilled: true,
-    log: (line) => process.stderr.write(`${new Date().toISOString().slice(11, 19)} ${line}\n`),
-  });
+  let report: SoakReport;
+  try {
+    report = await runSoak({
+      seconds: minutes * 60,
+      clients: Number(argument('clients') ?? 32),
+      thinkMs: Number(argument('think-ms') ?? 250),
+      faults,
+      standby: true,
+      rssSampleMs: 5000,
+      restartKilled: true,
+      log: (line) => process.stderr.write(`${new Date().toISOString().slice(11, 19)} ${line}\n`),
+    });
+  } catch (error) {
+    if (process.exitCode === 130) process.exit(130); // interrupted: everything is stopped
+    throw error;
+  }
   const json = argument('json');
   if (json) writeFileSync(json, JSON.stringify(report, null, 2));
   process.stdout.write(`${formatReport(report)}\n`);
-  process.exit(report.violations === 0 && Object.keys(report.unexplained).length === 0 ? 0 : 1);
+  process.exit(process.exitCode === 130 ? 130 : report.violations === 0 && Object.keys(report.unexplained).length === 0 ? 0 : 1);
 }
