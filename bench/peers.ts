@@ -64,7 +64,7 @@ function serverEnv(extra: Record<string, string> = {}): Record<string, string> {
     env[key] = value;
   }
   // Rate limits off: the benchmark measures the server's speed, not its per-identity limit.
-  return { ...env, ZAVA_RATE_LIMIT_PER_MINUTE: '0', ...extra };
+  return { ...env, ZAVA_RATE_LIMIT_PER_MINUTE: '0', ZAVA_EDGE_RATE_LIMIT: '0', ...extra };
 }
 
 function requireFile(file: string): string {

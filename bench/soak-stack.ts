@@ -2,7 +2,6 @@
 // the soak restarts it) with optionally a pg_basebackup hot standby, a redis-server of its own (restarted too),
 // three `zava-mcp serve` replicas in jwt mode started together on fixed free ports (a killed one comes back on its
 // port), and nginx round robin in front of them (the documented location block). Nothing shared is touched.
-import { spawn, type ChildProcess } from 'node:child_process';
 import { mkdtemp, rm, writeFile } from 'node:fs/promises';
 import { tmpdir } from 'node:os';
 import path from 'node:path';
@@ -10,46 +9,9 @@ import { createPublicKey, type JsonWebKey } from 'node:crypto';
 import pg from 'pg';
 import { freePort, OwnCluster } from '../test/support/cluster.js';
 import { startNginx, type Nginx } from '../test/support/nginx.js';
+import { OwnRedis } from '../test/support/redis.js';
 import { newSigningKey, signTestToken, type SigningKey } from '../test/support/tokens.js';
 import { startHttpServer, type HttpServerProcess } from '../test/mcp-harness.js';
-
-/** A redis-server of the caller's own (no persistence), stopped and started on the same port. */
-export class OwnRedis {
-  private child: ChildProcess | undefined;
-  private constructor(readonly port: number) {}
-
-  static async start(): Promise<OwnRedis> {
-    const redis = new OwnRedis(await freePort());
-    await redis.start();
-    return redis;
-  }
-
-  get url(): string {
-    return `redis://127.0.0.1:${this.port}`;
-  }
-
-  async start(): Promise<void> {
-    const child = spawn('redis-server', ['--port', String(this.port), '--bind', '127.0.0.1', '--save', '', '--appendonly', 'no'], { stdio: ['ignore', 'pipe', 'pipe'] });
-    this.child = child;
-    await new Promise<void>((resolve, reject) => {
-      let out = '';
-      child.stdout!.on('data', (chunk: Buffer) => {
-        out += chunk.toString();
-        if (out.includes('Ready to accept connections')) resolve();
-      });
-      child.once('exit', (code) => reject(new Error(`redis-server exited with ${code}: ${out}`)));
-    });
-    child.stdout!.resume();
-  }
-
-  async stop(): Promise<void> {
-    const child = this.child;
-    if (!child || child.exitCode !== null || child.signalCode !== null) return;
-    const exited = new Promise((resolve) => child.once('exit', resolve));
-    child.kill('SIGTERM');
-    await exited;
-  }
-}
 
 export interface SoakStackOptions {
   readonly standby: boolean;
@@ -119,8 +81,11 @@ export class SoakStack {
     for (let i = 0; i < 3; i++) this.ports.push(await freePort());
     started = Date.now();
     // Started together: replicas racing at start must not fail (issue 6).
-    const replicas = await Promise.all(this.ports.map((_, slot) => this.startReplica(slot)));
-    this.replicas.push(...replicas);
+    // Settled, not raced: when one fails, the others have finished starting (and are adopted) before the throw.
+    const outcomes = await Promise.allSettled(this.ports.map((_, slot) => this.startReplica(slot)));
+    const failed = outcomes.find((o) => o.status === 'rejected');
+    if (failed) throw failed.reason;
+    this.replicas.push(...outcomes.map((o) => (o as PromiseFulfilledResult<HttpServerProcess>).value));
     log(`3 replicas on :${this.ports.join(', :')} (${took()})`);
     this.nginx = await startNginx(this.ports.map((p) => `127.0.0.1:${p}`));
     await this.adopt(() => this.nginx.stop());

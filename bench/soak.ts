@@ -5,7 +5,7 @@
 // (bench/soak-stack.ts). Every answer is checked against its identity's ground truth (bench/soak-workload.ts).
 // Each replica's RSS is sampled over the run. Faults, each observed and timed, at fixed points of the run:
 //   replica-kill: one replica SIGKILLed, restarted on its port 2 s later;
-//   redis:        Redis stopped for 5 s and started again; meanwhile a token is revoked (the list lives in PostgreSQL);
+//   redis:        Redis killed for 5 s and started again (empty); meanwhile a token is revoked (the list lives in PostgreSQL);
 //   primary:      the primary restarted (5 s down) with the standby in service;
 //   standby:      the standby removed; while it is out the primary is restarted too (no database at all: calls must
 //                 fail fast with DATABASE_UNAVAILABLE; each replica's recovery after the primary's return is timed);
@@ -283,7 +283,7 @@ export async function runSoak(options: SoakOptions): Promise<SoakReport> {
         const probe = await stack.token(PROBE_IDENTITY.sub, { ...PROBE_IDENTITY.claims });
         const jti = JSON.parse(Buffer.from(probe.split('.')[1]!, 'base64url').toString()).jti as string;
         await stack.redis.stop();
-        note('Redis stopped');
+        note('Redis killed (SIGKILL)');
         // Revocation lives in PostgreSQL (src/security/revocation.ts), so it holds without Redis: revoke now and
         // time until every replica refuses the token.
         const before = await Promise.all(stack.ports.map((_, slot) => directCall(stack.replicaUrl(slot), probe)));

@@ -29,9 +29,10 @@ function serverEnv(extra: Record<string, string>): Record<string, string> {
     if (value === undefined || key.startsWith('ZAVA_') || key === 'DATABASE_URL' || key === 'PORT') continue;
     env[key] = value;
   }
-  // Rate limits (60 calls a minute per identity and tool by default) are off unless a suite sets them: suites that
-  // flood one identity on purpose test the database's fairness, not the limiter (auth-limits.test.ts does that).
-  return { ZAVA_LOG_LEVEL: 'warn', ...env, ZAVA_RATE_LIMIT_PER_MINUTE: '0', ...extra };
+  // Rate limits (60 calls a minute per identity and tool by default) and the HTTP edge's request limit are off unless
+  // a suite sets them: suites that flood one identity on purpose test the database's fairness, not the limiters
+  // (auth-limits.test.ts and edge-limit.test.ts do that).
+  return { ZAVA_LOG_LEVEL: 'warn', ...env, ZAVA_RATE_LIMIT_PER_MINUTE: '0', ZAVA_EDGE_RATE_LIMIT: '0', ...extra };
 }
 
 export interface HttpServerProcess {

@@ -164,7 +164,7 @@ describe('the MCP protocol edge over Streamable HTTP', () => {
     ] as const) {
       const result = await client.callTool({ name, arguments: args });
       assert.equal(result.isError, true, `${name} ${JSON.stringify(args)}`);
-      assert.match(textOf(result), /Input validation error.*must not contain control characters/s);
+      assert.match(textOf(result), /invalid arguments for .*must not contain control characters/s);
     }
     // Tabs and line breaks are ordinary text.
     const multiline = await client.callTool({ name: 'execute_sales_query', arguments: { postgresql_query: 'SELECT\t1 AS one\r\nFROM retail.stores\nLIMIT 1' } });

@@ -95,7 +95,9 @@ for (const { kind, skip } of await backendsUnderTest()) {
       try {
         const answer = await search(down.client, { query_description: PAINT_CONTAINERS });
         assert.equal(answer.isError, true);
-        assert.deepEqual({ ...answer.result, err: undefined }, { err: undefined, code: 'INTERNAL_ERROR', q: PAINT_CONTAINERS, c: [], r: [], n: 0 });
+        // The provider's own failure has its code; missing embeddings are the server's state.
+        const code = /embedding provider failed/.test(answer.result.err ?? '') ? 'EMBEDDING_UNAVAILABLE' : 'INTERNAL_ERROR';
+        assert.deepEqual({ ...answer.result, err: undefined }, { err: undefined, code, q: PAINT_CONTAINERS, c: [], r: [], n: 0 });
         assert.match(answer.result.err!, /^semantic search is unavailable.*(no product embeddings are stored yet; run `zava-mcp embeddings rebuild`|embedding provider failed .*Ollama.*unreachable)/);
         assert.match(down.stderr(), /could not embed the catalog with nomic-embed-text: .*unreachable/);
       } finally {
@@ -290,7 +292,8 @@ for (const { kind, skip } of await backendsUnderTest()) {
           ]) {
             const bad = await call(client, 'semantic_search_products', args);
             assert.equal(bad.isError, true, JSON.stringify(args).slice(0, 80));
-            assert.match(textOf(bad), /Input validation error/);
+            assert.match(textOf(bad), /invalid arguments for semantic_search_products/);
+            assert.equal((bad.structuredContent as { code?: string } | undefined)?.code, 'VALIDATION_ERROR');
           }
           const blank = await search(client, { query_description: '   ' });
           assert.equal(blank.isError, true);
@@ -359,7 +362,8 @@ for (const { kind, skip } of await backendsUnderTest()) {
           ] as const) {
             const result = await call(client, name, args as Record<string, unknown>);
             assert.equal(result.isError, true, `${name} ${JSON.stringify(args)}`);
-            assert.match(textOf(result), /Input validation error/);
+            assert.match(textOf(result), /invalid arguments for/);
+            assert.equal((result.structuredContent as { code?: string } | undefined)?.code, 'VALIDATION_ERROR');
           }
           const unknown = await client.callTool({ name: 'drop_everything', arguments: {} }).catch((error: Error) => error);
           assert.ok(unknown instanceof Error ? /not found/.test(unknown.message) : (unknown as CallToolResult).isError === true);

@@ -75,7 +75,9 @@ export function compactRows(rowSet: RowSet, caps: Caps): CompactResult {
   return result;
 }
 
-export function compactError(message: string, query: string, code: ToolErrorCode = 'INTERNAL_ERROR'): CompactResult {
+export function compactError(message: string, given: unknown, code: ToolErrorCode = 'INTERNAL_ERROR'): CompactResult {
+  // A malformed call (VALIDATION_ERROR) may carry no text, or not text, where the query belongs.
+  const query = typeof given === 'string' ? given : '';
   const q = query.length > MAX_ECHOED_QUERY ? `${query.slice(0, MAX_ECHOED_QUERY)}… (${query.length} characters in all)` : query;
   return { err: message, code, q, c: [], r: [], n: 0 };
 }

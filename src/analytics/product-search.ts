@@ -13,6 +13,7 @@ import {
   type EmbeddingProvider,
   type ProductSearchResponse,
 } from '../search/index.js';
+import { EmbeddingUnavailableError } from '../search/provider-breaker.js';
 import { compactError, type CompactOutcome, type CompactResult } from './format.js';
 import { describeCommonFailure, resolveCaller } from './query.js';
 
@@ -84,6 +85,7 @@ export class ProductSearchService {
       this.log.warn({ err: error.message }, 'semantic search refused: stored embeddings do not match the configured provider');
       return `semantic search is unavailable: ${error.message}`;
     }
+    if (error instanceof EmbeddingUnavailableError) return error.message; // the breaker is open: logged when it opened
     if (error instanceof EmbeddingError) {
       this.log.error({ err: error.message, status: error.status }, 'embedding provider failed');
       return `semantic search is unavailable right now: the embedding provider failed (${error.message}). Use execute_sales_query with ILIKE filters on retail.products.product_name and product_description instead.`;

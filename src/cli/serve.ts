@@ -25,6 +25,7 @@ import { InFlight, type ServerDeps } from '../protocol/context.js';
 import { AuditWriter } from '../infra/audit.js';
 import { pruneAudit, writeAuditEntries } from '../db/audit.js';
 import { startHttpServer } from '../protocol/http.js';
+import { createEdgeLimiter } from '../security/edge-limit.js';
 import { startStdioServer } from '../protocol/stdio.js';
 import { checkDevModeBinding, createIdentityStack, type IdentityStack } from './identity.js';
 import { EmbeddingError, type EmbeddingProvider } from '../search/provider.js';
@@ -134,6 +135,10 @@ export async function runServe(config: Config, options: ServeOptions = {}): Prom
     maxWaitMs: config.queueTimeoutMs,
     maxQueuedPerKey: config.identityQueueLimit,
     onWorkerError: (error) => log.error({ err: error }, 'an embedding worker stopped; replaced'),
+    onBreakerChange: (state) =>
+      state === 'open'
+        ? log.error('the embedding provider failed repeatedly: semantic search answers EMBEDDING_UNAVAILABLE at once until a probe succeeds')
+        : log.info(`embedding provider breaker ${state}`),
   });
   const progress = isHumanFormat(config.logFormat) ? consoleProgress() : logProgress(log);
   let db: ManagedDatabase;
@@ -245,19 +250,33 @@ export async function runServe(config: Config, options: ServeOptions = {}): Prom
       log.info({ backend: db.kind, auth: config.auth.mode, identity: token ? null : config.rlsUserId ?? null }, 'zava-mcp serving MCP on stdio');
     } else {
       const metricsServer = config.metricsPort !== undefined && deps.metrics ? await startMetricsServer(deps.metrics, config.host, config.metricsPort) : undefined;
+      const edgeLimit = createEdgeLimiter(
+        { ...config.edgeLimit, redisUrl: config.rateLimit.redisUrl, keyPrefix: config.rateLimit.keyPrefix },
+        (message) => log.warn(message),
+      );
       const http = await startHttpServer(deps, {
         host: config.host,
         port: config.port,
         auth: identity.httpAuth,
         resourceUrl: config.auth.resourceUrl,
         metricsElsewhere: metricsServer !== undefined,
+        edgeLimit,
       }).catch(async (error: unknown) => {
         await metricsServer?.close();
+        await edgeLimit.close();
         throw error;
       });
       stop = async (drainMs) => {
+        // /ready turns 503 first, so a load balancer takes this replica out of rotation; requests it still sends
+        // meanwhile are served. Then no new work is taken (503 with Retry-After) and calls in progress drain.
+        http.withdraw();
+        if (config.shutdownDelayMs > 0) {
+          log.info({ delayMs: config.shutdownDelayMs }, '/ready answers 503; still serving until the load balancer notices');
+          await new Promise((resolve) => setTimeout(resolve, config.shutdownDelayMs));
+        }
         const drained = await http.close(drainMs);
         await metricsServer?.close();
+        await edgeLimit.close();
         return drained;
       };
       if (metricsServer) log.info({ url: metricsServer.url }, `metrics at ${metricsServer.url}`);

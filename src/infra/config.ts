@@ -105,6 +105,16 @@ const ConfigSchema = z.object({
     redisUrl: z.string().refine((url) => /^rediss?:\/\//.test(url), 'REDIS_URL must start with redis:// or rediss://').optional(),
     keyPrefix: z.string().min(1),
   }),
+  /**
+   * On SIGTERM, how long /ready answers 503 while requests are still served, before the server stops accepting
+   * and drains (ZAVA_SHUTDOWN_DELAY_MS; 0: stop accepting at once). Behind a load balancer: a few of its probe periods.
+   */
+  shutdownDelayMs: z.coerce.number({ error: 'ZAVA_SHUTDOWN_DELAY_MS must be a number' }).int('ZAVA_SHUTDOWN_DELAY_MS must be a whole number').min(0, 'ZAVA_SHUTDOWN_DELAY_MS must be 0 or more').max(120_000, 'ZAVA_SHUTDOWN_DELAY_MS must be at most 120000'),
+  /** HTTP requests per caller per window before the MCP layer (0: off); 429 with Retry-After past it. */
+  edgeLimit: z.object({
+    requests: z.coerce.number({ error: 'ZAVA_EDGE_RATE_LIMIT must be a number' }).int('ZAVA_EDGE_RATE_LIMIT must be a whole number').min(0, 'ZAVA_EDGE_RATE_LIMIT must be 0 (off) or more'),
+    windowSec: positiveInt('ZAVA_EDGE_RATE_LIMIT_WINDOW_SEC'),
+  }),
   /** Roles that read customer e-mail and phone in clear (issue 11); the others get them masked by PostgreSQL. */
   piiReadRoles: z.array(z.enum(['head_office', 'regional_manager', 'store_manager'], {
     error: 'ZAVA_PII_READ_ROLES must list head_office, regional_manager or store_manager (comma-separated), or be "none"',
@@ -210,6 +220,11 @@ export function loadConfig(overrides: ConfigOverrides = {}, env: NodeJS.ProcessE
       burst: pick(undefined, 'ZAVA_RATE_LIMIT_BURST', '20'),
       redisUrl: pick(undefined, 'REDIS_URL'),
       keyPrefix: pick(undefined, 'ZAVA_RATE_LIMIT_PREFIX', 'zava:rl'),
+    },
+    shutdownDelayMs: pick(undefined, 'ZAVA_SHUTDOWN_DELAY_MS', '0'),
+    edgeLimit: {
+      requests: pick(undefined, 'ZAVA_EDGE_RATE_LIMIT', '1200'),
+      windowSec: pick(undefined, 'ZAVA_EDGE_RATE_LIMIT_WINDOW_SEC', '60'),
     },
     piiReadRoles: listSetting(pick(undefined, 'ZAVA_PII_READ_ROLES', 'head_office') as string),
     auditRetentionDays: pick(undefined, 'ZAVA_AUDIT_RETENTION_DAYS', '90'),

@@ -127,7 +127,12 @@ export type ToolErrorCode =
   | 'QUERY_TIMEOUT'
   | 'DATABASE_ERROR'
   | 'DATABASE_UNAVAILABLE'
+  // The hosted embedding provider failed, or its breaker is open (search/provider-breaker.ts): semantic search only.
+  | 'EMBEDDING_UNAVAILABLE'
   | 'INTERNAL_ERROR';
+
+/** Codes of search's embedding-provider errors (search/provider.ts, search/provider-breaker.ts), named here to keep infra free of search. */
+const EMBEDDING_FAILURES = new Set(['embedding_failed', 'embedding_unavailable']);
 
 /** The stable code of an error thrown anywhere below the protocol layer. */
 export function toolErrorCode(error: unknown): ToolErrorCode {
@@ -141,6 +146,7 @@ export function toolErrorCode(error: unknown): ToolErrorCode {
     return /^(42|22|0A)/.test(state) ? 'VALIDATION_ERROR' : 'DATABASE_ERROR';
   }
   if (error instanceof DataLoadError || error instanceof ConfigError) return 'VALIDATION_ERROR';
+  if (error instanceof ZavaError && EMBEDDING_FAILURES.has(error.code)) return 'EMBEDDING_UNAVAILABLE';
   return 'INTERNAL_ERROR';
 }
 

@@ -3,6 +3,15 @@
 // should receive traffic: each component is checked with its own short time limit, side by side, and named
 // with its status and latency, so a 503 says what is wrong. Checks never throw: a failure is a component's
 // status. The answer is cached for a moment, so a probe storm costs the database one check per interval.
+//
+// What a failing /ready means for new work (issue 12: "stop taking new work when /ready fails"), decided per cause:
+// - The database: calls are not queued behind it. Its circuit breaker (db/resilience.ts) answers each new call at
+//   once with DATABASE_UNAVAILABLE and a retry hint, and one probe call closes it within seconds of its return.
+// - Redis: /ready names it failing, as the issue's rule asks ("Redis reachable when configured"), so a load balancer
+//   with healthy replicas prefers them; the replica still answers what it gets, since nothing it serves needs
+//   Redis (the limits count in the process meanwhile: security/rate-limit.ts, one log line per outage).
+// - Shutdown: /ready answers 503 first (RunningHttpServer.withdraw), then after ZAVA_SHUTDOWN_DELAY_MS new requests
+//   get 503 with Retry-After and calls in progress drain (cli/serve.ts).
 import { Redis } from 'ioredis';
 import { MIGRATIONS } from '../db/migrations.js';
 import type { Database } from '../db/types.js';

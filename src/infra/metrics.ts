@@ -43,6 +43,7 @@ export class ServerMetrics {
   private readonly truncations: Counter;
   private readonly guardRefusals: Counter;
   private readonly rateLimited: Counter<'tool'>;
+  private readonly edgeLimited: Counter;
 
   constructor(backend: 'embedded' | 'server', sources: GaugeSources = {}) {
     this.registry.setDefaultLabels({ backend });
@@ -67,6 +68,7 @@ export class ServerMetrics {
     this.truncations = new Counter({ name: 'zava_results_truncated_total', help: 'Statements whose result was cut at the row or byte limit.', registers });
     this.guardRefusals = new Counter({ name: 'zava_guard_refusals_total', help: 'Queries the SQL guard refused before they reached the database.', registers });
     this.rateLimited = new Counter({ name: 'zava_rate_limited_total', help: 'Tool calls refused by the rate limit.', labelNames: ['tool'], registers });
+    this.edgeLimited = new Counter({ name: 'zava_http_requests_limited_total', help: 'HTTP requests refused with 429 by the edge request limit, before the MCP layer.', registers });
     if (sources.pools) {
       const pools = sources.pools;
       for (const [figure, help] of [
@@ -125,6 +127,10 @@ export class ServerMetrics {
 
   guardRefusal(): void {
     this.guardRefusals.inc();
+  }
+
+  httpRequestLimited(): void {
+    this.edgeLimited.inc();
   }
 
   /** The exposition text and its content type. */

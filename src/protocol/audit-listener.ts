@@ -33,7 +33,7 @@ export function classifyOutcome(result: CallToolResult): Pick<AuditEntry, 'outco
   if (refused) return { outcome: 'refused', refusal: refused[1]!.slice(0, 500), errorClass: 'guard' };
   const rules: Array<[RegExp, AuditOutcome, string]> = [
     [/no identity given|unknown identity|is not a UUID|No data is available without a known identity/i, 'refused', 'identity'],
-    [/the query is empty|characters long; the limit is/i, 'refused', 'input'],
+    [/the query is empty|characters long; the limit is|^invalid arguments for /i, 'refused', 'input'],
     [/statement timeout/i, 'error', 'timeout'],
     [/database is unavailable/i, 'error', 'unavailable'],
     [/waited|too many|queue/i, 'error', 'busy'],

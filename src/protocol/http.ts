@@ -17,6 +17,8 @@
 // - Edge checks before any parsing: Host (and Origin) when bound to loopback, against DNS rebinding; POST only
 //   (GET/DELETE: no sessions, no standalone SSE stream: 405); JSON content type (415); body size (413); JSON-RPC
 //   batches refused with a clear error (MCP removed them in 2025-06-18).
+// - The edge request limit (security/edge-limit.ts) after authentication, before the body is read: 429 with
+//   Retry-After, so a flood of requests costs a counter update each, never a parse or an MCP exchange.
 import { createServer, type IncomingMessage, type Server, type ServerResponse } from 'node:http';
 import type { AddressInfo } from 'node:net';
 import { Readable } from 'node:stream';
@@ -26,11 +28,13 @@ import {
   isJsonContentType,
   localhostAllowedHostnames,
   localhostAllowedOrigins,
+  type AuthInfo,
   type McpServer,
   validateHostHeader,
   validateOriginHeader,
 } from '@modelcontextprotocol/server';
 import { DEV_AUTH, type HttpAuth } from './auth.js';
+import { type EdgeLimiter, NO_EDGE_LIMIT } from '../security/edge-limit.js';
 import { rolesOf } from '../security/claims.js';
 import type { ZavaClaims } from '../security/jwt.js';
 import type { Caller, ServerDeps } from './context.js';
@@ -58,11 +62,18 @@ export interface HttpOptions {
   readonly resourceUrl?: string | undefined;
   /** /metrics is served on a port of its own (ZAVA_METRICS_PORT), not here. */
   readonly metricsElsewhere?: boolean;
+  /** Requests per caller before the MCP layer (429 with Retry-After past it); default: none. */
+  readonly edgeLimit?: EdgeLimiter;
 }
 
 export interface RunningHttpServer {
   readonly url: string;
   readonly port: number;
+  /**
+   * The first step of a shutdown: /ready answers 503 from now on, so a load balancer stops sending this replica
+   * new work, while requests that still arrive (sent before it noticed) are served as usual.
+   */
+  withdraw(): void;
   /** Stops accepting, lets requests in progress finish (up to drainMs), then closes every connection. */
   close(drainMs: number): Promise<boolean>;
 }
@@ -96,6 +107,15 @@ function readBody(req: IncomingMessage): Promise<string | 'too large'> {
     req.once('end', () => resolve(size > MAX_BODY_BYTES ? 'too large' : chunks.length === 1 ? chunks[0]!.toString('utf8') : Buffer.concat(chunks).toString('utf8')));
     req.once('error', reject);
   });
+}
+
+/** Who the edge limit counts a request against: the verified token's sub, the dev-mode UUID, else the client's address. */
+function edgeCallerKey(req: IncomingMessage, authInfo: AuthInfo | undefined): string {
+  const sub = (authInfo?.extra?.claims as ZavaClaims | undefined)?.sub;
+  if (typeof sub === 'string') return `jwt:${sub}`;
+  const userId = authInfo?.extra?.userId;
+  if (typeof userId === 'string') return `dev:${userId.trim().toLowerCase()}`;
+  return `addr:${req.socket.remoteAddress ?? 'unknown'}`;
 }
 
 function header(req: IncomingMessage, name: string): string | undefined {
@@ -146,10 +166,12 @@ function hostChecker(): (host: string | undefined) => string | undefined {
 export async function startHttpServer(deps: ServerDeps, options: HttpOptions): Promise<RunningHttpServer> {
   const { log } = deps;
   const auth = options.auth ?? DEV_AUTH;
+  const edgeLimit = options.edgeLimit ?? NO_EDGE_LIMIT;
   let resourceUrl = options.resourceUrl ?? ''; // set once listening, when not configured
   const boundToLoopback = LOOPBACK.has(options.host);
   const checkHost = boundToLoopback ? hostChecker() : () => undefined;
   let closing = false;
+  let withdrawn = false;
   let active = 0;
   let idle: (() => void) | undefined;
 
@@ -202,7 +224,11 @@ export async function startHttpServer(deps: ServerDeps, options: HttpOptions): P
       return;
     }
     if (path === '/ready') {
-      const report = deps.readiness ? await deps.readiness.check() : { status: 'ready', components: {} };
+      const report = withdrawn
+        ? { status: 'not ready', components: { shutdown: { status: 'failing', latencyMs: 0, detail: 'this replica is shutting down' } } }
+        : deps.readiness
+          ? await deps.readiness.check()
+          : { status: 'ready', components: {} };
       res.writeHead(report.status === 'ready' ? 200 : 503, { 'content-type': 'application/json', 'cache-control': 'no-store' });
       res.end(JSON.stringify(report));
       return;
@@ -227,6 +253,12 @@ export async function startHttpServer(deps: ServerDeps, options: HttpOptions): P
     if (authInfo === 'refused') {
       req.resume();
       return;
+    }
+    const admitted = await edgeLimit.admit(edgeCallerKey(req, authInfo));
+    if (!admitted.allowed) {
+      deps.metrics?.httpRequestLimited();
+      req.resume();
+      return jsonRpcError(res, 429, -32000, admitted.message, { 'retry-after': String(admitted.retryAfterSec) });
     }
     const text = await readBody(req);
     if (text === 'too large') {
@@ -303,6 +335,9 @@ export async function startHttpServer(deps: ServerDeps, options: HttpOptions): P
   return {
     url,
     port: address.port,
+    withdraw() {
+      withdrawn = true;
+    },
     async close(drainMs: number): Promise<boolean> {
       closing = true;
       const stopped = new Promise<void>((resolve) => http.close(() => resolve()));

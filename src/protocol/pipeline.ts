@@ -5,7 +5,8 @@
 //   --rls-user-id; jwt: the verified token's claims, narrowed by x-rls-user-id). The tool receives the Identity
 //   and hands it to the services, which sign it into the RLS context unchanged.
 // - The rate limit is checked after the identity (it is per identity) and before anything else: a limited call
-//   never reaches the database.
+//   never reaches the database. Then the arguments, against the tool's schema (the SDK's own check is bypassed:
+//   input-validation.ts), so a malformed call is a VALIDATION_ERROR like any other refusal.
 // - Every refusal and failure carries a stable code (ToolErrorCode) in structuredContent; a tool may shape its
 //   own refusals (execute_sales_query answers its compact error shape, with the code in it).
 // - `onCallFinished` listeners see one record per call, after the answer is built (metrics and the audit trail
@@ -21,6 +22,7 @@ import type { ZavaClaims } from '../security/jwt.js';
 import type { CallRateLimiter } from '../security/rate-limit.js';
 import type { RevocationList } from '../security/revocation.js';
 import type { Caller, InFlight } from './context.js';
+import { advertised, validateArguments } from './input-validation.js';
 
 /** What the transport knows of one call before the pipeline looks at it. */
 export interface RawCall {
@@ -198,16 +200,21 @@ export class CallPipeline {
     const refuse = (message: string, code: ToolErrorCode) => (definition.refuse ?? ((_a: Args, m: string, c: ToolErrorCode) => toolError(m, c)))(args, message, code);
     try {
       result = await this.deps.inFlight.run(async () => {
+        let call: Parameters<ToolHandler<Args>>[1];
         if (definition.identity === 'optional') {
           // No data, so the tool needs no identity: one that resolves is kept for the record (audit), one that
           // does not refuses nothing. Rate limited by who calls.
           identity = await this.deps.identities.resolve(raw).catch(() => undefined);
           await this.deps.rateLimiter.take(identity ? fairShareKey(identity) : (this.deps.identities.callerKey(raw) ?? ANONYMOUS), name);
-          return handler(args, { identity: undefined, signal: raw.signal });
+          call = { identity: undefined, signal: raw.signal };
+        } else {
+          identity = await this.deps.identities.resolve(raw);
+          await this.deps.rateLimiter.take(fairShareKey(identity), name);
+          call = { identity, signal: raw.signal };
         }
-        identity = await this.deps.identities.resolve(raw);
-        await this.deps.rateLimiter.take(fairShareKey(identity), name);
-        return handler(args, { identity, signal: raw.signal });
+        // The arguments are checked here, not by the SDK, so a malformed call is coded, counted and audited.
+        const checked = await validateArguments<Args>(name, definition.inputSchema, args);
+        return checked.ok ? handler(checked.args, call) : refuse(checked.message, 'VALIDATION_ERROR');
       });
     } catch (error) {
       result = refuse(this.describe(error, name), toolErrorCode(error));
@@ -279,7 +286,8 @@ export function registerTool<Schema extends StandardSchemaWithJSON>(
   handler: (args: StandardSchemaWithJSON.InferOutput<Schema>, call: ToolCall) => Promise<CallToolResult>,
 ): void {
   const { identity: _identity, refuse: _refuse, ...config } = definition;
-  server.registerTool(name, config as typeof config & { inputSchema: Schema }, ((args: StandardSchemaWithJSON.InferOutput<Schema>, ctx: ServerContext) =>
+  // The SDK lists the real schema but accepts any arguments: the pipeline validates them (input-validation.ts).
+  server.registerTool(name, { ...config, inputSchema: advertised(config.inputSchema) } as typeof config & { inputSchema: Schema }, ((args: StandardSchemaWithJSON.InferOutput<Schema>, ctx: ServerContext) =>
     pipeline.run(name, definition, handler as ToolHandler<StandardSchemaWithJSON.InferOutput<Schema>>, args, {
       authInfo: ctx.http?.authInfo ?? caller.processAuthInfo?.(),
       processUserId: caller.processUserId,

@@ -39,9 +39,6 @@ export const CACHE_HINTS: Readonly<Record<'server/discover' | 'tools/list' | 're
   'prompts/list': { ttlMs: 300_000, cacheScope: 'private' },
 };
 
-/** Most array elements and object members one tools/call's arguments may hold (the largest honest call: 50 table names). */
-const MAX_TOOL_INPUT_ELEMENTS = 1000;
-
 export function createMcpServer(deps: ServerDeps, caller: Caller): McpServer {
   const server = new McpServer(
     { name: SERVER_NAME, title: 'Zava Retail sales analytics', version: SERVER_VERSION },
@@ -49,7 +46,7 @@ export function createMcpServer(deps: ServerDeps, caller: Caller): McpServer {
       instructions: SERVER_INSTRUCTIONS,
       capabilities: { tools: { listChanged: false }, resources: { listChanged: false }, prompts: { listChanged: false } },
       cacheHints: CACHE_HINTS,
-      maxToolInputElements: MAX_TOOL_INPUT_ELEMENTS,
+      // No maxToolInputElements: the pipeline caps argument elements itself, with a coded error (input-validation.ts).
     },
   );
   // Every tool through the one call pipeline (pipeline.ts): registered once, no stage repeated.

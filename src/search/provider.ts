@@ -51,6 +51,47 @@ export interface EmbedQueryOptions {
   readonly signal?: AbortSignal | undefined;
 }
 
+/**
+ * A provider that hands everything to another one; a subclass overrides what it changes (the breaker of hosted
+ * providers, a test's cache of document vectors). `embedQueryWithCoverage` is not forwarded: a subclass that
+ * keeps it says so, since a provider without it is calibrated differently.
+ */
+export class ForwardingEmbeddingProvider implements EmbeddingProvider {
+  constructor(protected readonly inner: EmbeddingProvider) {}
+
+  get kind(): ProviderKind {
+    return this.inner.kind;
+  }
+  get model(): string {
+    return this.inner.model;
+  }
+  get dimensions(): number {
+    return this.inner.dimensions;
+  }
+  get batchSize(): number {
+    return this.inner.batchSize;
+  }
+  get needsCorpus(): boolean {
+    return this.inner.needsCorpus;
+  }
+
+  fit(corpus: readonly ProductDocument[]): void | Promise<void> {
+    return this.inner.fit(corpus);
+  }
+
+  embedDocuments(documents: readonly ProductDocument[]): Promise<number[][]> {
+    return this.inner.embedDocuments(documents);
+  }
+
+  embedQuery(text: string, options?: EmbedQueryOptions): Promise<number[]> {
+    return this.inner.embedQuery(text, options);
+  }
+
+  close(): Promise<void> {
+    return this.inner.close?.() ?? Promise.resolve();
+  }
+}
+
 /** A provider failed: bad configuration, an unreachable endpoint, or an error answer after retries. */
 export class EmbeddingError extends ZavaError {
   readonly status: number | undefined;

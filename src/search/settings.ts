@@ -2,6 +2,7 @@
 import { cpus } from 'node:os';
 import { ConfigError } from '../infra/errors.js';
 import { WorkerEmbeddingProvider } from './embedding-pool.js';
+import { BreakerEmbeddingProvider } from './provider-breaker.js';
 import { LOCAL_DEFAULT_DIMENSIONS, LocalEmbeddingProvider } from './local.js';
 import { type EmbeddingProvider, PROVIDER_KINDS, type ProviderKind } from './provider.js';
 import { AzureOpenAIProvider, DEFAULT_HTTP_OPTIONS, type HttpOptions, OllamaProvider, OpenAIProvider } from './remote.js';
@@ -73,16 +74,20 @@ export interface EmbeddingLimits {
   /** Queries one identity may have waiting (ZAVA_IDENTITY_QUEUE_LIMIT). */
   readonly maxQueuedPerKey: number;
   readonly onWorkerError?: ((error: Error) => void) | undefined;
+  /** A hosted provider's breaker opened, half-opened or closed (provider-breaker.ts). */
+  readonly onBreakerChange?: ((state: 'closed' | 'half-open' | 'open') => void) | undefined;
 }
 
 /**
  * The provider a server uses: the local model on a pool of worker threads (its CPU work must not hold the event
- * loop), shared fairly between identities; hosted providers as they are (their work is I/O). Close it when done.
+ * loop), shared fairly between identities; hosted providers behind a circuit breaker (their work is I/O, and an
+ * outage must not make every search wait out timeouts: provider-breaker.ts). Close it when done.
  */
 export function createServingProvider(settings: EmbeddingSettings, limits: EmbeddingLimits): EmbeddingProvider {
   const provider = createEmbeddingProvider(settings); // the same validation and messages
-  if (!(provider instanceof LocalEmbeddingProvider)) return provider;
-  return new WorkerEmbeddingProvider({ workers: settings.workers, dimensions: provider.dimensions, ...limits });
+  if (!(provider instanceof LocalEmbeddingProvider)) return new BreakerEmbeddingProvider(provider, { onStateChange: limits.onBreakerChange });
+  const { onBreakerChange: _local, ...workerLimits } = limits;
+  return new WorkerEmbeddingProvider({ workers: settings.workers, dimensions: provider.dimensions, ...workerLimits });
 }
 
 /** Builds the configured provider; throws ConfigError for a missing key or endpoint before any request. */

@@ -9,7 +9,7 @@
 //   or letting every call through.
 // - Checked before the call reaches the database: a refused call costs one counter update.
 import { Redis } from 'ioredis';
-import { BurstyRateLimiter, RateLimiterMemory, RateLimiterRedis, RateLimiterRes } from 'rate-limiter-flexible';
+import { BurstyRateLimiter, type RateLimiterAbstract, RateLimiterMemory, RateLimiterRedis, RateLimiterRes } from 'rate-limiter-flexible';
 import { RateLimitedError } from '../infra/errors.js';
 
 export interface RateLimitSettings {
@@ -33,24 +33,9 @@ export const NO_RATE_LIMIT: CallRateLimiter = { take: async () => undefined, clo
 
 export function createRateLimiter(settings: RateLimitSettings, warn: (message: string) => void = () => undefined): CallRateLimiter {
   if (settings.perMinute === 0) return NO_RATE_LIMIT;
-  let redis: Redis | undefined;
-  const steadyOptions = { points: settings.perMinute, duration: 60, keyPrefix: `${settings.keyPrefix}:m` };
-  const burstOptions = { points: Math.max(1, settings.burst), duration: BURST_WINDOW_SEC, keyPrefix: `${settings.keyPrefix}:b` };
-  let steady, burst;
-  if (settings.redisUrl) {
-    redis = new Redis(settings.redisUrl, { enableOfflineQueue: false, maxRetriesPerRequest: 1, lazyConnect: false });
-    let failing = false;
-    redis.on('error', (error: Error) => {
-      if (!failing) warn(`rate limits: Redis unavailable (${error.message}); counting in this process until it is back`);
-      failing = true;
-    });
-    redis.on('ready', () => (failing = false));
-    steady = new RateLimiterRedis({ ...steadyOptions, storeClient: redis, insuranceLimiter: new RateLimiterMemory(steadyOptions) });
-    burst = new RateLimiterRedis({ ...burstOptions, storeClient: redis, insuranceLimiter: new RateLimiterMemory(burstOptions) });
-  } else {
-    steady = new RateLimiterMemory(steadyOptions);
-    burst = new RateLimiterMemory(burstOptions);
-  }
+  const store = counterStore(settings.redisUrl, 'rate limits', warn);
+  const steady = store.counter({ points: settings.perMinute, duration: 60, keyPrefix: `${settings.keyPrefix}:m` });
+  const burst = store.counter({ points: Math.max(1, settings.burst), duration: BURST_WINDOW_SEC, keyPrefix: `${settings.keyPrefix}:b` });
   const limiter = settings.burst > 0 ? new BurstyRateLimiter(steady, burst) : steady;
   return {
     async take(identityKey, tool) {
@@ -65,8 +50,35 @@ export function createRateLimiter(settings: RateLimitSettings, warn: (message: s
         );
       }
     },
-    async close() {
-      if (redis) await redis.quit().catch(() => redis?.disconnect());
-    },
+    close: () => store.close(),
+  };
+}
+
+/** Where counters live: in this process, or in Redis (shared by replicas) with this process's memory as insurance. */
+export interface CounterStore {
+  counter(options: { points: number; duration: number; keyPrefix: string }): RateLimiterAbstract;
+  close(): Promise<void>;
+}
+
+/**
+ * Counters in Redis when `redisUrl` is set, else in memory. Redis down: each counter counts in this process
+ * (insuranceLimiter) until it is back, so calls neither all fail nor all pass; `warn` hears it once per outage
+ * (not once per call), and once more when Redis is back.
+ */
+export function counterStore(redisUrl: string | undefined, what: string, warn: (message: string) => void): CounterStore {
+  if (!redisUrl) return { counter: (options) => new RateLimiterMemory(options), close: async () => undefined };
+  const redis = new Redis(redisUrl, { enableOfflineQueue: false, maxRetriesPerRequest: 1, lazyConnect: false });
+  let failing = false;
+  redis.on('error', (error: Error) => {
+    if (!failing) warn(`${what}: Redis unavailable (${error.message}); counting in this process until it is back`);
+    failing = true;
+  });
+  redis.on('ready', () => {
+    if (failing) warn(`${what}: Redis is back; counting in Redis again`);
+    failing = false;
+  });
+  return {
+    counter: (options) => new RateLimiterRedis({ ...options, storeClient: redis, insuranceLimiter: new RateLimiterMemory(options) }),
+    close: () => redis.quit().then(() => undefined, () => redis.disconnect()),
   };
 }

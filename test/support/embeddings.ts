@@ -7,7 +7,7 @@ import { createHash } from 'node:crypto';
 import { mkdirSync, readFileSync, renameSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import path from 'node:path';
-import type { EmbeddingProvider, EmbedQueryOptions, ProductDocument } from '../../src/search/provider.js';
+import { ForwardingEmbeddingProvider, type ProductDocument } from '../../src/search/provider.js';
 import { createEmbeddingProvider, embeddingSettings } from '../../src/search/settings.js';
 
 function cacheDir(): string {
@@ -21,36 +21,15 @@ function documentKey(model: string, doc: ProductDocument): string {
 }
 
 /** The server's default provider (local model, default settings), with its document vectors cached on disk. */
-export class CachedLocalProvider implements EmbeddingProvider {
-  private readonly inner = createEmbeddingProvider(embeddingSettings({}));
+export class CachedLocalProvider extends ForwardingEmbeddingProvider {
   private vectors: Map<string, number[]> | undefined;
   private loadedFor: string | undefined;
 
-  get kind() {
-    return this.inner.kind;
-  }
-  get model() {
-    return this.inner.model;
-  }
-  get dimensions() {
-    return this.inner.dimensions;
-  }
-  get batchSize() {
-    return this.inner.batchSize;
-  }
-  get needsCorpus() {
-    return this.inner.needsCorpus;
+  constructor() {
+    super(createEmbeddingProvider(embeddingSettings({})));
   }
 
-  fit(corpus: readonly ProductDocument[]): void | Promise<void> {
-    return this.inner.fit(corpus);
-  }
-
-  embedQuery(text: string, options?: EmbedQueryOptions): Promise<number[]> {
-    return this.inner.embedQuery(text, options);
-  }
-
-  async embedDocuments(documents: readonly ProductDocument[]): Promise<number[][]> {
+  override   async embedDocuments(documents: readonly ProductDocument[]): Promise<number[][]> {
     const model = this.model;
     const vectors = this.load(model);
     const missing = documents.filter((doc) => !vectors.has(documentKey(model, doc)));
