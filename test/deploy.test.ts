@@ -1,6 +1,7 @@
 // The deployment files, checked with what runs on this machine (no Docker engine here): the Prometheus alert
 // rules with promtool (Debian's prometheus package: `check rules` and the rules' own unit tests), every metric
-// they name served by the code; the Dockerfile, .dockerignore and compose.yaml read and cross-checked.
+// they name served by the code; the Dockerfile, .dockerignore and compose.yaml read and cross-checked; compose's
+// nginx configuration accepted by `nginx -t` (Debian's nginx package) and proxying as the documented example.
 import { after, before, describe, test } from 'node:test';
 import assert from 'node:assert/strict';
 import { execFileSync, spawnSync } from 'node:child_process';
@@ -13,7 +14,8 @@ import { createTestDatabase, REQUIRE_SERVICES, type TestDatabase } from './suppo
 import { runCli } from './support/cli.js';
 import { freePort } from './support/cluster.js';
 import { startHttpServer, type HttpServerProcess } from './mcp-harness.js';
-import { mkdtemp, rm } from 'node:fs/promises';
+import { mkdtemp, rm, writeFile } from 'node:fs/promises';
+import { deployNginxFile, proxyBlocks, mainConfig, NGINX_MISSING, nginxDir, nginxTest, startNginx, upstreamDirectives } from './support/nginx.js';
 import { tmpdir } from 'node:os';
 
 const ROOT = fileURLToPath(new URL('../..', import.meta.url));
@@ -85,12 +87,21 @@ describe('container files', () => {
     for (const source of copied) assert.ok(!ignored.includes(source), `${source} is copied, so it must not be ignored`);
   });
 
+  type Service = {
+    image?: string;
+    build?: string;
+    command?: string[];
+    environment?: Record<string, string>;
+    volumes?: string[];
+    ports?: string[];
+    deploy?: { replicas?: number };
+    depends_on?: Record<string, { condition: string }>;
+    healthcheck?: unknown;
+  };
+  const services = (parseYaml(read('compose.yaml'), { merge: true }) as { services: Record<string, Service> }).services;
+
   test('compose.yaml: PostgreSQL with pgvector, Redis, a migration job, the server in jwt mode with the key mounted', () => {
-    const compose = parseYaml(read('compose.yaml'), { merge: true }) as {
-      services: Record<string, { image?: string; build?: string; command?: string[]; environment?: Record<string, string>; volumes?: string[]; depends_on?: Record<string, { condition: string }>; healthcheck?: unknown }>;
-    };
-    const { services } = compose;
-    assert.deepEqual(Object.keys(services).sort(), ['migrate', 'postgres', 'redis', 'server']);
+    assert.deepEqual(Object.keys(services).sort(), ['migrate', 'nginx', 'postgres', 'redis', 'server']);
     assert.match(services.postgres!.image!, /^pgvector\/pgvector:pg15$/, 'pg_dump in the image (Debian 12: 15) must not be older than the server');
     assert.ok(services.postgres!.healthcheck && services.redis!.healthcheck);
     assert.deepEqual(services.migrate!.command, ['db', 'migrate']);
@@ -103,6 +114,68 @@ describe('container files', () => {
     assert.equal(server.depends_on!.migrate!.condition, 'service_completed_successfully');
     for (const [name, service] of Object.entries(services)) {
       for (const dependency of Object.keys(service.depends_on ?? {})) assert.ok(dependency in services, `${name} depends on a defined service`);
+    }
+  });
+
+  test('compose.yaml: three server replicas, reached only through nginx, whose configuration names them', async () => {
+    const server = services.server!;
+    const nginx = services.nginx!;
+    assert.equal(server.deploy?.replicas, 3);
+    assert.equal(server.ports, undefined, 'replicas publish no port (three could not share one); nginx is the way in');
+    assert.deepEqual(nginx.ports, ['8000:8000']);
+    // The resource URL is the balancer's: its published port, unless set from outside.
+    assert.equal(server.environment!.ZAVA_PUBLIC_URL, `\${ZAVA_PUBLIC_URL:-http://localhost:${nginx.ports![0]!.split(':')[0]}/mcp}`);
+    assert.deepEqual(nginx.depends_on, { server: { condition: 'service_healthy' } }, "the image's HEALTHCHECK gates it");
+    const mount = nginx.volumes!.find((v) => v.endsWith(':/etc/nginx/conf.d/default.conf:ro'));
+    assert.ok(mount, 'the configuration replaces the image default');
+    const file = mount.split(':')[0]!.replace(/^\.\//, '');
+    assert.equal(file, 'deploy/nginx/compose.conf');
+    const conf = read(file);
+    // The upstream is the replicated service by name, on the port the image listens on.
+    const upstream = /upstream zava_mcp \{([^}]*)\}/.exec(conf)![1]!;
+    const servers = [...upstream.matchAll(/^\s*server\s+(\S+?):(\d+)\s/gm)].map((m) => [m[1], m[2]]);
+    assert.deepEqual(servers, [['server', '8000']]);
+    assert.match(read('Dockerfile'), /^EXPOSE 8000$/m);
+    assert.match(conf, /^\s*listen 8000;$/m);
+    const documented = await deployNginxFile('zava-mcp.conf');
+    assert.equal(proxyBlocks(conf), proxyBlocks(documented), 'the same proxying as the documented example');
+    assert.deepEqual(upstreamDirectives(conf), upstreamDirectives(documented), 'the same upstream keepalive');
+    // nginx closes idle upstream connections before a replica would (its keepAliveTimeout), or a POST can meet a closing one.
+    const idle = Number(/keepalive_timeout (\d+)s;/.exec(upstreamDirectives(conf).join(' '))?.[1]);
+    const replicaIdle = Number(/keepAliveTimeout = ([\d_]+);/.exec(read('src/protocol/http.ts'))![1]!.replace('_', '')) / 1000;
+    assert.ok(idle < replicaIdle, `nginx upstream keepalive_timeout ${idle}s < the replicas' ${replicaIdle}s`);
+  });
+
+  test('through the documented proxying, a replica that cannot be reached is a JSON-RPC error the client can show', { skip: NGINX_MISSING && !REQUIRE_SERVICES ? 'nginx is not installed (Debian package nginx)' : false }, async () => {
+    const nginx = await startNginx([`127.0.0.1:${await freePort()}`], 'listening'); // nothing listens there
+    try {
+      const response = await fetch(nginx.url, { method: 'POST', headers: { 'content-type': 'application/json', accept: 'application/json, text/event-stream' }, body: '{"jsonrpc":"2.0","id":1,"method":"ping"}' });
+      assert.equal(response.status, 502);
+      assert.equal(response.headers.get('content-type'), 'application/json');
+      const body = (await response.json()) as { jsonrpc: string; error: { code: number; message: string } };
+      assert.equal(body.jsonrpc, '2.0');
+      assert.match(body.error.message, /replica serving this call stopped or could not be reached/);
+    } finally {
+      await nginx.stop();
+    }
+  });
+
+  test('nginx -t accepts the compose configuration (the service name resolved to loopback here)', { skip: NGINX_MISSING && !REQUIRE_SERVICES ? 'nginx is not installed (Debian package nginx)' : false }, async () => {
+    const dir = await nginxDir();
+    try {
+      // Only Docker's DNS knows `server`; everything else is the file as compose mounts it.
+      const conf = read('deploy/nginx/compose.conf').replace('server server:8000', 'server 127.0.0.1:8000');
+      await writeFile(path.join(dir, 'nginx.conf'), mainConfig(dir, conf));
+      const accepted = nginxTest(dir, path.join(dir, 'nginx.conf'));
+      assert.ok(accepted.ok, accepted.output);
+      assert.match(accepted.output, /syntax is ok/);
+      // And nginx -t can fail: a broken copy is refused.
+      await writeFile(path.join(dir, 'broken.conf'), mainConfig(dir, conf.replace('proxy_buffering off;', 'proxy_buffering sideways;')));
+      const refused = nginxTest(dir, path.join(dir, 'broken.conf'));
+      assert.equal(refused.ok, false);
+      assert.match(refused.output, /proxy_buffering/);
+    } finally {
+      await rm(dir, { recursive: true, force: true });
     }
   });
 });

@@ -4,26 +4,12 @@
 // replica killed with SIGKILL costs no call that had not reached it.
 import { after, before, describe, test } from 'node:test';
 import assert from 'node:assert/strict';
-import { spawn, spawnSync, type ChildProcess } from 'node:child_process';
-import { chmod, mkdtemp, readFile, rm, writeFile } from 'node:fs/promises';
-import { tmpdir } from 'node:os';
-import path from 'node:path';
-import { fileURLToPath } from 'node:url';
 import { STORES } from '../src/data/stores.js';
 import { createTestDatabase, REQUIRE_SERVICES, serverUnavailableReason, type TestDatabase } from './support/databases.js';
-import { freePort } from './support/cluster.js';
+import { NGINX_MISSING, startNginx, type Nginx } from './support/nginx.js';
 import { connectHttp, query, startHttpServer, type HttpServerProcess } from './mcp-harness.js';
 
-const ROOT = fileURLToPath(new URL('../..', import.meta.url));
-const nginxMissing = spawnSync('nginx', ['-v'], { stdio: 'ignore' }).status !== 0;
-const skip = (await serverUnavailableReason()) ?? (nginxMissing && !REQUIRE_SERVICES ? 'nginx is not installed (Debian package nginx)' : false);
-
-/** The location block of the documented example, so the test runs what the README shows. */
-async function documentedLocation(): Promise<string> {
-  const conf = await readFile(path.join(ROOT, 'deploy', 'nginx', 'zava-mcp.conf'), 'utf8');
-  const start = conf.indexOf('    location / {');
-  return conf.slice(start, conf.indexOf('    }', start) + 5);
-}
+const skip = (await serverUnavailableReason()) ?? (NGINX_MISSING && !REQUIRE_SERVICES ? 'nginx is not installed (Debian package nginx)' : false);
 
 async function callsServed(http: HttpServerProcess): Promise<number> {
   const text = await (await fetch(new URL('/metrics', http.url))).text();
@@ -35,8 +21,7 @@ async function callsServed(http: HttpServerProcess): Promise<number> {
 
 describe('replicas behind nginx', { skip }, () => {
   let t: TestDatabase;
-  let dir: string;
-  let nginx: ChildProcess;
+  let nginx: Nginx;
   let url: string;
   const replicas: HttpServerProcess[] = [];
   const prefix = `zava-test-${process.pid}-${Date.now()}`;
@@ -48,47 +33,13 @@ describe('replicas behind nginx', { skip }, () => {
         await startHttpServer(t.flags, { REDIS_URL: 'redis://127.0.0.1:6379', ZAVA_RATE_LIMIT_PREFIX: prefix, ZAVA_RATE_LIMIT_PER_MINUTE: '12', ZAVA_RATE_LIMIT_BURST: '0' }),
       );
     }
-    dir = await mkdtemp(path.join(tmpdir(), 'zava-nginx-'));
-    await chmod(dir, 0o755); // nginx's workers run as an unprivileged user when the master is root
-    const port = await freePort();
-    const upstreams = replicas.map((r) => `    server ${new URL(r.url).host} max_fails=1 fail_timeout=5s;`).join('\n');
-    await writeFile(
-      path.join(dir, 'nginx.conf'),
-      `daemon off;
-pid ${dir}/nginx.pid;
-error_log ${dir}/error.log warn;
-events { worker_connections 256; }
-http {
-  access_log ${dir}/access.log;
-  client_body_temp_path ${dir}/body; proxy_temp_path ${dir}/proxy; fastcgi_temp_path ${dir}/fastcgi;
-  uwsgi_temp_path ${dir}/uwsgi; scgi_temp_path ${dir}/scgi;
-  upstream zava_mcp {
-${upstreams}
-    keepalive 32;
-  }
-  server {
-    listen 127.0.0.1:${port};
-${await documentedLocation()}
-  }
-}
-`,
-    );
-    nginx = spawn('nginx', ['-p', dir, '-c', path.join(dir, 'nginx.conf')], { stdio: ['ignore', 'ignore', 'pipe'] });
-    url = `http://127.0.0.1:${port}/mcp`;
-    const deadline = Date.now() + 10_000;
-    for (;;) {
-      const up = await fetch(`http://127.0.0.1:${port}/health`).then((r) => r.ok, () => false);
-      if (up) break;
-      if (Date.now() > deadline) throw new Error(`nginx did not start: ${await readFile(path.join(dir, 'error.log'), 'utf8').catch(() => '')}`);
-      await new Promise((resolve) => setTimeout(resolve, 100));
-    }
+    nginx = await startNginx(replicas.map((r) => new URL(r.url).host));
+    url = nginx.url;
   });
   after(async () => {
-    nginx?.kill('SIGTERM');
-    if (nginx && nginx.exitCode === null) await new Promise((resolve) => nginx.once('exit', resolve));
+    await nginx?.stop();
     await Promise.all(replicas.map((r) => r.stop()));
     await t?.cleanup();
-    if (dir) await rm(dir, { recursive: true, force: true });
   });
 
   test('calls spread over the three replicas; the rate limit counts across them', { timeout: 120_000 }, async () => {

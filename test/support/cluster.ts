@@ -1,6 +1,7 @@
 // A PostgreSQL cluster of a test's own (initdb, pg_ctl from the Debian packages, run as the postgres user) on a
 // free loopback port, for tests that stop and start their database: the shared service is never disturbed.
-import { execFileSync } from 'node:child_process';
+import { execFile, execFileSync } from 'node:child_process';
+import { promisify } from 'node:util';
 import { chmodSync, chownSync, mkdtempSync, rmSync } from 'node:fs';
 import { createServer } from 'node:net';
 import { tmpdir } from 'node:os';
@@ -81,12 +82,21 @@ export class OwnCluster {
   }
 
   start(): void {
-    this.pgCtl('-o', `-p ${this.port} -k ${this.dir} -c listen_addresses=127.0.0.1 -c fsync=off`, '-l', path.join(this.dir, 'log'), '-w', 'start');
+    this.pgCtl(...this.startArgs());
   }
 
   /** Stops the server; `fast` disconnects clients the way a restart does. */
   stop(mode: 'fast' | 'immediate' = 'fast'): void {
     this.pgCtl('-m', mode, '-w', 'stop');
+  }
+
+  /** start() without blocking the event loop, for callers that keep serving or measuring meanwhile (bench/soak.ts). */
+  startInBackground(): Promise<void> {
+    return this.pgCtlInBackground(...this.startArgs());
+  }
+
+  stopInBackground(mode: 'fast' | 'immediate' = 'fast'): Promise<void> {
+    return this.pgCtlInBackground('-m', mode, '-w', 'stop');
   }
 
   destroy(): void {
@@ -98,7 +108,19 @@ export class OwnCluster {
     rmSync(this.dir, { recursive: true, force: true });
   }
 
+  private startArgs(): string[] {
+    return ['-o', `-p ${this.port} -k ${this.dir} -c listen_addresses=127.0.0.1 -c fsync=off`, '-l', path.join(this.dir, 'log'), '-w', 'start'];
+  }
+
+  private pgCtlCommand(args: string[]): string[] {
+    return ['-u', 'postgres', '--', `${PG_BIN}/pg_ctl`, '-D', path.join(this.dir, 'data'), ...args];
+  }
+
   private pgCtl(...args: string[]): void {
-    execFileSync('runuser', ['-u', 'postgres', '--', `${PG_BIN}/pg_ctl`, '-D', path.join(this.dir, 'data'), ...args], { stdio: 'pipe', timeout: 60_000 });
+    execFileSync('runuser', this.pgCtlCommand(args), { stdio: 'pipe', timeout: 60_000 });
+  }
+
+  private async pgCtlInBackground(...args: string[]): Promise<void> {
+    await promisify(execFile)('runuser', this.pgCtlCommand(args), { timeout: 60_000 });
   }
 }
