@@ -1,7 +1,7 @@
 // Real databases for tests: an embedded PGlite in a temporary directory, and a uniquely named database on the
 // PostgreSQL service (dropped afterwards). With ZAVA_REQUIRE_SERVICES=1 (CI) a missing service fails the run;
 // otherwise suites that need it are skipped and say so.
-import { cp, mkdir, mkdtemp, rename, rm, stat } from 'node:fs/promises';
+import { cp, mkdtemp, rename, rm, stat } from 'node:fs/promises';
 import { tmpdir } from 'node:os';
 import path from 'node:path';
 import { createHash, randomBytes } from 'node:crypto';
@@ -16,6 +16,7 @@ import { DEFAULT_CATALOG_URL } from '../../src/data/catalog.js';
 import { readFileSync } from 'node:fs';
 import { ensureEmbeddings } from '../../src/search/store.js';
 import { CachedLocalProvider } from './embeddings.js';
+import { withFileLock } from './file-lock.js';
 
 export type BackendKind = 'embedded' | 'server';
 
@@ -108,20 +109,24 @@ async function embeddedDataDir(seeded: boolean, customers: number, seed: number,
   const schemaHash = createHash('sha256').update(JSON.stringify(MIGRATIONS.map((m) => [m.version, m.name]))).digest('hex').slice(0, 8);
   const key = `v${MIGRATIONS.length}-${schemaHash}-${customers}-${seed}-${TEST_END_DATE}-${catalogHash}${embeddings ? '-embedded' : ''}`;
   const cached = path.join(process.env.ZAVA_TEST_CACHE_DIR ?? path.join(tmpdir(), 'zava-test-cache'), key);
-  const exists = await stat(cached).then(() => true, () => false);
-  if (!exists) {
-    const building = `${cached}.${process.pid}.tmp`;
-    await mkdir(path.dirname(cached), { recursive: true });
-    const config = loadConfig({ dataDir: building }, {});
-    const db = await openDatabase(config);
-    try {
-      await migrateDatabase(db, config);
-      await seedDatabase(db, { customers, seed, endDate: TEST_END_DATE });
-      if (embeddings) await ensureEmbeddings(db, { provider: new CachedLocalProvider() });
-    } finally {
-      await db.close();
-    }
-    await rename(building, cached).catch(async () => rm(building, { recursive: true, force: true }));
+  const exists = () => stat(cached).then(() => true, () => false);
+  // Files running side by side that want the same entry: one builds it, the others wait and copy it.
+  if (!(await exists())) {
+    await withFileLock(`${cached}.lock`, async () => {
+      if (await exists()) return;
+      const building = `${cached}.${process.pid}.tmp`;
+      await rm(building, { recursive: true, force: true });
+      const config = loadConfig({ dataDir: building }, {});
+      const db = await openDatabase(config);
+      try {
+        await migrateDatabase(db, config);
+        await seedDatabase(db, { customers, seed, endDate: TEST_END_DATE });
+        if (embeddings) await ensureEmbeddings(db, { provider: new CachedLocalProvider() });
+      } finally {
+        await db.close();
+      }
+      await rename(building, cached).catch(async () => rm(building, { recursive: true, force: true }));
+    });
   }
   await cp(cached, dir, { recursive: true });
   return dir;
