@@ -1,11 +1,11 @@
 // `npm test`: every compiled test file (dist/test/**/*.test.js) under c8, which records the coverage of the test
 // processes and of every server they spawn (they inherit NODE_V8_COVERAGE) and maps it back to src/*.ts.
-// Files run side by side (ZAVA_TEST_CONCURRENCY at a time, default 2): most of a file's time is waiting on
+// Files run side by side (ZAVA_TEST_CONCURRENCY at a time, default 2): much of a file's time is waiting on
 // processes it spawns and on the database, and files share nothing but the seeded-database cache, which is safe
-// for concurrent builders (test/support/databases.ts). The files that measure latency or memory under a load they
-// create themselves (ALONE) run afterwards, one at a time with nothing else of the suite beside them, so another
-// file's load never decides their bounds. The suites' shared scratch space lives in a directory of this run,
-// removed at the end whatever happened. Each phase's files are listed slowest first (test/support/file-timings.ts),
+// for concurrent builders (test/support/file-lock.ts). The files that measure latency, memory or time per call
+// (ALONE) run afterwards, one at a time with nothing else of the suite beside them, so another file's load never
+// decides their bounds. The suites' shared scratch space lives in a directory of this run, removed at the end
+// whatever happened. Each phase's files are listed slowest first (test/support/file-timings.ts),
 // then the coverage summary; the last line is the plain count CI reads.
 import { spawn } from 'node:child_process';
 import { existsSync, mkdtempSync, readdirSync, readFileSync, rmSync, statSync } from 'node:fs';
@@ -18,8 +18,11 @@ const TESTS = path.join(ROOT, 'dist', 'test');
 const C8 = path.join(ROOT, 'node_modules', 'c8', 'bin', 'c8.js');
 const TIMINGS_REPORTER = path.join(TESTS, 'support', 'file-timings.js');
 
-/** Files whose assertions bound latency or memory under load they create: the suite's own load stays out of them. */
-const ALONE = new Set(['event-loop', 'hostile-load-embedded', 'hostile-load-server', 'mcp-hostile', 'resilience']);
+/**
+ * Files whose assertions bound latency or memory under load they create, or time a check per call (sql-guard's
+ * 2 ms): the suite's own load stays out of them.
+ */
+const ALONE = new Set(['event-loop', 'hostile-load-embedded', 'hostile-load-server', 'mcp-hostile', 'resilience', 'sql-guard']);
 
 function concurrency(): number {
   const raw = process.env.ZAVA_TEST_CONCURRENCY ?? '2';
