@@ -1,15 +1,35 @@
-// `npm test`: every compiled test file (dist/test/**/*.test.js), one file at a time, under c8, which records the
-// coverage of the test process and of every server it spawns (they inherit NODE_V8_COVERAGE) and maps it back to
-// src/*.ts. The suites' shared scratch space (the seeded database cache) lives in a directory of this run, removed
-// at the end whatever happened. The last line is the plain count CI reads.
+// `npm test`: every compiled test file (dist/test/**/*.test.js) under c8, which records the coverage of the test
+// processes and of every server they spawn (they inherit NODE_V8_COVERAGE) and maps it back to src/*.ts.
+// Files run side by side (ZAVA_TEST_CONCURRENCY at a time, default 2): much of a file's time is waiting on
+// processes it spawns and on the database, and files share nothing but the seeded-database cache, which is safe
+// for concurrent builders (test/support/file-lock.ts). The files that measure latency, memory or time per call
+// (ALONE) run afterwards, one at a time with nothing else of the suite beside them, so another file's load never
+// decides their bounds. The suites' shared scratch space lives in a directory of this run, removed at the end
+// whatever happened. Each phase's files are listed slowest first (test/support/file-timings.ts),
+// then the coverage summary; the last line is the plain count CI reads.
 import { spawn } from 'node:child_process';
-import { mkdtempSync, readdirSync, rmSync, statSync } from 'node:fs';
+import { existsSync, mkdtempSync, readdirSync, readFileSync, rmSync, statSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import path from 'node:path';
 import { fileURLToPath } from 'node:url';
 
 const ROOT = fileURLToPath(new URL('../..', import.meta.url));
 const TESTS = path.join(ROOT, 'dist', 'test');
+const C8 = path.join(ROOT, 'node_modules', 'c8', 'bin', 'c8.js');
+const TIMINGS_REPORTER = path.join(TESTS, 'support', 'file-timings.js');
+
+/**
+ * Files whose assertions bound latency or memory under load they create, or time a check per call (sql-guard's
+ * 2 ms): the suite's own load stays out of them.
+ */
+const ALONE = new Set(['event-loop', 'hostile-load-embedded', 'hostile-load-server', 'mcp-hostile', 'resilience', 'sql-guard']);
+
+function concurrency(): number {
+  const raw = process.env.ZAVA_TEST_CONCURRENCY ?? '2';
+  const n = Number(raw);
+  if (!Number.isInteger(n) || n < 1) throw new Error(`ZAVA_TEST_CONCURRENCY must be a whole number of at least 1, not ${JSON.stringify(raw)}`);
+  return n;
+}
 
 function testFiles(dir: string): string[] {
   return readdirSync(dir)
@@ -21,34 +41,75 @@ function testFiles(dir: string): string[] {
     .sort();
 }
 
+interface Phase {
+  readonly name: string;
+  readonly files: readonly string[];
+  readonly concurrency: number;
+}
+
 const only = process.argv.slice(2);
 const files = only.length > 0 ? only.map((file) => path.resolve(file)) : testFiles(TESTS);
-const scratch = mkdtempSync(path.join(tmpdir(), 'zava-test-run-'));
-const c8 = path.join(ROOT, 'node_modules', 'c8', 'bin', 'c8.js');
-const args = [
-  c8,
-  '--temp-directory', path.join(scratch, 'coverage-tmp'),
-  process.execPath, '--test', '--test-concurrency=1', ...files,
-];
+const alone = (file: string) => ALONE.has(path.basename(file, '.test.js'));
+const phases: Phase[] = [
+  { name: 'side by side', files: files.filter((file) => !alone(file)), concurrency: concurrency() },
+  { name: 'alone', files: files.filter(alone), concurrency: 1 },
+].filter((phase) => phase.files.length > 0);
 
-let output = '';
-const child = spawn(process.execPath, args, {
-  cwd: ROOT,
-  env: { ...process.env, ZAVA_TEST_CACHE_DIR: path.join(scratch, 'cache') },
-  stdio: ['inherit', 'pipe', 'inherit'],
-});
-child.stdout.on('data', (chunk: Buffer) => {
-  process.stdout.write(chunk);
-  output += chunk.toString();
-  if (output.length > 1 << 20) output = output.slice(-(1 << 19)); // only the closing lines matter
-});
-const stop = (signal: NodeJS.Signals) => child.kill(signal);
+const scratch = mkdtempSync(path.join(tmpdir(), 'zava-test-run-'));
+const coverageDir = path.join(scratch, 'coverage-tmp');
+const testEnv = { ...process.env, ZAVA_TEST_CACHE_DIR: path.join(scratch, 'cache'), NODE_V8_COVERAGE: coverageDir };
+
+let current: ReturnType<typeof spawn> | undefined;
+let stopped = false;
+const stop = (signal: NodeJS.Signals) => {
+  stopped = true;
+  current?.kill(signal);
+};
 process.once('SIGINT', stop);
 process.once('SIGTERM', stop);
-child.on('close', (code, signal) => {
+
+/** Runs a command with our stdout, keeping the tail of what it printed; resolves with whether it succeeded. */
+function run(args: readonly string[], env: NodeJS.ProcessEnv = process.env): Promise<{ ok: boolean; output: string }> {
+  return new Promise((resolve) => {
+    let output = '';
+    const child = spawn(process.execPath, args, { cwd: ROOT, env, stdio: ['inherit', 'pipe', 'inherit'] });
+    current = child;
+    child.stdout!.on('data', (chunk: Buffer) => {
+      process.stdout.write(chunk);
+      output += chunk.toString();
+      if (output.length > 1 << 20) output = output.slice(-(1 << 19)); // only the closing lines matter
+    });
+    child.on('close', (code, signal) => resolve({ ok: code === 0 && signal === null, output }));
+  });
+}
+
+// The runner's own totals: "# pass 12" (TAP) or "ℹ pass 12" (spec reporter on a terminal).
+const count = (output: string, word: string) => Number(new RegExp(`^(?:# |ℹ )${word} (\\d+)`, 'm').exec(output)?.[1] ?? 0);
+
+let ok = true;
+const totals = { pass: 0, fail: 0, skipped: 0 };
+const timings: string[] = [];
+try {
+  for (const [i, phase] of phases.entries()) {
+    if (stopped) break;
+    const timingsFile = path.join(scratch, `timings-${i}.txt`);
+    const result = await run([
+      '--test', `--test-concurrency=${phase.concurrency}`,
+      '--test-reporter=tap', '--test-reporter-destination=stdout',
+      `--test-reporter=${TIMINGS_REPORTER}`, `--test-reporter-destination=${timingsFile}`,
+      ...phase.files,
+    ], testEnv);
+    ok &&= result.ok;
+    totals.pass += count(result.output, 'pass');
+    totals.fail += count(result.output, 'fail') + count(result.output, 'cancelled');
+    totals.skipped += count(result.output, 'skipped');
+    const lines = existsSync(timingsFile) ? readFileSync(timingsFile, 'utf8').trimEnd() : '';
+    timings.push(`# ${phase.name} (${phase.files.length} files, ${phase.concurrency} at a time), slowest first:\n${lines.replace(/^/gm, '# ')}`);
+  }
+  process.stdout.write(`\n${timings.join('\n')}\n`);
+  if (!stopped) ok = (await run([C8, 'report', '--temp-directory', coverageDir])).ok && ok;
+} finally {
   rmSync(scratch, { recursive: true, force: true });
-  // The runner's own totals: "# pass 12" (TAP) or "ℹ pass 12" (spec reporter on a terminal).
-  const count = (word: string) => Number(new RegExp(`^(?:# |ℹ )${word} (\\d+)`, 'm').exec(output)?.[1] ?? 0);
-  process.stdout.write(`\ntests: ${count('pass')} passed, ${count('fail') + count('cancelled')} failed, ${count('skipped')} skipped\n`);
-  process.exit(code ?? (signal ? 1 : 0));
-});
+}
+process.stdout.write(`\ntests: ${totals.pass} passed, ${totals.fail} failed, ${totals.skipped} skipped\n`);
+process.exit(ok && !stopped ? 0 : 1);

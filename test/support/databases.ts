@@ -1,7 +1,7 @@
 // Real databases for tests: an embedded PGlite in a temporary directory, and a uniquely named database on the
 // PostgreSQL service (dropped afterwards). With ZAVA_REQUIRE_SERVICES=1 (CI) a missing service fails the run;
 // otherwise suites that need it are skipped and say so.
-import { cp, mkdir, mkdtemp, rename, rm, stat } from 'node:fs/promises';
+import { cp, mkdtemp, rename, rm, stat } from 'node:fs/promises';
 import { tmpdir } from 'node:os';
 import path from 'node:path';
 import { createHash, randomBytes } from 'node:crypto';
@@ -12,10 +12,11 @@ import { prepareSchema } from '../../src/cli/migrate.js';
 import { MIGRATIONS } from '../../src/db/migrations.js';
 import type { ManagedDatabase } from '../../src/db/types.js';
 import { seedDatabase } from '../../src/data/seed.js';
-import { DEFAULT_CATALOG_URL } from '../../src/data/catalog.js';
+import { DEFAULT_CATALOG_URL, loadDefaultCatalog, type Catalog } from '../../src/data/catalog.js';
 import { readFileSync } from 'node:fs';
 import { ensureEmbeddings } from '../../src/search/store.js';
 import { CachedLocalProvider } from './embeddings.js';
+import { withFileLock } from './file-lock.js';
 
 export type BackendKind = 'embedded' | 'server';
 
@@ -71,6 +72,8 @@ export interface TestDatabaseOptions {
    * leaves it after its first start. Tests of embedding itself ask for none.
    */
   readonly embeddings?: boolean;
+  /** A catalog other than the built-in one (608 products), for suites whose cost grows with the catalog's size. */
+  readonly catalog?: Catalog;
   readonly configOverrides?: Partial<Record<'statementTimeoutMs', number>>;
   /** More settings, as environment variables (ZAVA_EMBEDDED_READERS, ZAVA_TEMP_FILE_LIMIT, …). */
   readonly env?: Readonly<Record<string, string>>;
@@ -99,32 +102,51 @@ export async function createServerDatabaseUrl(): Promise<{ url: string; drop: ()
  * A seeded embedded data directory is copied from a cache keyed by schema version, size, seed and catalog,
  * so each test file does not pay for initdb and seeding again.
  */
-async function embeddedDataDir(seeded: boolean, customers: number, seed: number, embeddings: boolean): Promise<string> {
+async function embeddedDataDir(seeded: boolean, customers: number, seed: number, embeddings: boolean, catalog: Catalog | undefined): Promise<string> {
   const target = await mkdtemp(path.join(tmpdir(), 'zava-test-'));
   const dir = path.join(target, 'pglite');
   if (!seeded) return dir;
-  const catalogHash = createHash('sha256').update(readFileSync(DEFAULT_CATALOG_URL)).digest('hex').slice(0, 12);
+  const catalogHash = createHash('sha256').update(catalog ? JSON.stringify(catalog) : readFileSync(DEFAULT_CATALOG_URL)).digest('hex').slice(0, 12);
   // The schema is named by its migrations' versions and names, so two checkouts with other migrations never share an entry.
   const schemaHash = createHash('sha256').update(JSON.stringify(MIGRATIONS.map((m) => [m.version, m.name]))).digest('hex').slice(0, 8);
   const key = `v${MIGRATIONS.length}-${schemaHash}-${customers}-${seed}-${TEST_END_DATE}-${catalogHash}${embeddings ? '-embedded' : ''}`;
   const cached = path.join(process.env.ZAVA_TEST_CACHE_DIR ?? path.join(tmpdir(), 'zava-test-cache'), key);
-  const exists = await stat(cached).then(() => true, () => false);
-  if (!exists) {
-    const building = `${cached}.${process.pid}.tmp`;
-    await mkdir(path.dirname(cached), { recursive: true });
-    const config = loadConfig({ dataDir: building }, {});
-    const db = await openDatabase(config);
-    try {
-      await migrateDatabase(db, config);
-      await seedDatabase(db, { customers, seed, endDate: TEST_END_DATE });
-      if (embeddings) await ensureEmbeddings(db, { provider: new CachedLocalProvider() });
-    } finally {
-      await db.close();
-    }
-    await rename(building, cached).catch(async () => rm(building, { recursive: true, force: true }));
+  const exists = () => stat(cached).then(() => true, () => false);
+  // Files running side by side that want the same entry: one builds it, the others wait and copy it.
+  if (!(await exists())) {
+    await withFileLock(`${cached}.lock`, async () => {
+      if (await exists()) return;
+      const building = `${cached}.${process.pid}.tmp`;
+      await rm(building, { recursive: true, force: true });
+      const config = loadConfig({ dataDir: building }, {});
+      const db = await openDatabase(config);
+      try {
+        await migrateDatabase(db, config);
+        await seedDatabase(db, { customers, seed, endDate: TEST_END_DATE, catalog });
+        if (embeddings) await ensureEmbeddings(db, { provider: new CachedLocalProvider() });
+      } finally {
+        await db.close();
+      }
+      await rename(building, cached).catch(async () => rm(building, { recursive: true, force: true }));
+    });
   }
   await cp(cached, dir, { recursive: true });
   return dir;
+}
+
+/**
+ * The built-in catalog cut down to its first `types` product types of each category and their first `products`
+ * products: every category, with its seasonality, for suites that embed the whole catalog in spawned processes.
+ */
+export function sampleCatalog(types: number, products: number): Catalog {
+  const catalog = loadDefaultCatalog();
+  return {
+    ...catalog,
+    categories: catalog.categories.map((category) => ({
+      ...category,
+      types: category.types.slice(0, types).map((type) => ({ ...type, products: type.products.slice(0, products) })),
+    })),
+  };
 }
 
 export async function createTestDatabase(kind: BackendKind, options: TestDatabaseOptions = {}): Promise<TestDatabase> {
@@ -137,7 +159,7 @@ export async function createTestDatabase(kind: BackendKind, options: TestDatabas
     ...options.env,
   };
   if (kind === 'embedded') {
-    const dataDir = await embeddedDataDir(seeded, customers, seed, embeddings);
+    const dataDir = await embeddedDataDir(seeded, customers, seed, embeddings, options.catalog);
     let copies = 0;
     const config = loadConfig({ dataDir }, env);
     const db = await openDatabase(config);
@@ -165,7 +187,7 @@ export async function createTestDatabase(kind: BackendKind, options: TestDatabas
   const db = await openDatabase(config);
   try {
     await prepareSchema(db, config);
-    if (seeded) await seedDatabase(db, { customers, seed, endDate: TEST_END_DATE });
+    if (seeded) await seedDatabase(db, { customers, seed, endDate: TEST_END_DATE, catalog: options.catalog });
     if (embeddings) await ensureEmbeddings(db, { provider: new CachedLocalProvider() });
   } catch (error) {
     await db.close();

@@ -9,6 +9,7 @@ import { tmpdir } from 'node:os';
 import path from 'node:path';
 import { ForwardingEmbeddingProvider, type ProductDocument } from '../../src/search/provider.js';
 import { createEmbeddingProvider, embeddingSettings } from '../../src/search/settings.js';
+import { withFileLock } from './file-lock.js';
 
 function cacheDir(): string {
   return path.join(process.env.ZAVA_TEST_CACHE_DIR ?? path.join(tmpdir(), 'zava-test-cache'), 'embeddings');
@@ -31,12 +32,18 @@ export class CachedLocalProvider extends ForwardingEmbeddingProvider {
 
   override   async embedDocuments(documents: readonly ProductDocument[]): Promise<number[][]> {
     const model = this.model;
-    const vectors = this.load(model);
-    const missing = documents.filter((doc) => !vectors.has(documentKey(model, doc)));
-    if (missing.length > 0) {
-      const computed = await this.inner.embedDocuments(missing);
-      missing.forEach((doc, i) => vectors.set(documentKey(model, doc), computed[i]!));
-      this.save(model, vectors);
+    const missing = (vectors: Map<string, number[]>) => documents.filter((doc) => !vectors.has(documentKey(model, doc)));
+    let vectors = this.load(model);
+    if (missing(vectors).length > 0) {
+      // Test files running side by side: one computes, the others then read its vectors from the file.
+      await withFileLock(`${this.file(model)}.lock`, async () => {
+        vectors = this.load(model, { again: true });
+        const needed = missing(vectors);
+        if (needed.length === 0) return;
+        const computed = await this.inner.embedDocuments(needed);
+        needed.forEach((doc, i) => vectors.set(documentKey(model, doc), computed[i]!));
+        this.save(model, vectors);
+      });
     }
     return documents.map((doc) => vectors.get(documentKey(model, doc))!);
   }
@@ -45,8 +52,8 @@ export class CachedLocalProvider extends ForwardingEmbeddingProvider {
     return path.join(cacheDir(), `${createHash('sha256').update(model).digest('hex').slice(0, 16)}.json`);
   }
 
-  private load(model: string): Map<string, number[]> {
-    if (this.vectors && this.loadedFor === model) return this.vectors;
+  private load(model: string, options: { again?: boolean } = {}): Map<string, number[]> {
+    if (this.vectors && this.loadedFor === model && !options.again) return this.vectors;
     let entries: [string, number[]][] = [];
     try {
       entries = JSON.parse(readFileSync(this.file(model), 'utf8')) as [string, number[]][];
