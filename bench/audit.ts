@@ -1,6 +1,7 @@
-// The audit trail's cost (issue 11: at most 5% of throughput at 8 clients). One small seeded database on the
-// PostgreSQL service; `zava-mcp serve` spawned with ZAVA_AUDIT=off and =on in alternating order, round after
-// round; in each, 8 clients call a one-row execute_sales_query (an audited call that also uses the database the
+// The cost of the audit trail (issue 11: at most 5% of throughput at 8 clients) and of the audit trail with the
+// metrics (issue 12: throughput and p50/p95 with metrics and audit on vs off, cost ≤ 5%). One small seeded database
+// on the PostgreSQL service (result cache off: the call repeats); `zava-mcp serve` spawned in three modes — both
+// off, audit only, audit and metrics — in rotating order, round after round; in each, 8 clients call a one-row execute_sales_query (an audited call that also uses the database the
 // audit writes to) and get_current_utc_date (no database: the edge, where the hook's own cost shows most) for a
 // fixed time. Prints calls/s per round and the median of the rounds, the server process's CPU time per call (from
 // /proc: it holds on a busy shared machine where calls/s does not), and checks the audit rows were written. First,
@@ -46,22 +47,28 @@ function cpuMs(pid: number): number {
 interface Rate {
   readonly perSecond: number;
   readonly cpuMsPerCall: number;
+  readonly p50: number;
+  readonly p95: number;
 }
 
 async function rate(url: string, pid: number, name: string, args: Record<string, unknown>, seconds: number): Promise<Rate> {
-  let calls = 0;
+  const latencies: number[] = [];
   const cpu0 = cpuMs(pid);
   const deadline = performance.now() + seconds * 1000;
   const started = performance.now();
   await Promise.all(
     Array.from({ length: CLIENTS }, async () => {
       while (performance.now() < deadline) {
+        const t0 = performance.now();
         await call(url, name, args);
-        calls++;
+        latencies.push(performance.now() - t0);
       }
     }),
   );
-  return { perSecond: calls / ((performance.now() - started) / 1000), cpuMsPerCall: (cpuMs(pid) - cpu0) / calls };
+  const calls = latencies.length;
+  latencies.sort((a, b) => a - b);
+  const at = (q: number) => latencies[Math.min(calls - 1, Math.floor(q * calls))]!;
+  return { perSecond: calls / ((performance.now() - started) / 1000), cpuMsPerCall: (cpuMs(pid) - cpu0) / calls, p50: at(0.5), p95: at(0.95) };
 }
 
 const median = (values: number[]) => [...values].sort((a, b) => a - b)[Math.floor(values.length / 2)]!;
@@ -87,10 +94,18 @@ try {
     const ms = (performance.now() - t1) / runs;
     console.log(`batch INSERT of ${size}: ${ms.toFixed(2)} ms (${(ms / size).toFixed(3)} ms per row)`);
   }
-  const results: Record<'on' | 'off', { query: Rate[]; date: Rate[] }> = { on: { query: [], date: [] }, off: { query: [], date: [] } };
+  const MODES = {
+    off: { ZAVA_AUDIT: 'off', ZAVA_METRICS: 'off' },
+    audit: { ZAVA_AUDIT: 'on', ZAVA_METRICS: 'off' },
+    'audit+metrics': { ZAVA_AUDIT: 'on', ZAVA_METRICS: 'on' },
+  } as const;
+  type Mode = keyof typeof MODES;
+  const modes = Object.keys(MODES) as Mode[];
+  const results = Object.fromEntries(modes.map((mode) => [mode, { query: [] as Rate[], date: [] as Rate[] }])) as Record<Mode, { query: Rate[]; date: Rate[] }>;
   for (let round = 0; round < ROUNDS; round++) {
-    for (const mode of round % 2 === 0 ? (['off', 'on'] as const) : (['on', 'off'] as const)) {
-      const server = await startZavaHttp(t.flags[1]!, [], { ZAVA_AUDIT: mode });
+    // Each round starts with the next mode, so no mode always runs first (or last) in a round.
+    for (const mode of modes.map((_, i) => modes[(i + round) % modes.length]!)) {
+      const server = await startZavaHttp(t.flags[1]!, [], { ...MODES[mode], ZAVA_CACHE: 'off' });
       const url = server.mcpUrl;
       const pid = server.child.pid!;
       await rate(url, pid, 'execute_sales_query', { postgresql_query: ONE_ROW }, 2); // warm-up
@@ -98,23 +113,23 @@ try {
       const date = await rate(url, pid, 'get_current_utc_date', {}, SECONDS);
       results[mode].query.push(query);
       results[mode].date.push(date);
-      const show = (r: Rate) => `${r.perSecond.toFixed(0)} calls/s, ${r.cpuMsPerCall.toFixed(3)} ms CPU/call`;
-      console.log(`round ${round + 1} audit ${mode}: execute_sales_query ${show(query)}; get_current_utc_date ${show(date)} (load ${loadavg()[0]!.toFixed(1)})`);
+      const show = (r: Rate) => `${r.perSecond.toFixed(0)} calls/s, p50 ${r.p50.toFixed(2)} ms, p95 ${r.p95.toFixed(2)} ms, ${r.cpuMsPerCall.toFixed(3)} ms CPU/call`;
+      console.log(`round ${round + 1} ${mode}: execute_sales_query ${show(query)}; get_current_utc_date ${show(date)} (load ${loadavg()[0]!.toFixed(1)})`);
       await server.stop();
     }
   }
-  const audited = Number((await t.db.ownerQuery('SELECT count(*) FROM zava_audit.tool_calls')).rows[0]![0]);
   for (const kind of ['query', 'date'] as const) {
-    const off = median(results.off[kind].map((r) => r.perSecond));
-    const on = median(results.on[kind].map((r) => r.perSecond));
-    const cpuOff = median(results.off[kind].map((r) => r.cpuMsPerCall));
-    const cpuOn = median(results.on[kind].map((r) => r.cpuMsPerCall));
-    console.log(
-      `${kind === 'query' ? 'execute_sales_query (one row)' : 'get_current_utc_date'} at ${CLIENTS} clients, median of ${ROUNDS}: ` +
-        `audit off ${off.toFixed(0)}, on ${on.toFixed(0)} calls/s (${(((on - off) / off) * 100).toFixed(1)}%); ` +
-        `server CPU off ${cpuOff.toFixed(3)}, on ${cpuOn.toFixed(3)} ms/call (${(((cpuOn - cpuOff) / cpuOff) * 100).toFixed(1)}%)`,
-    );
+    const of = (mode: Mode, figure: keyof Rate) => median(results[mode][kind].map((r) => r[figure]));
+    const change = (mode: Mode, figure: keyof Rate) => `${(((of(mode, figure) - of('off', figure)) / of('off', figure)) * 100).toFixed(1)}%`;
+    console.log(`${kind === 'query' ? 'execute_sales_query (one row)' : 'get_current_utc_date'} at ${CLIENTS} clients, median of ${ROUNDS} rounds:`);
+    for (const mode of modes) {
+      console.log(
+        `  ${mode.padEnd(14)} ${of(mode, 'perSecond').toFixed(0)} calls/s (${change(mode, 'perSecond')}), p50 ${of(mode, 'p50').toFixed(2)} ms, ` +
+          `p95 ${of(mode, 'p95').toFixed(2)} ms, server CPU ${of(mode, 'cpuMsPerCall').toFixed(3)} ms/call (${change(mode, 'cpuMsPerCall')})`,
+      );
+    }
   }
+  const audited = Number((await t.db.ownerQuery('SELECT count(*) FROM zava_audit.tool_calls')).rows[0]![0]);
   console.log(`audit rows written: ${audited.toLocaleString('en-US')}`);
 } finally {
   await t.cleanup();

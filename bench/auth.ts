@@ -40,7 +40,7 @@ function run(args: string[], env: Record<string, string> = {}): Promise<string> 
 
 function serve(databaseUrl: string, env: Record<string, string>): Promise<{ url: string; child: ChildProcess }> {
   const child = spawn(process.execPath, [MAIN, 'serve', '--database-url', databaseUrl, '--port', '0'], {
-    env: { ...process.env, ZAVA_LOG_FORMAT: 'json', ZAVA_LOG_LEVEL: 'info', ZAVA_RATE_LIMIT_PER_MINUTE: '0', ZAVA_EDGE_RATE_LIMIT: '0', ZAVA_CUSTOMERS: '2000', ...env },
+    env: { ...process.env, ZAVA_LOG_FORMAT: 'json', ZAVA_LOG_LEVEL: 'info', ZAVA_RATE_LIMIT_PER_MINUTE: '0', ZAVA_EDGE_RATE_LIMIT: '0', ZAVA_CACHE: 'off', ZAVA_CUSTOMERS: '2000', ...env },
     stdio: ['ignore', 'ignore', 'pipe'],
   });
   let err = '';

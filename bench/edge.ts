@@ -56,8 +56,9 @@ function stats(samples: number[]): string {
 function serverEnv(): Record<string, string> {
   const env: Record<string, string> = {};
   for (const [key, value] of Object.entries(process.env)) if (value !== undefined && !key.startsWith('ZAVA_') && key !== 'DATABASE_URL') env[key] = value;
-  // The edge's request limit would refuse a benchmark's flood: measured off (its cost is one counter update).
-  return { ...env, ZAVA_LOG_LEVEL: 'info', ZAVA_EDGE_RATE_LIMIT: '0' };
+  // The edge's request limit would refuse a benchmark's flood: measured off (its cost is one counter update). The
+  // result cache off: the same statement is repeated, and the path under test is the uncached one.
+  return { ...env, ZAVA_LOG_LEVEL: 'info', ZAVA_EDGE_RATE_LIMIT: '0', ZAVA_CACHE: 'off' };
 }
 
 function nodeArgs(tag: string): string[] {

@@ -63,8 +63,10 @@ function serverEnv(extra: Record<string, string> = {}): Record<string, string> {
     if (['DATABASE_URL', 'DSN', 'PORT', 'TRANSPORT'].includes(key)) continue;
     env[key] = value;
   }
-  // Rate limits off: the benchmark measures the server's speed, not its per-identity limit.
-  return { ...env, ZAVA_RATE_LIMIT_PER_MINUTE: '0', ZAVA_EDGE_RATE_LIMIT: '0', ...extra };
+  // Rate limits off: the benchmark measures the server's speed, not its per-identity limit. The result cache off:
+  // these benchmarks repeat one statement, which the cache would answer without running it (bench/cache.ts
+  // measures the cache).
+  return { ...env, ZAVA_RATE_LIMIT_PER_MINUTE: '0', ZAVA_EDGE_RATE_LIMIT: '0', ZAVA_CACHE: 'off', ...extra };
 }
 
 function requireFile(file: string): string {

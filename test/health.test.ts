@@ -8,6 +8,7 @@ import { readinessUrl } from '../src/cli/health.js';
 import { Readiness, redisCheck } from '../src/infra/health.js';
 import { SlowQueryLog, type SlowQueryEvent } from '../src/db/slow-queries.js';
 import { ServerMetrics } from '../src/infra/metrics.js';
+import { loadConfig } from '../src/infra/config.js';
 import { startMetricsServer } from '../src/protocol/metrics-http.js';
 import { createTestDatabase, serverUnavailableReason, type TestDatabase } from './support/databases.js';
 import { runCli as run } from './support/cli.js';
@@ -204,6 +205,25 @@ describe('/health and /ready on a running server', async () => {
     assert.match(after_, /^zava_audit_queue_depth\{backend="server"\} \d+$/m, 'the audit queue');
     assert.equal(value(after_, 'zava_tool_calls_total{tool="execute_sales_query",code="OK",backend="server"}') >= 3, true, 'tool calls counted by the pipeline');
     assert.doesNotMatch(after_, /SELECT|retail\.stores|00000000-0000/, 'no SQL or identity in any label');
+  });
+
+  test('ZAVA_METRICS=off: nothing is counted, /metrics is a 404, calls are answered as before', { skip }, async () => {
+    const quiet = await startHttpServer(t.flags, { ZAVA_METRICS: 'off' });
+    try {
+      const origin = new URL(quiet.url).origin;
+      const client = await connectHttp(quiet.url, '00000000-0000-0000-0000-000000000000');
+      try {
+        const answer = await query(client, 'SELECT count(*) AS n FROM retail.stores');
+        assert.equal(answer.isError, false, JSON.stringify(answer.result));
+      } finally {
+        await client.close();
+      }
+      assert.equal((await fetch(`${origin}/metrics`)).status, 404);
+      assert.equal((await getJson(`${origin}/health`)).status, 200);
+    } finally {
+      await quiet.stop();
+    }
+    assert.throws(() => loadConfig({}, { ZAVA_METRICS: 'maybe' }), /ZAVA_METRICS must be on or off/);
   });
 
   test('the health command exits 1 when nothing answers', async () => {

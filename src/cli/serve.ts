@@ -186,20 +186,23 @@ export async function runServe(config: Config, options: ServeOptions = {}): Prom
     // Tools see the database through the slow-query record; start-up and shutdown use it directly.
     const slowQueries = new SlowQueryLog(config.slowQueryMs, (event) => log.warn(event, `slow query: ${event.ms} ms`));
     const raw = db;
-    const metrics = new ServerMetrics(raw.kind, {
-      pools: () => raw.operatorView?.().pools as Record<string, { total: number; idle: number; waiting: number }> | undefined,
-      breaker: () => raw.operatorView?.().breaker as 'closed' | 'half-open' | 'open' | undefined,
-      auditQueue: audit ? () => audit.counts.queued : undefined,
-    });
+    // ZAVA_METRICS=off: no metrics object at all, so no stage of a call counts anything (and /metrics is a 404).
+    const metrics = config.metricsEnabled
+      ? new ServerMetrics(raw.kind, {
+          pools: () => raw.operatorView?.().pools as Record<string, { total: number; idle: number; waiting: number }> | undefined,
+          breaker: () => raw.operatorView?.().breaker as 'closed' | 'half-open' | 'open' | undefined,
+          auditQueue: audit ? () => audit.counts.queued : undefined,
+        })
+      : undefined;
     // Inside the slow-query record: the cache's data-version read is not a tool statement and is not counted.
-    const served = withSlowQueryLog(withDataVersionCapture(raw), slowQueries, (sample) => metrics.statement(sample));
+    const served = withSlowQueryLog(withDataVersionCapture(raw), slowQueries, metrics ? (sample) => metrics.statement(sample) : undefined);
     versions = new DataVersionWatch(() => readDataVersion(raw), config.databaseUrl, (message) => log.warn(message));
     const watch = versions;
     cache = new ResultCache(cacheSettings(config), {
       newestVersion: () => watch.newest(),
       computeAt: captureDataVersion,
       warn: (message) => log.warn(message),
-      observer: metrics.cacheObserver,
+      observer: metrics?.cacheObserver,
     });
     const schemas = new SchemaService(served);
     const hint = async (sql: string) => filterHint(sql, await schemas.filterValues());
@@ -207,11 +210,12 @@ export async function runServe(config: Config, options: ServeOptions = {}): Prom
     redis = config.rateLimit.redisUrl ? redisCheck(config.rateLimit.redisUrl) : undefined;
     identity = await createIdentityStack(config, db, inFlight, log, options.stdio === true, cache);
     if (audit) identity.pipeline.onCallFinished(auditListener(audit));
-    identity.pipeline.onCallFinished((record) => {
-      metrics.toolCall({ tool: record.tool, code: record.code ?? 'OK', durationMs: record.durationMs });
-      // The guard's refusals are the validation errors that say so (query.ts: "query refused: …").
-      if (record.code === 'VALIDATION_ERROR' && record.message?.startsWith('query refused:')) metrics.guardRefusal();
-    });
+    if (metrics)
+      identity.pipeline.onCallFinished((record) => {
+        metrics.toolCall({ tool: record.tool, code: record.code ?? 'OK', durationMs: record.durationMs });
+        // The guard's refusals are the validation errors that say so (query.ts: "query refused: …").
+        if (record.code === 'VALIDATION_ERROR' && record.message?.startsWith('query refused:')) metrics.guardRefusal();
+      });
     deps = {
       db: served,
       queries: new QueryService(served, await loadSqlGuard({ maxLength: config.maxQueryLength }), config, log, hint),

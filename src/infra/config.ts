@@ -35,6 +35,8 @@ const ConfigSchema = z.object({
   readReplicaUrls: z.array(z.string().refine((url) => /^postgres(ql)?:\/\//.test(url), 'ZAVA_READ_REPLICA_URLS must be postgres:// URLs separated by commas')),
   /** With no standby answering: read from the primary, or refuse (ZAVA_READ_REPLICA_FALLBACK). */
   readReplicaFallback: z.enum(['primary', 'fail'], { error: 'ZAVA_READ_REPLICA_FALLBACK must be primary or fail' }),
+  /** Prometheus metrics collected and served (ZAVA_METRICS; off: no counters are kept and /metrics answers 404). */
+  metricsEnabled: z.boolean(),
   /** GET /metrics on a port of its own instead of the MCP port (ZAVA_METRICS_PORT; 0: any free port). */
   metricsPort: z.coerce.number({ error: 'ZAVA_METRICS_PORT must be a port number' }).int().min(0, 'ZAVA_METRICS_PORT must be a port number').max(65535, 'ZAVA_METRICS_PORT must be a port number').optional(),
   pool: z.object({
@@ -182,6 +184,7 @@ export function loadConfig(overrides: ConfigOverrides = {}, env: NodeJS.ProcessE
     slowQueryMs: pick(undefined, 'ZAVA_SLOW_QUERY_MS', '1000'),
     readReplicaUrls: (pick(undefined, 'ZAVA_READ_REPLICA_URLS', '') as string).split(',').map((u) => u.trim()).filter((u) => u !== ''),
     readReplicaFallback: pick(undefined, 'ZAVA_READ_REPLICA_FALLBACK', 'primary'),
+    metricsEnabled: onOff(pick(undefined, 'ZAVA_METRICS', 'on') as string, 'ZAVA_METRICS'),
     metricsPort: pick(undefined, 'ZAVA_METRICS_PORT'),
     pool: {
       // Sizes from the production seed: max(2, cores) warm, min(20, cores × 4) at most.
