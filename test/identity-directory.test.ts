@@ -29,10 +29,22 @@ function fakeOwner(): { query: (sql: string) => Promise<RowSet>; mode: 'ok' | 'h
 test('a first load that hangs fails within its time limit with a clear error', async () => {
   const owner = fakeOwner();
   owner.mode = 'hang';
-  const directory = new IdentityDirectory((sql) => owner.query(sql), { timeoutMs: 100 });
+  const directory = new IdentityDirectory((sql) => owner.query(sql), { timeoutMs: 100, firstLoadTimeoutMs: 300 });
   const started = Date.now();
   await assert.rejects(directory.resolve(HEAD_OFFICE_USER_ID), DatabaseUnavailableError);
   assert.ok(Date.now() - started < 2_000);
+});
+
+test('a first load slower than the refresh limit is waited for (nothing else could serve), within its own limit', async () => {
+  const owner = fakeOwner();
+  const slow = (sql: string) => new Promise<void>((resolve) => setTimeout(resolve, 250)).then(() => owner.query(sql));
+  const directory = new IdentityDirectory(slow, { timeoutMs: 100, firstLoadTimeoutMs: 2_000 });
+  assert.deepEqual((await directory.resolve(SEATTLE.managerId)).storeIds, [SEATTLE.storeId]);
+  // Once loaded, a refresh as slow (two reads of 250 ms) gives up at the shorter limit and the loaded directory keeps serving.
+  const started = Date.now();
+  await directory.refresh();
+  assert.ok(Date.now() - started < 450, 'a refresh gives up at its own limit, before the 500 ms load ends');
+  assert.deepEqual((await directory.resolve(SEATTLE.managerId)).storeIds, [SEATTLE.storeId]);
 });
 
 test('a refresh that hangs or fails keeps the previous directory serving, and is logged once', async () => {

@@ -5,7 +5,9 @@
 // A refresh never holds calls up: once a directory is loaded, calls resolve from it while a stale one reloads
 // in the background. A load has a time limit (a stuck owner read would otherwise block every caller); when a
 // refresh fails or runs out of time, the previous directory keeps serving, the failure is logged once until a
-// load succeeds again, and the next refresh is tried after the usual interval.
+// load succeeds again, and the next refresh is tried after the usual interval. The first load has a longer limit:
+// with no directory yet there is nothing else to serve, and giving up early only fails the call while the same
+// owner read is still on its way (an embedded database's owner reads queue behind a write, such as a seed).
 import { HEAD_OFFICE_USER_ID } from '../data/stores.js';
 import { DatabaseUnavailableError, UnknownIdentityError } from '../infra/errors.js';
 import type { Identity, IdentityRole, RowSet } from './types.js';
@@ -16,8 +18,10 @@ const REFRESH_AFTER_MS = 60_000;
 export const DEFAULT_PII_READ_ROLES: readonly IdentityRole[] = ['head_office'];
 
 export interface IdentityDirectoryOptions {
-  /** Longest one load may take (default 5 s). */
+  /** Longest a refresh may take while a previous directory serves (default 5 s). */
   readonly timeoutMs?: number;
+  /** Longest the first load may take, callers waiting on it (default 30 s). */
+  readonly firstLoadTimeoutMs?: number;
   readonly warn?: (message: string) => void;
   /** Roles whose identities may read personal data in clear (config ZAVA_PII_READ_ROLES; default head office). */
   readonly piiReadRoles?: readonly IdentityRole[];
@@ -49,7 +53,8 @@ export class IdentityDirectory {
 
   /** Reloads the directory; concurrent callers share one load. Rejects only when there is no directory at all. */
   async refresh(): Promise<void> {
-    this.loading ??= this.loadWithin(this.options.timeoutMs ?? 5_000).finally(() => (this.loading = undefined));
+    const limit = this.identities ? (this.options.timeoutMs ?? 5_000) : (this.options.firstLoadTimeoutMs ?? 30_000);
+    this.loading ??= this.loadWithin(limit).finally(() => (this.loading = undefined));
     return this.loading;
   }
 

@@ -64,7 +64,7 @@ const READER_SHARED_BUFFERS = '32MB';
  * search corpus) need more than a tool answer's cap, and still stay bounded per call.
  */
 const DEFAULT_SESSION_MAX_BYTES = 64 * 1024 * 1024;
-/** Longest the identity directory may take to load before the previous one keeps serving. */
+/** Longest an identity directory refresh may take before the previous one keeps serving (the first load: 30 s). */
 const IDENTITY_REFRESH_TIMEOUT_MS = 5_000;
 
 export class EmbeddedDatabase implements ManagedDatabase {
