@@ -129,9 +129,11 @@ describe('semantic_search_products while the provider is down and back (spawned 
 
   test('EMBEDDING_UNAVAILABLE while failing, at once once open, and answers again after a probe', { timeout: 60_000 }, async () => {
     const client = await connectHttp(http.url, HEAD_OFFICE_USER_ID);
+    // Each search its own words: an answer the result cache holds would never reach the provider.
+    let searches = 0;
     const search = async () => {
       const started = performance.now();
-      const result = await client.callTool({ name: 'semantic_search_products', arguments: { query_description: 'paint brushes' } });
+      const result = await client.callTool({ name: 'semantic_search_products', arguments: { query_description: `paint brushes ${++searches}` } });
       return { result, ms: performance.now() - started, code: (result.structuredContent as { code?: string } | undefined)?.code };
     };
     try {
