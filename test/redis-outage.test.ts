@@ -48,7 +48,11 @@ describe('Redis stopped and started mid-run (server)', { skip: (await serverUnav
       assert.equal(answer.isError, false, answer.text);
       assert.deepEqual(answer.result.r, [[i]]);
     }
-    const down = await redisStatus();
+    // /ready's answer is shared for a second (health.ts), so the one before the stop may still be served: poll.
+    let down = await redisStatus();
+    for (const deadline = Date.now() + 5_000; down.redis !== 'failing' && Date.now() < deadline; down = await redisStatus()) {
+      await new Promise((resolve) => setTimeout(resolve, 200));
+    }
     assert.equal(down.status, 503);
     assert.equal(down.redis, 'failing');
     assert.equal(down.database, 'ok', 'the database is fine');
