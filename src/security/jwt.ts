@@ -10,8 +10,15 @@
 //   audience). A token must carry exp: one that never expires is refused.
 // - The verified claims travel on as the SDK's AuthInfo (`extra.claims`), which the pipeline maps to an Identity
 //   (src/security/claims.ts). The token itself is never logged or passed to anything else.
+// - A verified token is remembered (by its SHA-256, with its claims) for at most VERIFIED_TTL_MS and never past its
+//   own exp: a client sends the same token with every request for as long as it lives, and an ES256 verification
+//   costs about 0.2 ms of CPU each time (BENCHMARKS.md). Only successes are remembered, so a forged or altered
+//   token is always checked in full; revocation is checked per request elsewhere (revocation.ts), whatever this
+//   cache holds. The price: a key withdrawn from the JWKS still admits the tokens it signed, for at most a minute.
+import { createHash } from 'node:crypto';
 import { readFileSync } from 'node:fs';
 import { createLocalJWKSet, createRemoteJWKSet, errors as joseErrors, importSPKI, jwtVerify, type JWTPayload, type JWTVerifyGetKey, type KeyObject } from 'jose';
+import { LRUCache } from 'lru-cache';
 import type { AuthInfo } from '@modelcontextprotocol/server';
 import { OAuthError, OAuthErrorCode } from '@modelcontextprotocol/server';
 import { ConfigError } from '../infra/errors.js';
@@ -53,11 +60,22 @@ export interface ZavaClaims extends JWTPayload {
   permissions?: unknown;
 }
 
+/** Longest a verified token is taken on trust without a new signature check (see the header). */
+export const VERIFIED_TTL_MS = 60_000;
+const VERIFIED_MAX_TOKENS = 10_000;
+
 export class JwtVerifier {
+  private readonly verified = new LRUCache<string, ZavaClaims>({ max: VERIFIED_MAX_TOKENS, ttl: VERIFIED_TTL_MS });
+
   private constructor(
     private readonly key: KeyObject | JWTVerifyGetKey,
     private readonly settings: JwtSettings,
   ) {}
+
+  /** How many verified tokens are remembered (for tests and the operators' view). */
+  get rememberedTokens(): number {
+    return this.verified.size;
+  }
 
   static async create(settings: JwtSettings): Promise<JwtVerifier> {
     if (settings.publicKeyPem) {
@@ -83,6 +101,11 @@ export class JwtVerifier {
 
   /** The verified claims, or an OAuthError(invalid_token) that says why, in words safe to send to the client. */
   async verify(token: string): Promise<ZavaClaims> {
+    const digest = createHash('sha256').update(token).digest('base64url');
+    const known = this.verified.get(digest);
+    // Remembered, and still within its exp (with the tolerance): the signature, issuer and audience were checked.
+    if (known && (known.exp ?? 0) + this.settings.clockToleranceSec > Date.now() / 1000) return known;
+    if (known) this.verified.delete(digest); // expired since: the full check below says so
     try {
       const options = {
         algorithms: [...JWT_ALGORITHMS],
@@ -93,7 +116,10 @@ export class JwtVerifier {
       };
       const { payload } =
         typeof this.key === 'function' ? await jwtVerify(token, this.key, options) : await jwtVerify(token, this.key, options);
-      return payload as ZavaClaims;
+      const claims = payload as ZavaClaims;
+      const remaining = (claims.exp ?? 0) * 1000 + this.settings.clockToleranceSec * 1000 - Date.now();
+      if (remaining > 0) this.verified.set(digest, claims, { ttl: Math.min(VERIFIED_TTL_MS, remaining) });
+      return claims;
     } catch (error) {
       throw new OAuthError(OAuthErrorCode.InvalidToken, describeJoseError(error));
     }
