@@ -3,13 +3,14 @@
 // annotations for each; every answer carries structuredContent that the clients themselves validate against the
 // listed outputSchema (both SDKs refuse an answer that does not match) and a short text; figures agree with SQL
 // run through execute_sales_query with an explicit store filter; RLS and name refusals reach the client as tool
-// errors. The figures themselves are checked against owner SQL on both backends in analytics-golden.test.ts.
+// errors. The last suite drives the same surface over stdio on the PostgreSQL backend, with both client generations.
+// The figures themselves are checked against owner SQL on both backends in analytics-golden.test.ts.
 import { after, before, describe, test } from 'node:test';
 import assert from 'node:assert/strict';
 import type { CallToolResult } from '@modelcontextprotocol/client';
 import { HEAD_OFFICE_USER_ID, REGIONAL_MANAGERS, STORES } from '../src/data/stores.js';
-import type { TestDatabase } from './support/databases.js';
-import { CLIENT_KINDS, connectHttp, query, startEmbeddedHttpServer, textOf, type Client, type HttpServerProcess } from './mcp-harness.js';
+import { createTestDatabase, serverUnavailableReason, type TestDatabase } from './support/databases.js';
+import { CLIENT_KINDS, connectHttp, connectStdio, query, startEmbeddedHttpServer, textOf, type Client, type HttpServerProcess, type StdioConnection } from './mcp-harness.js';
 
 const SEATTLE = STORES.find((s) => s.name === 'Zava Retail Seattle')!;
 const PUGET_SOUND = REGIONAL_MANAGERS[0]!;
@@ -226,6 +227,56 @@ describe('typed analytics tools over MCP (embedded backend, HTTP)', () => {
           await nobody.close();
         }
       });
+    });
+  }
+});
+
+// The same surface over stdio (the other transport), on the PostgreSQL backend: each client generation lists and
+// calls every typed tool (the client validates each answer against the listed outputSchema), reads the resources and
+// the template, gets a prompt and completes an argument, as the Seattle manager.
+describe('typed analytics tools, resources, prompts and completion over stdio (server backend)', async () => {
+  const skip = (await serverUnavailableReason()) ?? false;
+  let t: TestDatabase;
+  before(async () => {
+    if (!skip) t = await createTestDatabase('server', { customers: 40 });
+  });
+  after(async () => {
+    await t?.cleanup();
+  });
+
+  for (const kind of CLIENT_KINDS) {
+    test(`${kind} client`, { skip, timeout: 120_000 }, async () => {
+      const stdio: StdioConnection = await connectStdio(t.flags, SEATTLE.managerId, {}, kind);
+      try {
+        const { client } = stdio;
+        const { tools } = await client.listTools();
+        for (const name of TYPED_TOOLS) assert.ok(tools.find((tool) => tool.name === name)?.outputSchema, `${name} with an outputSchema`);
+        for (const [name, args] of CALLS) {
+          const result = (await client.callTool({ name, arguments: args })) as CallToolResult;
+          assert.notEqual(result.isError, true, `${name}: ${textOf(result)}`);
+          assert.ok(result.structuredContent, `${name}: structuredContent`);
+        }
+        const mine = (await client.callTool({ name: 'sales_summary', arguments: { period: 'all_time', group_by: 'store' } })) as CallToolResult;
+        const sql = await query(client, 'SELECT s.store_name, SUM(oi.total_amount) FROM retail.order_items oi JOIN retail.stores s ON s.store_id = oi.store_id GROUP BY 1');
+        assert.deepEqual(
+          (mine.structuredContent as { groups: Array<{ key: string; revenue: number }> }).groups.map((g) => [g.key, Math.round(g.revenue * 100)]),
+          sql.result.r.map((row) => [row[0], Math.round(Number(row[1]) * 100)]),
+          'only Seattle, to the cent',
+        );
+        const { resources } = await client.listResources();
+        assert.ok(resources.some((r) => r.uri === 'zava://schema/retail.orders') && resources.some((r) => r.uri === 'zava://catalog/categories'));
+        assert.deepEqual((await client.listResourceTemplates()).resourceTemplates.map((r) => r.uriTemplate), ['zava://schema/{table}']);
+        const schema = JSON.parse((await client.readResource({ uri: 'zava://schema/retail.orders' })).contents[0]!.text!) as { table: string };
+        assert.equal(schema.table, 'retail.orders');
+        const { prompts } = await client.listPrompts();
+        assert.ok(prompts.some((p) => p.name === 'sales_by_store'));
+        const prompt = await client.getPrompt({ name: 'sales_by_store', arguments: {} });
+        assert.match(prompt.messages.map((m) => m.content.text ?? '').join('\n'), /sales_summary/);
+        const completion = await client.complete({ ref: { type: 'ref/prompt', name: 'sales_by_category' }, argument: { name: 'store', value: '' } });
+        assert.deepEqual(completion.completion.values, [SEATTLE.name], 'completion limited to the caller');
+      } finally {
+        await stdio.close();
+      }
     });
   }
 });
