@@ -15,11 +15,10 @@ test('a verified token is remembered, and answers the same claims without anothe
   const first = await verifier.verify(token);
   assert.equal(first.sub, 'alice');
   assert.equal(verifier.rememberedTokens, 1);
-  const started = performance.now();
-  for (let i = 0; i < 200; i++) assert.equal((await verifier.verify(token)).sub, 'alice');
-  const perCall = (performance.now() - started) / 200;
+  // The same claims object comes back: taken from memory, not verified again (what that saves is measured by
+  // bench/auth.ts, not timed here).
+  for (let i = 0; i < 200; i++) assert.equal(await verifier.verify(token), first);
   assert.equal(verifier.rememberedTokens, 1, 'one entry per token, however often it is sent');
-  assert.ok(perCall < 0.1, `a remembered token costs a hash, not a signature check (${perCall.toFixed(3)} ms a call)`);
 });
 
 test('an altered or foreign-signed token is refused every time and never remembered', async () => {
