@@ -56,21 +56,27 @@ async function ask(launch: Launch, dataDir: string): Promise<{ stores: string[] 
     args,
     cwd: ROOT,
     env: { PATH: process.env.PATH ?? '', HOME: process.env.HOME ?? '', ZAVA_DATA_DIR: dataDir, ZAVA_LOG_LEVEL: 'warn' },
-    stderr: 'ignore',
+    stderr: 'pipe',
   });
+  // What the server (or npx) said, for the failure message when the process ends before answering.
+  let stderr = '';
+  transport.stderr?.on('data', (chunk: Buffer) => (stderr = (stderr + chunk.toString()).slice(-4_000)));
   const client = new Client({ name: 'readme-snippet', version: '1.0.0' });
-  await client.connect(transport, { timeout: 120_000 });
+  let result: CallToolResult;
   try {
-    const result = (await client.callTool({
+    await client.connect(transport, { timeout: 120_000 });
+    result = (await client.callTool({
       name: 'execute_sales_query',
       arguments: { postgresql_query: 'SELECT DISTINCT s.store_name FROM retail.orders o JOIN retail.stores s USING (store_id)' },
     })) as CallToolResult;
-    assert.equal(result.isError ?? false, false, JSON.stringify(result.content));
-    const rows = (result.structuredContent as { r: string[][] }).r;
-    return { stores: rows.map((row) => row[0]!) };
+  } catch (error) {
+    throw new Error(`${launch.command} ${args.join(' ')}: ${(error as Error).message}; its stderr: ${stderr || '(none)'}`);
   } finally {
     await client.close();
   }
+  assert.equal(result.isError ?? false, false, JSON.stringify(result.content));
+  const rows = (result.structuredContent as { r: string[][] }).r;
+  return { stores: rows.map((row) => row[0]!) };
 }
 
 test('the VS Code stdio entry (npx zava-mcp …) serves the Seattle manager their store only', { timeout: 300_000 }, async () => {
