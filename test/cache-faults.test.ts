@@ -8,8 +8,6 @@
 //   the new version; once replay resumes the new answer is stored and served.
 import { after, before, describe, test } from 'node:test';
 import assert from 'node:assert/strict';
-import { spawn, type ChildProcess } from 'node:child_process';
-import { once } from 'node:events';
 import { randomBytes } from 'node:crypto';
 import pg from 'pg';
 import { Redis } from 'ioredis';
@@ -17,58 +15,13 @@ import type { CallToolResult } from '@modelcontextprotocol/server';
 import { HEAD_OFFICE_USER_ID } from '../src/data/stores.js';
 import { CACHE_META } from '../src/infra/cache/result-cache.js';
 import { createTestDatabase, serverUnavailableReason, type TestDatabase } from './support/databases.js';
-import { freePort, OwnCluster } from './support/cluster.js';
+import { OwnCluster } from './support/cluster.js';
+import { OwnRedis } from './support/redis.js';
 import { runCli } from './support/cli.js';
 import { NO_EMBEDDING_ENV } from './support/tokens.js';
 import { connectHttp, startHttpServer, textOf, type Client, type HttpServerProcess } from './mcp-harness.js';
 
 const skip = (await serverUnavailableReason()) ?? false;
-
-/** A redis-server of this test's own on a free loopback port, nothing persisted. */
-class OwnRedis {
-  private child: ChildProcess | undefined;
-  private constructor(readonly port: number) {}
-
-  static async start(): Promise<OwnRedis> {
-    const redis = new OwnRedis(await freePort());
-    await redis.start();
-    return redis;
-  }
-
-  get url(): string {
-    return `redis://127.0.0.1:${this.port}`;
-  }
-
-  async start(): Promise<void> {
-    const child = spawn('redis-server', ['--port', String(this.port), '--bind', '127.0.0.1', '--save', '', '--appendonly', 'no'], { stdio: 'ignore' });
-    this.child = child;
-    const deadline = Date.now() + 10_000;
-    while (Date.now() < deadline) {
-      if (await this.keys('*').then(() => true, () => false)) return;
-      await new Promise((resolve) => setTimeout(resolve, 100));
-    }
-    throw new Error(`redis-server did not start on port ${this.port}`);
-  }
-
-  async stop(): Promise<void> {
-    const child = this.child;
-    if (!child || child.exitCode !== null) return;
-    child.kill('SIGTERM');
-    await once(child, 'exit');
-  }
-
-  /** Keys matching `pattern`, through a connection of its own. */
-  async keys(pattern: string): Promise<string[]> {
-    const client = new Redis(this.url, { lazyConnect: true, maxRetriesPerRequest: 0, enableOfflineQueue: false, retryStrategy: () => null });
-    client.on('error', () => undefined);
-    try {
-      await client.connect();
-      return await client.keys(pattern);
-    } finally {
-      client.disconnect();
-    }
-  }
-}
 
 async function ask(client: Client, sql: string): Promise<{ rows: unknown[][]; tier: string }> {
   const result = (await client.callTool({ name: 'execute_sales_query', arguments: { postgresql_query: sql } })) as CallToolResult;
@@ -125,7 +78,7 @@ describe('two replicas, one database, one Redis: sharing, invalidation by a seed
   test('an answer stored by one replica is served by the other; `db seed --replace` beside them invalidates it for both', { timeout: 120_000 }, async () => {
     const first = await ask(ca, COUNT_SQL);
     assert.equal(first.tier, 'none');
-    assert.ok((await redis.keys(`${prefix}:*`)).length >= 1, 'stored in Redis');
+    assert.ok((await redis.keyNames(`${prefix}:*`)).length >= 1, 'stored in Redis');
     const shared = await ask(cb, COUNT_SQL);
     assert.deepEqual(shared, { rows: first.rows, tier: 'redis' }, 'the other replica answers from Redis');
     const seeded = await runCli(['db', 'seed', ...t.flags, '--customers', '25', '--seed', '3', '--end-date', '2026-06-30', '--replace'], NO_EMBEDDING_ENV);
@@ -158,7 +111,7 @@ describe('two replicas, one database, one Redis: sharing, invalidation by a seed
     await waitFor('the replicas reconnect', async () => /Redis answers again/.test(a.stderr()) && /Redis answers again/.test(b.stderr()));
     const sql = 'SELECT store_id, sum(quantity)::int AS units FROM retail.order_items GROUP BY 1 ORDER BY 1';
     const stored = await ask(ca, sql);
-    await waitFor('the answer reaches the new Redis', async () => (await redis.keys(`${prefix}:*`)).length >= 1, 5_000);
+    await waitFor('the answer reaches the new Redis', async () => (await redis.keyNames(`${prefix}:*`)).length >= 1, 5_000);
     assert.deepEqual(await ask(cb, sql), { rows: stored.rows, tier: 'redis' });
     for (const server of [a, b]) assert.equal(countLines(server.stderr(), warned), 1, 'still one line');
     const detail = (await (await fetch(new URL('/health?detail=1', a.url))).json()) as { cache: { hitRatio: number; redis: string } };

@@ -50,9 +50,16 @@ export class OwnRedis {
 
   /** How many keys it holds under `prefix` (proof that counting happens here). */
   async keys(prefix: string): Promise<number> {
-    const client = new Redis(this.url, { maxRetriesPerRequest: 0 });
+    return (await this.keyNames(`${prefix}*`)).length;
+  }
+
+  /** The keys matching `pattern`, through a connection of its own that fails at once while the server is down. */
+  async keyNames(pattern: string): Promise<string[]> {
+    const client = new Redis(this.url, { lazyConnect: true, maxRetriesPerRequest: 0, enableOfflineQueue: false, retryStrategy: () => null });
+    client.on('error', () => undefined);
     try {
-      return (await client.keys(`${prefix}*`)).length;
+      await client.connect();
+      return await client.keys(pattern);
     } finally {
       client.disconnect();
     }
