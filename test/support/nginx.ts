@@ -87,9 +87,17 @@ export async function startNginx(upstreams: readonly string[], readyWhen: 'forwa
   const http = `  upstream zava_mcp {\n${upstream}\n  }\n  server {\n    listen 127.0.0.1:${port};\n${proxyBlocks(documented)}\n  }`;
   await writeFile(path.join(dir, 'nginx.conf'), mainConfig(dir, http));
   const child = spawn('nginx', ['-p', dir, '-e', path.join(dir, 'error.log'), '-c', path.join(dir, 'nginx.conf')], { stdio: 'ignore' });
-  const exited = new Promise<void>((resolve) => child.once('exit', () => resolve()));
+  // Not installed: 'error' (ENOENT) and no 'exit'; without a listener the error would end the caller's process.
+  let spawnError: Error | undefined;
+  const exited = new Promise<void>((resolve) => {
+    child.once('exit', () => resolve());
+    child.once('error', (error) => {
+      spawnError = error;
+      resolve();
+    });
+  });
   const stop = async () => {
-    if (child.exitCode === null && child.signalCode === null) {
+    if (!spawnError && child.exitCode === null && child.signalCode === null) {
       child.kill('SIGTERM');
       await exited;
     }
@@ -97,6 +105,10 @@ export async function startNginx(upstreams: readonly string[], readyWhen: 'forwa
   };
   const deadline = Date.now() + 10_000;
   for (;;) {
+    if (spawnError) {
+      await stop();
+      throw new Error(`nginx could not be started (${spawnError.message}): install Debian's nginx package (.ci/run does)`);
+    }
     if (await fetch(`http://127.0.0.1:${port}/health`).then((r) => r.ok || readyWhen === 'listening', () => false)) break;
     if (Date.now() > deadline || child.exitCode !== null) {
       const log = await readFile(path.join(dir, 'error.log'), 'utf8').catch(() => '');
