@@ -227,8 +227,10 @@ export class CallPipeline {
         if (!checked.ok) return refuse(checked.message, 'VALIDATION_ERROR');
         const run = () => handler(checked.args, call);
         // Keyed by the validated arguments (defaults applied), so calls that mean the same share an entry.
-        const material = call.identity && this.deps.cache?.enabled ? definition.cache?.(checked.args) : undefined;
-        return material === undefined ? run() : this.deps.cache!.through(name, material, call.identity!, run);
+        const cache = this.deps.cache;
+        const caller = call.identity;
+        const material = caller && cache?.enabled ? definition.cache?.(checked.args) : undefined;
+        return material === undefined || !caller || !cache ? run() : cache.through(name, material, caller, run);
       });
     } catch (error) {
       result = refuse(this.describe(error, name), toolErrorCode(error));
