@@ -92,7 +92,20 @@ export interface SoakReport {
   readonly checked: number;
   readonly latency: { p50: number; p95: number; p99: number };
   readonly byKind: Array<{ kind: string; calls: number; p50: number; p95: number; errors: number }>;
-  readonly rss: Array<{ slot: number; restarted: boolean; samples: number; firstThirdMb: number; lastThirdMb: number; slopeMbPerMin: number }>;
+  readonly rss: Array<{
+    slot: number;
+    restarted: boolean;
+    samples: number;
+    firstThirdMb: number;
+    lastThirdMb: number;
+    slopeMbPerMin: number;
+    /** Slope of each minute's lowest RSS over the last two thirds: the saw-tooth's troughs, what stays after collection. */
+    troughSlopeMbPerMin: number;
+    /** V8 heap in use (from the replica's /metrics), first and last third's averages of each minute's lowest value. */
+    heapFirstThirdMb: number | undefined;
+    heapLastThirdMb: number | undefined;
+    heapTroughSlopeMbPerMin: number | undefined;
+  }>;
   readonly faults: FaultReport[];
 }
 
@@ -161,6 +174,34 @@ function rssMb(pid: number | undefined): number | undefined {
   } catch {
     return undefined;
   }
+}
+
+/** The V8 heap in use of a replica, from its /metrics (prom-client's default metrics), in MB. */
+async function heapUsedMb(port: number): Promise<number | undefined> {
+  try {
+    const response = await fetch(`http://127.0.0.1:${port}/metrics`, { signal: AbortSignal.timeout(2_000) });
+    const match = /^zava_nodejs_heap_size_used_bytes(?:\{[^}]*\})? (\S+)$/m.exec(await response.text());
+    return match ? Number(match[1]) / 2 ** 20 : undefined;
+  } catch {
+    return undefined;
+  }
+}
+
+/**
+ * Each whole minute's lowest value (t of the window's start): a garbage-collected heap rises between collections and
+ * falls at each, so the troughs follow what is really kept, where the samples follow the saw-tooth.
+ */
+function minuteTroughs(points: Array<{ t: number; y: number }>): Array<[number, number]> {
+  if (points.length === 0) return [];
+  const start = points[0]!.t;
+  const troughs = new Map<number, number>();
+  for (const { t, y } of points) {
+    const minute = Math.floor((t - start) / 60_000);
+    troughs.set(minute, Math.min(troughs.get(minute) ?? Infinity, y));
+  }
+  const last = Math.floor((points.at(-1)!.t - start) / 60_000);
+  // The last minute is partial (fewer samples, a trough biased high): left out when there are others.
+  return [...troughs].filter(([minute]) => minute < last || troughs.size === 1).map(([minute, y]) => [start + minute * 60_000, y]);
 }
 
 /** Least-squares slope of (t ms, y) in y per minute. */
@@ -242,11 +283,15 @@ export async function runSoak(options: SoakOptions): Promise<SoakReport> {
     };
 
     // RSS of each replica slot, every rssSampleMs (the pid tells a restarted replica apart).
-    const rss: Array<Array<{ t: number; pid: number; mb: number }>> = stack.ports.map(() => []);
+    const rss: Array<Array<{ t: number; pid: number; mb: number; heapMb: number | undefined }>> = stack.ports.map(() => []);
     const sampler = setInterval(() => {
       stack.replicas.forEach((replica, slot) => {
         const mb = rssMb(replica.process.pid);
-        if (mb !== undefined && replica.process.exitCode === null) rss[slot]!.push({ t: now(), pid: replica.process.pid!, mb });
+        const pid = replica.process.pid!;
+        const t = now();
+        if (mb !== undefined && replica.process.exitCode === null) {
+          void heapUsedMb(stack.ports[slot]!).then((heapMb) => rss[slot]!.push({ t, pid, mb, heapMb }));
+        }
       });
     }, options.rssSampleMs);
 
@@ -394,16 +439,23 @@ export async function runSoak(options: SoakOptions): Promise<SoakReport> {
       }),
       rss: rss.map((samples, slot) => {
         const lastPid = samples.at(-1)?.pid;
-        const mine = samples.filter((s) => s.pid === lastPid);
+        const mine = samples.filter((s) => s.pid === lastPid).sort((a, b) => a.t - b.t);
         const third = Math.max(1, Math.floor(mine.length / 3));
-        const avg = (xs: typeof mine) => xs.reduce((s, x) => s + x.mb, 0) / Math.max(1, xs.length);
+        const avg = (xs: number[]) => xs.reduce((s, x) => s + x, 0) / Math.max(1, xs.length);
+        const heap = mine.filter((s) => s.heapMb !== undefined).map((s) => ({ t: s.t, y: s.heapMb! }));
+        const heapTroughs = minuteTroughs(heap);
+        const heapThird = Math.max(1, Math.floor(heapTroughs.length / 3));
         return {
           slot,
           restarted: new Set(samples.map((s) => s.pid)).size > 1,
           samples: mine.length,
-          firstThirdMb: avg(mine.slice(0, third)),
-          lastThirdMb: avg(mine.slice(-third)),
+          firstThirdMb: avg(mine.slice(0, third).map((s) => s.mb)),
+          lastThirdMb: avg(mine.slice(-third).map((s) => s.mb)),
           slopeMbPerMin: slopePerMinute(mine.slice(third).map((s) => [s.t, s.mb])),
+          troughSlopeMbPerMin: slopePerMinute(minuteTroughs(mine.slice(third).map((s) => ({ t: s.t, y: s.mb })))),
+          heapFirstThirdMb: heapTroughs.length >= 3 ? avg(heapTroughs.slice(0, heapThird).map(([, y]) => y)) : undefined,
+          heapLastThirdMb: heapTroughs.length >= 3 ? avg(heapTroughs.slice(-heapThird).map(([, y]) => y)) : undefined,
+          heapTroughSlopeMbPerMin: heapTroughs.length >= 3 ? slopePerMinute(heapTroughs.slice(heapThird)) : undefined,
         };
       }),
       faults,
@@ -469,9 +521,13 @@ export function formatReport(r: SoakReport): string {
     '|---|---:|---:|---:|---:|',
     ...r.byKind.map((k) => `| ${k.kind} | ${k.calls} | ${Math.round(k.p50)} | ${Math.round(k.p95)} | ${k.errors} |`),
     '',
-    '| replica | RSS first third | RSS last third | trend over the last two thirds |',
-    '|---|---:|---:|---:|',
-    ...r.rss.map((x) => `| ${x.slot}${x.restarted ? ' (restarted: since then)' : ''} | ${x.firstThirdMb.toFixed(0)} MB | ${x.lastThirdMb.toFixed(0)} MB | ${x.slopeMbPerMin >= 0 ? '+' : ''}${x.slopeMbPerMin.toFixed(2)} MB/min (${x.samples} samples) |`),
+    '| replica | RSS first third | RSS last third | RSS trend, last two thirds | trend of its minute troughs | V8 heap troughs, first / last third | heap trough trend |',
+    '|---|---:|---:|---:|---:|---:|---:|',
+    ...r.rss.map((x) => {
+      const signed = (v: number | undefined) => (v === undefined ? '—' : `${v >= 0 ? '+' : ''}${v.toFixed(2)} MB/min`);
+      const heap = x.heapFirstThirdMb === undefined ? '—' : `${x.heapFirstThirdMb.toFixed(0)} / ${x.heapLastThirdMb!.toFixed(0)} MB`;
+      return `| ${x.slot}${x.restarted ? ' (restarted: since then)' : ''} | ${x.firstThirdMb.toFixed(0)} MB | ${x.lastThirdMb.toFixed(0)} MB | ${signed(x.slopeMbPerMin)} (${x.samples} samples) | ${signed(x.troughSlopeMbPerMin)} | ${heap} | ${signed(x.heapTroughSlopeMbPerMin)} |`;
+    }),
     '',
     ...r.faults.flatMap((f) => [
       `**${f.fault}** at ${(f.start / 1000).toFixed(0)} s (calls overlapping it: ${codes(f.outcomes)})`,
