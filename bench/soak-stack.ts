@@ -15,6 +15,8 @@ import { startHttpServer, type HttpServerProcess } from '../test/mcp-harness.js'
 
 export interface SoakStackOptions {
   readonly standby: boolean;
+  /** The result cache of the replicas (default on); off sends every call to a database. */
+  readonly cache?: boolean;
   readonly log: (line: string) => void;
 }
 
@@ -102,6 +104,7 @@ export class SoakStack {
       ZAVA_RATE_LIMIT_PER_MINUTE: '1000000',
       ZAVA_RATE_LIMIT_PREFIX: this.prefix,
     };
+    if (this.options.cache === false) env.ZAVA_CACHE = 'off';
     if (this.standby) env.ZAVA_READ_REPLICA_URLS = this.standby.url('postgres', 'zava_query');
     const replica = await startHttpServer(['--database-url', this.primary.url(), '--port', String(this.ports[slot])], env);
     await this.adopt(() => replica.stop().then(() => undefined));

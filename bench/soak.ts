@@ -10,7 +10,7 @@
 //   standby:      the standby removed; while it is out the primary is restarted too (no database at all: calls must
 //                 fail fast with DATABASE_UNAVAILABLE; each replica's recovery after the primary's return is timed);
 //                 then the standby returned.
-// Usage: npm run bench:soak -- [--minutes=10] [--clients=32] [--think-ms=250] [--faults=replica-kill,redis,primary,standby]
+// Usage: npm run bench:soak -- [--minutes=10] [--clients=32] [--think-ms=250] [--faults=replica-kill,redis,primary,standby] [--cache=off]
 //        [--json=FILE]. Ctrl-C stops the load and everything the soak started.
 import { readFileSync, writeFileSync } from 'node:fs';
 import { cpus, loadavg } from 'node:os';
@@ -40,6 +40,8 @@ export interface SoakOptions {
   readonly faults: readonly Fault[];
   /** A hot standby for the reads (needed by the primary and standby faults). */
   readonly standby: boolean;
+  /** The replicas' result cache (default on): most of the mix repeats, so with it on most answers come from it. */
+  readonly cache?: boolean;
   readonly rssSampleMs: number;
   /** Whether the killed replica is started again (the smoke test leaves it down: a start takes 20–30 s here). */
   readonly restartKilled: boolean;
@@ -74,6 +76,7 @@ export interface SoakReport {
   readonly seconds: number;
   readonly clients: number;
   readonly thinkMs: number;
+  readonly cache: boolean;
   readonly loadBefore: number[];
   readonly loadAfter: number[];
   readonly cpus: number;
@@ -125,8 +128,12 @@ function transportCode(error: unknown): string {
 }
 
 /** One tools/call straight to one replica (no balancer), as `token`: answered, and the tool's error code if any. */
+/**
+ * One call to one replica, without nginx. Its statement is volatile (clock_timestamp()), so the result cache never
+ * answers it: it proves the replica reaches a database, where a cached answer would prove nothing.
+ */
 async function directCall(url: string, token: string): Promise<{ status: number; code?: string }> {
-  const response = await rawToolCall(url, { authorization: `Bearer ${token}` }, 'SELECT count(*) FROM retail.orders').catch(() => undefined);
+  const response = await rawToolCall(url, { authorization: `Bearer ${token}` }, 'SELECT count(*), clock_timestamp() FROM retail.orders').catch(() => undefined);
   if (!response) return { status: 0, code: 'NETWORK' };
   const text = await response.text().catch(() => '');
   if (response.status !== 200) return { status: response.status, code: `HTTP_${response.status}` };
@@ -220,7 +227,7 @@ export async function runSoak(options: SoakOptions): Promise<SoakReport> {
   const needsStandby = options.faults.some((f) => f === 'primary' || f === 'standby');
   if (needsStandby && !options.standby) throw new Error('the primary and standby faults need the standby');
   const loadBefore = loadavg();
-  const stack = new SoakStack({ standby: options.standby, log });
+  const stack = new SoakStack({ standby: options.standby, cache: options.cache, log });
   const clients: Client[] = [];
   let interrupted = false;
   const stopping = new AbortController();
@@ -346,7 +353,12 @@ export async function runSoak(options: SoakOptions): Promise<SoakReport> {
         if (fault === 'standby') {
           await standby.stopInBackground('fast');
           note('standby stopped');
-          const fellBack = await timeUntil(async () => (await queryRoleBackends(stack.primary)) > 0, 15_000);
+          // Most of the mix is answered by the result cache while the data does not change: this probe's own
+          // uncacheable calls make each replica read, so the primary's backends show where reads go now.
+          const fellBack = await timeUntil(async () => {
+            await Promise.all(stack.ports.map((_, slot) => directCall(stack.replicaUrl(slot), recoveryToken)));
+            return (await queryRoleBackends(stack.primary)) > 0;
+          }, 15_000);
           note(`reads on the primary (query-role backends in its pg_stat_activity) ${ms(fellBack)} after`);
           await sleep(3000);
           const withoutStandby = records.filter((r) => r.start >= report.start);
@@ -374,7 +386,10 @@ export async function runSoak(options: SoakOptions): Promise<SoakReport> {
         if (fault === 'standby') {
           await standby.startInBackground();
           note('standby started again');
-          const returned = await timeUntil(async () => (await queryRoleBackends(standby)) > 0, 30_000);
+          const returned = await timeUntil(async () => {
+            await Promise.all(stack.ports.map((_, slot) => directCall(stack.replicaUrl(slot), recoveryToken)));
+            return (await queryRoleBackends(standby)) > 0;
+          }, 30_000);
           note(`reads back on the standby ${ms(returned)} after`);
         }
       }
@@ -417,6 +432,7 @@ export async function runSoak(options: SoakOptions): Promise<SoakReport> {
       endpoint: stack.nginx.url,
       seconds,
       clients: options.clients,
+      cache: options.cache !== false,
       thinkMs: options.thinkMs,
       loadBefore,
       loadAfter: loadavg(),
@@ -504,7 +520,7 @@ const codes = (c: Record<string, number>) => Object.entries(c).map(([k, n]) => `
 export function formatReport(r: SoakReport): string {
   const lines = [
     `${r.date.slice(0, 16).replace('T', ' ')} UTC, ${r.cpus} cores shared with other work, load average ${r.loadBefore.map((l) => l.toFixed(1)).join(' ')} before, ${r.loadAfter.map((l) => l.toFixed(1)).join(' ')} after.`,
-    `${r.clients} clients (think time 0–${2 * r.thinkMs} ms), ${(r.seconds / 60).toFixed(1)} minutes.`,
+    `${r.clients} clients (think time 0–${2 * r.thinkMs} ms), ${(r.seconds / 60).toFixed(1)} minutes, result cache ${r.cache ? 'on' : 'off'}.`,
     '',
     `- Calls: ${r.calls}, answered ${r.ok} (${(r.ok / r.seconds).toFixed(1)} calls/s); latency of answered calls p50 ${Math.round(r.latency.p50)} ms, p95 ${Math.round(r.latency.p95)} ms, p99 ${Math.round(r.latency.p99)} ms.`,
     `- Errors by code: ${codes(r.byCode)}; outside the fault windows: ${codes(r.unexplained)}. What each code said (first seen):`,
@@ -555,6 +571,7 @@ if (process.argv[1] === fileURLToPath(import.meta.url)) {
       thinkMs: Number(argument('think-ms') ?? 250),
       faults,
       standby: true,
+      cache: (argument('cache') ?? 'on') !== 'off',
       rssSampleMs: 5000,
       restartKilled: true,
       log: (line) => process.stderr.write(`${new Date().toISOString().slice(11, 19)} ${line}\n`),
