@@ -7,6 +7,7 @@ import assert from 'node:assert/strict';
 import { HEAD_OFFICE_USER_ID, REGIONAL_MANAGERS, STORES } from '../src/data/stores.js';
 import { backendsUnderTest, createTestDatabase, type TestDatabase } from './support/databases.js';
 import { query, startHttpServer, type HttpServerProcess } from './mcp-harness.js';
+import { runCli } from './support/cli.js';
 import { normalize, PROBE, truthSql } from './support/rls-probe.js';
 import { AUDIENCE, connectWithToken, ISSUER, JwksServer, newSigningKey, NO_EMBEDDING_ENV, rawToolCall, signTestToken, storesSeen, unsignedToken, type SigningKey } from './support/tokens.js';
 
@@ -206,6 +207,15 @@ for (const { kind, skip } of await backendsUnderTest()) {
       const admin = await fetch(detail, { headers: { authorization: `Bearer ${await token({ roles: ['super_admin'] })}` } });
       assert.equal(admin.status, 200);
       assert.ok('slowQueries' in ((await admin.json()) as Record<string, unknown>));
+      // `zava-mcp health --detail` asks with ZAVA_TOKEN: refused without one or with a manager's, shown with head office's.
+      const cli = (token?: string) => runCli(['health', '--url', http.url, '--detail'], token ? { ZAVA_TOKEN: token } : {});
+      for (const refused of [await cli(), await cli(await token({ roles: ['store_manager'], allowed_stores: [SEATTLE.storeId] }))]) {
+        assert.equal(refused.code, 1, refused.stdout + refused.stderr);
+        assert.match(refused.stdout, /detail: refused \(HTTP 40[13]\): in jwt mode the detailed view needs a super_admin token in ZAVA_TOKEN/);
+        assert.doesNotMatch(refused.stdout, /slowQueries/);
+      }
+      const shown = await cli(await token({ roles: ['super_admin'] }));
+      assert.match(shown.stdout, /\ndetail:\n[\s\S]*"slowQueries": \{/, shown.stdout + shown.stderr);
     });
 
     test('personal data: the token\'s pii:read decides, for every role; narrowing to head office does not add it', async () => {

@@ -6,7 +6,10 @@ import { mkdtemp, rm } from 'node:fs/promises';
 import { tmpdir } from 'node:os';
 import path from 'node:path';
 import { createServerDatabaseUrl, serverUnavailableReason } from './support/databases.js';
+import pg from 'pg';
 import { runCli as run } from './support/cli.js';
+import { NO_EMBEDDING_ENV } from './support/tokens.js';
+import { startHttpServer, type HttpServerProcess } from './mcp-harness.js';
 
 
 
@@ -60,6 +63,30 @@ describe('zava-mcp db (embedded)', () => {
     assert.equal(badFlag.code, 2);
     assert.match(badFlag.stderr, /Unknown option '--costumers'/);
   });
+
+  test('an option another command takes is refused, not silently ignored; nothing is created', async () => {
+    const dir = path.join(await mkdtemp(path.join(tmpdir(), 'zava-cli-')), 'db');
+    try {
+      for (const [args, named] of [
+        [['db', 'migrate', '--data-dir', dir, '--customers', '10'], '--customers'],
+        [['serve', '--data-dir', dir, '--replace'], '--replace'],
+        [['db', 'seed', '--data-dir', dir, '--stdio', '--jti', 'x'], '--stdio, --jti'],
+        [['health', '--force'], '--force'],
+      ] as const) {
+        const result = await run(args);
+        assert.equal(result.code, 2, args.join(' '));
+        assert.match(result.stderr, new RegExp(`^zava-mcp: ${args[0]}${args[0] === 'db' ? ` ${args[1]}` : ''} does not take ${named}\n`), result.stderr);
+        assert.match(result.stderr, /Usage:\n {2}zava-mcp /, 'the command\'s usage follows');
+      }
+      // serve takes the first run's seed settings, and refuses a bad one before it creates anything.
+      const bad = await run(['serve', '--data-dir', dir, '--customers', '-5']);
+      assert.equal(bad.code, 1);
+      assert.match(bad.stderr, /^zava-mcp: --customers must be a whole number/);
+      assert.equal(existsSync(dir), false);
+    } finally {
+      await rm(path.dirname(dir), { recursive: true, force: true });
+    }
+  });
 });
 
 describe('zava-mcp db (server)', async () => {
@@ -88,6 +115,27 @@ describe('zava-mcp db (server)', async () => {
       const migrated = await run(['db', 'migrate', '--database-url', url]);
       assert.match(migrated.stderr, /nothing to do/);
     } finally {
+      await drop();
+    }
+  });
+
+  test('serve seeds its first run with its own --customers, --seed and --end-date', { skip }, async () => {
+    const { url, drop } = await createServerDatabaseUrl();
+    let http: HttpServerProcess | undefined;
+    try {
+      http = await startHttpServer(['--database-url', url, '--customers', '30', '--seed', '7', '--end-date', '2025-06-30'], NO_EMBEDDING_ENV);
+      assert.match(http.stderr(), /first run: seeding PostgreSQL at .* with 30 customers \(seed 7, orders up to 2025-06-30\)/);
+      const client = new pg.Client({ connectionString: url });
+      await client.connect();
+      try {
+        const facts = await client.query<{ customers: string; last: string }>(`SELECT (SELECT count(*) FROM retail.customers) AS customers, (SELECT max(order_date)::text FROM retail.orders) AS last`);
+        assert.equal(Number(facts.rows[0]!.customers), 30);
+        assert.ok(facts.rows[0]!.last <= '2025-06-30', facts.rows[0]!.last);
+      } finally {
+        await client.end();
+      }
+    } finally {
+      await http?.stop('SIGKILL');
       await drop();
     }
   });

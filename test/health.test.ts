@@ -114,6 +114,12 @@ describe('/health and /ready on a running server', async () => {
     const cli = await run(['health', '--url', http.url]);
     assert.equal(cli.code, 0, cli.stdout + cli.stderr);
     assert.match(cli.stdout, /: ready\n\s+database\s+ok\s+[\d.]+ ms\s+schema version \d+/);
+    // The operators' view on the command line (dev mode: loopback, no token asked).
+    const detail = await run(['health', '--url', http.url, '--detail']);
+    assert.equal(detail.code, 0, detail.stdout + detail.stderr);
+    const shown = JSON.parse(/\ndetail:\n([\s\S]*)$/.exec(detail.stdout)![1]!) as Record<string, unknown>;
+    assert.deepEqual(Object.keys(shown).filter((k) => ['slowQueries', 'cache'].includes(k)).sort(), ['cache', 'slowQueries']);
+    assert.equal((shown.slowQueries as { thresholdMs: number }).thresholdMs, 5, 'the server sets ZAVA_SLOW_QUERY_MS=5');
   });
 
   test('not ready, naming the component, when products lack embeddings or the schema is ahead; ready again after', { skip }, async () => {

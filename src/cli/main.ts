@@ -17,7 +17,9 @@ import { PACKAGE_VERSION } from '../infra/version.js';
 /** Each command's usage, shown by `zava-mcp <command> --help` and, all together, by `zava-mcp --help`. */
 const COMMANDS: Readonly<Record<string, string>> = {
   serve: `zava-mcp serve [--database-url URL | --data-dir DIR] [--host HOST] [--port PORT] [--stdio] [--rls-user-id UUID]
-        Prepare the database (migrate; seed on first run) and serve MCP: Streamable HTTP at
+        [--customers N] [--seed S] [--end-date YYYY-MM-DD]
+        Prepare the database (migrate; seed on first run, with --customers, --seed and --end-date as db seed
+        takes them, else ZAVA_CUSTOMERS, ZAVA_SEED, ZAVA_END_DATE) and serve MCP: Streamable HTTP at
         http://HOST:PORT/mcp (default http://127.0.0.1:8000/mcp; identity from the x-rls-user-id header, or
         with ZAVA_AUTH=jwt from a bearer token), or stdio with --stdio (identity from --rls-user-id, or ZAVA_TOKEN).`,
   'db migrate': `zava-mcp db migrate [--database-url URL | --data-dir DIR]
@@ -34,13 +36,14 @@ const COMMANDS: Readonly<Record<string, string>> = {
   'db restore': `zava-mcp db restore <file> [--replace] [--database-url URL | --data-dir DIR]
         Restore a backup made by db backup, all or nothing. A database that holds data is replaced only with
         --replace; a failed or interrupted restore leaves it as it was.`,
-  'config check': `zava-mcp config check
+  'config check': `zava-mcp config check [--database-url URL | --data-dir DIR] [--host HOST] [--port PORT] [--rls-user-id UUID]
         Validate the configuration (environment, .env and flags) as serve would and print the effective
         settings with secrets masked; exit 1 naming the setting at fault.`,
-  health: `zava-mcp health [--url URL]
+  health: `zava-mcp health [--url URL] [--detail] [--host HOST] [--port PORT]
         Ask a running server whether it is ready (GET /ready: database, schema version, embeddings) and print
         each component; exit 0 when ready, 1 when not or when nothing answers (for container health checks).
-        Default URL: this configuration's host and port.`,
+        Default URL: this configuration's host and port. --detail also prints the operators' view (pools,
+        slowest queries, cache, circuit, replicas); in jwt mode it needs a super_admin token in ZAVA_TOKEN.`,
   'catalog import': `zava-mcp catalog import <file.json> [--replace [--with-orders]] [--database-url URL | --data-dir DIR]
         Load a retailer's own catalog (categories → product types → products, or the reference system's
         product_data.json) and embed it, all or nothing. --replace makes the file the whole catalog (refused
@@ -90,6 +93,7 @@ const OPTIONS = {
   limit: { type: 'string' },
   json: { type: 'boolean' },
   url: { type: 'string' },
+  detail: { type: 'boolean' },
   out: { type: 'string' },
   key: { type: 'string' },
   role: { type: 'string' },
@@ -103,6 +107,17 @@ const OPTIONS = {
   help: { type: 'boolean', short: 'h' },
   version: { type: 'boolean', short: 'v' },
 } as const;
+
+/** Options every command takes: asking for help or the version. */
+const UNIVERSAL_OPTIONS = new Set(['help', 'version']);
+
+/**
+ * The options a command takes are the ones its usage names: anything else is refused rather than silently ignored
+ * (`serve --replace` or `db migrate --customers 10` would otherwise look accepted and do nothing).
+ */
+function optionsOf(command: string): Set<string> {
+  return new Set([...UNIVERSAL_OPTIONS, ...[...COMMANDS[command]!.matchAll(/--([a-z][a-z-]*)/g)].map((m) => m[1]!)]);
+}
 
 /**
  * `--customers -5` is a value, not an option: parseArgs would call it ambiguous. A value-taking flag followed by
@@ -140,6 +155,12 @@ async function main(argv: string[]): Promise<number> {
   }
   if (!(command in COMMANDS)) {
     process.stderr.write(`unknown command "${command}"\n\n${USAGE}\n`);
+    return 2;
+  }
+  const taken = optionsOf(command);
+  const foreign = Object.keys(values).filter((name) => !taken.has(name));
+  if (foreign.length > 0) {
+    process.stderr.write(`zava-mcp: ${command} does not take ${foreign.map((name) => `--${name}`).join(', ')}\n\nUsage:\n  ${COMMANDS[command]}\n`);
     return 2;
   }
   if (takesFile && positionals.length !== 3) {
@@ -183,7 +204,7 @@ async function main(argv: string[]): Promise<number> {
     case 'config check':
       return runConfigCheck(config);
     case 'health':
-      return runHealth(config, values.url);
+      return runHealth(config, values.url, process.stdout, { detail: values.detail === true, token: process.env.ZAVA_TOKEN || undefined });
     case 'db backup':
       await runBackup(config, positionals[2]!);
       return 0;
@@ -191,7 +212,7 @@ async function main(argv: string[]): Promise<number> {
       await runRestore(config, positionals[2]!, { replace: values.replace === true });
       return 0;
     default:
-      return runServe(config, { stdio: values.stdio === true });
+      return runServe(config, { stdio: values.stdio === true, seed: { customers: values.customers, seed: values.seed, 'end-date': values['end-date'] } });
   }
 }
 

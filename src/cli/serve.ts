@@ -17,7 +17,7 @@ import { openDatabase } from '../db/open.js';
 import { prepareSchema } from './migrate.js';
 import type { ManagedDatabase } from '../db/types.js';
 import { salesSummary, seedDatabase } from '../data/seed.js';
-import { seedSettings } from './db.js';
+import { seedSettings, type SeedFlags } from './db.js';
 import { loadSqlGuard } from '../analytics/guard.js';
 import { QueryService } from '../analytics/query.js';
 import { ProductSearchService } from '../analytics/product-search.js';
@@ -48,6 +48,8 @@ export async function prepareDatabase(
   /** A stdio server's identity: checked once the stores exist, before the (slower) catalog embedding. */
   identity?: string,
   progress: Progress = consoleProgress(),
+  /** How a first run seeds (serve's --customers, --seed, --end-date; else the environment's). */
+  seedFlags: SeedFlags = {},
 ): Promise<ManagedDatabase> {
   const started = Date.now();
   const db = await openDatabase(config);
@@ -56,7 +58,7 @@ export async function prepareDatabase(
     for (const step of report.applied) log(`applied migration ${step.version} (${step.name})`);
     if (functions.created.length > 0) log(`installed search functions ${functions.created.join(', ')}`);
     if (!(await hasDataset(db))) {
-      const { customers, seed, endDate } = seedSettings({}, db);
+      const { customers, seed, endDate } = seedSettings(seedFlags, db);
       log(`first run: seeding ${db.location} with ${customers.toLocaleString('en-US')} customers (seed ${seed}, orders up to ${endDate})`);
       try {
         const seeded = await seedDatabase(db, { customers, seed, endDate, progress });
@@ -126,6 +128,8 @@ export function cacheSettings(config: Config): CacheSettings {
 export interface ServeOptions {
   /** Serve stdio (for clients that spawn the server) instead of Streamable HTTP. */
   readonly stdio?: boolean | undefined;
+  /** The first run's seed (--customers, --seed, --end-date); used only when the database holds no dataset. */
+  readonly seed?: SeedFlags | undefined;
 }
 
 /** Longest a graceful shutdown waits for calls in progress, beyond the statement timeout. */
@@ -138,6 +142,8 @@ const DRAIN_GRACE_MS = 5_000;
  */
 export async function runServe(config: Config, options: ServeOptions = {}): Promise<number> {
   const log = createLogger(config.logLevel, config.logFormat);
+  // A bad seed size is refused before anything starts, whether or not this run will seed.
+  seedSettings(options.seed ?? {}, { kind: config.databaseUrl ? 'server' : 'embedded' });
   checkDevModeBinding(config, options.stdio === true, log);
   if (!options.stdio) await assertPortAvailable(config.host, config.port);
   const tracing = await startTracing();
@@ -164,6 +170,7 @@ export async function runServe(config: Config, options: ServeOptions = {}): Prom
       (line) => log.warn(line),
       options.stdio && config.auth.mode === 'dev' ? config.rlsUserId : undefined,
       progress,
+      options.seed,
     );
   } catch (error) {
     await provider.close?.();
