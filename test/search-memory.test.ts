@@ -12,7 +12,7 @@ import { searchProducts } from '../src/search/search.js';
 import { LocalEmbeddingProvider } from '../src/search/local.js';
 import { importCatalog, parseCatalogFile } from '../src/search/catalog-import.js';
 import { queryVectorParam, rankedSearchSql, searchSql } from '../src/search/search-sql.js';
-import { hasVectorCopy, rankInProcess, roundCosine, vectorLoad } from '../src/search/vector-memory.js';
+import { buildMatrix, hasVectorCopy, rank, rankInProcess, roundCosine, vectorLoad } from '../src/search/vector-memory.js';
 import { openDatabase } from '../src/db/open.js';
 import { prepareSchema } from '../src/cli/migrate.js';
 import type { Identity, ManagedDatabase } from '../src/db/types.js';
@@ -150,6 +150,34 @@ describe('vector ranking in the server process (PostgreSQL service without pgvec
     const samples = [0.12345, -0.12345, 0.00005, -0.00005, 0.99995, 0.123449999999999, 0.1234499999999999, 1, -1, 0, 1e-9, 0.5, 0.30000000000000004];
     const r = await t.db.ownerQuery(`SELECT (round(x::numeric, 4) * 10000)::int FROM unnest($1::float8[]) WITH ORDINALITY AS u(x, i) ORDER BY i`, [`{${samples.map(String).join(',')}}`]);
     assert.deepEqual(samples.map(roundCosine), r.rows.map((row) => Number(row[0])));
+  });
+});
+
+describe('the in-process ranking itself', () => {
+  test('dense and sparse layouts give the exact top 100 (ties by id) and the same cosines as a plain dot product', () => {
+    let seed = 7;
+    const random = () => ((seed = (seed * 1_103_515_245 + 12_345) % 2_147_483_648) / 2_147_483_648);
+    const dimensions = 64;
+    // 500 products, ids with gaps, half the coordinates zero, and some exact duplicates (ties at the cut).
+    const ids = Array.from({ length: 500 }, (_, i) => 10 + i * 2 + (i > 250 ? 7 : 0));
+    const vectors = ids.map(() => Float32Array.from({ length: dimensions }, () => (random() < 0.5 ? 0 : random() - 0.5)));
+    for (let i = 0; i < 60; i++) vectors[300 + i] = vectors[i]!;
+    const query = Array.from({ length: dimensions }, () => (random() < 0.3 ? 0 : random() - 0.5));
+    const q = query.map((v) => Math.fround(Number(v.toPrecision(8))));
+    const dots = vectors.map((v) => v.reduce((sum, x, k) => sum + (x === 0 || q[k] === 0 ? 0 : q[k]! * x), 0));
+    const order = ids.map((id, i) => ({ id, dot: dots[i]! })).sort((a, b) => b.dot - a.dot || a.id - b.id);
+    const expectedTop = new Set(order.slice(0, 100).map((o) => o.id));
+    for (const layout of ['dense', 'sparse'] as const) {
+      const ranking = rank(buildMatrix('1', ids, vectors, dimensions, layout), query);
+      const top = ranking.topIds.slice(1, -1).split(',').map(Number);
+      assert.equal(top.length, 100, layout);
+      assert.deepEqual(new Set(top), expectedTop, layout);
+      const cosines = ranking.cosines.slice(1, -1).split(',').map(Number);
+      assert.equal(ranking.baseId, 10);
+      assert.equal(cosines.length, ids.at(-1)! - 10 + 1);
+      ids.forEach((id, i) => assert.equal(cosines[id - 10], roundCosine(dots[i]!), `${layout} ${id}`));
+      assert.equal(cosines[1], 32_767, 'an id without an embedding');
+    }
   });
 });
 

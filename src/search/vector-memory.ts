@@ -1,8 +1,8 @@
 // The exact vector scan in the server process, for product search on a PostgreSQL without pgvector (issue 14).
 // In PostgreSQL the exact scan costs ~10 µs of CPU per 1,024-dimension product even over cube chunks (migration
 // 13; BENCHMARKS.md), 15 ms of a search at 1,000 products and 135 ms at 10,000. Here each model's embeddings are
-// held as one Float32Array (coordinate-major), the query's inner product with every product is computed in JS
-// over the query's non-zero coordinates only, and the search statement receives the top-N product ids and every
+// held coordinate-major (dense, or only the non-zeros where that is smaller), the query's inner product with every
+// product is computed in JS over the non-zero terms only, and the search statement receives the top-N product ids and every
 // product's rounded cosine (search-sql.ts rankedSearchSql), so full text, fusion, stock and RLS stay in the one
 // statement and the answers stay those of the in-database scan, row for row.
 //
@@ -16,11 +16,12 @@
 // is the same for every identity (is_authenticated, migration 2), so one copy ranks for all of them; the
 // statement still re-reads every candidate's embedding row, and every returned field, as the caller.
 //
-// Memory: 4 bytes per coordinate (4 MB per 1,000 products at 1,024 dimensions), at most ZAVA_SEARCH_MEMORY_MB
-// (default 256) per database handle; a catalog above it keeps the in-database scan.
+// Memory: at most 4 bytes per coordinate (4 MB per 1,000 products at 1,024 dimensions; the local model's mostly
+// zero vectors take ~1.8 MB, stored sparse), bounded by ZAVA_SEARCH_MEMORY_MB (default 256) per database handle on
+// products × dimensions × 4 bytes: a catalog above it keeps the in-database scan.
 import type { Database, Identity, ReadSession } from '../db/types.js';
 import { ConfigError, QueryError } from '../infra/errors.js';
-import { CANDIDATES } from './search-sql.js';
+import { CANDIDATES, NO_EMBEDDING } from './search-sql.js';
 
 export const DEFAULT_SEARCH_MEMORY_MB = 256;
 
@@ -47,12 +48,15 @@ const LOAD_PAGE = 1000;
 const RETRY_MS = 30_000;
 
 /** One model's embeddings, as of one embeddings version. */
-interface Matrix {
+export interface Matrix {
   readonly version: string;
   /** Product ids, ascending. */
   readonly ids: Int32Array;
-  /** Coordinate-major: coordinate k of product i at k · n + i. */
-  readonly columns: Float32Array;
+  /** Coordinate-major: coordinate k of product i at k · n + i (dense embeddings). */
+  readonly columns?: Float32Array | undefined;
+  /** Or, for mostly-zero embeddings (the local model's), only the non-zeros of each coordinate: see toSparse. */
+  readonly sparse?: SparseColumns | undefined;
+  readonly bytes: number;
   readonly n: number;
   /** How long the load took (ms). */
   readonly loadMs: number;
@@ -72,6 +76,7 @@ const slots = new WeakMap<object, Slot>();
 /** What a search statement needs from the in-process ranking (parameters $1, $7, $8, $9 of rankedSearchSql). */
 export interface VectorRanking {
   readonly topIds: string;
+  /** Every product's cosine, rounded (roundCosine), indexed by product id − baseId; NO_EMBEDDING where none. */
   readonly cosines: string;
   readonly baseId: number;
   readonly version: string;
@@ -116,7 +121,7 @@ export function hasVectorCopy(db: object, model: string): boolean {
 /** The copy a database handle holds: products, bytes of embeddings, and how long it took to load (benches). */
 export function vectorCopyStats(db: object): { products: number; bytes: number; loadMs: number } | undefined {
   const matrix = slots.get(db)?.matrix;
-  return matrix && { products: matrix.n, bytes: matrix.columns.byteLength, loadMs: matrix.loadMs };
+  return matrix && { products: matrix.n, bytes: matrix.bytes, loadMs: matrix.loadMs };
 }
 
 function slotFor(db: object, model: string, dimensions: number): Slot {
@@ -185,14 +190,61 @@ async function loadMatrix(session: ReadSession, model: string, dimensions: numbe
       after = ids[ids.length - 1]!;
     }
     if (!consistent || ids.length !== n) continue;
-    const columns = new Float32Array(n * dimensions);
-    for (let i = 0; i < n; i++) {
-      const v = vectors[i]!;
-      for (let k = 0; k < dimensions; k++) columns[k * n + i] = v[k]!;
-    }
-    return { version, ids: Int32Array.from(ids), columns, n, loadMs: performance.now() - started };
+    return { ...buildMatrix(version, ids, vectors, dimensions), loadMs: performance.now() - started };
   }
   return undefined; // written to throughout: the in-database scan, tried again later
+}
+
+/**
+ * The in-memory layout of one version's embeddings (`ids` ascending): sparse columns when that is smaller (8 bytes a
+ * non-zero against 4 a coordinate; the local model's embeddings are 25–36 % non-zeros, and the scan then does about
+ * half the work), else dense columns. `layout` forces one (tests: both give the same sums).
+ */
+export function buildMatrix(
+  version: string,
+  ids: readonly number[],
+  vectors: readonly Float32Array[],
+  dimensions: number,
+  layout?: 'dense' | 'sparse',
+): Omit<Matrix, 'loadMs'> {
+  const n = ids.length;
+  let nonZero = 0;
+  for (const v of vectors) for (let k = 0; k < dimensions; k++) if (v[k] !== 0) nonZero++;
+  const base = { version, ids: Int32Array.from(ids), n };
+  if (layout === 'sparse' || (layout === undefined && nonZero * 2 < n * dimensions)) {
+    return { ...base, sparse: toSparse(vectors, dimensions, nonZero), bytes: nonZero * 8 + (dimensions + 1) * 4 };
+  }
+  const columns = new Float32Array(n * dimensions);
+  for (let i = 0; i < n; i++) {
+    const v = vectors[i]!;
+    for (let k = 0; k < dimensions; k++) columns[k * n + i] = v[k]!;
+  }
+  return { ...base, columns, bytes: columns.byteLength };
+}
+
+/** Compressed sparse columns: coordinate k's non-zeros are products rows[starts[k] … starts[k + 1]), in product order. */
+interface SparseColumns {
+  readonly starts: Int32Array;
+  readonly rows: Int32Array;
+  readonly values: Float32Array;
+}
+
+function toSparse(vectors: readonly Float32Array[], dimensions: number, nonZero: number): SparseColumns {
+  const starts = new Int32Array(dimensions + 1);
+  for (const v of vectors) for (let k = 0; k < dimensions; k++) if (v[k] !== 0) starts[k + 1]!++;
+  for (let k = 0; k < dimensions; k++) starts[k + 1]! += starts[k]!;
+  const next = starts.slice(0, dimensions);
+  const rows = new Int32Array(nonZero);
+  const values = new Float32Array(nonZero);
+  vectors.forEach((v, i) => {
+    for (let k = 0; k < dimensions; k++) {
+      if (v[k] === 0) continue;
+      const at = next[k]!++;
+      rows[at] = i;
+      values[at] = v[k]!;
+    }
+  });
+  return { starts, rows, values };
 }
 
 /** A real[] in PostgreSQL's text form ('{0.1,-2e-05,0,…}'): float4 values, exactly as stored. */
@@ -210,27 +262,61 @@ function parseVector(text: string, dimensions: number): Float32Array {
  * broken by product id (as the cube scan's ORDER BY distance, product_id), and every product's cosine rounded as
  * PostgreSQL's round(float8::numeric, 4) rounds it (roundCosine).
  */
-function rank(matrix: Matrix, query: readonly number[]): VectorRanking {
-  const { n, columns, ids } = matrix;
+export function rank(matrix: Omit<Matrix, 'loadMs'>, query: readonly number[]): VectorRanking {
+  const { n, columns, sparse, ids } = matrix;
+  // Each product's sum runs over the coordinates in order; terms where either side is zero add exactly nothing
+  // and are skipped (the local model's vectors are mostly zeros), so both layouts give the same sums.
   const sums = new Float64Array(n);
   for (let k = 0; k < query.length; k++) {
     const v = query[k]!;
-    if (v === 0) continue; // adds exactly nothing (the local model's vectors are mostly zeros)
+    if (v === 0) continue;
     const q = Math.fround(Number(v.toPrecision(8)));
-    const offset = k * n;
-    for (let i = 0; i < n; i++) sums[i]! += q * columns[offset + i]!;
+    if (sparse) {
+      const { rows, values } = sparse;
+      for (let j = sparse.starts[k]!, end = sparse.starts[k + 1]!; j < end; j++) sums[rows[j]!]! += q * values[j]!;
+    } else {
+      const offset = k * n;
+      for (let i = 0; i < n; i++) sums[i]! += q * columns![offset + i]!;
+    }
   }
   // The CANDIDATES-th largest cosine; products above it, then those equal to it in id order.
   const take = Math.min(CANDIDATES, n);
-  const cut = sums.slice().sort()[n - take]!;
+  const cut = kthLargest(sums.slice(), take);
   const top: number[] = [];
   for (let i = 0; i < n; i++) if (sums[i]! > cut) top.push(ids[i]!);
   for (let i = 0; i < n && top.length < take; i++) if (sums[i] === cut) top.push(ids[i]!);
+  // Dense by product id; NO_EMBEDDING (not NULL) where there is none: PostgreSQL finds an element of an array with
+  // NULLs by counting from the start (6 ms for 200 look-ups at 10,000 products), of one without by offset.
   const baseId = ids[0]!;
   const span = ids[n - 1]! - baseId + 1;
-  const cosines = new Array<string>(span).fill('NULL');
-  for (let i = 0; i < n; i++) cosines[ids[i]! - baseId] = String(roundCosine(sums[i]!));
+  const cosines = new Array<number>(span).fill(NO_EMBEDDING);
+  for (let i = 0; i < n; i++) cosines[ids[i]! - baseId] = roundCosine(sums[i]!);
   return { topIds: `{${top.join(',')}}`, cosines: `{${cosines.join(',')}}`, baseId, version: matrix.version };
+}
+
+/** The k-th largest value (1-based) of `values`, which it reorders (Hoare's selection: linear on average). */
+function kthLargest(values: Float64Array, k: number): number {
+  let lo = 0;
+  let hi = values.length - 1;
+  const target = values.length - k; // its index in ascending order
+  while (lo < hi) {
+    const pivot = values[(lo + hi) >>> 1]!;
+    let i = lo;
+    let j = hi;
+    while (i <= j) {
+      while (values[i]! < pivot) i++;
+      while (values[j]! > pivot) j--;
+      if (i <= j) {
+        const swap = values[i]!;
+        values[i++] = values[j]!;
+        values[j--] = swap;
+      }
+    }
+    if (target <= j) hi = j;
+    else if (target >= i) lo = i;
+    else break;
+  }
+  return values[target]!;
 }
 
 /**
