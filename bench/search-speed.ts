@@ -4,8 +4,8 @@
 //   3. the same vectors on the PostgreSQL service without pgvector: exact-scan median (real[] dot product);
 //   4. --server-catalogs=608,1000,10000: searchProducts on the PostgreSQL service without pgvector, on a catalog of
 //      each size (the default catalog plus synthetic products, embedded with the local model at 1,024 dimensions),
-//      with the exact scan over cube chunks (migration 13) and then over real[]: medians, and whether the two
-//      return the same rows.
+//      with the vector ranking in this process (vector-memory.ts), then the exact scan over cube chunks (migration
+//      13), then (up to 1,000 products) over real[]: medians, CPU per search, and whether they return the same rows.
 // Usage: node dist/bench/search-speed.js [--products=100000] [--dims=256] [--m=16] [--ef-construction=64]
 //        [--ef=40,100,200,400] [--skip-server] [--server-catalogs=608,1000,10000 [--only-server-catalogs] [--compare-scans]]
 import { readFileSync } from 'node:fs';
@@ -22,7 +22,8 @@ import { LocalEmbeddingProvider } from '../src/search/local.js';
 import { ensureEmbeddings, loadCorpus, vectorLiteral } from '../src/search/store.js';
 import { searchProducts } from '../src/search/search.js';
 import { withScratchDatabase } from './scratch-database.js';
-import { HNSW_EF_SEARCH, queryVectorParam, searchSql } from '../src/search/search-sql.js';
+import { HNSW_EF_SEARCH, queryVectorParam, rankedSearchSql, searchSql } from '../src/search/search-sql.js';
+import { hasVectorCopy, rankInProcess, vectorCopyStats, vectorLoad } from '../src/search/vector-memory.js';
 import type { Identity } from '../src/db/types.js';
 import { HNSW_BUILD } from '../src/db/migrations.js';
 import type { ProductDocument } from '../src/search/provider.js';
@@ -118,8 +119,9 @@ function synthetic(corpus: readonly ProductDocument[], count: number): ProductDo
 
 /**
  * searchProducts on the PostgreSQL service without pgvector at `size` products: the default catalog plus synthetic
- * products, embedded with the local model. Measured with the cube-chunk scan, then (the chunk table renamed away, a
- * new database handle) with the real[] scan; the answers of both are compared row for row.
+ * products, embedded with the local model. Measured with the vector ranking in this process, then (a new handle,
+ * ZAVA_SEARCH_MEMORY_MB=0) with the cube-chunk scan, then up to 1,000 products (the chunk table renamed away, a new
+ * handle) with the real[] scan; the answers are compared row for row.
  */
 async function serverCatalog(size: number, base: readonly ProductDocument[]): Promise<string[]> {
   const adminUrl = process.env.ZAVA_TEST_PG_URL ?? 'postgres://postgres@127.0.0.1:5432/postgres';
@@ -171,6 +173,8 @@ async function serverCatalog(size: number, base: readonly ProductDocument[]): Pr
     };
     const measure = async (handle: typeof db) => {
       for (const q of QUERIES) await searchProducts(handle, hq, { query: q }, { provider }); // warm-up
+      // The in-process copy loads in the background after the first search: measured with it in place.
+      await vectorLoad(handle);
       const times: number[] = [];
       const answers: string[] = [];
       const pgBefore = await backendCpuMs();
@@ -196,21 +200,34 @@ async function serverCatalog(size: number, base: readonly ProductDocument[]): Pr
     };
     const describe = (m: Awaited<ReturnType<typeof measure>>) =>
       `median ${m.median.toFixed(1)} ms wall, PostgreSQL CPU ${m.pgCpu.toFixed(1)} ms${m.samePids ? '' : ' (backends changed meanwhile)'} + this process ${m.nodeCpu.toFixed(1)} ms per search`;
-    t = performance.now();
-    const chunks = await measure(db);
-    // Every labelled query through both scans: at up to 1,000 products (the real[] scan is slow beyond).
-    const compared = process.argv.includes('--compare-scans') && size <= 1000 ? await compareScans(db, hq, provider) : undefined;
-    // The real[] scan: a new handle finds no chunk table and installs (and uses) the real[] search functions.
-    await db.ownerQuery('ALTER TABLE zava_search.embedding_chunks RENAME TO embedding_chunks_away');
-    const plain = await openDatabase(config);
-    handles.push(plain);
-    await prepareSchema(plain, config);
-    const array = await measure(plain);
-    const same = chunks.answers.every((a, i) => a === array.answers[i]);
+    const inProcess = await measure(db);
+    const copy = vectorCopyStats(db);
+    if (!copy || !hasVectorCopy(db, provider.model)) throw new Error('the embeddings were not loaded into memory');
+    const loadAverage = loadavg()[0]!;
+    // The in-database scans: new handles that hold no copy (read when a load would start).
+    process.env.ZAVA_SEARCH_MEMORY_MB = '0';
+    const chunkHandle = await openDatabase(config);
+    handles.push(chunkHandle);
+    await prepareSchema(chunkHandle, config);
+    const chunks = await measure(chunkHandle);
+    const compared = process.argv.includes('--compare-scans') ? await compareScans(db, hq, provider, size <= 1000) : undefined;
+    // The real[] scan (up to 1,000 products: 4.5 s a search at 10,000): a new handle finds no chunk table and
+    // installs (and uses) the real[] search functions.
+    let array: Awaited<ReturnType<typeof measure>> | undefined;
+    if (size <= 1000) {
+      await db.ownerQuery('ALTER TABLE zava_search.embedding_chunks RENAME TO embedding_chunks_away');
+      const plain = await openDatabase(config);
+      handles.push(plain);
+      await prepareSchema(plain, config);
+      array = await measure(plain);
+    }
+    delete process.env.ZAVA_SEARCH_MEMORY_MB;
+    const same = inProcess.answers.every((a, i) => a === chunks.answers[i] && (!array || a === array.answers[i]));
     return [
-      `PostgreSQL service without pgvector, ${report.products.toLocaleString('en-US')} products (embedded in ${embedS.toFixed(0)} s), searchProducts as head office, ${QUERIES.length * 3} searches (load average ${loadavg()[0]!.toFixed(1)} on 2 cores):`,
-      `  exact scan over cube chunks: ${describe(chunks)}`,
-      `  exact scan over real[]:      ${describe(array)}`,
+      `PostgreSQL service without pgvector, ${report.products.toLocaleString('en-US')} products (embedded in ${embedS.toFixed(0)} s), searchProducts as head office, ${QUERIES.length * 3} searches (load average ${loadAverage.toFixed(1)} on 2 cores):`,
+      `  vector ranking in this process: ${describe(inProcess)} (copy of ${copy.products.toLocaleString('en-US')} embeddings: ${(copy.bytes / 1048576).toFixed(1)} MB, loaded in ${copy.loadMs.toFixed(0)} ms)`,
+      `  exact scan over cube chunks:    ${describe(chunks)}`,
+      ...(array ? [`  exact scan over real[]:         ${describe(array)}`] : []),
       `  same answers: ${same ? 'yes' : 'NO'}`,
       ...(compared ? [`  ${compared}`] : []),
     ];
@@ -222,25 +239,31 @@ async function serverCatalog(size: number, base: readonly ProductDocument[]): Pr
 }
 
 /**
- * --compare-scans: every labelled evaluation query through both exact scans (max_rows 100, threshold 20: the most
- * rows), as head office under RLS; counts the queries whose rows differ in any column.
+ * --compare-scans: every labelled evaluation query through the ranked statement (the vector ranking of this
+ * process), the cube-chunk scan and (withArray) the real[] scan (max_rows 100, threshold 20: the most rows), as
+ * head office under RLS; counts the queries whose rows differ in any column.
  */
-async function compareScans(db: Awaited<ReturnType<typeof openDatabase>>, identity: Identity, provider: LocalEmbeddingProvider): Promise<string> {
+async function compareScans(db: Awaited<ReturnType<typeof openDatabase>>, identity: Identity, provider: LocalEmbeddingProvider, withArray: boolean): Promise<string> {
   const files = ['search-queries.json', 'search-queries-heldout.json', 'search-queries-heldout-2.json', 'search-queries-heldout-3.json', 'search-queries-heldout-4.json'];
   const queries: string[] = [];
   for (const file of files) queries.push(...(JSON.parse(await readFile(new URL(`../../eval/${file}`, import.meta.url), 'utf8')) as { queries: { query: string }[] }).queries.map((q) => q.query));
   let differing = 0;
   let rows = 0;
   for (const q of queries) {
-    const params = [queryVectorParam(await provider.embedQuery(q), false), q, provider.model, 20, 100, null];
-    const [array, chunks] = await db.withIdentity(identity, async (session) => [
-      await session.query(searchSql(false, provider.dimensions, undefined, 'array'), params, { maxRows: 100 }),
+    const vector = await provider.embedQuery(q);
+    const ranking = rankInProcess(db, identity, provider.model, provider.dimensions, vector);
+    if (!ranking) throw new Error('no in-process copy');
+    const params = [queryVectorParam(vector, false), q, provider.model, 20, 100, null];
+    const [ranked, chunks, array] = await db.withIdentity(identity, async (session) => [
+      await session.query(rankedSearchSql(), [ranking.topIds, q, provider.model, 20, 100, null, ranking.cosines, ranking.baseId, ranking.version], { maxRows: 100 }),
       await session.query(searchSql(false, provider.dimensions, undefined, 'chunks'), params, { maxRows: 100 }),
+      withArray ? await session.query(searchSql(false, provider.dimensions, undefined, 'array'), params, { maxRows: 100 }) : undefined,
     ]);
-    rows += chunks.rowCount;
-    if (JSON.stringify(array.rows) !== JSON.stringify(chunks.rows)) differing++;
+    rows += ranked!.rowCount;
+    const expected = JSON.stringify(chunks!.rows);
+    if (JSON.stringify(ranked!.rows) !== expected || (array && JSON.stringify(array.rows) !== expected)) differing++;
   }
-  return `all ${queries.length} labelled queries of the five evaluation sets through both scans (max_rows 100, threshold 20: ${rows} rows): ${differing} differ`;
+  return `all ${queries.length} labelled queries of the five evaluation sets through the in-process ranking, the cube-chunk scan${withArray ? ' and the real[] scan' : ''} (max_rows 100, threshold 20: ${rows} rows): ${differing} differ`;
 }
 
 async function main(): Promise<void> {

@@ -89,8 +89,9 @@ for (const { kind, skip } of await backendsUnderTest()) {
       assert.equal(chunks, kind === 'server' && !t.db.hasVector, 'chunks exactly where pgvector is missing (cube is on the test service)');
       // And the typed analytics tools' monthly roll-up (zava_rollup), every table of which has RLS enabled.
       const granted = tables.rows.map((r) => String(r[0]));
-      // And the result cache's one-row data version (migration 14), read inside a tool's own transaction.
-      const expected = ['retail', 'zava_cache.data_version', ...(chunks ? ['zava_search.embedding_chunks'] : [])];
+      // And the result cache's one-row data version (migration 14), read inside a tool's own transaction; without
+      // pgvector the embeddings version the in-process vector ranking is checked against (migration 16).
+      const expected = ['retail', 'zava_cache.data_version', ...(chunks ? ['zava_search.embedding_chunks'] : []), ...(t.db.hasVector ? [] : ['zava_search.embeddings_version'])];
       assert.deepEqual(granted.filter((name) => !name.startsWith('zava_rollup.')), expected);
       assert.ok(granted.some((name) => name.startsWith('zava_rollup.')), 'the roll-up is readable');
       const rollup = await t.db.ownerQuery(

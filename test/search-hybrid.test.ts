@@ -14,7 +14,8 @@ import { EmbeddingError, EmbeddingModelMismatchError, type EmbeddingProvider, ty
 import { importCatalog, parseCatalogFile } from '../src/search/catalog-import.js';
 import { runCatalogImport } from '../src/cli/catalog.js';
 import { DataLoadError } from '../src/infra/errors.js';
-import { SEARCH_FUNCTION_DIMENSIONS, ensureSearchFunctions, searchFunctionName, searchScan } from '../src/search/functions.js';
+import { hasVectorCopy, vectorLoad } from '../src/search/vector-memory.js';
+import { SEARCH_FUNCTION_DIMENSIONS, ensureSearchFunctions, rankedFunctionName, searchFunctionName, searchScan } from '../src/search/functions.js';
 import { HNSW_EF_SEARCH, queryVectorParam, searchSql } from '../src/search/search-sql.js';
 
 const HEAD_OFFICE = '00000000-0000-0000-0000-000000000000';
@@ -80,7 +81,9 @@ for (const { kind, skip } of backends) {
       // Without pgvector: the cube-chunk scan where cube could be created (migration 13), else the real[] scan.
       const scan = await searchScan(t.db);
       if (kind === 'server' && !t.db.hasVector) assert.equal(scan, 'chunks', 'cube is available on the test service');
-      const current = SEARCH_FUNCTION_DIMENSIONS.map((d) => searchFunctionName(t.db.hasVector, d, scan).split('.')[1]!).sort();
+      // Without pgvector also the statement ranked in the server process (vector-memory.ts), one for every size.
+      const ranked = t.db.hasVector ? [] : [rankedFunctionName().split('.')[1]!];
+      const current = [...SEARCH_FUNCTION_DIMENSIONS.map((d) => searchFunctionName(t.db.hasVector, d, scan).split('.')[1]!), ...ranked].sort();
       assert.deepEqual(await installed(), current);
       const answers = async () => {
         const out: string[][] = [];
@@ -103,6 +106,18 @@ for (const { kind, skip } of backends) {
       const restored = await ensureSearchFunctions(t.db, t.config.queryRole);
       assert.deepEqual(restored, { created: [name.split('.')[1]], dropped: [] });
       assert.deepEqual(await answers(), viaFunction);
+      if (!t.db.hasVector) {
+        // The same for the ranked statement, which these searches use once the embeddings are in memory.
+        await vectorLoad(t.db);
+        assert.ok(hasVectorCopy(t.db, provider.model));
+        const rankedName = rankedFunctionName();
+        await t.db.withAdminTransaction((session) =>
+          session.exec(`DROP FUNCTION ${rankedName}(integer[], text, text, numeric, integer, integer, integer[], integer, bigint)`),
+        );
+        assert.deepEqual(await answers(), viaFunction);
+        assert.deepEqual(await ensureSearchFunctions(t.db, t.config.queryRole), { created: [rankedName.split('.')[1]], dropped: [] });
+        assert.deepEqual(await answers(), viaFunction);
+      }
     });
 
     if (kind === 'embedded') {

@@ -1009,6 +1009,55 @@ const dataVersion: Migration = {
   },
 };
 
+/**
+ * Product search without pgvector ranks the vector part in the server process (src/search/vector-memory.ts), from
+ * each model's embeddings held in memory. This version tells such a copy whether it is current: one row, bumped
+ * by every statement that writes the embeddings (statement-level triggers, in the writer's transaction), so it
+ * changes exactly when the embeddings do, on the primary and on each standby. A search passes the version of its
+ * copy and the statement checks it in its own snapshot (embeddings_at raises SQLSTATE ZV001 when it differs):
+ * a search never ranks with embeddings other than the ones its snapshot sees. Orders and stock writes leave it
+ * alone (unlike the result cache's data version, 14), so they cost no reload.
+ */
+const embeddingsVersion: Migration = {
+  version: 16,
+  name: 'product search without pgvector: an embeddings version for the in-process vector ranking',
+  async up(session, { hasVector, queryRole }) {
+    if (hasVector) return;
+    const role = quoteIdent(queryRole);
+    await session.exec(`
+      CREATE SCHEMA IF NOT EXISTS zava_search;
+      CREATE TABLE zava_search.embeddings_version (
+        only_row  boolean PRIMARY KEY DEFAULT true CHECK (only_row),
+        version   bigint NOT NULL
+      );
+      INSERT INTO zava_search.embeddings_version (version) VALUES ((extract(epoch FROM clock_timestamp()) * 1000)::bigint);
+      REVOKE ALL ON zava_search.embeddings_version FROM PUBLIC;
+      GRANT SELECT ON zava_search.embeddings_version TO ${role};
+      CREATE FUNCTION zava_search.bump_embeddings_version() RETURNS trigger LANGUAGE plpgsql AS $fn$
+        BEGIN
+          UPDATE zava_search.embeddings_version SET version = greatest(version + 1, (extract(epoch FROM clock_timestamp()) * 1000)::bigint);
+          RETURN NULL;
+        END
+        $fn$;
+      REVOKE ALL ON FUNCTION zava_search.bump_embeddings_version() FROM PUBLIC;
+      CREATE TRIGGER bump_embeddings_version AFTER INSERT OR UPDATE OR DELETE ON retail.product_description_embeddings
+        FOR EACH STATEMENT EXECUTE FUNCTION zava_search.bump_embeddings_version();
+      CREATE TRIGGER bump_embeddings_version_truncate AFTER TRUNCATE ON retail.product_description_embeddings
+        FOR EACH STATEMENT EXECUTE FUNCTION zava_search.bump_embeddings_version();
+      CREATE FUNCTION zava_search.embeddings_at(expected bigint) RETURNS boolean LANGUAGE plpgsql STABLE AS $fn$
+        BEGIN
+          IF (SELECT version FROM zava_search.embeddings_version) IS DISTINCT FROM expected THEN
+            RAISE EXCEPTION 'product embeddings changed since this server loaded them' USING ERRCODE = 'ZV001';
+          END IF;
+          RETURN true;
+        END
+        $fn$;
+      REVOKE ALL ON FUNCTION zava_search.embeddings_at(bigint) FROM PUBLIC;
+      GRANT EXECUTE ON FUNCTION zava_search.embeddings_at(bigint) TO ${role};
+    `);
+  },
+};
+
 export const MIGRATIONS: readonly Migration[] = [
   schema,
   security,
@@ -1025,6 +1074,7 @@ export const MIGRATIONS: readonly Migration[] = [
   embeddingChunks,
   dataVersion,
   salesRollupGrains,
+  embeddingsVersion,
 ];
 
 export interface MigrationReport {

@@ -5,12 +5,13 @@
 // the matching functions on the next start, and stale versions are dropped). Searches fall back to the inline
 // statement wherever the current functions are missing (a read-only replica before its primary has them).
 // Three families: pgvector (products_vector_*), and without it the exact scan over the cube chunks of migration 13
-// (products_chunks_*) where that table exists, else over real[] (products_real_*).
+// (products_chunks_*) where that table exists, else over real[] (products_real_*); and without pgvector also the
+// statement that takes its vector ranking from the server process (products_ranked_*, vector-memory.ts).
 import { createHash } from 'node:crypto';
 import { quoteIdent } from '../db/migrations.js';
 import type { ManagedDatabase, ReadSession } from '../db/types.js';
 import { QueryError } from '../infra/errors.js';
-import { type ExactScan, HNSW_EF_SEARCH, searchSql } from './search-sql.js';
+import { type ExactScan, HNSW_EF_SEARCH, rankedSearchSql, searchSql } from './search-sql.js';
 
 /**
  * Embedding sizes with a plan-cached search function: the local provider (1024), nomic/ollama (768), OpenAI
@@ -90,6 +91,28 @@ export function searchScan(db: ManagedDatabase): Promise<ExactScan> {
   return exactScan(db, db.hasVector, (sql) => db.ownerQuery(sql));
 }
 
+const RANKED_ARGUMENTS = 'integer[], text, text, numeric, integer, integer, integer[], integer, bigint';
+let rankedName: string | undefined;
+
+/** The function of rankedSearchSql (one for every size: the vector part is ranked outside). */
+export function rankedFunctionName(): string {
+  rankedName ??= `zava_search.products_ranked_${createHash('sha256').update(`${RANKED_ARGUMENTS}\n${RESULT_COLUMNS}\n${rankedSearchSql()}`).digest('hex').slice(0, 12)}`;
+  return rankedName;
+}
+
+function createRankedFunctionSql(queryRole: string): string {
+  const name = rankedFunctionName();
+  return `
+    CREATE FUNCTION ${name}(${RANKED_ARGUMENTS}) RETURNS TABLE (${RESULT_COLUMNS})
+      LANGUAGE plpgsql STABLE SET plan_cache_mode = force_generic_plan AS $fn$
+      BEGIN
+        RETURN QUERY ${rankedSearchSql()};
+      END
+      $fn$;
+    REVOKE ALL ON FUNCTION ${name}(${RANKED_ARGUMENTS}) FROM PUBLIC;
+    GRANT EXECUTE ON FUNCTION ${name}(${RANKED_ARGUMENTS}) TO ${quoteIdent(queryRole)};`;
+}
+
 /** Installed search functions: name, and signature (what DROP FUNCTION needs). */
 const INSTALLED_SQL = `
   SELECT p.proname, p.oid::regprocedure::text FROM pg_catalog.pg_proc p JOIN pg_catalog.pg_namespace n ON n.oid = p.pronamespace
@@ -108,6 +131,8 @@ export interface SearchFunctionReport {
 export async function ensureSearchFunctions(db: ManagedDatabase, queryRole: string): Promise<SearchFunctionReport> {
   const scan = await searchScan(db);
   const wanted = new Map(SEARCH_FUNCTION_DIMENSIONS.map((d) => [searchFunctionName(db.hasVector, d, scan).split('.')[1]!, d]));
+  // Size 0: the ranked statement, wherever pgvector is missing.
+  if (!db.hasVector) wanted.set(rankedFunctionName().split('.')[1]!, 0);
   // Name → signatures (a stale name may have more than one).
   const installed = (rows: unknown[][]) => {
     const byName = new Map<string, string[]>();
@@ -123,7 +148,7 @@ export async function ensureSearchFunctions(db: ManagedDatabase, queryRole: stri
     const dropped: string[] = [];
     for (const [name, dimensions] of wanted) {
       if (present.has(name)) continue;
-      await session.exec(createSearchFunctionSql(db.hasVector, dimensions, queryRole, scan));
+      await session.exec(dimensions === 0 ? createRankedFunctionSql(queryRole) : createSearchFunctionSql(db.hasVector, dimensions, queryRole, scan));
       created.push(name);
     }
     for (const [name, signatures] of present) {
@@ -139,6 +164,18 @@ export async function ensureSearchFunctions(db: ManagedDatabase, queryRole: stri
 const availability = new WeakMap<object, Map<string, { present: boolean; at: number }>>();
 const MISS_TTL_MS = 5_000;
 
+/** Whether a search function is installed, remembered per database handle (a miss is re-checked after MISS_TTL_MS). */
+async function functionPresent(db: object, session: ReadSession, name: string, args: string): Promise<boolean> {
+  let known = availability.get(db);
+  if (!known) availability.set(db, (known = new Map()));
+  const seen = known.get(name);
+  if (seen !== undefined && (seen.present || Date.now() - seen.at <= MISS_TTL_MS)) return seen.present;
+  const found = await session.query(`SELECT to_regprocedure($1) IS NOT NULL`, [`${name}(${args})`]);
+  const present = found.rows[0]?.[0] === true;
+  known.set(name, { present, at: Date.now() });
+  return present;
+}
+
 /**
  * The statement a search sends: the current search function where it is installed, else searchSql inline.
  * The first search of a size on a database handle looks the function up (one extra statement).
@@ -148,19 +185,16 @@ export async function searchStatement(db: object, session: ReadSession, hasVecto
   const inline = () => searchSql(hasVector, dimensions, hasVector ? HNSW_EF_SEARCH : undefined, scan);
   if (!SEARCH_FUNCTION_DIMENSIONS.includes(Math.trunc(dimensions))) return inline();
   const name = searchFunctionName(hasVector, dimensions, scan);
-  let known = availability.get(db);
-  if (!known) availability.set(db, (known = new Map()));
-  const seen = known.get(name);
-  let present = seen?.present;
-  if (seen === undefined || (!seen.present && Date.now() - seen.at > MISS_TTL_MS)) {
-    const args = argumentTypes(hasVector);
-    const found = await session.query(`SELECT to_regprocedure($1) IS NOT NULL`, [`${name}(${args})`]);
-    present = found.rows[0]?.[0] === true;
-    known.set(name, { present, at: Date.now() });
-  }
-  if (!present) return inline();
+  if (!(await functionPresent(db, session, name, argumentTypes(hasVector)))) return inline();
   const vector = hasVector ? '$1::integer[]' : '$1::real[]';
   return `SELECT * FROM ${name}(${vector}, $2::text, $3::text, $4::numeric, $5::int, $6::int)`;
+}
+
+/** The statement of a search ranked in the server process: the ranked function where installed, else inline. */
+export async function rankedSearchStatement(db: object, session: ReadSession): Promise<string> {
+  const name = rankedFunctionName();
+  if (!(await functionPresent(db, session, name, RANKED_ARGUMENTS))) return rankedSearchSql();
+  return `SELECT * FROM ${name}($1::integer[], $2::text, $3::text, $4::numeric, $5::int, $6::int, $7::integer[], $8::int, $9::bigint)`;
 }
 
 /** A search function vanished (dropped by a newer version of the server): forget it, so the next search re-checks. */

@@ -109,6 +109,29 @@ function chunkSearchSql(d: number): string {
   return fusionSql(vectorTop, cosOf, `(SELECT plainto_tsquery('english', $2))`, `(SELECT replace(plainto_tsquery('english', $2)::text, ' & ', ' | ')::tsquery)`);
 }
 
+/** rankedSearchSql's cosine for a product id without an embedding (read as NULL; not NULL itself: see vector-memory.ts). */
+export const NO_EMBEDDING = 32_767;
+
+/**
+ * The search with the vector part ranked by the caller (src/search/vector-memory.ts: the exact scan in the server
+ * process, where pgvector is missing). Parameters: $1 the vector top-N product ids (int[]), $2–$6 as searchSql,
+ * $7 every product's cosine rounded to 4 decimals, times 10,000 (int[], indexed by product id − $8 + 1;
+ * NO_EMBEDDING where a product has none), $8 the lowest product id, $9 the embeddings version the ranking was computed
+ * from. zava_search.embeddings_at($9) raises (SQLSTATE ZV001) unless the statement's own snapshot holds exactly
+ * those embeddings (migration 16), and each candidate must still have a visible embedding of the model: the ranking
+ * only orders product ids, everything returned is read here, as the caller, under RLS. The rest is the statement
+ * of the other scans, so the answers are the same row for row.
+ */
+export function rankedSearchSql(): string {
+  const cos = (id: string) => `nullif(($7::int[])[${id} - $8::int + 1], ${NO_EMBEDDING}) * 0.0001`;
+  const vectorTop = `SELECT v.product_id, - ${cos('v.product_id')} AS distance
+                FROM unnest($1::int[]) AS v(product_id)
+               WHERE (SELECT zava_search.embeddings_at($9::bigint))
+                 AND EXISTS (SELECT 1 FROM retail.product_description_embeddings e WHERE e.product_id = v.product_id AND e.model = $3)`;
+  const cosOf = `(SELECT ${cos('h.product_id')} FROM retail.product_description_embeddings e WHERE e.product_id = h.product_id AND e.model = $3)`;
+  return fusionSql(vectorTop, cosOf, `(SELECT plainto_tsquery('english', $2))`, `(SELECT replace(plainto_tsquery('english', $2)::text, ' & ', ' | ')::tsquery)`);
+}
+
 /** The statement around the vector part: the vector top-N (`vectorTop`: product_id, distance) and a product's cosine (`cosOf`). */
 function fusionSql(vectorTop: string, cosOf: string, allWords: string, anyWords: string): string {
   return `

@@ -1,5 +1,6 @@
-// Hybrid product search: vector cosine similarity (pgvector HNSW where the extension exists, an exact scan over
-// real[] otherwise) fused with PostgreSQL full-text search over name, SKU, type, category and description by
+// Hybrid product search: vector cosine similarity (pgvector HNSW where the extension exists; otherwise an exact
+// scan, in the server process over an in-memory copy of the embeddings where one is loaded (vector-memory.ts), else
+// in the database) fused with PostgreSQL full-text search over name, SKU, type, category and description by
 // reciprocal rank fusion (the statement: search-sql.ts). Runs inside the caller's identity-scoped, read-only
 // transaction; the query is embedded before it starts, so a hosted model's round trip holds no transaction.
 import type { Database, Identity } from '../db/types.js';
@@ -8,9 +9,10 @@ import { inSpan } from '../infra/tracing.js';
 import type { EmbeddingProvider } from './provider.js';
 import { createEmbeddingProvider } from './settings.js';
 import { EmbeddingModelMismatchError } from './provider.js';
-import { isMissingSearchFunction, searchStatement } from './functions.js';
+import { isMissingSearchFunction, rankedSearchStatement, searchStatement } from './functions.js';
 import { queryVectorParam } from './search-sql.js';
 import { checkStoredModel, loadCorpus } from './store.js';
+import { isStaleRanking, rankInProcess } from './vector-memory.js';
 
 export interface SearchParams {
   readonly query: string;
@@ -160,7 +162,8 @@ export async function searchProducts(db: Database, identity: Identity, params: S
       }
     })());
 
-  const run = async (refit: boolean): Promise<ProductSearchResponse> => {
+  /** `inProcess`: rank the vector part in this process when a current copy of the embeddings is loaded. */
+  const run = async (refit: boolean, inProcess = true): Promise<ProductSearchResponse> => {
     const { provider } = state;
     if (provider.needsCorpus && (!state.fitted || refit)) await fit();
     // The model name is read with the query embedding, so a refit finishing meanwhile cannot pair a vector of one
@@ -178,10 +181,14 @@ export async function searchProducts(db: Database, identity: Identity, params: S
     // The statement compares raw cosine with the threshold: a partly understood query must reach proportionally
     // more (none at all when nothing was understood) for its semantic matches to count.
     const cosineThreshold = understood > 0 ? Math.min(threshold / understood, UNREACHABLE_PERCENT) : UNREACHABLE_PERCENT;
-    const params = [queryVectorParam(vector, db.hasVector), query, model, cosineThreshold, maxRows, storeId];
+    // Computed before the transaction: it holds no connection while the CPU works.
+    const ranking = inProcess && !db.hasVector ? rankInProcess(db, identity, model, provider.dimensions, vector) : undefined;
+    const params = ranking
+      ? [ranking.topIds, query, model, cosineThreshold, maxRows, storeId, ranking.cosines, ranking.baseId, ranking.version]
+      : [queryVectorParam(vector, db.hasVector), query, model, cosineThreshold, maxRows, storeId];
     return db.withIdentity(identity, async (session) => {
       await checkStoredModel(db, session, model, provider.dimensions);
-      const sql = await searchStatement(db, session, db.hasVector, provider.dimensions);
+      const sql = ranking ? await rankedSearchStatement(db, session) : await searchStatement(db, session, db.hasVector, provider.dimensions);
       const result = await session.query(sql, params, { maxRows });
       // Nothing found: make sure it is not because the stored embeddings changed model meanwhile.
       if (result.rowCount === 0) await checkStoredModel(db, session, model, provider.dimensions, true);
@@ -205,13 +212,21 @@ export async function searchProducts(db: Database, identity: Identity, params: S
     }, { signal });
   };
 
+  // The embeddings changed since this process copied them (the statement checked): the in-database scan answers
+  // this search, and a reload has started.
+  const attempt = (refit: boolean): Promise<ProductSearchResponse> =>
+    run(refit).catch((error: unknown) => {
+      if (isStaleRanking(db, identity, state.provider.model, state.provider.dimensions, error)) return run(refit, false);
+      throw error;
+    });
+
   try {
-    return await run(false);
+    return await attempt(false);
   } catch (error) {
     // The catalog may have changed since the local model was fitted (an import in another process): refit once.
-    if (error instanceof EmbeddingModelMismatchError && state.provider.needsCorpus && state.fitted) return run(true);
+    if (error instanceof EmbeddingModelMismatchError && state.provider.needsCorpus && state.fitted) return attempt(true);
     // The search function was dropped by a newer server version: the retry looks again (or runs inline).
-    if (isMissingSearchFunction(db, error)) return run(false);
+    if (isMissingSearchFunction(db, error)) return attempt(false);
     throw error;
   }
 }
