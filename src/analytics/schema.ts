@@ -1,7 +1,9 @@
 // get_multiple_table_schemas as a service: columns and types, primary and foreign keys, and the distinct
 // values a model needs to write exact filters (store names, category names, product type names, order
 // years). Introspection runs once, owner-side; order years are read under the caller's identity (they come
-// from store-scoped rows) and cached per identity. After the first call nothing goes to the database.
+// from store-scoped rows) and cached per identity. After the first call nothing goes to the database until the
+// data version moves (a seed, an import, any write to the retail tables): then both are read again, so a new
+// category or a later last order date shows in the next answer instead of after a restart.
 import { DATA_SCHEMA, MASKED_COLUMNS, RETAIL_TABLES, STORE_SCOPED_TABLES } from '../db/migrations.js';
 import type { Database, Identity } from '../db/types.js';
 
@@ -96,14 +98,33 @@ interface OrderCalendar {
 export class SchemaService {
   private catalog: Promise<Catalog> | undefined;
   private readonly orderCalendars = new Map<string, Promise<OrderCalendar>>();
+  /** The data version the cached catalog and calendars were read at. */
+  private cachedAt: number | undefined;
 
-  constructor(private readonly db: Database) {}
+  constructor(
+    private readonly db: Database,
+    /** The newest data version (db/data-version.ts); without it, what is read once is kept for the process's life. */
+    private readonly dataVersion?: () => Promise<number>,
+  ) {}
+
+  /** Forgets what was read at an older data version. A version that cannot be read keeps what is cached. */
+  private async current(): Promise<void> {
+    if (!this.dataVersion) return;
+    const version = await this.dataVersion().catch(() => undefined);
+    if (version === undefined || version === this.cachedAt) return;
+    if (this.cachedAt !== undefined) {
+      this.catalog = undefined;
+      this.orderCalendars.clear();
+    }
+    this.cachedAt = version;
+  }
 
   /** Schemas of the named tables, in the order asked, duplicates removed. Throws UnknownTableError. */
   async describe(identity: Identity, tableNames: readonly string[]): Promise<TableSchema[]> {
     const tables = [...new Set(tableNames.map((name) => normalizeTableName(name) ?? name))];
     const unknown = tables.filter((table) => normalizeTableName(table) === undefined);
     if (unknown.length > 0) throw new UnknownTableError(unknown);
+    await this.current();
     const catalog = await this.loadCatalog();
     const answer: TableSchema[] = [];
     for (const table of tables) {
@@ -142,6 +163,7 @@ export class SchemaService {
 
   /** The store, category and product type names (every identity may see them), for filter hints. */
   async filterValues(): Promise<Record<string, string[]>> {
+    await this.current();
     const catalog = await this.loadCatalog();
     const values = (table: string, column: string) => (catalog.get(table)?.values?.[column] ?? []).map(String);
     return {

@@ -211,7 +211,7 @@ export async function runServe(config: Config, options: ServeOptions = {}): Prom
       warn: (message) => log.warn(message),
       observer: metrics?.cacheObserver,
     });
-    const schemas = new SchemaService(served);
+    const schemas = new SchemaService(served, () => watch.newest());
     const hint = async (sql: string) => filterHint(sql, await schemas.filterValues());
     const inFlight = new InFlight();
     redis = config.rateLimit.redisUrl ? redisCheck(config.rateLimit.redisUrl) : undefined;
