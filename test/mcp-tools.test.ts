@@ -91,7 +91,7 @@ for (const { kind, skip } of await backendsUnderTest()) {
     test('semantic_search_products: an embedding provider that is down → the server starts; search is a clear error, no data', async () => {
       // Runs before any server has embedded the test database: an unreachable Ollama cannot embed it at start,
       // so there are no embeddings and no query embedding either; either is a clear error.
-      const down = await connectStdio(t.flags, SEATTLE.managerId, { ZAVA_EMBEDDING_PROVIDER: 'ollama', OLLAMA_HOST: 'http://127.0.0.1:9', ZAVA_EMBEDDING_MAX_RETRIES: '0' });
+      const down = await connectStdio(t.flags, SEATTLE.managerId, { ZAVA_EMBEDDING_PROVIDER: 'ollama', OLLAMA_HOST: 'http://127.0.0.1:9', ZAVA_EMBEDDING_MAX_RETRIES: '0' }, 'v2', { probeInPlace: true });
       try {
         const answer = await search(down.client, { query_description: PAINT_CONTAINERS });
         assert.equal(answer.isError, true);
@@ -105,6 +105,11 @@ for (const { kind, skip } of await backendsUnderTest()) {
       }
     });
 
+    // One HTTP server per backend, shared by both client generations (it serves any number of clients, each with
+    // its own session or per-request envelope); stdio spawns a process per client, as an MCP host does.
+    let sharedHttp: HttpServerProcess | undefined;
+    let httpClients = 0;
+
     for (const transport of ['http', 'stdio'] as const) for (const clientKind of CLIENT_KINDS) {
       describe(`over ${transport} with the ${clientKind} client`, () => {
         let client: Client;
@@ -114,7 +119,9 @@ for (const { kind, skip } of await backendsUnderTest()) {
 
         before(async () => {
           if (transport === 'http') {
-            http = await startHttpServer(t.flags, SERVER_ENV);
+            sharedHttp ??= await startHttpServer(t.flags, SERVER_ENV);
+            http = sharedHttp;
+            httpClients++;
             client = await connectHttp(http.url, SEATTLE.managerId, clientKind);
           } else {
             otherFlags = await t.flagsForAnotherProcess(); // stdio serves one identity per process
@@ -124,7 +131,11 @@ for (const { kind, skip } of await backendsUnderTest()) {
         });
         after(async () => {
           await client?.close().catch(() => undefined);
-          if (http) assert.equal(await http.stop(), 0, 'the HTTP server exits cleanly on SIGTERM');
+          // The last HTTP client's suite stops the server (the embedded directory must be free for stdio's).
+          if (http && --httpClients === 0 && http === sharedHttp) {
+            assert.equal(await http.stop(), 0, 'the HTTP server exits cleanly on SIGTERM');
+            sharedHttp = undefined;
+          }
         });
 
         test('lists the four reference tools (and the typed analytics tools) with read-only hints, input and output schemas', async () => {
@@ -307,8 +318,9 @@ for (const { kind, skip } of await backendsUnderTest()) {
             { who: 'a regional manager', userId: PUGET_SOUND.managerId },
           ];
           // stdio serves one identity per process: spawn one for head office (the others are covered over HTTP).
+          // These processes only serve another identity: the v2 client probes the era on them in place.
           for (const { who, userId, stock } of transport === 'http' ? others : others.slice(0, 1)) {
-            const other = transport === 'http' ? { client: await connectHttp(http!.url, userId, clientKind) } : await connectStdio(otherFlags, userId, {}, clientKind);
+            const other = transport === 'http' ? { client: await connectHttp(http!.url, userId, clientKind) } : await connectStdio(otherFlags, userId, {}, clientKind, { probeInPlace: true });
             try {
               assertStock((await search(other.client, { query_description: PAINT_CONTAINERS })).result, stock, who);
             } finally {
@@ -316,7 +328,7 @@ for (const { kind, skip } of await backendsUnderTest()) {
             }
           }
           for (const userId of [undefined, randomUUID(), 'not-a-uuid']) {
-            const nobody = transport === 'http' ? { client: await connectHttp(http!.url, userId, clientKind) } : await connectStdio(otherFlags, userId, {}, clientKind);
+            const nobody = transport === 'http' ? { client: await connectHttp(http!.url, userId, clientKind) } : await connectStdio(otherFlags, userId, {}, clientKind, { probeInPlace: true });
             try {
               const answer = await search(nobody.client, { query_description: PAINT_CONTAINERS });
               assert.equal(answer.isError, true);
