@@ -179,8 +179,8 @@ class InPlaceProbeStdioClientTransport extends V2StdioClientTransport {}
 export interface StdioOptions {
   /**
    * The v2 client's era probe on the server it keeps instead of on a short-lived sibling process: one spawn instead
-   * of two, for connections that only need a process serving another identity (the sibling probe, what clients
-   * built on the SDK do, is exercised by every suite's main stdio connection).
+   * of two, for a process a case needs for something else than the client (a provider that is down); the sibling
+   * probe, what clients built on the SDK do, stays the default.
    */
   readonly probeInPlace?: boolean;
 }
