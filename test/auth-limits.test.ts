@@ -4,7 +4,7 @@
 import { after, before, describe, test } from 'node:test';
 import assert from 'node:assert/strict';
 import { randomBytes } from 'node:crypto';
-import { mkdtemp, readFile, writeFile } from 'node:fs/promises';
+import { mkdtemp, readFile, rm, writeFile } from 'node:fs/promises';
 import { tmpdir } from 'node:os';
 import path from 'node:path';
 import { importPKCS8 } from 'jose';
@@ -19,7 +19,9 @@ const BELLEVUE = STORES[1]!;
 
 test('dev mode on a non-loopback interface is refused at start, saying how to configure tokens', async () => {
   const dir = await mkdtemp(path.join(tmpdir(), 'zava-devbind-'));
-  const result = await runCli(['serve', '--host', '0.0.0.0', '--port', '0', '--data-dir', path.join(dir, 'pglite')], { ZAVA_LOG_FORMAT: 'json' });
+  const result = await runCli(['serve', '--host', '0.0.0.0', '--port', '0', '--data-dir', path.join(dir, 'pglite')], { ZAVA_LOG_FORMAT: 'json' }).finally(() =>
+    rm(dir, { recursive: true, force: true }),
+  );
   assert.notEqual(result.code, 0);
   assert.match(result.stderr, /refusing to serve dev identity mode on 0\.0\.0\.0/);
   assert.match(result.stderr, /ZAVA_AUTH=jwt/);
@@ -70,6 +72,7 @@ describe('rate limits and stdio jwt on the server backend', { skip: pgSkip || re
     await a?.stop();
     await b?.stop();
     await t?.cleanup();
+    if (keys) await rm(path.dirname(keys), { recursive: true, force: true });
   });
 
   test('the limit is shared by two replicas through Redis, per identity and tool; a limited call never reaches the database', async () => {
@@ -180,6 +183,7 @@ describe('rate limits and stdio jwt on the server backend', { skip: pgSkip || re
       assert.deepEqual(again.result.r, [[BELLEVUE.storeId]]);
     } finally {
       await stdio.close();
+      await rm(dir, { recursive: true, force: true });
     }
   });
 });

@@ -35,6 +35,18 @@ for (const { kind, skip } of await backendsUnderTest()) {
       }
     };
     const checksum = (flags = t.flags) => inspect((db) => databaseChecksum(db), flags);
+    /**
+     * One backup of the seeded database, made by the first test (which asserts on the command's output) and
+     * reused by the others (a backup spawns a process that reads every table): its file, and the checksums the data
+     * had when it was taken.
+     */
+    let taken: Promise<{ file: string; result: Awaited<ReturnType<typeof run>>; checksums: Record<string, string> }> | undefined;
+    const backupOnce = () =>
+      (taken ??= (async () => {
+        const checksums = await checksum();
+        const file = path.join(dir, 'zava.backup');
+        return { file, result: await run(['db', 'backup', file, ...t.flags]), checksums };
+      })());
 
     before(async () => {
       t = await createTestDatabase(kind, { customers: 40 });
@@ -47,9 +59,7 @@ for (const { kind, skip } of await backendsUnderTest()) {
     });
 
     test('a backup restores the data as it was; without --replace a database with data is left alone', { timeout: 240_000 }, async () => {
-      const original = await checksum();
-      const file = path.join(dir, 'zava.backup');
-      const backup = await run(['db', 'backup', file, ...t.flags]);
+      const { file, result: backup, checksums: original } = await backupOnce();
       assert.equal(backup.code, 0, backup.stderr);
       assert.match(backup.stderr, /backed up .* to .*zava\.backup \(\d/);
       assert.ok(existsSync(file) && !existsSync(`${file}.partial`));
@@ -82,8 +92,8 @@ for (const { kind, skip } of await backendsUnderTest()) {
     });
 
     test('a damaged or foreign backup is refused and changes nothing', { timeout: 240_000 }, async () => {
-      const file = path.join(dir, 'good.backup');
-      assert.equal((await run(['db', 'backup', file, ...t.flags])).code, 0);
+      const { file, result } = await backupOnce();
+      assert.equal(result.code, 0);
       const before_ = await checksum();
       const bytes = await readFile(file);
       const cut = path.join(dir, 'cut.backup');
@@ -106,9 +116,8 @@ for (const { kind, skip } of await backendsUnderTest()) {
     });
 
     test('a backup restores into a new, empty database without --replace', { timeout: 240_000 }, async () => {
-      const file = path.join(dir, 'copy.backup');
-      assert.equal((await run(['db', 'backup', file, ...t.flags])).code, 0);
-      const original = await checksum();
+      const { file, result, checksums: original } = await backupOnce();
+      assert.equal(result.code, 0);
       if (kind === 'embedded') {
         const target = path.join(dir, 'new-pglite');
         const restored = await run(['db', 'restore', file, '--data-dir', target]);

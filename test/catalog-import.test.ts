@@ -8,7 +8,7 @@ import assert from 'node:assert/strict';
 import { mkdtemp, readFile, rm, writeFile } from 'node:fs/promises';
 import { tmpdir } from 'node:os';
 import path from 'node:path';
-import { backendsUnderTest, createTestDatabase, type TestDatabase } from './support/databases.js';
+import { backendsUnderTest, createTestDatabase, sampleCatalog, type TestDatabase } from './support/databases.js';
 import { referenceVector, writeReferenceCatalog, type RefCategory } from './support/reference-catalog.js';
 import { ensureEmbeddings } from '../src/search/store.js';
 import { searchProducts } from '../src/search/search.js';
@@ -21,6 +21,14 @@ import { DataLoadError } from '../src/infra/errors.js';
 import type { ManagedDatabase } from '../src/db/types.js';
 
 const HEAD_OFFICE = '00000000-0000-0000-0000-000000000000';
+/**
+ * The built-in catalog cut to two types of two products per category (56 products, "Hammers & Mallets" among them):
+ * the importer's behaviour does not depend on the catalog's size, and on embedded PGlite every re-embedding of the
+ * whole catalog (the local model refits on each import) costs time in proportion to it. The same database as
+ * cli-search.test.ts, so the suite builds it once.
+ */
+const CATALOG = sampleCatalog(2, 2);
+const CATALOG_PRODUCTS = CATALOG.categories.reduce((sum, category) => sum + category.types.reduce((n, type) => n + type.products.length, 0), 0);
 const SEASONS = [0.5, 0.6, 0.9, 1.3, 1.6, 1.7, 1.6, 1.4, 1.1, 0.8, 0.6, 0.5];
 
 /** A small file in the reference layout: a built-in category in capitals, a new one, products without SKU. */
@@ -105,7 +113,7 @@ for (const { kind, skip } of backends) {
     let dir: string;
     let local: LocalEmbeddingProvider;
     before(async () => {
-      t = await createTestDatabase(kind, { customers: 40 });
+      t = await createTestDatabase(kind, { customers: 40, embeddings: false, catalog: CATALOG });
       dir = await mkdtemp(path.join(tmpdir(), 'zava-catalog-import-'));
       local = new LocalEmbeddingProvider();
       await ensureEmbeddings(t.db, { provider: local });
@@ -206,7 +214,7 @@ for (const { kind, skip } of backends) {
       );
       assert.deepEqual(models.rows.map((r) => [String(r[0]).replace(/-[0-9a-f]{10}$/, ''), Number(r[1]), r[2], Number(r[3])]), [
         ['text-embedding-3-small', 1536, true, 3],
-        ['zava-local-v3-1024d', 1024, false, 612],
+        ['zava-local-v3-1024d', 1024, false, CATALOG_PRODUCTS + 4],
       ]);
       const hq = await t.db.resolveIdentity(HEAD_OFFICE);
       const byLocal = await searchProducts(t.db, hq, { query: 'dog leash', maxRows: 3 }, { provider: local });
@@ -219,7 +227,7 @@ for (const { kind, skip } of backends) {
       // A deployment on OpenAI's small model: the file's vectors are used as they are, only the rest is embedded.
       const openai = openAiLike({ 'light hammer with a long handle': 102 });
       const switched = await ensureEmbeddings(t.db, { provider: openai });
-      assert.equal(switched.embedded, 609);
+      assert.equal(switched.embedded, CATALOG_PRODUCTS + 1);
       assert.ok(!openai.embeddedSkus.some((sku) => ['REF-HAM-001', 'REF-HAM-002', noSku].includes(sku)), 'the file\'s vectors are not re-embedded');
       const found = await searchProducts(t.db, hq, { query: 'light hammer with a long handle', maxRows: 3 }, { provider: openai });
       assert.equal(found.model, 'text-embedding-3-small');
@@ -227,7 +235,7 @@ for (const { kind, skip } of backends) {
       assert.equal(found.results[0]?.similarityPercent, 100);
       // The local model's embeddings went (one computed model per product, as before); the file's stayed.
       const after = await t.db.ownerQuery('SELECT model, imported, count(*) FROM retail.product_description_embeddings GROUP BY 1, 2 ORDER BY 2, 1');
-      assert.deepEqual(after.rows.map((r) => r.map(String)), [['text-embedding-3-small', 'false', '609'], ['text-embedding-3-small', 'true', '3']]);
+      assert.deepEqual(after.rows.map((r) => r.map(String)), [['text-embedding-3-small', 'false', String(CATALOG_PRODUCTS + 1)], ['text-embedding-3-small', 'true', '3']]);
     });
 
     test('fix: two products may share a name under different SKUs; category and type names match in any case', async () => {
@@ -270,7 +278,7 @@ for (const { kind, skip } of backends) {
       assert.deepEqual(await counts(t.db), before);
       const ordersBefore = Number((await t.db.ownerQuery('SELECT count(*) FROM retail.orders')).rows[0]![0]);
       const report = await importCatalog(t.db, plan, { provider: hashed, replace: true, withOrders: true });
-      assert.ok(report.removed.products >= 608 && report.removed.orders > 0 && report.removed.orderLines >= report.removed.orders, JSON.stringify(report.removed));
+      assert.ok(report.removed.products >= CATALOG_PRODUCTS && report.removed.orders > 0 && report.removed.orderLines >= report.removed.orders, JSON.stringify(report.removed));
       const left = await t.db.ownerQuery(`
         SELECT (SELECT count(*) FROM retail.products), (SELECT string_agg(category_name, ',' ORDER BY category_name) FROM retail.categories),
                (SELECT count(*) FROM retail.product_types), (SELECT count(*) FROM retail.orders),

@@ -171,10 +171,32 @@ export interface StdioConnection {
 }
 
 /**
- * Spawns `zava-mcp serve --stdio` through the SDK's stdio client transport. The v2 client probes the era on a
- * short-lived sibling process first (the SDK's rule on stdio), then spawns the server it keeps.
+ * The SDK's stdio transport, probing the era on the connection itself: the SDK probes in place on any subclass of
+ * its transport (on the base class it spawns a sibling process for the probe, see connectStdio).
  */
-export async function connectStdio(flags: readonly string[], userId?: string, env: Record<string, string> = {}, kind: ClientKind = 'v2'): Promise<StdioConnection> {
+class InPlaceProbeStdioClientTransport extends V2StdioClientTransport {}
+
+export interface StdioOptions {
+  /**
+   * The v2 client's era probe on the server it keeps instead of on a short-lived sibling process: one spawn instead
+   * of two, for a process a case needs for something else than the client (a provider that is down); the sibling
+   * probe, what clients built on the SDK do, stays the default.
+   */
+  readonly probeInPlace?: boolean;
+}
+
+/**
+ * Spawns `zava-mcp serve --stdio` through the SDK's stdio client transport. The v2 client probes the era on a
+ * short-lived sibling process first (the SDK's rule on stdio), then spawns the server it keeps; unless
+ * `probeInPlace`.
+ */
+export async function connectStdio(
+  flags: readonly string[],
+  userId?: string,
+  env: Record<string, string> = {},
+  kind: ClientKind = 'v2',
+  options: StdioOptions = {},
+): Promise<StdioConnection> {
   const parameters = {
     command: process.execPath,
     args: [MAIN, 'serve', '--stdio', ...flags, ...(userId === undefined ? [] : ['--rls-user-id', userId])],
@@ -191,7 +213,7 @@ export async function connectStdio(flags: readonly string[], userId?: string, en
     await client.connect(transport);
     return { client: wrap('v1', client), stderr: () => stderr, close: () => client.close() };
   }
-  const transport = new V2StdioClientTransport(parameters);
+  const transport = options.probeInPlace ? new InPlaceProbeStdioClientTransport(parameters) : new V2StdioClientTransport(parameters);
   transport.stderr?.on('data', onStderr);
   const client = v2Client();
   await client.connect(transport);

@@ -91,7 +91,7 @@ for (const { kind, skip } of await backendsUnderTest()) {
     test('semantic_search_products: an embedding provider that is down → the server starts; search is a clear error, no data', async () => {
       // Runs before any server has embedded the test database: an unreachable Ollama cannot embed it at start,
       // so there are no embeddings and no query embedding either; either is a clear error.
-      const down = await connectStdio(t.flags, SEATTLE.managerId, { ZAVA_EMBEDDING_PROVIDER: 'ollama', OLLAMA_HOST: 'http://127.0.0.1:9', ZAVA_EMBEDDING_MAX_RETRIES: '0' });
+      const down = await connectStdio(t.flags, SEATTLE.managerId, { ZAVA_EMBEDDING_PROVIDER: 'ollama', OLLAMA_HOST: 'http://127.0.0.1:9', ZAVA_EMBEDDING_MAX_RETRIES: '0' }, 'v2', { probeInPlace: true });
       try {
         const answer = await search(down.client, { query_description: PAINT_CONTAINERS });
         assert.equal(answer.isError, true);
@@ -105,6 +105,11 @@ for (const { kind, skip } of await backendsUnderTest()) {
       }
     });
 
+    // One HTTP server per backend, shared by both client generations (it serves any number of clients, each with
+    // its own session or per-request envelope); stdio spawns a process per client, as an MCP host does.
+    let sharedHttp: HttpServerProcess | undefined;
+    let httpClients = 0;
+
     for (const transport of ['http', 'stdio'] as const) for (const clientKind of CLIENT_KINDS) {
       describe(`over ${transport} with the ${clientKind} client`, () => {
         let client: Client;
@@ -114,17 +119,23 @@ for (const { kind, skip } of await backendsUnderTest()) {
 
         before(async () => {
           if (transport === 'http') {
-            http = await startHttpServer(t.flags, SERVER_ENV);
+            sharedHttp ??= await startHttpServer(t.flags, SERVER_ENV);
+            http = sharedHttp;
+            httpClients++;
             client = await connectHttp(http.url, SEATTLE.managerId, clientKind);
           } else {
-            otherFlags = await t.flagsForAnotherProcess(); // stdio serves one identity per process
+            if (clientKind === 'v1') otherFlags = await t.flagsForAnotherProcess(); // stdio serves one identity per process
             stdio = await connectStdio(t.flags, SEATTLE.managerId, SERVER_ENV, clientKind);
             client = stdio.client;
           }
         });
         after(async () => {
           await client?.close().catch(() => undefined);
-          if (http) assert.equal(await http.stop(), 0, 'the HTTP server exits cleanly on SIGTERM');
+          // The last HTTP client's suite stops the server (the embedded directory must be free for stdio's).
+          if (http && --httpClients === 0 && http === sharedHttp) {
+            assert.equal(await http.stop(), 0, 'the HTTP server exits cleanly on SIGTERM');
+            sharedHttp = undefined;
+          }
         });
 
         test('lists the four reference tools (and the typed analytics tools) with read-only hints, input and output schemas', async () => {
@@ -300,7 +311,10 @@ for (const { kind, skip } of await backendsUnderTest()) {
           assert.match(blank.result.err ?? '', /query_description must be a non-empty description/);
         });
 
-        test('semantic_search_products: stock level only for one-store identities; no identity, no data', async () => {
+        // Over stdio, other identities need processes of their own: spawned once per backend, with the v1 client.
+        // What they show (the identity from --rls-user-id decides stock levels and data) lies below the client
+        // generation, which this cell's own Seattle process already shows for v2 (the paint-containers case).
+        if (transport === 'http' || clientKind === 'v1') test('semantic_search_products: stock level only for one-store identities; no identity, no data', async () => {
           const others: Array<{ who: string; userId: string | undefined; stock?: Map<string, number | null> | undefined }> = [
             { who: 'head office', userId: HEAD_OFFICE_USER_ID },
             { who: 'Online', userId: ONLINE.managerId, stock: truth.stock.get(ONLINE.storeId) },

@@ -6,7 +6,7 @@ import assert from 'node:assert/strict';
 import { mkdtemp, rm, writeFile } from 'node:fs/promises';
 import { tmpdir } from 'node:os';
 import path from 'node:path';
-import { backendsUnderTest, createTestDatabase, type TestDatabase } from './support/databases.js';
+import { backendsUnderTest, createTestDatabase, sampleCatalog, type TestDatabase } from './support/databases.js';
 import { ensureEmbeddings, rebuildEmbeddings } from '../src/search/store.js';
 import { inRankOrder, searchProducts, SearchInputError, understoodShare, type ProductSearchResult } from '../src/search/search.js';
 import { LocalEmbeddingProvider } from '../src/search/local.js';
@@ -22,6 +22,8 @@ const HEAD_OFFICE = '00000000-0000-0000-0000-000000000000';
 const SEATTLE = 'f47ac10b-58cc-4372-a567-0e02b2c3d479';
 const QUERIES = ['containers for paint', '15 amp circuit breaker', 'LED light bulbs for kitchen ceiling', 'waterproof electrical box for outdoor use', 'cordless drill', 'HT-HAM-003'];
 const resultsByBackend = new Map<string, string[][]>();
+const SMALL_CATALOG = sampleCatalog(2, 2);
+const CATALOG_PRODUCTS = SMALL_CATALOG.categories.reduce((sum, category) => sum + category.types.reduce((n, type) => n + type.products.length, 0), 0);
 
 const backends = await backendsUnderTest();
 
@@ -152,24 +154,50 @@ for (const { kind, skip } of backends) {
       }
     });
 
+    test('catalog import CLI refuses an invalid file before opening the database', async () => {
+      const dir = await mkdtemp(path.join(tmpdir(), 'zava-catalog-'));
+      try {
+        const file = path.join(dir, 'bad.json');
+        await writeFile(file, '{\n  "categories": [\n    { "name": "", "types": [] }\n  ]\n}\n');
+        await assert.rejects(runCatalogImport(t.config, file), /bad\.json:3: field categories\.0\.name: /);
+      } finally {
+        await rm(dir, { recursive: true, force: true });
+      }
+    });
+  });
+
+  // Re-embedding the whole catalog (a model switch, an import the local model refits on) costs in proportion to
+  // its size, most on embedded PGlite (HNSW inserts in WebAssembly): these run on the built-in catalog cut to 56
+  // products (the database cli-search.test.ts and catalog-import.test.ts use, so the suite builds it once); what
+  // they show does not depend on the size. The ranking tests above keep the full catalog.
+  describe(`embeddings and catalog changes on ${kind}`, { skip }, () => {
+    let t: TestDatabase;
+    let provider: LocalEmbeddingProvider;
+    before(async () => {
+      t = await createTestDatabase(kind, { customers: 40, embeddings: false, catalog: SMALL_CATALOG });
+      provider = new LocalEmbeddingProvider();
+      assert.equal((await ensureEmbeddings(t.db, { provider })).embedded, CATALOG_PRODUCTS);
+    });
+    after(async () => t?.cleanup());
+
     test('refuses to mix models; a rebuild is resumable, one transaction per batch', async () => {
       const hq = await t.db.resolveIdentity(HEAD_OFFICE);
       const other = new LocalEmbeddingProvider(768);
-      // An interrupted rebuild with another model: two batches of 100, then "crash".
-      const partial = await rebuildEmbeddings(t.db, { provider: other, batchSize: 100, maxBatches: 2 });
-      assert.equal(partial.embedded, 200);
-      assert.equal(partial.remaining, 408);
+      // An interrupted rebuild with another model: two batches of 20, then "crash".
+      const partial = await rebuildEmbeddings(t.db, { provider: other, batchSize: 20, maxBatches: 2 });
+      assert.equal(partial.embedded, 40);
+      assert.equal(partial.remaining, CATALOG_PRODUCTS - 40);
       await assert.rejects(searchProducts(t.db, hq, { query: 'hammer' }, { provider: other }), (e: unknown) =>
-        e instanceof EmbeddingModelMismatchError && /zava-local-v3-768d.*200 products/.test(e.message) && /embeddings rebuild/.test(e.message));
+        e instanceof EmbeddingModelMismatchError && /zava-local-v3-768d.*40 products/.test(e.message) && /embeddings rebuild/.test(e.message));
       await assert.rejects(searchProducts(t.db, hq, { query: 'hammer' }, { provider }), EmbeddingModelMismatchError);
       // Resume: only the rest is embedded.
-      const resumed = await rebuildEmbeddings(t.db, { provider: other, batchSize: 100 });
-      assert.equal(resumed.embedded, 408);
+      const resumed = await rebuildEmbeddings(t.db, { provider: other, batchSize: 20 });
+      assert.equal(resumed.embedded, CATALOG_PRODUCTS - 40);
       assert.equal(resumed.remaining, 0);
       assert.equal((await searchProducts(t.db, hq, { query: 'hammer', maxRows: 3 }, { provider: other })).results.length, 3);
       await assert.rejects(searchProducts(t.db, hq, { query: 'hammer' }, { provider }), /the query embedding comes from zava-local-v3-1024d/);
       // Back to the default model; nothing left to do afterwards.
-      assert.equal((await ensureEmbeddings(t.db, { provider })).embedded, 608);
+      assert.equal((await ensureEmbeddings(t.db, { provider })).embedded, CATALOG_PRODUCTS);
       assert.equal((await ensureEmbeddings(t.db, { provider })).embedded, 0);
     });
 
@@ -193,24 +221,13 @@ for (const { kind, skip } of backends) {
       const fresh = new LocalEmbeddingProvider();
       const report = await importCatalog(t.db, catalog, { provider: fresh });
       assert.equal(report.productsInserted, 2);
-      assert.equal(report.embedded, 610, 'the local model refits on the merged catalog and re-embeds it');
+      assert.equal(report.embedded, CATALOG_PRODUCTS + 2, 'the local model refits on the merged catalog and re-embeds it');
       const hq = await t.db.resolveIdentity(HEAD_OFFICE);
       const found = await searchProducts(t.db, hq, { query: 'leash for my dog', maxRows: 2 }, { provider: fresh });
       assert.equal(found.results[0]?.sku, 'PET-001');
       // Re-importing the same file changes nothing but is accepted (products matched by SKU / stable SKU).
       const again = await importCatalog(t.db, catalog, { provider: fresh });
       assert.deepEqual([again.productsInserted, again.productsUpdated, again.embedded], [0, 2, 0]);
-    });
-
-    test('catalog import CLI refuses an invalid file before opening the database', async () => {
-      const dir = await mkdtemp(path.join(tmpdir(), 'zava-catalog-'));
-      try {
-        const file = path.join(dir, 'bad.json');
-        await writeFile(file, '{\n  "categories": [\n    { "name": "", "types": [] }\n  ]\n}\n');
-        await assert.rejects(runCatalogImport(t.config, file), /bad\.json:3: field categories\.0\.name: /);
-      } finally {
-        await rm(dir, { recursive: true, force: true });
-      }
     });
   });
 }
