@@ -5,8 +5,9 @@
 // - Counters and histograms are fed by the call pipeline's listener (one record per tool call) and by the
 //   statement observer (each identity-scoped statement, slow-queries.ts); gauges (pools, breaker, audit queue)
 //   are read when Prometheus scrapes, from the components that own the figures.
-import { Counter, Gauge, Histogram, Registry, collectDefaultMetrics } from 'prom-client';
+import { Counter, Gauge, Registry, collectDefaultMetrics } from 'prom-client';
 import type { CacheObserver } from './cache/result-cache.js';
+import { HotCounter, HotHistogram } from './hot-metrics.js';
 
 /** One tool call, as the metrics see it (a subset of the pipeline's CallRecord). */
 export interface ToolCallSample {
@@ -37,10 +38,11 @@ const BREAKER_VALUE = { closed: 0, 'half-open': 1, open: 2 } as const;
 
 export class ServerMetrics {
   readonly registry = new Registry();
-  private readonly toolCalls: Counter<'tool' | 'code'>;
-  private readonly toolDuration: Histogram<'tool'>;
-  private readonly statementDuration: Histogram<'role' | 'outcome'>;
-  private readonly rows: Histogram;
+  // Fed on every call: the hot-path classes (hot-metrics.ts); the rest count rare events with prom-client's own.
+  private readonly toolCalls: HotCounter<'tool' | 'code'>;
+  private readonly toolDuration: HotHistogram<'tool'>;
+  private readonly statementDuration: HotHistogram<'role' | 'outcome'>;
+  private readonly rows: HotHistogram;
   private readonly truncations: Counter;
   private readonly guardRefusals: Counter;
   private readonly rateLimited: Counter<'tool'>;
@@ -52,22 +54,22 @@ export class ServerMetrics {
     this.registry.setDefaultLabels({ backend });
     collectDefaultMetrics({ register: this.registry, prefix: 'zava_' });
     const registers = [this.registry];
-    this.toolCalls = new Counter({ name: 'zava_tool_calls_total', help: 'Tool calls by tool and outcome code (OK or the error code).', labelNames: ['tool', 'code'], registers });
-    this.toolDuration = new Histogram({
+    this.toolCalls = new HotCounter({ name: 'zava_tool_calls_total', help: 'Tool calls by tool and outcome code (OK or the error code).', labelNames: ['tool', 'code'], registers });
+    this.toolDuration = new HotHistogram({
       name: 'zava_tool_call_duration_seconds',
       help: 'Tool call duration, from the pipeline taking the call to its answer.',
       labelNames: ['tool'],
       buckets: [0.001, 0.0025, 0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1, 2.5, 5, 10, 30],
       registers,
     });
-    this.statementDuration = new Histogram({
+    this.statementDuration = new HotHistogram({
       name: 'zava_db_statement_duration_seconds',
       help: 'Identity-scoped statement duration in the database (RLS context, query, bounded read).',
       labelNames: ['role', 'outcome'],
       buckets: [0.0005, 0.001, 0.0025, 0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1, 2.5, 5, 10, 30],
       registers,
     });
-    this.rows = new Histogram({ name: 'zava_rows_returned', help: 'Rows a statement returned.', buckets: [0, 1, 10, 100, 1000, 10000], registers });
+    this.rows = new HotHistogram({ name: 'zava_rows_returned', help: 'Rows a statement returned.', buckets: [0, 1, 10, 100, 1000, 10000], registers });
     this.truncations = new Counter({ name: 'zava_results_truncated_total', help: 'Statements whose result was cut at the row or byte limit.', registers });
     this.guardRefusals = new Counter({ name: 'zava_guard_refusals_total', help: 'Queries the SQL guard refused before they reached the database.', registers });
     this.rateLimited = new Counter({ name: 'zava_rate_limited_total', help: 'Tool calls refused by the rate limit.', labelNames: ['tool'], registers });
@@ -129,14 +131,14 @@ export class ServerMetrics {
   }
 
   toolCall(sample: ToolCallSample): void {
-    this.toolCalls.inc({ tool: sample.tool, code: sample.code });
-    this.toolDuration.observe({ tool: sample.tool }, sample.durationMs / 1000);
+    this.toolCalls.labels(sample.tool, sample.code).inc();
+    this.toolDuration.labels(sample.tool).observe(sample.durationMs / 1000);
     if (sample.code === 'RATE_LIMITED') this.rateLimited.inc({ tool: sample.tool });
   }
 
   statement(sample: StatementSample): void {
-    this.statementDuration.observe({ role: sample.role, outcome: sample.failed ? 'failed' : 'ok' }, sample.ms / 1000);
-    if (sample.rows !== null) this.rows.observe(sample.rows);
+    this.statementDuration.labels(sample.role, sample.failed ? 'failed' : 'ok').observe(sample.ms / 1000);
+    if (sample.rows !== null) this.rows.labels().observe(sample.rows);
     if (sample.truncated) this.truncations.inc();
   }
 
