@@ -52,7 +52,7 @@ describe('embedded data directory lock', () => {
   });
 
   test('a CLI command on a held directory exits with the reason and changes nothing', async () => {
-    const refused = await runCli(['db', 'seed', ...t.flags, '--customers', '10', '--force']);
+    const refused = await runCli(['db', 'seed', ...t.flags, '--customers', '10', '--replace']);
     assert.notEqual(refused.code, 0);
     assert.match(refused.stderr, new RegExp(`is in use by process ${process.pid}`));
     assert.doesNotMatch(refused.stderr, /\n\s+at /, 'no stack trace');
