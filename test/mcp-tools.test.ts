@@ -7,6 +7,7 @@ import { randomUUID } from 'node:crypto';
 import { HEAD_OFFICE_USER_ID, REGIONAL_MANAGERS, STORES } from '../src/data/stores.js';
 import { unmarkData, type CompactResult } from '../src/analytics/format.js';
 import { SEARCH_COLUMNS, SEARCH_COLUMNS_WITH_STOCK } from '../src/analytics/product-search.js';
+import { MODEL_CHECK_TTL_MS } from '../src/search/store.js';
 import { backendsUnderTest, createTestDatabase, type TestDatabase } from './support/databases.js';
 import { CLIENT_KINDS, connectHttp, connectStdio, query, startHttpServer, textOf, type Client, type HttpServerProcess, type StdioConnection } from './mcp-harness.js';
 
@@ -351,7 +352,13 @@ for (const { kind, skip } of await backendsUnderTest()) {
             const [[model]] = (await t.db.ownerQuery('SELECT DISTINCT model FROM retail.product_description_embeddings')).rows as [[string]];
             await t.db.ownerQuery("UPDATE retail.product_description_embeddings SET model = 'another-model-v9'");
             try {
-              const answer = await search(client, { query_description: PAINT_CONTAINERS });
+              // The server learns of the change from the data version's notification (milliseconds) and re-checks the
+              // stored model at least every MODEL_CHECK_TTL_MS; until then a remembered answer may still be served.
+              let answer = await search(client, { query_description: PAINT_CONTAINERS });
+              for (const until = Date.now() + 2 * MODEL_CHECK_TTL_MS; !answer.isError && Date.now() < until; ) {
+                await new Promise((resolve) => setTimeout(resolve, 250));
+                answer = await search(client, { query_description: PAINT_CONTAINERS });
+              }
               assert.equal(answer.isError, true, answer.text);
               assert.deepEqual({ ...answer.result, err: undefined }, { err: undefined, code: 'INTERNAL_ERROR', q: PAINT_CONTAINERS, c: [], r: [], n: 0 });
               assert.match(answer.result.err!, /^semantic search is unavailable: .*zava-local/);
