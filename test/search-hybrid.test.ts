@@ -40,23 +40,6 @@ for (const { kind, skip } of backends) {
     });
     after(async () => t?.cleanup());
 
-    // Server only: an embedded database belongs to one process (its data directory is locked), so no other can change it.
-    test('embeddings renamed to another model by another process, right after a passed check: refused, not answered by full text alone', { skip: kind === 'embedded' }, async () => {
-      const hq = await t.db.resolveIdentity(HEAD_OFFICE);
-      assert.ok((await searchProducts(t.db, hq, { query: 'containers for paint', maxRows: 5 }, { provider })).results.length > 0); // the check passes and is remembered
-      const [[model]] = (await t.db.ownerQuery('SELECT DISTINCT model FROM retail.product_description_embeddings')).rows as [[string]];
-      // Not through this process's rebuild (which would void the remembered check): as another process would.
-      await t.db.ownerQuery("UPDATE retail.product_description_embeddings SET model = 'another-model-v9'");
-      try {
-        // "paint" matches products by full text too, so an answer without a single match by meaning is possible.
-        await assert.rejects(searchProducts(t.db, hq, { query: 'paint', maxRows: 5 }, { provider }), (e: unknown) =>
-          e instanceof EmbeddingModelMismatchError && /another-model-v9/.test(e.message));
-      } finally {
-        await t.db.ownerQuery('UPDATE retail.product_description_embeddings SET model = $1', [model]);
-      }
-      assert.ok((await searchProducts(t.db, hq, { query: 'paint', maxRows: 5 }, { provider })).results.length > 0);
-    });
-
     test('finds paint containers, breakers by amperage, SKUs; similarity in percent', async () => {
       const hq = await t.db.resolveIdentity(HEAD_OFFICE);
       const paint = await searchProducts(t.db, hq, { query: 'containers for paint', maxRows: 5 }, { provider });
