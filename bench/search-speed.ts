@@ -27,6 +27,7 @@ import { hasVectorCopy, rankInProcess, vectorCopyStats, vectorLoad } from '../sr
 import type { Identity } from '../src/db/types.js';
 import { HNSW_BUILD } from '../src/db/migrations.js';
 import type { ProductDocument } from '../src/search/provider.js';
+import { labelledQueries } from '../test/support/search-queries.js';
 
 const arg = (name: string, fallback: string) => process.argv.find((a) => a.startsWith(`--${name}=`))?.split('=')[1] ?? fallback;
 const median = (xs: number[]) => [...xs].sort((a, b) => a - b)[Math.floor(xs.length / 2)]!;
@@ -244,9 +245,7 @@ async function serverCatalog(size: number, base: readonly ProductDocument[]): Pr
  * head office under RLS; counts the queries whose rows differ in any column.
  */
 async function compareScans(db: Awaited<ReturnType<typeof openDatabase>>, identity: Identity, provider: LocalEmbeddingProvider, withArray: boolean): Promise<string> {
-  const files = ['search-queries.json', 'search-queries-heldout.json', 'search-queries-heldout-2.json', 'search-queries-heldout-3.json', 'search-queries-heldout-4.json'];
-  const queries: string[] = [];
-  for (const file of files) queries.push(...(JSON.parse(await readFile(new URL(`../../eval/${file}`, import.meta.url), 'utf8')) as { queries: { query: string }[] }).queries.map((q) => q.query));
+  const queries = labelledQueries();
   let differing = 0;
   let rows = 0;
   for (const q of queries) {

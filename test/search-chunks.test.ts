@@ -4,10 +4,10 @@
 // rebuilds; and the embedded backend (pgvector, HNSW) without any of it.
 import { after, before, describe, test } from 'node:test';
 import assert from 'node:assert/strict';
-import { readFileSync } from 'node:fs';
 import pg from 'pg';
 import { queryRoleUrl } from '../src/db/server/backend.js';
 import { backendsUnderTest, createTestDatabase, type TestDatabase } from './support/databases.js';
+import { labelledQueries, SAMPLE_QUERIES as QUERIES } from './support/search-queries.js';
 import { ensureEmbeddings, rebuildEmbeddings } from '../src/search/store.js';
 import { searchProducts } from '../src/search/search.js';
 import { LocalEmbeddingProvider } from '../src/search/local.js';
@@ -18,11 +18,8 @@ import { EMBEDDING_CHUNK_DIMENSIONS, EMBEDDING_CHUNKS_PER_ROW } from '../src/db/
 import { migrateDatabase } from '../src/db/open.js';
 
 const HEAD_OFFICE = '00000000-0000-0000-0000-000000000000';
-const QUERIES = ['containers for paint', '15 amp circuit breaker', 'LED light bulbs for kitchen ceiling', 'waterproof electrical box for outdoor use', 'cordless drill', 'HT-HAM-003'];
 /** Every 8th labelled query of each evaluation set: 40 queries of every kind (all of them: bench/search-speed.ts --server-catalogs=608 --compare-scans). */
-const LABELLED = ['search-queries.json', 'search-queries-heldout.json', 'search-queries-heldout-2.json', 'search-queries-heldout-3.json', 'search-queries-heldout-4.json'].flatMap(
-  (file) => (JSON.parse(readFileSync(new URL(`../../eval/${file}`, import.meta.url), 'utf8')) as { queries: { query: string }[] }).queries.filter((_, i) => i % 8 === 0).map((q) => q.query),
-);
+const LABELLED = labelledQueries(8);
 
 const backends = await backendsUnderTest();
 const server = backends.find((b) => b.kind === 'server')!;

@@ -7,6 +7,7 @@ import { mkdtemp, rm, writeFile } from 'node:fs/promises';
 import { tmpdir } from 'node:os';
 import path from 'node:path';
 import { backendsUnderTest, createTestDatabase, sampleCatalog, type TestDatabase } from './support/databases.js';
+import { SAMPLE_QUERIES as QUERIES } from './support/search-queries.js';
 import { ensureEmbeddings, rebuildEmbeddings } from '../src/search/store.js';
 import { inRankOrder, searchProducts, SearchInputError, understoodShare, type ProductSearchResult } from '../src/search/search.js';
 import { LocalEmbeddingProvider } from '../src/search/local.js';
@@ -20,7 +21,6 @@ import { HNSW_EF_SEARCH, queryVectorParam, searchSql } from '../src/search/searc
 
 const HEAD_OFFICE = '00000000-0000-0000-0000-000000000000';
 const SEATTLE = 'f47ac10b-58cc-4372-a567-0e02b2c3d479';
-const QUERIES = ['containers for paint', '15 amp circuit breaker', 'LED light bulbs for kitchen ceiling', 'waterproof electrical box for outdoor use', 'cordless drill', 'HT-HAM-003'];
 const resultsByBackend = new Map<string, string[][]>();
 const SMALL_CATALOG = sampleCatalog(2, 2);
 const CATALOG_PRODUCTS = SMALL_CATALOG.categories.reduce((sum, category) => sum + category.types.reduce((n, type) => n + type.products.length, 0), 0);

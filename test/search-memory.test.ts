@@ -4,8 +4,8 @@
 // memory cap, and the embedded backend (pgvector) keeping its HNSW path.
 import { after, before, describe, test } from 'node:test';
 import assert from 'node:assert/strict';
-import { readFileSync } from 'node:fs';
 import { backendsUnderTest, createTestDatabase, type TestDatabase } from './support/databases.js';
+import { labelledQueries, SAMPLE_QUERIES as QUERIES } from './support/search-queries.js';
 import { HEAD_OFFICE_USER_ID, REGIONAL_MANAGERS, STORES } from '../src/data/stores.js';
 import { ensureEmbeddings } from '../src/search/store.js';
 import { searchProducts } from '../src/search/search.js';
@@ -17,11 +17,8 @@ import { openDatabase } from '../src/db/open.js';
 import { prepareSchema } from '../src/cli/migrate.js';
 import type { Identity, ManagedDatabase } from '../src/db/types.js';
 
-const QUERIES = ['containers for paint', '15 amp circuit breaker', 'LED light bulbs for kitchen ceiling', 'waterproof electrical box for outdoor use', 'cordless drill', 'HT-HAM-003'];
 /** Every 10th labelled query of each evaluation set (all of them: bench/search-speed.ts --compare-scans). */
-const LABELLED = ['search-queries.json', 'search-queries-heldout.json', 'search-queries-heldout-2.json', 'search-queries-heldout-3.json', 'search-queries-heldout-4.json'].flatMap(
-  (file) => (JSON.parse(readFileSync(new URL(`../../eval/${file}`, import.meta.url), 'utf8')) as { queries: { query: string }[] }).queries.filter((_, i) => i % 10 === 0).map((q) => q.query),
-);
+const LABELLED = labelledQueries(10);
 const WHO = [HEAD_OFFICE_USER_ID, STORES[0]!.managerId, STORES[3]!.managerId, REGIONAL_MANAGERS[0]!.managerId];
 
 const backends = await backendsUnderTest();
