@@ -375,6 +375,11 @@ export async function runSoak(options: SoakOptions): Promise<SoakReport> {
     const faults: FaultReport[] = [];
     const recoveryToken = await stack.token('soak-recovery-probe', { roles: ['super_admin'] });
     const ms = (t: number | undefined) => (t === undefined ? 'not within the limit' : `${t} ms`);
+    /** One uncacheable call to each replica, then the query-role backends on `cluster`: where the reads go now. */
+    const readsReach = async (cluster: NonNullable<typeof stack.standby>) => {
+      await Promise.all(stack.ports.map((_, slot) => directCall(stack.replicaUrl(slot), recoveryToken)));
+      return queryRoleBackends(cluster);
+    };
 
     const runFault = async (fault: Fault): Promise<FaultReport> => {
       const report: FaultReport = { fault, start: now(), end: 0, observations: [], figures: {}, outcomes: {} };
@@ -425,10 +430,7 @@ export async function runSoak(options: SoakOptions): Promise<SoakReport> {
           note('standby stopped');
           // Most of the mix is answered by the result cache while the data does not change: this probe's own
           // uncacheable calls make each replica read, so the primary's backends show where reads go now.
-          const fellBack = await timeUntil(async () => {
-            await Promise.all(stack.ports.map((_, slot) => directCall(stack.replicaUrl(slot), recoveryToken)));
-            return (await queryRoleBackends(stack.primary)) > 0;
-          }, 15_000);
+          const fellBack = await timeUntil(async () => (await readsReach(stack.primary)) > 0, 15_000);
           note(`reads on the primary (query-role backends in its pg_stat_activity) ${ms(fellBack)} after`);
           await sleep(3000);
           const withoutStandby = records.filter((r) => r.start >= report.start);
@@ -456,10 +458,7 @@ export async function runSoak(options: SoakOptions): Promise<SoakReport> {
         if (fault === 'standby') {
           await standby.startInBackground();
           note('standby started again');
-          const returned = await timeUntil(async () => {
-            await Promise.all(stack.ports.map((_, slot) => directCall(stack.replicaUrl(slot), recoveryToken)));
-            return (await queryRoleBackends(standby)) > 0;
-          }, 30_000);
+          const returned = await timeUntil(async () => (await readsReach(standby)) > 0, 30_000);
           note(`reads back on the standby ${ms(returned)} after`);
         }
       }
