@@ -7,7 +7,11 @@
 // calls/s, p50/p95, the server process's CPU time per call (from /proc) and the median of the per-round changes
 // against "off", and checks the audit rows were written. First, in this process: what record() costs per entry,
 // and what one batch INSERT costs at 1, 10 and 100 rows.
-// Usage: npm run build && node dist/bench/audit.js [--rounds N] [--seconds S] [--clients N]
+// A fourth server, "off (control)", runs exactly what "off" runs: its paired change is what two identical
+// processes differ by, the resolution of the measure. Every --respawn-every rounds all four are replaced by fresh
+// processes, so a difference that belongs to one process (its JIT, its heap layout) and not to its mode does not
+// repeat in every round of the run.
+// Usage: npm run build && node dist/bench/audit.js [--rounds N] [--seconds S] [--clients N] [--respawn-every N]
 import { readFileSync } from 'node:fs';
 import { loadavg } from 'node:os';
 import { HEAD_OFFICE_USER_ID } from '../src/data/stores.js';
@@ -26,6 +30,7 @@ const arg = (name: string, fallback: number) => {
 const ROUNDS = arg('rounds', 15);
 const SECONDS = arg('seconds', 2);
 const CLIENTS = arg('clients', 8);
+const RESPAWN_EVERY = arg('respawn-every', 10);
 const ONE_ROW = 'SELECT store_name FROM retail.stores WHERE store_id = 1';
 
 let id = 1;
@@ -97,28 +102,39 @@ try {
   }
   const MODES = {
     off: { ZAVA_AUDIT: 'off', ZAVA_METRICS: 'off' },
+    'off (control)': { ZAVA_AUDIT: 'off', ZAVA_METRICS: 'off' },
     audit: { ZAVA_AUDIT: 'on', ZAVA_METRICS: 'off' },
     'audit+metrics': { ZAVA_AUDIT: 'on', ZAVA_METRICS: 'on' },
   } as const;
   type Mode = keyof typeof MODES;
   const modes = Object.keys(MODES) as Mode[];
-  // The three servers run side by side for the whole benchmark and take turns in short bursts, the order rotating
-  // every round: a shared machine's load drifts by more than the 5% being measured over the minutes a run takes,
-  // and a fresh server per round adds its own warm-up spread. Each round compares the modes under the same
-  // conditions (the ratio to "off" in that round), and the medians of those ratios are the result. An audited
-  // burst's last batch (at most one linger, 250 ms) is written during the next burst, a few per cent of its audit
-  // work landing on a mode chosen by the rotation.
+  // The servers run side by side and take turns in short bursts, the order rotating every round: a shared
+  // machine's load drifts by more than the 5% being measured over the minutes a run takes, and a fresh server per
+  // round adds its own warm-up spread. Each round compares the modes under the same conditions (the ratio to "off"
+  // in that round), and the medians of those ratios are the result. An audited burst's last batch (at most one
+  // linger, 250 ms) is written during the next burst, a few per cent of its audit work landing on a mode chosen by
+  // the rotation.
   const servers = new Map<Mode, { url: string; pid: number; stop: () => Promise<void> }>();
-  for (const mode of modes) {
-    const server = await startZavaHttp(t.flags[1]!, [], { ...MODES[mode], ZAVA_CACHE: 'off' });
-    servers.set(mode, { url: server.mcpUrl, pid: server.child.pid!, stop: server.stop });
-  }
+  const stopAll = async () => {
+    for (const server of servers.values()) await server.stop();
+    servers.clear();
+  };
+  const startAll = async () => {
+    for (const mode of modes) {
+      const server = await startZavaHttp(t.flags[1]!, [], { ...MODES[mode], ZAVA_CACHE: 'off' });
+      servers.set(mode, { url: server.mcpUrl, pid: server.child.pid!, stop: server.stop });
+    }
+  };
   try {
     for (const kind of ['query', 'date'] as const) {
       const [tool, args] = kind === 'query' ? ['execute_sales_query', { postgresql_query: ONE_ROW }] as const : ['get_current_utc_date', {}] as const;
-      for (const mode of modes) await rate(servers.get(mode)!.url, servers.get(mode)!.pid, tool, args, 2); // warm-up
       const rounds = Object.fromEntries(modes.map((mode) => [mode, [] as Rate[]])) as Record<Mode, Rate[]>;
       for (let round = 0; round < ROUNDS; round++) {
+        if (round % RESPAWN_EVERY === 0) {
+          await stopAll();
+          await startAll();
+          for (const mode of modes) await rate(servers.get(mode)!.url, servers.get(mode)!.pid, tool, args, 2); // warm-up
+        }
         for (const mode of modes.map((_, i) => modes[(i + round) % modes.length]!)) {
           const server = servers.get(mode)!;
           rounds[mode].push(await rate(server.url, server.pid, tool, args, SECONDS));
@@ -129,7 +145,7 @@ try {
       const paired = (mode: Mode, figure: keyof Rate) =>
         median(rounds[mode].map((r, i) => (r[figure] - rounds.off[i]![figure]) / rounds.off[i]![figure])) * 100;
       const worse = (mode: Mode) => rounds[mode].filter((r, i) => r.perSecond < rounds.off[i]!.perSecond).length;
-      console.log(`${tool} at ${CLIENTS} clients, ${ROUNDS} rounds of ${SECONDS} s per mode (load ${loadavg().map((l) => l.toFixed(1)).join(' / ')}):`);
+      console.log(`${tool} at ${CLIENTS} clients, ${ROUNDS} rounds of ${SECONDS} s per mode, fresh servers every ${RESPAWN_EVERY} rounds (load ${loadavg().map((l) => l.toFixed(1)).join(' / ')}):`);
       for (const mode of modes) {
         console.log(
           `  ${mode.padEnd(14)} ${of(mode, 'perSecond').toFixed(0)} calls/s (paired change ${paired(mode, 'perSecond').toFixed(1)}%` +
@@ -139,7 +155,7 @@ try {
       }
     }
   } finally {
-    for (const server of servers.values()) await server.stop();
+    await stopAll();
   }
   const audited = Number((await t.db.ownerQuery('SELECT count(*) FROM zava_audit.tool_calls')).rows[0]![0]);
   console.log(`audit rows written: ${audited.toLocaleString('en-US')}`);
