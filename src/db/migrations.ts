@@ -183,6 +183,32 @@ export async function ensureQueryRoles(session: AdminSession, queryRole: string,
     // Another database's migration may grant it at the same moment (roles are cluster-wide).
     await session.exec(`DO $$ BEGIN GRANT ${role} TO ${sandbox}; EXCEPTION WHEN unique_violation THEN NULL; END $$`);
   }
+  // The head-office role (migration 17): login-less, reached only by the query role's SET ROLE, holding the query
+  // role's privileges (mirrorEveryStoreGrants). The query role is a member so that it may switch to it, and
+  // NOINHERIT so that it does not take on that role's policies: a manager's statements keep their plain, indexable
+  // store check. The query role is a member of nothing else, so NOINHERIT takes nothing from it.
+  const everyStore = quoteIdent(everyStoreRole(queryRole));
+  await session.exec(`
+    DO $$ BEGIN
+      CREATE ROLE ${everyStore} NOLOGIN;
+    EXCEPTION WHEN duplicate_object OR unique_violation THEN NULL; END $$;
+    DO $$ BEGIN
+      IF EXISTS (SELECT 1 FROM pg_roles WHERE rolname = ${quoteLiteral(everyStoreRole(queryRole))}
+                  AND (rolsuper OR rolcreatedb OR rolcreaterole OR rolreplication OR rolbypassrls OR rolcanlogin)) THEN
+        ALTER ROLE ${everyStore} NOSUPERUSER NOCREATEDB NOCREATEROLE NOREPLICATION NOBYPASSRLS NOLOGIN;
+      END IF;
+      IF EXISTS (SELECT 1 FROM pg_roles WHERE rolname = ${quoteLiteral(queryRole)} AND rolinherit) THEN
+        ALTER ROLE ${role} NOINHERIT;
+      END IF;
+    END $$;
+    DO $$ BEGIN
+      IF NOT EXISTS (SELECT 1 FROM pg_auth_members m JOIN pg_roles r ON r.oid = m.roleid JOIN pg_roles q ON q.oid = m.member
+                      WHERE r.rolname = ${quoteLiteral(everyStoreRole(queryRole))} AND q.rolname = ${quoteLiteral(queryRole)}) THEN
+        GRANT ${everyStore} TO ${role};
+      END IF;
+    EXCEPTION WHEN unique_violation THEN NULL; -- another database's migration granted it at the same moment
+    END $$;
+  `);
   // The owner of the masking views (migration 9): a login-less role with no privilege beyond what migration 9
   // grants it, and not the tables' owner, so Row Level Security applies under the views. A restore needs it too.
   const views = quoteIdent(viewOwnerRole(queryRole));
@@ -574,6 +600,11 @@ export const MASKED_COLUMNS: Readonly<Record<string, Readonly<Record<string, str
 /** The role that owns the masking views: it reads the base tables, and Row Level Security applies to it. */
 export function viewOwnerRole(queryRole: string): string {
   return `${queryRole}_views`;
+}
+
+/** The role head office's statements run as (migration 17), switched to inside each identity transaction. */
+export function everyStoreRole(queryRole: string): string {
+  return `${queryRole}_every_store`;
 }
 
 /**
@@ -1058,6 +1089,93 @@ const embeddingsVersion: Migration = {
   },
 };
 
+/**
+ * Head office without a per-row store check (issue 9: top-20 revenue over all order lines at most 1.15× raw pg).
+ * The store-scope policy compares every row's store with the visible stores (`store_id = ANY(...)`): for head office,
+ * all of them, a comparison per store on every row of a full scan, 20 % of the top-20 query's time. Managers need
+ * that exact form, which PostgreSQL can use as an index condition, so it stays as it is, and head office gets a
+ * policy of its own:
+ * - Head office's statements run as `<query role>_every_store` (the server sets the role inside each identity
+ *   transaction, server/pipeline.ts; ROLLBACK undoes it). That role holds exactly the query role's privileges
+ *   (mirrorEveryStoreGrants, run after every migration) and has one more permissive policy on the store-scoped
+ *   tables, `whole_company`: the signed context says every store. It is one init plan, checked once per statement.
+ *   PostgreSQL ORs permissive policies in reverse name order (PostgreSQL 14 and 15 build the list with lcons), so
+ *   `whole_company` comes before `store_scope` and its true value settles each row without the comparison;
+ *   test/every-store.test.ts checks that order in the plan, so a PostgreSQL that changes it fails a test rather
+ *   than quietly losing the speed.
+ * - Nothing is granted by the role alone: with any other context its rows are those `store_scope` allows, as for
+ *   the query role, and a forged or missing context sees nothing. The query role may switch to it (a manager's
+ *   query cannot: the SQL guard refuses SET and set_config, and if it could, it would gain nothing).
+ * - The query role is NOINHERIT (ensureQueryRoles), so the new policy does not apply to it and managers' plans are
+ *   unchanged. The customers table is read through its masking view as the view owner, so it keeps one policy.
+ *   A store-scoped table a later migration adds gets its `whole_company` policy beside its `store_scope` one.
+ */
+const everyStorePolicy: Migration = {
+  version: 17,
+  name: 'head office: a role whose store-scoped reads need no per-row store check',
+  async up(session, { queryRole }) {
+    await ensureQueryRoles(session, queryRole);
+    const role = quoteIdent(queryRole);
+    await session.exec(`
+      CREATE FUNCTION zava_ctx.sees_every_store() RETURNS boolean
+        LANGUAGE sql STABLE SECURITY DEFINER PARALLEL RESTRICTED SET search_path = pg_catalog, pg_temp AS $fn$
+        SELECT coalesce(zava_ctx.verified_scope() = '*', false)
+      $fn$;
+      REVOKE ALL ON FUNCTION zava_ctx.sees_every_store() FROM PUBLIC;
+      GRANT EXECUTE ON FUNCTION zava_ctx.sees_every_store() TO ${role};
+      -- Every table with a store-scope policy (the retail tables and the sales roll-ups), but customers.
+      DO $$
+      DECLARE t regclass;
+      BEGIN
+        FOR t IN SELECT polrelid::regclass FROM pg_policy
+                  WHERE polname = 'store_scope' AND polrelid <> '${DATA_SCHEMA}.customers'::regclass LOOP
+          EXECUTE format('CREATE POLICY whole_company ON %s FOR SELECT TO %I USING ((SELECT zava_ctx.sees_every_store()))',
+                         t, ${quoteLiteral(everyStoreRole(queryRole))});
+        END LOOP;
+      END $$;
+    `);
+  },
+};
+
+/**
+ * The head-office role holds exactly the query role's privileges on this database's schemas, tables, views,
+ * sequences and functions: granted where the query role has them, revoked where it has not. Run after every
+ * migration that ran, so a grant or revoke of a later migration reaches both roles.
+ */
+async function mirrorEveryStoreGrants(session: AdminSession, queryRole: string): Promise<void> {
+  await session.exec(`
+    DO $mirror$
+    DECLARE
+      source oid := (SELECT oid FROM pg_roles WHERE rolname = ${quoteLiteral(queryRole)});
+      target oid := (SELECT oid FROM pg_roles WHERE rolname = ${quoteLiteral(everyStoreRole(queryRole))});
+      p record;
+    BEGIN
+      IF source IS NULL OR target IS NULL THEN RETURN; END IF;
+      FOR p IN
+        WITH held AS (
+          SELECT 'SCHEMA' AS kind, format('%I', n.nspname) AS object, a.privilege_type, a.grantee
+            FROM pg_namespace n CROSS JOIN LATERAL aclexplode(n.nspacl) a
+          UNION ALL
+          SELECT CASE WHEN c.relkind = 'S' THEN 'SEQUENCE' ELSE 'TABLE' END, format('%I.%I', n.nspname, c.relname), a.privilege_type, a.grantee
+            FROM pg_class c JOIN pg_namespace n ON n.oid = c.relnamespace CROSS JOIN LATERAL aclexplode(c.relacl) a
+          UNION ALL
+          SELECT 'FUNCTION', format('%I.%I(%s)', n.nspname, f.proname, pg_get_function_identity_arguments(f.oid)), a.privilege_type, a.grantee
+            FROM pg_proc f JOIN pg_namespace n ON n.oid = f.pronamespace CROSS JOIN LATERAL aclexplode(f.proacl) a
+        )
+        SELECT kind, object, privilege_type, bool_or(grantee = source) AS wanted, bool_or(grantee = target) AS present
+          FROM held WHERE grantee IN (source, target) GROUP BY kind, object, privilege_type
+      LOOP
+        IF p.wanted AND NOT p.present THEN
+          EXECUTE format('GRANT %s ON %s %s TO %I', p.privilege_type, p.kind, p.object, ${quoteLiteral(everyStoreRole(queryRole))});
+        ELSIF p.present AND NOT p.wanted THEN
+          EXECUTE format('REVOKE %s ON %s %s FROM %I', p.privilege_type, p.kind, p.object, ${quoteLiteral(everyStoreRole(queryRole))});
+        END IF;
+      END LOOP;
+    END
+    $mirror$;
+  `);
+}
+
 export const MIGRATIONS: readonly Migration[] = [
   schema,
   security,
@@ -1075,6 +1193,7 @@ export const MIGRATIONS: readonly Migration[] = [
   dataVersion,
   salesRollupGrains,
   embeddingsVersion,
+  everyStorePolicy,
 ];
 
 export interface MigrationReport {
@@ -1107,6 +1226,7 @@ export async function migrate(session: AdminSession, context: MigrationContext):
     ]);
     applied.push({ version: migration.version, name: migration.name });
   }
+  if (applied.length > 0) await mirrorEveryStoreGrants(session, context.queryRole);
   return { applied, current: Math.max(0, ...appliedBefore, ...applied.map((m) => m.version)) };
 }
 

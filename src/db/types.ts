@@ -58,6 +58,13 @@ export interface QueryOptions {
    * configured maxRowBytes fails the query (SQLSTATE 54000).
    */
   readonly maxBytes?: number;
+  /**
+   * Server backend: run as the query role even for head office, not as its every-store role (migration 17). For
+   * statements that call PL/pgSQL functions (search): their cached plans depend on the role under Row Level
+   * Security, so switching roles between callers would plan them again each time, and their store checks are on
+   * small tables.
+   */
+  readonly queryRoleOnly?: boolean;
 }
 
 /** The one thing a caller can do inside an identity-scoped transaction: read. */

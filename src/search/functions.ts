@@ -8,7 +8,7 @@
 // (products_chunks_*) where that table exists, else over real[] (products_real_*); and without pgvector also the
 // statement that takes its vector ranking from the server process (products_ranked_*, vector-memory.ts).
 import { createHash } from 'node:crypto';
-import { quoteIdent } from '../db/migrations.js';
+import { everyStoreRole, quoteIdent } from '../db/migrations.js';
 import type { ManagedDatabase, ReadSession } from '../db/types.js';
 import { QueryError } from '../infra/errors.js';
 import { type ExactScan, HNSW_EF_SEARCH, rankedSearchSql, searchSql } from './search-sql.js';
@@ -68,6 +68,11 @@ export function searchFunctionName(hasVector: boolean, dimensions: number, scan:
   return name;
 }
 
+/** The query role and head office's every-store role, which holds the same privileges (migration 17). */
+function readers(queryRole: string): string {
+  return `${quoteIdent(queryRole)}, ${quoteIdent(everyStoreRole(queryRole))}`;
+}
+
 /**
  * DDL of one search function: searchSql in PL/pgSQL (its plan is reused: a generic plan), SECURITY INVOKER so it
  * runs with the caller's grants and row-level security, executable by the query role only.
@@ -83,7 +88,7 @@ export function createSearchFunctionSql(hasVector: boolean, dimensions: number, 
       END
       $fn$;
     REVOKE ALL ON FUNCTION ${name}(${args}) FROM PUBLIC;
-    GRANT EXECUTE ON FUNCTION ${name}(${args}) TO ${quoteIdent(queryRole)};`;
+    GRANT EXECUTE ON FUNCTION ${name}(${args}) TO ${readers(queryRole)};`;
 }
 
 /** The exact scan this database's searches use (always 'array' with pgvector, where the HNSW path applies). */
@@ -110,7 +115,7 @@ function createRankedFunctionSql(queryRole: string): string {
       END
       $fn$;
     REVOKE ALL ON FUNCTION ${name}(${RANKED_ARGUMENTS}) FROM PUBLIC;
-    GRANT EXECUTE ON FUNCTION ${name}(${RANKED_ARGUMENTS}) TO ${quoteIdent(queryRole)};`;
+    GRANT EXECUTE ON FUNCTION ${name}(${RANKED_ARGUMENTS}) TO ${readers(queryRole)};`;
 }
 
 /** Installed search functions: name, and signature (what DROP FUNCTION needs). */

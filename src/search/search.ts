@@ -189,7 +189,7 @@ export async function searchProducts(db: Database, identity: Identity, params: S
     return db.withIdentity(identity, async (session) => {
       await checkStoredModel(db, session, model, provider.dimensions);
       const sql = ranking ? await rankedSearchStatement(db, session) : await searchStatement(db, session, db.hasVector, provider.dimensions);
-      const result = await session.query(sql, params, { maxRows });
+      const result = await session.query(sql, params, { maxRows, queryRoleOnly: true });
       // Nothing found: make sure it is not because the stored embeddings changed model meanwhile.
       if (result.rowCount === 0) await checkStoredModel(db, session, model, provider.dimensions, true);
       const results = result.rows.map((r): ProductSearchResult => {

@@ -21,7 +21,7 @@ import { IdentityDirectory } from '../identity.js';
 import { VALUE_PARSERS } from '../values.js';
 import { FairScheduler } from '../fair-scheduler.js';
 import { loadBoundedScanner, positionInQuery, type ResultBounds } from '../bounded.js';
-import { applyTempFileLimit } from '../migrations.js';
+import { applyTempFileLimit, everyStoreRole } from '../migrations.js';
 import { IdentityPipeline } from './pipeline.js';
 import { ReadRouter } from './read-router.js';
 import { cancelRequest, guardConnection, WireLimitError } from './wire.js';
@@ -125,6 +125,7 @@ export class ServerDatabase implements ManagedDatabase {
   private readonly reads: ReadRouter;
   private readonly identities: IdentityDirectory;
   private contextKey: Buffer | undefined;
+  private readonly everyStoreRole: string;
 
   private readonly scheduler: FairScheduler;
   /** temp_file_limit is in the query role's configuration for this database (see prepare). */
@@ -141,6 +142,7 @@ export class ServerDatabase implements ManagedDatabase {
       onStateChange: (state) =>
         warn(state === 'open' ? 'the database is failing: circuit breaker open, calls refused at once until a probe succeeds' : `circuit breaker ${state}`),
     });
+    this.everyStoreRole = everyStoreRole(config.queryRole);
     const databaseUrl = config.databaseUrl!;
     this.location = `PostgreSQL at ${redactUrl(databaseUrl)}`;
     const common = {
@@ -321,7 +323,9 @@ export class ServerDatabase implements ManagedDatabase {
       maxBytes: options.maxBytes ?? DEFAULT_SESSION_MAX_BYTES,
     };
     const pid = (client as unknown as { processID: number }).processID;
-    const exchange = new IdentityPipeline({ sql, params, context: signContext(key, identity, pid), timeoutMs, bounds, types });
+    // Head office reads as the every-store role, whose policy needs no per-row store check (migration 17).
+    const role = identity.storeIds === 'all' && !options.queryRoleOnly ? this.everyStoreRole : 'none';
+    const exchange = new IdentityPipeline({ sql, params, context: signContext(key, identity, pid), role, timeoutMs, bounds, types });
     client.query(exchange as unknown as pg.Submittable);
     // Backstop for a statement whose server-side timeout was switched off from inside, or a connection that
     // stopped answering; and the caller going away. Both cancel the statement in the database at once.

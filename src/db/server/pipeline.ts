@@ -2,7 +2,8 @@
 // the whole transaction at once and reads its answer:
 //
 //   Bind/Execute  BEGIN READ ONLY
-//   Bind/Execute  SELECT set_config('zava.ctx', <signed context>, true), set_config('statement_timeout', <ms>, true)
+//   Bind/Execute  SELECT set_config('zava.ctx', <signed context>, true), set_config('statement_timeout', <ms>, true),
+//                        set_config('role', <head office: the every-store role (migration 17); others: none>, true)
 //   Parse/Bind/Describe/Execute  <the bounded query> (db/bounded.ts)
 //   Bind/Execute  ROLLBACK
 //   Bind/Execute  SELECT pg_advisory_unlock_all()
@@ -23,7 +24,10 @@ import type { ColumnInfo, RowSet, SqlParam } from '../types.js';
 
 const STATEMENTS = {
   begin: { name: 'zava_begin', text: 'BEGIN READ ONLY' },
-  context: { name: 'zava_context', text: `SELECT set_config('zava.ctx', $1, true), set_config('statement_timeout', $2, true)` },
+  context: {
+    name: 'zava_context',
+    text: `SELECT set_config('zava.ctx', $1, true), set_config('statement_timeout', $2, true), set_config('role', $3, true)`,
+  },
   end: { name: 'zava_end', text: 'ROLLBACK' },
   unlock: { name: 'zava_unlock', text: 'SELECT pg_advisory_unlock_all()' },
 } as const;
@@ -52,6 +56,8 @@ export interface PipelineRequest {
   readonly sql: string;
   readonly params: readonly SqlParam[];
   readonly context: string;
+  /** The role the statement runs as: 'none' (the query role itself) or head office's every-store role. */
+  readonly role: string;
   readonly timeoutMs: number;
   readonly bounds: ResultBounds;
   readonly types: pg.CustomTypesConfig;
@@ -84,7 +90,7 @@ export class IdentityPipeline {
 
   /** Called by pg when the connection is free: the whole exchange in one write. */
   submit(connection: WireConnection): void {
-    const { sql, params, context, timeoutMs, bounds } = this.request;
+    const { sql, params, context, role, timeoutMs, bounds } = this.request;
     const values = params.map((p) => (p === null ? null : String(p)));
     connection.stream.cork();
     try {
@@ -94,7 +100,7 @@ export class IdentityPipeline {
       }
       connection.bind({ statement: STATEMENTS.begin.name });
       connection.execute({});
-      connection.bind({ statement: STATEMENTS.context.name, values: [context, String(timeoutMs)] });
+      connection.bind({ statement: STATEMENTS.context.name, values: [context, String(timeoutMs), role] });
       connection.execute({});
       connection.parse({ text: boundedSelect(sql, bounds) });
       connection.bind({ values });
