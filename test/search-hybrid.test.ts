@@ -71,6 +71,10 @@ for (const { kind, skip } of backends) {
       for (const nonsense of ['xyzzy plugh', 'qwzx vbnq', 'plugh xyzzy frobozz']) {
         assert.deepEqual((await searchProducts(t.db, hq, { query: nonsense }, { provider })).results, [], nonsense);
       }
+      // Things the shop does not sell, in words the model knows: nothing, rather than whatever shares a word.
+      for (const query of ['dishwasher', 'a mattress for the guest room', 'gas grill']) {
+        assert.deepEqual((await searchProducts(t.db, hq, { query }, { provider })).results, [], query);
+      }
       // A typo of a catalog word alone is understood (spelling correction) and keeps its products.
       const hammers = await searchProducts(t.db, hq, { query: 'hamer', maxRows: 5 }, { provider });
       assert.ok(hammers.results.length >= 3 && hammers.results.slice(0, 3).every((r) => r.typeName === 'Hammers & Mallets'), hammers.results.map((r) => r.sku).join(' '));
@@ -275,6 +279,24 @@ describe('similarity calibration', () => {
     assert.equal(coverage('xyzzy'), 0);
     assert.equal(coverage('xyzzy plugh'), 0.375, 'plugh is a typo of plug: 3/4 of a word');
     assert.equal(coverage('the of and'), 1, 'no content word: unspecific, not unknown');
+  });
+
+  test('a product query whose head noun the catalog has nothing of is not understood', () => {
+    const model = new LocalEmbeddingProvider(256);
+    model.fit([
+      { productId: 1, sku: 'A-1', name: 'Claw Hammer', description: 'A steel claw hammer for nails.', typeName: 'Hammers', categoryName: 'Hand Tools' },
+      { productId: 2, sku: 'A-2', name: 'Wall Plug Pack', description: 'Plastic wall plugs for screws in masonry.', typeName: 'Fixings', categoryName: 'Hardware' },
+    ]);
+    const fitted = model.fittedModel!;
+    assert.equal(fitted.foreignHead('dishwasher'), 'dishwasher');
+    assert.equal(fitted.queryCoverage('dishwasher'), 0);
+    assert.equal(fitted.foreignHead('steel chisel'), 'chisel', 'a kind of tool, but not one this shop has');
+    assert.equal(fitted.foreignHead('a dishwasher for the kitchen'), 'dishwasher', 'the head is what comes before the purpose');
+    // What the catalog has, by word, by kind (a hammer is a tool) or as a modifier, stays understood.
+    for (const query of ['claw hammer', 'steel hammer', 'tools', 'hardware', 'a hammer for the garden', 'something for the kitchen', 'plug for a dishwasher']) {
+      assert.equal(fitted.foreignHead(query), undefined, query);
+    }
+    assert.equal(fitted.queryCoverage('a hammer for the garden'), 1);
   });
 
   test('shown similarities never rise down the list; each result keeps at least its own', () => {

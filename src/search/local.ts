@@ -376,7 +376,38 @@ export class LocalModel {
         }
       }
     }
-    return words === 0 ? 1 : known / words;
+    if (words === 0) return 1;
+    // Words it knows, about a kind of product the catalog has none of: nothing here answers it.
+    if (this.foreignHead(text) !== undefined) return 0;
+    return known / words;
+  }
+
+  /**
+   * The head noun of a product query when the catalog has nothing of that kind: "dishwasher", "riding lawn mower",
+   * "a mattress for the guest room" at a shop that sells none. The head is the last word of a plain noun phrase
+   * (only content words, no numbers) or of the part before a purpose ("X for Y"); it is foreign when it is an
+   * English noun that no product's name, type, category or description uses, that no thesaurus term holds, and
+   * whose WordNet senses (its first two) no product has, as a kind (a kettle is a container) or as a synonym or
+   * ancestor of one of its words. Such a query otherwise returns whatever shares a modifier ("gas grill": gas
+   * heaters). Limit: a trade or colloquial name WordNet knows but neither the catalog nor the thesaurus does
+   * ("sheetrock" without the thesaurus) is taken as foreign too; the thesaurus is what covers those.
+   */
+  foreignHead(text: string): string | undefined {
+    let lemmas = this.contentLemmas(text, true);
+    const words: string[] = [];
+    for (const token of tokenize(text)) if (token.kind === 'word') words.push(...wordParts(token.text));
+    if (lemmas.some((l) => l.purpose)) {
+      const split = words.findIndex((w) => PURPOSE_WORDS.has(w));
+      if (words.slice(0, split).some((w) => /\d/.test(w))) return undefined;
+      lemmas = lemmas.filter((l) => !l.purpose);
+    } else if (words.length !== lemmas.length) {
+      return undefined; // stopwords, numbers: not a plain noun phrase
+    }
+    const head = lemmas[lemmas.length - 1]?.lemma;
+    if (!head || !this.lexicon.isNoun(head)) return undefined;
+    if (this.vocabulary.has(head) || this.idf(`w:${head}`) > 0 || this.thesaurus.words.has(this.lexicon.canonical(head))) return undefined;
+    const sold = this.lexicon.ownKinds(head).some(([key]) => this.idf(`h:${key}`) > 0 || this.idf(`s:${key}`) > 0);
+    return sold ? undefined : head;
   }
 
   /** Builds what the first query would otherwise build (the catalog matrix for feedback), so it is not slow. */
