@@ -192,14 +192,14 @@ for (const { kind, skip } of backends) {
       assert.equal(partial.embedded, 40);
       assert.equal(partial.remaining, CATALOG_PRODUCTS - 40);
       await assert.rejects(searchProducts(t.db, hq, { query: 'hammer' }, { provider: other }), (e: unknown) =>
-        e instanceof EmbeddingModelMismatchError && /zava-local-v3-768d.*40 products/.test(e.message) && /embeddings rebuild/.test(e.message));
+        e instanceof EmbeddingModelMismatchError && /zava-local-v4-768d.*40 products/.test(e.message) && /embeddings rebuild/.test(e.message));
       await assert.rejects(searchProducts(t.db, hq, { query: 'hammer' }, { provider }), EmbeddingModelMismatchError);
       // Resume: only the rest is embedded.
       const resumed = await rebuildEmbeddings(t.db, { provider: other, batchSize: 20 });
       assert.equal(resumed.embedded, CATALOG_PRODUCTS - 40);
       assert.equal(resumed.remaining, 0);
       assert.equal((await searchProducts(t.db, hq, { query: 'hammer', maxRows: 3 }, { provider: other })).results.length, 3);
-      await assert.rejects(searchProducts(t.db, hq, { query: 'hammer' }, { provider }), /the query embedding comes from zava-local-v3-1024d/);
+      await assert.rejects(searchProducts(t.db, hq, { query: 'hammer' }, { provider }), /the query embedding comes from zava-local-v4-1024d/);
       // Back to the default model; nothing left to do afterwards.
       assert.equal((await ensureEmbeddings(t.db, { provider })).embedded, CATALOG_PRODUCTS);
       assert.equal((await ensureEmbeddings(t.db, { provider })).embedded, 0);
