@@ -387,17 +387,22 @@ class SpanBasis {
       const p = this.postings.get(key);
       if (p) for (let a = 0; a < p.rows.length; a++) b[p.rows[a]!] = b[p.rows[a]!]! + w * p.weights[a]!;
     }
-    const out = new Array<number>(dimensions).fill(0);
+    // Forward substitution L·y = b, in a typed array (the inner loop is most of a query's cost).
+    const l = this.l;
+    const y = new Float64Array(n);
     let inSpan = 0;
     for (let j = 0; j < n; j++) {
-      const pivot = this.l[j * n + j]!;
+      const rj = j * n;
+      const pivot = l[rj + j]!;
       if (pivot === 0) continue;
       let sum = b[j]!;
-      const rj = j * n;
-      for (let k = 0; k < j; k++) sum -= this.l[rj + k]! * out[k]!;
-      out[j] = sum / pivot;
-      inSpan += out[j]! * out[j]!;
+      for (let k = 0; k < j; k++) sum -= l[rj + k]! * y[k]!;
+      const v = sum / pivot;
+      y[j] = v;
+      inSpan += v * v;
     }
+    const out = new Array<number>(dimensions).fill(0);
+    for (let j = 0; j < n; j++) out[j] = y[j]!;
     let total = 0;
     for (const w of vector.values()) total += w * w;
     out[dimensions - 1] = Math.sqrt(Math.max(0, total - inSpan));
