@@ -214,7 +214,7 @@ for (const { kind, skip } of backends) {
       );
       assert.deepEqual(models.rows.map((r) => [String(r[0]).replace(/-[0-9a-f]{10}$/, ''), Number(r[1]), r[2], Number(r[3])]), [
         ['text-embedding-3-small', 1536, true, 3],
-        ['zava-local-v3-1024d', 1024, false, CATALOG_PRODUCTS + 4],
+        ['zava-local-v4-1024d', 1024, false, CATALOG_PRODUCTS + 4],
       ]);
       const hq = await t.db.resolveIdentity(HEAD_OFFICE);
       const byLocal = await searchProducts(t.db, hq, { query: 'dog leash', maxRows: 3 }, { provider: local });

@@ -71,6 +71,10 @@ for (const { kind, skip } of backends) {
       for (const nonsense of ['xyzzy plugh', 'qwzx vbnq', 'plugh xyzzy frobozz']) {
         assert.deepEqual((await searchProducts(t.db, hq, { query: nonsense }, { provider })).results, [], nonsense);
       }
+      // Things the shop does not sell, in words the model knows: nothing, rather than whatever shares a word.
+      for (const query of ['dishwasher', 'a mattress for the guest room', 'gas grill']) {
+        assert.deepEqual((await searchProducts(t.db, hq, { query }, { provider })).results, [], query);
+      }
       // A typo of a catalog word alone is understood (spelling correction) and keeps its products.
       const hammers = await searchProducts(t.db, hq, { query: 'hamer', maxRows: 5 }, { provider });
       assert.ok(hammers.results.length >= 3 && hammers.results.slice(0, 3).every((r) => r.typeName === 'Hammers & Mallets'), hammers.results.map((r) => r.sku).join(' '));
@@ -188,14 +192,14 @@ for (const { kind, skip } of backends) {
       assert.equal(partial.embedded, 40);
       assert.equal(partial.remaining, CATALOG_PRODUCTS - 40);
       await assert.rejects(searchProducts(t.db, hq, { query: 'hammer' }, { provider: other }), (e: unknown) =>
-        e instanceof EmbeddingModelMismatchError && /zava-local-v3-768d.*40 products/.test(e.message) && /embeddings rebuild/.test(e.message));
+        e instanceof EmbeddingModelMismatchError && /zava-local-v4-768d.*40 products/.test(e.message) && /embeddings rebuild/.test(e.message));
       await assert.rejects(searchProducts(t.db, hq, { query: 'hammer' }, { provider }), EmbeddingModelMismatchError);
       // Resume: only the rest is embedded.
       const resumed = await rebuildEmbeddings(t.db, { provider: other, batchSize: 20 });
       assert.equal(resumed.embedded, CATALOG_PRODUCTS - 40);
       assert.equal(resumed.remaining, 0);
       assert.equal((await searchProducts(t.db, hq, { query: 'hammer', maxRows: 3 }, { provider: other })).results.length, 3);
-      await assert.rejects(searchProducts(t.db, hq, { query: 'hammer' }, { provider }), /the query embedding comes from zava-local-v3-1024d/);
+      await assert.rejects(searchProducts(t.db, hq, { query: 'hammer' }, { provider }), /the query embedding comes from zava-local-v4-1024d/);
       // Back to the default model; nothing left to do afterwards.
       assert.equal((await ensureEmbeddings(t.db, { provider })).embedded, CATALOG_PRODUCTS);
       assert.equal((await ensureEmbeddings(t.db, { provider })).embedded, 0);
@@ -275,6 +279,24 @@ describe('similarity calibration', () => {
     assert.equal(coverage('xyzzy'), 0);
     assert.equal(coverage('xyzzy plugh'), 0.375, 'plugh is a typo of plug: 3/4 of a word');
     assert.equal(coverage('the of and'), 1, 'no content word: unspecific, not unknown');
+  });
+
+  test('a product query whose head noun the catalog has nothing of is not understood', () => {
+    const model = new LocalEmbeddingProvider(256);
+    model.fit([
+      { productId: 1, sku: 'A-1', name: 'Claw Hammer', description: 'A steel claw hammer for nails.', typeName: 'Hammers', categoryName: 'Hand Tools' },
+      { productId: 2, sku: 'A-2', name: 'Wall Plug Pack', description: 'Plastic wall plugs for screws in masonry.', typeName: 'Fixings', categoryName: 'Hardware' },
+    ]);
+    const fitted = model.fittedModel!;
+    assert.equal(fitted.foreignHead('dishwasher'), 'dishwasher');
+    assert.equal(fitted.queryCoverage('dishwasher'), 0);
+    assert.equal(fitted.foreignHead('steel chisel'), 'chisel', 'a kind of tool, but not one this shop has');
+    assert.equal(fitted.foreignHead('a dishwasher for the kitchen'), 'dishwasher', 'the head is what comes before the purpose');
+    // What the catalog has, by word, by kind (a hammer is a tool) or as a modifier, stays understood.
+    for (const query of ['claw hammer', 'steel hammer', 'tools', 'hardware', 'a hammer for the garden', 'something for the kitchen', 'plug for a dishwasher']) {
+      assert.equal(fitted.foreignHead(query), undefined, query);
+    }
+    assert.equal(fitted.queryCoverage('a hammer for the garden'), 1);
   });
 
   test('shown similarities never rise down the list; each result keeps at least its own', () => {

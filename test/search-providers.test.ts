@@ -251,7 +251,7 @@ test('local provider: offline, deterministic, understands synonyms, word forms a
   const b = new LocalEmbeddingProvider(256);
   b.fit(corpus);
   assert.equal(a.model, b.model);
-  assert.match(a.model, /^zava-local-v3-256d-[0-9a-f]{10}$/);
+  assert.match(a.model, /^zava-local-v4-256d-[0-9a-f]{10}$/);
   assert.deepEqual(await a.embedQuery('paint pail'), await b.embedQuery('paint pail'));
   const docs = await a.embedDocuments(corpus);
   const top = async (query: string, n = 5) => topSkus(corpus, docs, await a.embedQuery(query), n);
@@ -271,6 +271,37 @@ test('local provider: offline, deterministic, understands synonyms, word forms a
   const c = new LocalEmbeddingProvider(256);
   c.fit(corpus.slice(1));
   assert.notEqual(c.model, a.model);
+});
+
+test('local provider: below as many products as dimensions, vectors are exact coordinates in the catalog span', async () => {
+  const corpus = defaultCorpus().slice(0, 200);
+  const span = new LocalEmbeddingProvider(256);
+  span.fit(corpus);
+  const docs = await span.embedDocuments(corpus);
+  const dot = (x: readonly number[], y: readonly number[]) => x.reduce((sum, v, j) => sum + v * y[j]!, 0);
+  for (const v of docs) {
+    assert.ok(Math.abs(dot(v, v) - 1) < 1e-9, 'unit vectors');
+    assert.ok(v.slice(corpus.length).every((x) => x === 0), 'a product uses only the first n coordinates');
+  }
+  // The same text under an unknown id is projected onto the span, not read from the factor: it lands exactly on
+  // the product's own vector (its cosines with every product are the exact ones), and another text does not.
+  const again = (await span.embedDocuments([{ ...corpus[17]!, productId: 99_999 }]))[0]!;
+  assert.ok(Math.abs(dot(again, docs[17]!) - 1) < 1e-9);
+  const other = (await span.embedDocuments([{ ...corpus[17]!, productId: 99_999, description: 'A lawn sprinkler for the garden.' }]))[0]!;
+  assert.ok(dot(other, docs[17]!) < 0.99);
+  assert.ok(docs.every((v, i) => i === 17 || dot(again, v) < 0.999), 'no other product is the same');
+  // A query is a unit vector too, and finds what the hashed model finds.
+  const query = await span.embedQuery('paint pail');
+  assert.ok(Math.abs(dot(query, query) - 1) < 1e-9);
+  assert.ok(topSkus(corpus, docs, query, 3).every((sku) => sku.startsWith('PS-CON')), topSkus(corpus, docs, query, 3).join(' '));
+  // The first product (by id) is the span's first axis; hashed, its features spread over many coordinates, as they
+  // are at or above as many products as dimensions.
+  const first = corpus.reduce((a, b) => (b.productId < a.productId ? b : a));
+  const nonZero = (v: readonly number[]) => v.filter((x) => x !== 0).length;
+  assert.equal(nonZero((await span.embedDocuments([first]))[0]!), 1);
+  const hashed = new LocalEmbeddingProvider(128);
+  hashed.fit(corpus);
+  assert.ok(nonZero((await hashed.embedDocuments([first]))[0]!) > 10);
 });
 
 test('WordNet: lookups of words it does not have are cached up to a bound, so made-up query words cannot grow it forever', () => {

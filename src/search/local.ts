@@ -14,7 +14,9 @@
 //     definition's genus; a query "X for Y" asks for kind X, and its Y (or an imperative's object) counts against,
 //   - misspellings corrected to the nearest catalog word (edit distance 1–2) when a word is unknown,
 //   - TF-IDF weights fitted on the catalog in the database, so words every product shares count for little,
-//   - for queries, pseudo-relevance feedback: the query moves toward its five nearest catalog products.
+//   - for queries, pseudo-relevance feedback: the query moves toward its five nearest catalog products,
+//   - for catalogs of fewer products than dimensions, the feature vectors in coordinates of the catalog's own span
+//     (SpanBasis) instead of hashed, so every query–product cosine is the exact one; larger catalogs are hashed.
 // The model name carries a fingerprint of the catalog it was fitted on.
 import { createHash } from 'node:crypto';
 import { type EmbeddingProvider, type ProductDocument, l2Normalize } from './provider.js';
@@ -26,7 +28,7 @@ import { DIY_TASKS } from './diy-tasks.js';
 import { TaskLexicon } from './tasks.js';
 import { type WordNet, type WordNetPos, sharedWordNet } from './wordnet.js';
 
-export const LOCAL_MODEL_VERSION = 'zava-local-v3';
+export const LOCAL_MODEL_VERSION = 'zava-local-v4';
 export const LOCAL_DEFAULT_DIMENSIONS = 1024;
 
 type Features = Map<string, number>;
@@ -279,6 +281,136 @@ function taskLexicon(): TaskLexicon {
   return sharedTasks;
 }
 
+/** A product whose squared distance from the span of the products before it is below this adds no dimension. */
+const SPAN_PIVOT = 1e-9;
+
+/** The PRF_DOCUMENTS products of highest positive score (ties: the lower index first), best first. */
+function nearest(n: number, score: (i: number) => number): { i: number; s: number }[] {
+  const top: { i: number; s: number }[] = [];
+  for (let i = 0; i < n; i++) {
+    const s = score(i);
+    if (s <= 0) continue;
+    if (top.length < PRF_DOCUMENTS) top.push({ i, s });
+    else if (s > top[top.length - 1]!.s) top[top.length - 1] = { i, s };
+    else continue;
+    top.sort((a, b) => b.s - a.s || a.i - b.i);
+  }
+  return top;
+}
+
+function documentText(doc: ProductDocument): string {
+  return `${doc.name}\t${doc.typeName}\t${doc.categoryName}\t${doc.description}`;
+}
+
+/**
+ * The catalog's feature vectors in coordinates of their own span, for catalogs of fewer products than vector
+ * dimensions. Hashing tens of thousands of sparse features into 1,024 slots adds collision noise to every cosine
+ * (measured: the hash layout alone moves held-out nDCG@10 by ±0.02, and 4,096 slots gain 0.05); n products span at
+ * most n dimensions, so below 1,024 products every query–product cosine can be kept exact instead. The Gram matrix
+ * K (products' pairwise cosines) is factored K = L·Lᵀ (Cholesky, rows in product-id order, a product inside the
+ * span of earlier ones adding no dimension); product i is row i of L, and a query q is y with L·y = (q·d_j)_j, so
+ * y·L_i = q·d_i exactly. The query's part outside the span goes to the last coordinate, which no product uses,
+ * so the query stays a unit vector and every cosine is the exact sparse one.
+ */
+class SpanBasis {
+  readonly rowOf = new Map<number, number>();
+  readonly texts: string[];
+  /** Lower-triangular factor, row-major n×n. */
+  private readonly l: Float64Array;
+  private readonly n: number;
+  /** Feature → (product row, weight) of every product that has it. */
+  private readonly postings = new Map<string, { rows: number[]; weights: number[] }>();
+
+  constructor(docs: readonly ProductDocument[], vectors: readonly Map<string, number>[]) {
+    const n = docs.length;
+    this.n = n;
+    this.texts = docs.map(documentText);
+    docs.forEach((doc, i) => this.rowOf.set(doc.productId, i));
+    vectors.forEach((vector, i) => {
+      for (const [key, w] of vector) {
+        let p = this.postings.get(key);
+        if (!p) this.postings.set(key, (p = { rows: [], weights: [] }));
+        p.rows.push(i);
+        p.weights.push(w);
+      }
+    });
+    const gram = new Float64Array(n * n);
+    for (const { rows, weights } of this.postings.values()) {
+      for (let a = 0; a < rows.length; a++) {
+        const ia = rows[a]! * n;
+        const wa = weights[a]!;
+        for (let b = 0; b <= a; b++) gram[ia + rows[b]!] = gram[ia + rows[b]!]! + wa * weights[b]!;
+      }
+    }
+    const l = new Float64Array(n * n);
+    for (let i = 0; i < n; i++) {
+      const ri = i * n;
+      for (let j = 0; j <= i; j++) {
+        const rj = j * n;
+        let sum = gram[ri + j]!;
+        for (let k = 0; k < j; k++) sum -= l[ri + k]! * l[rj + k]!;
+        if (i === j) l[ri + i] = sum > SPAN_PIVOT ? Math.sqrt(sum) : 0;
+        else l[ri + j] = l[rj + j]! > 0 ? sum / l[rj + j]! : 0;
+      }
+    }
+    this.l = l;
+    this.norms = new Float64Array(n);
+    for (let i = 0; i < n; i++) {
+      let sum = 0;
+      for (let k = 0; k <= i; k++) sum += l[i * n + k]! ** 2;
+      this.norms[i] = Math.sqrt(sum);
+    }
+  }
+
+  /** Row lengths of L (1, or a little less for a product nearly inside the span of earlier ones). */
+  private readonly norms: Float64Array;
+
+  /** A product's embedding: its row of L, unit length. */
+  embedding(row: number, dimensions: number): number[] {
+    const out = new Array<number>(dimensions).fill(0);
+    this.addRow(row, 1, out);
+    return out;
+  }
+
+  /** Adds `scale` times product `row`'s embedding to `out`. */
+  addRow(row: number, scale: number, out: number[]): void {
+    const norm = this.norms[row]!;
+    if (norm === 0) return;
+    for (let k = 0; k <= row; k++) out[k] = out[k]! + (scale * this.l[row * this.n + k]!) / norm;
+  }
+
+  /** A sparse unit vector in span coordinates, and its cosine with every product (by row). */
+  project(vector: ReadonlyMap<string, number>, dimensions: number): { vector: number[]; cosines: Float64Array } {
+    const n = this.n;
+    const b = new Float64Array(n);
+    for (const [key, w] of vector) {
+      const p = this.postings.get(key);
+      if (p) for (let a = 0; a < p.rows.length; a++) b[p.rows[a]!] = b[p.rows[a]!]! + w * p.weights[a]!;
+    }
+    // Forward substitution L·y = b, in a typed array (the inner loop is most of a query's cost).
+    const l = this.l;
+    const y = new Float64Array(n);
+    let inSpan = 0;
+    for (let j = 0; j < n; j++) {
+      const rj = j * n;
+      const pivot = l[rj + j]!;
+      if (pivot === 0) continue;
+      let sum = b[j]!;
+      for (let k = 0; k < j; k++) sum -= l[rj + k]! * y[k]!;
+      const v = sum / pivot;
+      y[j] = v;
+      inSpan += v * v;
+    }
+    const out = new Array<number>(dimensions).fill(0);
+    for (let j = 0; j < n; j++) out[j] = y[j]!;
+    let total = 0;
+    for (const w of vector.values()) total += w * w;
+    out[dimensions - 1] = Math.sqrt(Math.max(0, total - inSpan));
+    for (let i = 0; i < n; i++) b[i] = this.norms[i]! > 0 ? b[i]! / this.norms[i]! : 0;
+    return { vector: total > 0 ? l2Normalize(out) : out, cosines: b };
+  }
+}
+
 /** A local model fitted on one catalog. */
 export class LocalModel {
   readonly model: string;
@@ -291,6 +423,9 @@ export class LocalModel {
   private readonly corrections = new Map<string, string | null>();
   private readonly documentCount: number;
   private readonly corpus: readonly ProductDocument[];
+  private readonly sortedCorpus: readonly ProductDocument[];
+  /** null: the catalog is too large for the span embedding (hashing is used). */
+  private span: SpanBasis | null | undefined;
   /** The catalog's own embeddings (row-major), for pseudo-relevance feedback; built on the first query. */
   private documentMatrix: Float32Array | undefined;
   /** The unknown words the query being embedded may still have spell-checked (undefined outside embedQuery). */
@@ -302,6 +437,7 @@ export class LocalModel {
     const fingerprint = createHash('sha256');
     fingerprint.update(`${LOCAL_MODEL_VERSION}\n${dimensions}\n${this.thesaurus.fingerprint}\n`);
     const sorted = [...corpus].sort((a, b) => a.productId - b.productId);
+    this.sortedCorpus = sorted;
     for (const doc of sorted) {
       fingerprint.update(`${doc.productId}\t${doc.name}\t${doc.typeName}\t${doc.categoryName}\t${doc.description}\n`);
     }
@@ -335,7 +471,38 @@ export class LocalModel {
   }
 
   embedDocument(doc: ProductDocument): number[] {
+    const span = this.spanBasis();
+    if (span) {
+      const row = span.rowOf.get(doc.productId);
+      if (row !== undefined && span.texts[row] === documentText(doc)) return span.embedding(row, this.dimensions);
+      return span.project(this.weights(this.documentFeatures(doc), true), this.dimensions).vector;
+    }
     return this.vectorize(this.documentFeatures(doc), true);
+  }
+
+  /** The exact catalog-span embedding (see SpanBasis), built on first use; undefined where hashing is used. */
+  private spanBasis(): SpanBasis | undefined {
+    if (this.span === undefined) {
+      const n = this.sortedCorpus.length;
+      this.span = n > 0 && n < this.dimensions ? new SpanBasis(this.sortedCorpus, this.sortedCorpus.map((doc) => this.weights(this.documentFeatures(doc), true))) : null;
+    }
+    return this.span ?? undefined;
+  }
+
+  /** TF-IDF weights of features as vectorize uses them, unit length, without hashing. */
+  private weights(features: Features, document: boolean): Map<string, number> {
+    const out = new Map<string, number>();
+    let norm = 0;
+    for (const [key, tf] of features) {
+      const idf = this.idf(key);
+      if (idf === 0) continue;
+      const weight = (document && tf > 1 ? 1 + Math.log(tf) : tf) * idf;
+      out.set(key, weight);
+      norm += weight * weight;
+    }
+    norm = Math.sqrt(norm);
+    if (norm > 0) for (const [key, w] of out) out.set(key, w / norm);
+    return out;
   }
 
   embedQuery(text: string): number[] {
@@ -347,7 +514,9 @@ export class LocalModel {
     // One budget per query (see MAX_QUERY_CORRECTIONS); set and cleared around this synchronous call only.
     this.correctable = new Set();
     try {
-      const vector = this.feedback(this.vectorize(this.queryFeatures(text), false));
+      const features = this.queryFeatures(text);
+      const span = this.spanBasis();
+      const vector = span ? this.spanFeedback(span, this.weights(features, false)) : this.feedback(this.vectorize(features, false));
       return { vector, coverage: this.queryCoverage(text) };
     } finally {
       this.correctable = undefined;
@@ -376,11 +545,43 @@ export class LocalModel {
         }
       }
     }
-    return words === 0 ? 1 : known / words;
+    if (words === 0) return 1;
+    // Words it knows, about a kind of product the catalog has none of: nothing here answers it.
+    if (this.foreignHead(text) !== undefined) return 0;
+    return known / words;
+  }
+
+  /**
+   * The head noun of a product query when the catalog has nothing of that kind: "dishwasher", "riding lawn mower",
+   * "a mattress for the guest room" at a shop that sells none. The head is the last word of a plain noun phrase
+   * (only content words, no numbers) or of the part before a purpose ("X for Y"); it is foreign when it is an
+   * English noun that no product's name, type, category or description uses, that no thesaurus term holds, and
+   * whose WordNet senses (its first two) no product has, as a kind (a kettle is a container) or as a synonym or
+   * ancestor of one of its words. Such a query otherwise returns whatever shares a modifier ("gas grill": gas
+   * heaters). Limit: a trade or colloquial name WordNet knows but neither the catalog nor the thesaurus does
+   * ("sheetrock" without the thesaurus) is taken as foreign too; the thesaurus is what covers those.
+   */
+  foreignHead(text: string): string | undefined {
+    let lemmas = this.contentLemmas(text, true);
+    const words: string[] = [];
+    for (const token of tokenize(text)) if (token.kind === 'word') words.push(...wordParts(token.text));
+    if (lemmas.some((l) => l.purpose)) {
+      const split = words.findIndex((w) => PURPOSE_WORDS.has(w));
+      if (words.slice(0, split).some((w) => /\d/.test(w))) return undefined;
+      lemmas = lemmas.filter((l) => !l.purpose);
+    } else if (words.length !== lemmas.length) {
+      return undefined; // stopwords, numbers: not a plain noun phrase
+    }
+    const head = lemmas[lemmas.length - 1]?.lemma;
+    if (!head || !this.lexicon.isNoun(head)) return undefined;
+    if (this.vocabulary.has(head) || this.idf(`w:${head}`) > 0 || this.thesaurus.words.has(this.lexicon.canonical(head))) return undefined;
+    const sold = this.lexicon.ownKinds(head).some(([key]) => this.idf(`h:${key}`) > 0 || this.idf(`s:${key}`) > 0);
+    return sold ? undefined : head;
   }
 
   /** Builds what the first query would otherwise build (the catalog matrix for feedback), so it is not slow. */
   prepare(): void {
+    if (this.spanBasis()) return;
     if (this.corpus.length > 0 && this.corpus.length <= PRF_MAX_DOCUMENTS) this.documentMatrix ??= this.buildMatrix();
   }
 
@@ -401,17 +602,12 @@ export class LocalModel {
     const nonZero: number[] = [];
     for (let j = 0; j < d; j++) if (query[j] !== 0) nonZero.push(j);
     const values = nonZero.map((j) => query[j]!);
-    const top: { i: number; s: number }[] = [];
-    for (let i = 0; i < n; i++) {
+    const top = nearest(n, (i) => {
       let s = 0;
       const base = i * d;
       for (let k = 0; k < nonZero.length; k++) s += matrix[base + nonZero[k]!]! * values[k]!;
-      if (s <= 0) continue;
-      if (top.length < PRF_DOCUMENTS) top.push({ i, s });
-      else if (s > top[top.length - 1]!.s) top[top.length - 1] = { i, s };
-      else continue;
-      top.sort((a, b) => b.s - a.s || a.i - b.i);
-    }
+      return s;
+    });
     if (top.length === 0) return query;
     const centroid = new Array<number>(d).fill(0);
     let total = 0;
@@ -422,6 +618,21 @@ export class LocalModel {
     }
     const scale = PRF_WEIGHT / total;
     return l2Normalize(query.map((v, j) => v + scale * centroid[j]!));
+  }
+
+  /**
+   * feedback() for the span embedding: the projection already gives the query's exact cosine with every product,
+   * so the nearest products come from it without a scan of the catalog matrix.
+   */
+  private spanFeedback(span: SpanBasis, weights: ReadonlyMap<string, number>): number[] {
+    const { vector: query, cosines } = span.project(weights, this.dimensions);
+    if (PRF_WEIGHT <= 0 || query.every((v) => v === 0)) return query;
+    const top = nearest(cosines.length, (i) => cosines[i]!);
+    if (top.length === 0) return query;
+    const total = top.reduce((sum, { s }) => sum + s, 0);
+    const out = [...query];
+    for (const { i, s } of top) span.addRow(i, (PRF_WEIGHT * s) / total, out);
+    return l2Normalize(out);
   }
 
   private buildMatrix(): Float32Array {
