@@ -6,8 +6,6 @@
 import { after, before, describe, test } from 'node:test';
 import assert from 'node:assert/strict';
 import { HEAD_OFFICE_USER_ID, STORES } from '../src/data/stores.js';
-import { createEmbeddingProvider, embeddingSettings } from '../src/search/settings.js';
-import { ensureEmbeddings } from '../src/search/store.js';
 import { createTestDatabase, serverUnavailableReason, type TestDatabase } from './support/databases.js';
 import { runCli } from './support/cli.js';
 import { connectHttp, query, startHttpServer, textOf, type Client, type HttpServerProcess } from './mcp-harness.js';
@@ -24,8 +22,7 @@ describe('audit trail and log hygiene over a realistic session (server)', { skip
   let url: string;
   let customers: Array<[string, string]>;
   before(async () => {
-    t = await createTestDatabase('server');
-    await ensureEmbeddings(t.db, { provider: createEmbeddingProvider(embeddingSettings({})) });
+    t = await createTestDatabase('server'); // with the default provider's embeddings, as a server leaves it
     customers = (await t.db.ownerQuery('SELECT email, phone FROM zava_data.customers ORDER BY customer_id')).rows as Array<[string, string]>;
     const withPassword = new URL(t.flags[1]!);
     withPassword.password = DB_PASSWORD;

@@ -8,7 +8,6 @@ import { after, before, describe, test } from 'node:test';
 import assert from 'node:assert/strict';
 import type { Client } from './mcp-harness.js';
 import { STORES } from '../src/data/stores.js';
-import { ensureEmbeddings } from '../src/search/store.js';
 import { createTestDatabase, type TestDatabase } from './support/databases.js';
 import { connectHttp, startHttpServer, type HttpServerProcess } from './mcp-harness.js';
 import { describeFlood, percentile, runSearchFlood } from './support/search-flood.js';
@@ -25,7 +24,6 @@ describe('searches flooding the event loop (embedded backend)', () => {
 
   before(async () => {
     t = await createTestDatabase('embedded', { customers: 40 }); // the size other suites use: copied from the run's cache
-    await ensureEmbeddings(t.db); // here, so the server only fits the model at start (a busy machine is slow)
     await t.db.close(); // PGlite is single-process: the spawned server opens the directory itself
     server = await startHttpServer(t.flags);
     flooder = await connectHttp(server.url, FLOODER.managerId);

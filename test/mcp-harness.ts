@@ -14,8 +14,6 @@ import { StreamableHTTPClientTransport as V1StreamableHTTPClientTransport } from
 import { Client as V2Client, StreamableHTTPClientTransport as V2StreamableHTTPClientTransport, type CallToolResult, type Tool } from '@modelcontextprotocol/client';
 import { StdioClientTransport as V2StdioClientTransport } from '@modelcontextprotocol/client/stdio';
 import { unmarkData, type CompactResult } from '../src/analytics/format.js';
-import { createEmbeddingProvider, embeddingSettings } from '../src/search/settings.js';
-import { ensureEmbeddings } from '../src/search/store.js';
 import { createTestDatabase, type TestDatabase } from './support/databases.js';
 import { RETAIL_TABLES } from '../src/db/migrations.js';
 import type { Database } from '../src/db/types.js';
@@ -136,13 +134,12 @@ export function wrap(kind: ClientKind, client: V1Client | V2Client): Client {
 }
 
 /**
- * For suites about the protocol, not the data: a small seeded embedded database, its catalog embedded here (as
- * the server would at start, with the same default provider, so the server starts at once), served over HTTP.
+ * For suites about the protocol, not the data: a small seeded embedded database, with the catalog's embeddings (of
+ * the default provider, as a server leaves it after its first start, so the server starts at once), served over HTTP.
  */
 export async function startEmbeddedHttpServer(): Promise<{ t: TestDatabase; http: HttpServerProcess }> {
   const t = await createTestDatabase('embedded', { customers: 120 });
   try {
-    await ensureEmbeddings(t.db, { provider: createEmbeddingProvider(embeddingSettings({})) });
     await t.db.close(); // the spawned server opens the data directory itself
     return { t, http: await startHttpServer(t.flags) };
   } catch (error) {

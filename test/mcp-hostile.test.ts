@@ -6,8 +6,6 @@ import assert from 'node:assert/strict';
 import type { CallToolResult } from '@modelcontextprotocol/client';
 import { openDatabase } from '../src/db/open.js';
 import { HEAD_OFFICE_USER_ID, STORES } from '../src/data/stores.js';
-import { createEmbeddingProvider, embeddingSettings } from '../src/search/settings.js';
-import { ensureEmbeddings } from '../src/search/store.js';
 import { backendsUnderTest, createTestDatabase, type TestDatabase } from './support/databases.js';
 import { connectHttp, databaseChecksum, query, startHttpServer, textOf, type Client, type HttpServerProcess } from './mcp-harness.js';
 
@@ -99,9 +97,8 @@ for (const { kind, skip } of await backendsUnderTest()) {
     let seattleOrders: number;
 
     before(async () => {
+      // Seeded with the default provider's embeddings, as a server leaves it: the checksum covers them too.
       t = await createTestDatabase(kind, { customers: 120 });
-      // Embed the catalog as the server would at start (same default provider), so the checksum covers it.
-      await ensureEmbeddings(t.db, { provider: createEmbeddingProvider(embeddingSettings({})) });
       before_ = await databaseChecksum(t.db);
       seattleOrders = Number((await t.db.ownerQuery(`SELECT count(*) FROM retail.orders WHERE store_id = ${SEATTLE.storeId}`)).rows[0]![0]);
       if (kind === 'embedded') await t.db.close();

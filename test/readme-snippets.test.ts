@@ -11,8 +11,6 @@ import { StdioClientTransport } from '@modelcontextprotocol/sdk/client/stdio.js'
 import type { CallToolResult } from '@modelcontextprotocol/sdk/types.js';
 import { STORES } from '../src/data/stores.js';
 import { createTestDatabase, type TestDatabase } from './support/databases.js';
-import { ensureEmbeddings } from '../src/search/store.js';
-import { createEmbeddingProvider } from '../src/search/settings.js';
 
 const ROOT = fileURLToPath(new URL('../..', import.meta.url));
 const README = readFileSync(path.join(ROOT, 'README.md'), 'utf8');
@@ -41,9 +39,8 @@ function claudeLaunch(): Launch {
 
 let t: TestDatabase;
 before(async () => {
+  // With the catalog's embeddings, so the servers below answer their client at once instead of embedding first.
   t = await createTestDatabase('embedded');
-  // Embed the catalog now, so the servers below answer their client at once instead of embedding first.
-  await ensureEmbeddings(t.db, { provider: createEmbeddingProvider() });
   await t.db.close(); // one process per data directory: the servers below
 });
 after(async () => t?.cleanup());

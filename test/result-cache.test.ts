@@ -100,7 +100,7 @@ describe('statement keys', { skip: pgSkip }, () => {
 describe('the data version and the pipeline stage', { skip: pgSkip }, () => {
   let t: TestDatabase;
   before(async () => {
-    t = await createTestDatabase('server', { customers: 20, embeddings: false });
+    t = await createTestDatabase('server', { customers: 40, embeddings: false }); // the size other suites use: copied from the run's template
   });
   after(async () => t?.cleanup());
 
@@ -295,8 +295,8 @@ for (const { kind, skip } of await backendsUnderTest()) {
     const prefix = `zava-test-cache-${randomBytes(6).toString('hex')}`;
 
     before(async () => {
-      // Embedded: the seeded directory other suites use too (test/support caches it per run).
-      t = await createTestDatabase(kind, kind === 'embedded' ? { customers: 120 } : { customers: 60, embeddings: false });
+      // The seeded data other suites use too (test/support caches it per run: a directory, a template database).
+      t = await createTestDatabase(kind, kind === 'embedded' ? { customers: 120 } : { customers: 40, embeddings: false });
       key = await newSigningKey();
       keyDir = await mkdtemp(path.join(tmpdir(), 'zava-cache-keys-'));
       const pem = createPublicKey({ key: key.jwk as never, format: 'jwk' }).export({ type: 'spki', format: 'pem' }) as string;

@@ -5,13 +5,15 @@
 // for concurrent builders (test/support/file-lock.ts). The files that measure latency, memory or time per call
 // (ALONE) run afterwards, one at a time with nothing else of the suite beside them, so another file's load never
 // decides their bounds. The suites' shared scratch space lives in a directory of this run, removed at the end
-// whatever happened. Each phase's files are listed slowest first (test/support/file-timings.ts),
+// whatever happened, with the template databases its files seeded on the PostgreSQL service
+// (test/support/server-templates.ts). Each phase's files are listed slowest first (test/support/file-timings.ts),
 // then the coverage summary; the last line is the plain count CI reads.
 import { spawn } from 'node:child_process';
 import { existsSync, mkdtempSync, readdirSync, readFileSync, rmSync, statSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import path from 'node:path';
 import { fileURLToPath } from 'node:url';
+import { dropTemplates } from './support/server-templates.js';
 
 const ROOT = fileURLToPath(new URL('../..', import.meta.url));
 const TESTS = path.join(ROOT, 'dist', 'test');
@@ -57,7 +59,8 @@ const phases: Phase[] = [
 
 const scratch = mkdtempSync(path.join(tmpdir(), 'zava-test-run-'));
 const coverageDir = path.join(scratch, 'coverage-tmp');
-const testEnv = { ...process.env, ZAVA_TEST_CACHE_DIR: path.join(scratch, 'cache'), NODE_V8_COVERAGE: coverageDir };
+const cacheDir = path.join(scratch, 'cache');
+const testEnv = { ...process.env, ZAVA_TEST_CACHE_DIR: cacheDir, NODE_V8_COVERAGE: coverageDir };
 
 let current: ReturnType<typeof spawn> | undefined;
 let stopped = false;
@@ -109,6 +112,7 @@ try {
   process.stdout.write(`\n${timings.join('\n')}\n`);
   if (!stopped) ok = (await run([C8, 'report', '--temp-directory', coverageDir])).ok && ok;
 } finally {
+  await dropTemplates(cacheDir).catch((error: Error) => process.stderr.write(`the run's template databases were not dropped: ${error.message}\n`));
   rmSync(scratch, { recursive: true, force: true });
 }
 process.stdout.write(`\ntests: ${totals.pass} passed, ${totals.fail} failed, ${totals.skipped} skipped\n`);

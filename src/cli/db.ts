@@ -6,7 +6,7 @@ import { openDatabase } from '../db/open.js';
 import { prepareSchema } from './migrate.js';
 import type { ManagedDatabase } from '../db/types.js';
 import { salesSummary, seedDatabase, validateSeedOptions } from '../data/seed.js';
-import { todayUtc } from '../data/generator.js';
+import { todayUtc } from '../data/dates.js';
 import { createEmbeddingProvider } from '../search/settings.js';
 import { ensureEmbeddings } from '../search/store.js';
 

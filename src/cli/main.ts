@@ -3,15 +3,6 @@
 import { parseArgs } from 'node:util';
 import { loadConfig, loadDotEnv } from '../infra/config.js';
 import { ZavaError } from '../infra/errors.js';
-import { runAuditTail } from './audit.js';
-import { runBackup, runRestore } from './backup.js';
-import { runCatalogImport } from './catalog.js';
-import { runConfigCheck } from './config-check.js';
-import { runHealth } from './health.js';
-import { runMigrate, runSeed } from './db.js';
-import { runEmbeddingsRebuild } from './embeddings.js';
-import { runServe } from './serve.js';
-import { runKeygen, runRevoke, signToken } from './auth.js';
 import { PACKAGE_VERSION } from '../infra/version.js';
 
 /** Each command's usage, shown by `zava-mcp <command> --help` and, all together, by `zava-mcp --help`. */
@@ -175,44 +166,47 @@ async function main(argv: string[]): Promise<number> {
     port: values.port,
     rlsUserId: values['rls-user-id'],
   });
+  // Each command's module is loaded when it runs: importing them all (the server, the database drivers, the
+  // embedding model) took about a second of CPU before --version, --help or a refused option could answer, and
+  // the test suite spawns the CLI many times.
   switch (command) {
     case 'db migrate':
-      await runMigrate(config);
+      await (await import('./db.js')).runMigrate(config);
       return 0;
     case 'db seed':
-      await runSeed(config, values);
+      await (await import('./db.js')).runSeed(config, values);
       return 0;
     case 'embeddings rebuild':
-      await runEmbeddingsRebuild(config, values);
+      await (await import('./embeddings.js')).runEmbeddingsRebuild(config, values);
       return 0;
     case 'auth keygen':
-      await runKeygen(values.out);
+      await (await import('./auth.js')).runKeygen(values.out);
       return 0;
     case 'auth token':
       process.stdout.write(
-        `${await signToken(config, { key: values.key, sub: values.sub, role: values.role, stores: values.store, regions: values.region, pii: values.pii, ttl: values.ttl })}\n`,
+        `${await (await import('./auth.js')).signToken(config, { key: values.key, sub: values.sub, role: values.role, stores: values.store, regions: values.region, pii: values.pii, ttl: values.ttl })}\n`,
       );
       return 0;
     case 'auth revoke':
-      await runRevoke(config, { jti: values.jti, sub: values.sub, before: values.before, reason: values.reason });
+      await (await import('./auth.js')).runRevoke(config, { jti: values.jti, sub: values.sub, before: values.before, reason: values.reason });
       return 0;
     case 'audit tail':
-      return runAuditTail(config, values);
+      return (await import('./audit.js')).runAuditTail(config, values);
     case 'catalog import':
-      await runCatalogImport(config, positionals[2], process.stderr, values);
+      await (await import('./catalog.js')).runCatalogImport(config, positionals[2], process.stderr, values);
       return 0;
     case 'config check':
-      return runConfigCheck(config);
+      return (await import('./config-check.js')).runConfigCheck(config);
     case 'health':
-      return runHealth(config, values.url, process.stdout, { detail: values.detail === true, token: process.env.ZAVA_TOKEN || undefined });
+      return (await import('./health.js')).runHealth(config, values.url, process.stdout, { detail: values.detail === true, token: process.env.ZAVA_TOKEN || undefined });
     case 'db backup':
-      await runBackup(config, positionals[2]!);
+      await (await import('./backup.js')).runBackup(config, positionals[2]!);
       return 0;
     case 'db restore':
-      await runRestore(config, positionals[2]!, { replace: values.replace === true });
+      await (await import('./backup.js')).runRestore(config, positionals[2]!, { replace: values.replace === true });
       return 0;
     default:
-      return runServe(config, { stdio: values.stdio === true, seed: { customers: values.customers, seed: values.seed, 'end-date': values['end-date'] } });
+      return (await import('./serve.js')).runServe(config, { stdio: values.stdio === true, seed: { customers: values.customers, seed: values.seed, 'end-date': values['end-date'] } });
   }
 }
 

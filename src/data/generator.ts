@@ -6,6 +6,9 @@ import { Faker, en, en_US } from '@faker-js/faker';
 import { catalogRows, type Catalog, type CatalogIds } from './catalog.js';
 import { Random, WeightedPicker } from './random.js';
 import { REGIONAL_MANAGERS, STORES, YEAR_WEIGHTS, type StoreDefinition } from './stores.js';
+import { FIRST_DAY, isoDate, parseEndDate, todayUtc } from './dates.js';
+
+export { parseEndDate, todayUtc } from './dates.js';
 
 export const GROSS_MARGIN_PERCENT = 33;
 
@@ -49,21 +52,6 @@ const LINES_PER_ORDER = new WeightedPicker([1, 2, 3, 4, 5], [45, 28, 14, 9, 4]);
 const BASE_QUANTITY = new WeightedPicker([1, 2, 3, 4], [60, 25, 10, 5]);
 const DISCOUNTED_SHARE = 0.15;
 const LAST_DAY = Date.UTC(2026, 11, 31);
-const FIRST_DAY = Date.UTC(2020, 0, 1);
-
-/** Today as YYYY-MM-DD in UTC. */
-export function todayUtc(now = new Date()): string {
-  return now.toISOString().slice(0, 10);
-}
-
-/** Parses a YYYY-MM-DD end date to its UTC midnight, or says what is wrong with it. */
-export function parseEndDate(text: string): number {
-  const match = /^(\d{4})-(\d{2})-(\d{2})$/.exec(text.trim());
-  const ms = match ? Date.UTC(Number(match[1]), Number(match[2]) - 1, Number(match[3])) : NaN;
-  if (!match || Number.isNaN(ms) || isoDate(ms) !== text.trim()) throw new Error(`end date must be a date like 2026-06-30 (got "${text}")`);
-  if (ms < FIRST_DAY) throw new Error(`end date must be 2020-01-01 or later: the data starts then (got ${text})`);
-  return ms;
-}
 
 function csvField(value: string | number | boolean | null): string {
   if (value === null) return '';
@@ -86,7 +74,6 @@ class CsvTable {
 }
 
 const money = (cents: number) => (cents / 100).toFixed(2);
-const isoDate = (ms: number) => new Date(ms).toISOString().slice(0, 10);
 const daysInMonth = (year: number, month: number) => new Date(Date.UTC(year, month + 1, 0)).getUTCDate();
 
 export function generateDataset(options: GeneratorOptions): Dataset {

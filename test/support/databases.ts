@@ -17,11 +17,12 @@ import { readFileSync } from 'node:fs';
 import { ensureEmbeddings } from '../../src/search/store.js';
 import { CachedLocalProvider } from './embeddings.js';
 import { withFileLock } from './file-lock.js';
+import { PG_ADMIN_URL, templateName } from './server-templates.js';
 
 export type BackendKind = 'embedded' | 'server';
 
 export const REQUIRE_SERVICES = process.env.ZAVA_REQUIRE_SERVICES === '1';
-export const PG_ADMIN_URL = process.env.ZAVA_TEST_PG_URL ?? 'postgres://postgres@127.0.0.1:5432/postgres';
+export { PG_ADMIN_URL };
 export const TEST_CUSTOMERS = 300;
 export const TEST_SEED = 7;
 /** Test data ends on a fixed day, so it is the same whenever the suite runs (the generator's horizon: every order). */
@@ -89,27 +90,73 @@ async function adminExec(sql: string): Promise<void> {
   }
 }
 
-/** A new database on the PostgreSQL service with a unique name. */
-export async function createServerDatabaseUrl(): Promise<{ url: string; drop: () => Promise<void> }> {
-  const name = `zava_test_${process.pid}_${randomBytes(4).toString('hex')}`;
-  await adminExec(`CREATE DATABASE ${name}`);
+function databaseUrl(name: string): string {
   const url = new URL(PG_ADMIN_URL);
   url.pathname = `/${name}`;
-  return { url: url.toString(), drop: () => adminExec(`DROP DATABASE IF EXISTS ${name} WITH (FORCE)`) };
+  return url.toString();
+}
+
+/** A new database on the PostgreSQL service with a unique name (a copy of `template` when one is given). */
+export async function createServerDatabaseUrl(template?: string): Promise<{ url: string; drop: () => Promise<void> }> {
+  const name = `zava_test_${process.pid}_${randomBytes(4).toString('hex')}`;
+  await adminExec(`CREATE DATABASE ${name}${template ? ` TEMPLATE ${template}` : ''}`);
+  return { url: databaseUrl(name), drop: () => adminExec(`DROP DATABASE IF EXISTS ${name} WITH (FORCE)`) };
+}
+
+/**
+ * Within a test run (ZAVA_TEST_CACHE_DIR): the template database of one seeded configuration on the PostgreSQL
+ * service, built by the first file that asks (test/support/server-templates.ts); undefined outside a run, where
+ * nothing would drop it afterwards. Built under another name and renamed when complete, so a half-built one is
+ * never copied; connections to it are then refused, so nothing can be connected to it when it is copied.
+ */
+async function serverTemplate(key: string, build: (url: string) => Promise<void>): Promise<string | undefined> {
+  const cacheDir = process.env.ZAVA_TEST_CACHE_DIR;
+  if (!cacheDir) return undefined;
+  const name = templateName(cacheDir, key);
+  const exists = async () => {
+    const client = new pg.Client({ connectionString: PG_ADMIN_URL });
+    await client.connect();
+    try {
+      return (await client.query('SELECT 1 FROM pg_database WHERE datname = $1', [name])).rowCount === 1;
+    } finally {
+      await client.end();
+    }
+  };
+  if (!(await exists())) {
+    await withFileLock(path.join(cacheDir, `${name}.lock`), async () => {
+      if (await exists()) return;
+      const building = `${name}_b${process.pid}`;
+      await adminExec(`DROP DATABASE IF EXISTS ${building} WITH (FORCE)`);
+      await adminExec(`CREATE DATABASE ${building}`);
+      try {
+        await build(databaseUrl(building));
+        await adminExec(`ALTER DATABASE ${building} WITH ALLOW_CONNECTIONS false`);
+        await adminExec(`ALTER DATABASE ${building} RENAME TO ${name}`);
+      } catch (error) {
+        await adminExec(`DROP DATABASE IF EXISTS ${building} WITH (FORCE)`).catch(() => undefined);
+        throw error;
+      }
+    });
+  }
+  return name;
 }
 
 /**
  * A seeded embedded data directory is copied from a cache keyed by schema version, size, seed and catalog,
  * so each test file does not pay for initdb and seeding again.
  */
+function cacheKey(customers: number, seed: number, embeddings: boolean, catalog: Catalog | undefined): string {
+  const catalogHash = createHash('sha256').update(catalog ? JSON.stringify(catalog) : readFileSync(DEFAULT_CATALOG_URL)).digest('hex').slice(0, 12);
+  // The schema is named by its migrations' versions and names, so two checkouts with other migrations never share an entry.
+  const schemaHash = createHash('sha256').update(JSON.stringify(MIGRATIONS.map((m) => [m.version, m.name]))).digest('hex').slice(0, 8);
+  return `v${MIGRATIONS.length}-${schemaHash}-${customers}-${seed}-${TEST_END_DATE}-${catalogHash}${embeddings ? '-embedded' : ''}`;
+}
+
 async function embeddedDataDir(seeded: boolean, customers: number, seed: number, embeddings: boolean, catalog: Catalog | undefined): Promise<string> {
   const target = await mkdtemp(path.join(tmpdir(), 'zava-test-'));
   const dir = path.join(target, 'pglite');
   if (!seeded) return dir;
-  const catalogHash = createHash('sha256').update(catalog ? JSON.stringify(catalog) : readFileSync(DEFAULT_CATALOG_URL)).digest('hex').slice(0, 12);
-  // The schema is named by its migrations' versions and names, so two checkouts with other migrations never share an entry.
-  const schemaHash = createHash('sha256').update(JSON.stringify(MIGRATIONS.map((m) => [m.version, m.name]))).digest('hex').slice(0, 8);
-  const key = `v${MIGRATIONS.length}-${schemaHash}-${customers}-${seed}-${TEST_END_DATE}-${catalogHash}${embeddings ? '-embedded' : ''}`;
+  const key = cacheKey(customers, seed, embeddings, catalog);
   const cached = path.join(process.env.ZAVA_TEST_CACHE_DIR ?? path.join(tmpdir(), 'zava-test-cache'), key);
   const exists = () => stat(cached).then(() => true, () => false);
   // Files running side by side that want the same entry: one builds it, the others wait and copy it.
@@ -182,13 +229,30 @@ export async function createTestDatabase(kind: BackendKind, options: TestDatabas
   }
   const reason = await serverUnavailableReason();
   if (reason) throw new Error(reason);
-  const { url, drop } = await createServerDatabaseUrl();
+  const fill = async (db: ManagedDatabase) => {
+    await seedDatabase(db, { customers, seed, endDate: TEST_END_DATE, catalog: options.catalog });
+    if (embeddings) await ensureEmbeddings(db, { provider: new CachedLocalProvider() });
+  };
+  // The settings are part of the key: a query role or other setting that migrations write into the data.
+  const template = seeded
+    ? await serverTemplate(`${cacheKey(customers, seed, embeddings, options.catalog)}-${JSON.stringify(env)}`, async (url) => {
+        const config = loadConfig({ databaseUrl: url }, env);
+        const db = await openDatabase(config);
+        try {
+          await prepareSchema(db, config);
+          await fill(db);
+        } finally {
+          await db.close();
+        }
+      })
+    : undefined;
+  const { url, drop } = await createServerDatabaseUrl(template);
   const config = loadConfig({ databaseUrl: url }, env);
   const db = await openDatabase(config);
   try {
+    // On a copy this finds nothing to do, as a server starting on a prepared database does.
     await prepareSchema(db, config);
-    if (seeded) await seedDatabase(db, { customers, seed, endDate: TEST_END_DATE, catalog: options.catalog });
-    if (embeddings) await ensureEmbeddings(db, { provider: new CachedLocalProvider() });
+    if (seeded && !template) await fill(db);
   } catch (error) {
     await db.close();
     await drop();
