@@ -2,8 +2,8 @@
 //
 // - Transient failures — the connection refused, reset or lost, the server shutting down or starting up, too
 //   many connections, a serialization failure or deadlock of a read — are retried: a call's work is read-only,
-//   so running it again is safe. Attempts are few and close together (exponential backoff with jitter, about a
-//   second in all), inside the call's own time budget.
+//   so running it again is safe. Attempts are few and close together (exponential backoff with jitter, well
+//   under a second in all), inside the call's own time budget.
 // - After FAILURES_TO_OPEN failed calls in a row the breaker opens: calls are answered at once with
 //   DATABASE_UNAVAILABLE and a retry hint instead of each waiting out connection attempts, so a database outage
 //   costs callers no time and the database no connection storm when it returns. After HALF_OPEN_AFTER_MS one
@@ -17,6 +17,7 @@ import {
   ExponentialBackoff,
   TaskCancelledError,
   circuitBreaker,
+  halfJitterGenerator,
   handleWhen,
   retry,
   wrap,
@@ -59,7 +60,9 @@ export class DatabaseResilience {
     });
     const retries = retry(handleWhen(isTransient), {
       maxAttempts: (options.maxAttempts ?? MAX_ATTEMPTS) - 1,
-      backoff: new ExponentialBackoff({ initialDelay: 100, maxDelay: 800 }),
+      // Half jitter: each wait is between half and all of 100, 200, 400 ms. Cockatiel's default (decorrelated
+      // jitter) can wait under 5 ms, which is a retry storm against a database that is restarting, not a backoff.
+      backoff: new ExponentialBackoff({ initialDelay: 100, maxDelay: 800, generator: halfJitterGenerator }),
     });
     // Retries outside the breaker: each attempt counts, and an open breaker (not transient) ends the retries.
     this.policy = wrap(retries, this.breaker);
@@ -76,7 +79,9 @@ export class DatabaseResilience {
   /** Runs a read with retries behind the breaker; an open breaker answers at once. */
   async execute<T>(work: () => Promise<T>, signal?: AbortSignal): Promise<T> {
     try {
-      return await this.policy.execute(() => work(), signal);
+      // Cockatiel's retry does not look at the signal after its wait: a call cancelled during the backoff must
+      // not start another attempt.
+      return await this.policy.execute(() => (signal?.aborted ? Promise.reject(new CallCancelledError()) : work()), signal);
     } catch (error) {
       if (error instanceof BrokenCircuitError) {
         throw new DatabaseUnavailableError(
