@@ -144,83 +144,68 @@ const schema: Migration = {
 };
 
 /**
- * The query role and its sandbox role, as the policies and grants expect them: created when missing, their
- * attributes repaired when wrong, the sandbox a member of the query role. Roles belong to the cluster, not to
- * one database, so a restore into a new cluster needs them before the dump's grants (see cli/backup.ts).
+ * The roles the policies and grants expect — the query role, its sandbox, the head-office role and the views'
+ * owner — created when missing, their attributes repaired when wrong, their memberships granted. Roles belong to
+ * the cluster, not to one database, so a restore into a new cluster needs them before the dump's grants (see
+ * cli/backup.ts).
  */
 export async function ensureQueryRoles(session: AdminSession, queryRole: string, queryRolePassword?: string): Promise<void> {
-  const role = quoteIdent(queryRole);
-  const sandbox = quoteIdent(`${queryRole}_sandbox`);
-  // Roles are cluster-wide: another database may have created them already.
+  const sandbox = `${queryRole}_sandbox`;
+  const everyStore = everyStoreRole(queryRole);
+  const views = viewOwnerRole(queryRole);
+  // NOINHERIT: the query role reaches the head-office role only by SET ROLE, so a manager's statements do not take
+  // on that role's policies and keep their plain, indexable store check (migration 17).
+  await ensureRole(session, queryRole, { login: true, inherit: false });
+  if (queryRolePassword) await session.exec(`ALTER ROLE ${quoteIdent(queryRole)} PASSWORD ${quoteLiteral(queryRolePassword)}`);
+  // The sandbox role holds no grant of its own: it inherits the query role's SELECTs.
+  await ensureRole(session, sandbox, { login: false, inherit: true });
+  await ensureMember(session, queryRole, sandbox);
+  // The head-office role (migration 17): login-less, reached only by the query role's SET ROLE, holding the query
+  // role's privileges (mirrorEveryStoreGrants). The query role is a member so that it may switch to it.
+  await ensureRole(session, everyStore, { login: false });
+  await ensureMember(session, everyStore, queryRole);
+  // The owner of the masking views (migration 9): no privilege beyond what migration 9 grants it, and not the
+  // tables' owner, so Row Level Security applies under the views. A restore needs it too.
+  await ensureRole(session, views, { login: false, inherit: false });
+}
+
+/**
+ * Creates a role when missing and repairs it when an attribute differs: never a superuser or able to bypass Row
+ * Level Security, create roles or databases, or replicate; LOGIN and INHERIT as asked (INHERIT left as it is when
+ * not asked). Roles are cluster-wide, so another database may be creating the same role at the same moment.
+ */
+async function ensureRole(session: AdminSession, name: string, wanted: { login: boolean; inherit?: boolean }): Promise<void> {
+  const role = quoteIdent(name);
+  const login = wanted.login ? 'LOGIN' : 'NOLOGIN';
+  const inherit = wanted.inherit === undefined ? '' : wanted.inherit ? ' INHERIT' : ' NOINHERIT';
+  const differs = [
+    'rolsuper', 'rolcreatedb', 'rolcreaterole', 'rolreplication', 'rolbypassrls',
+    wanted.login ? 'NOT rolcanlogin' : 'rolcanlogin',
+    ...(wanted.inherit === undefined ? [] : [wanted.inherit ? 'NOT rolinherit' : 'rolinherit']),
+  ].join(' OR ');
+  // Altered only when an attribute differs: the advisory lock is per database, and two databases of one cluster
+  // migrating at once would otherwise update the same pg_authid row ("tuple concurrently updated").
   await session.exec(`
     DO $$ BEGIN
-      CREATE ROLE ${role} LOGIN;
+      CREATE ROLE ${role} ${login}${inherit};
     EXCEPTION WHEN duplicate_object OR unique_violation THEN NULL; END $$;
     DO $$ BEGIN
-      CREATE ROLE ${sandbox} NOLOGIN;
-    EXCEPTION WHEN duplicate_object OR unique_violation THEN NULL; END $$;
-    -- Only when an attribute differs: the advisory lock is per database, and two databases of one cluster
-    -- migrating at once would otherwise update the same pg_authid row ("tuple concurrently updated").
-    DO $$ BEGIN
-      IF EXISTS (SELECT 1 FROM pg_roles WHERE rolname = ${quoteLiteral(queryRole)}
-                  AND (rolsuper OR rolcreatedb OR rolcreaterole OR rolreplication OR rolbypassrls OR NOT rolcanlogin)) THEN
-        ALTER ROLE ${role} NOSUPERUSER NOCREATEDB NOCREATEROLE NOREPLICATION NOBYPASSRLS LOGIN;
-      END IF;
-      IF EXISTS (SELECT 1 FROM pg_roles WHERE rolname = ${quoteLiteral(`${queryRole}_sandbox`)}
-                  AND (rolsuper OR rolcreatedb OR rolcreaterole OR rolreplication OR rolbypassrls OR rolcanlogin OR NOT rolinherit)) THEN
-        ALTER ROLE ${sandbox} NOSUPERUSER NOCREATEDB NOCREATEROLE NOREPLICATION NOBYPASSRLS NOLOGIN INHERIT;
+      IF EXISTS (SELECT 1 FROM pg_roles WHERE rolname = ${quoteLiteral(name)} AND (${differs})) THEN
+        ALTER ROLE ${role} NOSUPERUSER NOCREATEDB NOCREATEROLE NOREPLICATION NOBYPASSRLS ${login}${inherit};
       END IF;
     END $$;
   `);
-  if (queryRolePassword) await session.exec(`ALTER ROLE ${role} PASSWORD ${quoteLiteral(queryRolePassword)}`);
-  // The sandbox role holds no grant of its own: it inherits the query role's SELECTs.
-  const member = await session.query(
-    `SELECT 1 FROM pg_auth_members m JOIN pg_roles r ON r.oid = m.roleid JOIN pg_roles s ON s.oid = m.member
-      WHERE r.rolname = $1 AND s.rolname = $2`,
-    [queryRole, `${queryRole}_sandbox`],
-  );
-  if (member.rowCount === 0) {
-    // Another database's migration may grant it at the same moment (roles are cluster-wide).
-    await session.exec(`DO $$ BEGIN GRANT ${role} TO ${sandbox}; EXCEPTION WHEN unique_violation THEN NULL; END $$`);
-  }
-  // The head-office role (migration 17): login-less, reached only by the query role's SET ROLE, holding the query
-  // role's privileges (mirrorEveryStoreGrants). The query role is a member so that it may switch to it, and
-  // NOINHERIT so that it does not take on that role's policies: a manager's statements keep their plain, indexable
-  // store check. The query role is a member of nothing else, so NOINHERIT takes nothing from it.
-  const everyStore = quoteIdent(everyStoreRole(queryRole));
+}
+
+/** Makes `member` a member of `role` unless it is one already. */
+async function ensureMember(session: AdminSession, role: string, member: string): Promise<void> {
   await session.exec(`
     DO $$ BEGIN
-      CREATE ROLE ${everyStore} NOLOGIN;
-    EXCEPTION WHEN duplicate_object OR unique_violation THEN NULL; END $$;
-    DO $$ BEGIN
-      IF EXISTS (SELECT 1 FROM pg_roles WHERE rolname = ${quoteLiteral(everyStoreRole(queryRole))}
-                  AND (rolsuper OR rolcreatedb OR rolcreaterole OR rolreplication OR rolbypassrls OR rolcanlogin)) THEN
-        ALTER ROLE ${everyStore} NOSUPERUSER NOCREATEDB NOCREATEROLE NOREPLICATION NOBYPASSRLS NOLOGIN;
-      END IF;
-      IF EXISTS (SELECT 1 FROM pg_roles WHERE rolname = ${quoteLiteral(queryRole)} AND rolinherit) THEN
-        ALTER ROLE ${role} NOINHERIT;
-      END IF;
-    END $$;
-    DO $$ BEGIN
-      IF NOT EXISTS (SELECT 1 FROM pg_auth_members m JOIN pg_roles r ON r.oid = m.roleid JOIN pg_roles q ON q.oid = m.member
-                      WHERE r.rolname = ${quoteLiteral(everyStoreRole(queryRole))} AND q.rolname = ${quoteLiteral(queryRole)}) THEN
-        GRANT ${everyStore} TO ${role};
+      IF NOT EXISTS (SELECT 1 FROM pg_auth_members m JOIN pg_roles r ON r.oid = m.roleid JOIN pg_roles s ON s.oid = m.member
+                      WHERE r.rolname = ${quoteLiteral(role)} AND s.rolname = ${quoteLiteral(member)}) THEN
+        GRANT ${quoteIdent(role)} TO ${quoteIdent(member)};
       END IF;
     EXCEPTION WHEN unique_violation THEN NULL; -- another database's migration granted it at the same moment
-    END $$;
-  `);
-  // The owner of the masking views (migration 9): a login-less role with no privilege beyond what migration 9
-  // grants it, and not the tables' owner, so Row Level Security applies under the views. A restore needs it too.
-  const views = quoteIdent(viewOwnerRole(queryRole));
-  await session.exec(`
-    DO $$ BEGIN
-      CREATE ROLE ${views} NOLOGIN NOINHERIT;
-    EXCEPTION WHEN duplicate_object OR unique_violation THEN NULL; END $$;
-    DO $$ BEGIN
-      IF EXISTS (SELECT 1 FROM pg_roles WHERE rolname = ${quoteLiteral(viewOwnerRole(queryRole))}
-                  AND (rolsuper OR rolcreatedb OR rolcreaterole OR rolreplication OR rolbypassrls OR rolcanlogin OR rolinherit)) THEN
-        ALTER ROLE ${views} NOSUPERUSER NOCREATEDB NOCREATEROLE NOREPLICATION NOBYPASSRLS NOLOGIN NOINHERIT;
-      END IF;
     END $$;
   `);
 }
