@@ -113,7 +113,9 @@ describe('zava-mcp start-up', () => {
       assert.equal(result.stderr.trim().split('\n').length, 1, result.stderr);
       assert.match(result.stderr, new RegExp(`zava-mcp: port ${port} on 127\\.0\\.0\\.1 is already in use.*--port`));
       assert.equal(existsSync(dir), false, 'the database was not opened');
-      assert.ok(Date.now() - started < 5_000);
+      // No wait for the port (no retry loop): bounded loosely, as a process start under the suite's load and
+      // coverage took 7.6 s once; the order (port before database) is what the line above proves.
+      assert.ok(Date.now() - started < 20_000, `refused after ${Date.now() - started} ms`);
     } finally {
       blocker.close();
       await rm(root, { recursive: true, force: true });
