@@ -122,9 +122,13 @@ export class WorkerEmbeddingProvider implements EmbeddingProvider {
    * worker that lacks it, so they fit side by side (messages are handled in order: a task sent later waits).
    */
   private async withFit(slot: Slot, fit: Fit, request: PoolRequest): Promise<PoolReply & { ok: true }> {
-    for (const other of this.slots) if (!other.fits.some((f) => f.digest === fit.digest)) this.sendFit(other, fit);
-    await slot.fits.find((f) => f.digest === fit.digest)?.done;
-    return this.post(slot, request);
+    for (;;) {
+      for (const other of this.slots) if (!other.fits.some((f) => f.digest === fit.digest)) this.sendFit(other, fit);
+      const entry = slot.fits.find((f) => f.digest === fit.digest)!;
+      await entry.done; // a worker that dies meanwhile rejects it
+      // Still held: the worker was not replaced since (a replacement holds no fit, and is sent it again).
+      if (slot.fits.includes(entry)) return this.post(slot, request);
+    }
   }
 
   private sendFit(slot: Slot, fit: Fit): void {
