@@ -77,8 +77,7 @@ describe('jwt mode with a real OIDC provider (oidc-provider, client credentials)
 
   before(async () => {
     idp = await startProvider();
-    t = await createTestDatabase('embedded', { customers: 120 });
-    await t.db.close(); // the spawned server opens the data directory itself
+    t = await createTestDatabase('embedded', { customers: 120, open: false }); // the spawned server opens it
     http = await startHttpServer(t.flags, {
       ...NO_EMBEDDING_ENV,
       ZAVA_AUTH: 'jwt',

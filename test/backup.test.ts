@@ -49,8 +49,7 @@ for (const { kind, skip } of await backendsUnderTest()) {
       })());
 
     before(async () => {
-      t = await createTestDatabase(kind, { customers: 40 });
-      if (kind === 'embedded') await t.db.close(); // the commands open the data directory themselves
+      t = await createTestDatabase(kind, { customers: 40, open: false }); // embedded: the commands open the directory themselves
       dir = await mkdtemp(path.join(tmpdir(), 'zava-backup-'));
     });
     after(async () => {

@@ -44,9 +44,9 @@ for (const { kind, skip } of await backendsUnderTest()) {
       kind === 'server' ? Number((await t.db.ownerQuery(sql)).rows[0]![0]) : undefined;
 
     before(async () => {
-      t = await createTestDatabase(kind, { customers: 40, embeddings: false, catalog: CATALOG }); // the commands below embed it
+      // The commands below embed it; PGlite is single-process: on that backend the CLI opens the directory itself.
+      t = await createTestDatabase(kind, { customers: 40, embeddings: false, catalog: CATALOG, open: false });
       dir = await mkdtemp(path.join(tmpdir(), 'zava-cli-search-'));
-      if (kind === 'embedded') await t.db.close(); // PGlite is single-process: the CLI opens the directory itself.
     });
     after(async () => {
       await t?.cleanup();

@@ -37,6 +37,15 @@ describe('the local model on worker threads', () => {
     await pool?.close();
   });
 
+  test('fit() names the model without fitting (a server whose embeddings are current starts without it); the first task fits every worker', async () => {
+    const slots = (pool as unknown as { slots: { fits: { digest: string; done: Promise<void> }[] }[] }).slots;
+    assert.equal(pool.model, local.model);
+    assert.deepEqual(slots.map((slot) => slot.fits.length), [0, 0], 'no worker fitted yet');
+    await pool.embedQuery('containers for paint');
+    assert.deepEqual(slots.map((slot) => slot.fits.length), [1, 1], 'both workers were sent the catalog');
+    await Promise.all(slots.map((slot) => slot.fits[0]!.done));
+  });
+
   test('same model name and the same vectors as the calling thread, for queries and documents', async () => {
     assert.equal(pool.model, local.model);
     for (const query of ['containers for paint', 'hamer', '15 amp circuit breaker', costlyDescription(1)]) {

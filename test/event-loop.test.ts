@@ -23,8 +23,8 @@ describe('searches flooding the event loop (embedded backend)', () => {
   let victim: Client;
 
   before(async () => {
-    t = await createTestDatabase('embedded', { customers: 40 }); // the size other suites use: copied from the run's cache
-    await t.db.close(); // PGlite is single-process: the spawned server opens the directory itself
+    // The size other suites use: copied from the run's cache; PGlite is single-process: the spawned server opens it.
+    t = await createTestDatabase('embedded', { customers: 40, open: false });
     server = await startHttpServer(t.flags);
     flooder = await connectHttp(server.url, FLOODER.managerId);
     victim = await connectHttp(server.url, VICTIM.managerId);

@@ -138,9 +138,8 @@ export function wrap(kind: ClientKind, client: V1Client | V2Client): Client {
  * the default provider, as a server leaves it after its first start, so the server starts at once), served over HTTP.
  */
 export async function startEmbeddedHttpServer(): Promise<{ t: TestDatabase; http: HttpServerProcess }> {
-  const t = await createTestDatabase('embedded', { customers: 120 });
+  const t = await createTestDatabase('embedded', { customers: 120, open: false }); // the spawned server opens it
   try {
-    await t.db.close(); // the spawned server opens the data directory itself
     return { t, http: await startHttpServer(t.flags) };
   } catch (error) {
     await t.cleanup();

@@ -40,8 +40,7 @@ function claudeLaunch(): Launch {
 let t: TestDatabase;
 before(async () => {
   // With the catalog's embeddings, so the servers below answer their client at once instead of embedding first.
-  t = await createTestDatabase('embedded');
-  await t.db.close(); // one process per data directory: the servers below
+  t = await createTestDatabase('embedded', { open: false }); // one process per data directory: the servers below
 });
 after(async () => t?.cleanup());
 

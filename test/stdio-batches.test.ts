@@ -56,8 +56,7 @@ describe('the stdio batch filter', () => {
 describe('a batch sent to `zava-mcp serve --stdio`', () => {
   let t: TestDatabase;
   before(async () => {
-    t = await createTestDatabase('embedded', { customers: 40 });
-    await t.db.close(); // the spawned server opens the data directory itself
+    t = await createTestDatabase('embedded', { customers: 40, open: false }); // the spawned server opens it
   });
   after(async () => t?.cleanup());
 

@@ -39,8 +39,7 @@ describe('OpenTelemetry traces', () => {
     });
     await new Promise<void>((resolve) => collector.listen(0, '127.0.0.1', () => resolve()));
     endpoint = `http://127.0.0.1:${(collector.address() as { port: number }).port}`;
-    t = await createTestDatabase('embedded', { customers: 40 });
-    await t.db.close();
+    t = await createTestDatabase('embedded', { customers: 40, open: false }); // the spawned server opens it
     http = await startHttpServer(t.flags, { OTEL_EXPORTER_OTLP_ENDPOINT: endpoint, OTEL_BSP_SCHEDULE_DELAY: '100' });
   });
   after(async () => {
@@ -86,8 +85,7 @@ describe('OpenTelemetry traces', () => {
 
 describe('without OTEL_EXPORTER_OTLP_ENDPOINT', () => {
   test('nothing is exported and log lines have no trace id', { timeout: 120_000 }, async () => {
-    const t = await createTestDatabase('embedded', { customers: 40 });
-    await t.db.close();
+    const t = await createTestDatabase('embedded', { customers: 40, open: false }); // the spawned server opens it
     const http = await startHttpServer(t.flags);
     try {
       const client = await connectHttp(http.url, HEAD_OFFICE_USER_ID);

@@ -1,10 +1,12 @@
 // The local model on a pool of worker threads, for the server. Embedding a query costs milliseconds of CPU (up
 // to ~20 ms for the costliest 1,000 characters, see MAX_QUERY_CORRECTIONS) and fitting the catalog most of a
 // second; on the main thread a flood of searches froze every call, /health included. Here:
-// - every worker holds its own fitted model: fit() sends the catalog to each worker, which fits it there (the
-//   main thread only hashes it); a refit after a catalog change goes the same way, and queries already sent keep
-//   the fit they were sent for (workers keep the last few), so a query vector always matches the model name
-//   read with it;
+// - every worker holds its own fitted model: fit() only names the model (a hash of the catalog, the same name the
+//   fit gives); the first task that needs that catalog sends it to every worker, which fits it there. A server
+//   whose stored embeddings are current thus starts without fitting (about 3 s of CPU per worker on a busy 2-core
+//   machine), and the first search after a start or a catalog change waits for the fit. Queries keep the fit
+//   they were called with (workers keep the last few), so a query vector always matches the model name read
+//   with it;
 // - queries and document batches are shared between identities by a FairScheduler (src/db/fair-scheduler.ts)
 //   whose capacity is the number of workers: one identity runs at most its share at once, the others' queries
 //   are taken in turn, a query waits at most the queue timeout, and a query whose caller is gone leaves the
@@ -21,11 +23,13 @@
 import { Worker } from 'node:worker_threads';
 import { FairScheduler } from '../db/fair-scheduler.js';
 import { QueueTimeoutError } from '../infra/errors.js';
-import { corpusDigest } from './local.js';
+import { corpusDigest, localModelName } from './local.js';
 import { type EmbedQueryOptions, EmbeddingError, type EmbeddingProvider, type ProductDocument } from './provider.js';
 import type { PoolReply, PoolRequest } from './embedding-worker.js';
 
 const WORKER_URL = new URL('./embedding-worker.js', import.meta.url);
+/** Fits a worker keeps (embedding-worker.ts evicts the oldest beyond them; the pool mirrors it to know what to send). */
+export const KEPT_FITS = 3;
 /** Key of document batches (start-up embedding) in the scheduler: one more "identity", never a real UUID. */
 const DOCUMENTS_KEY = '\u0000documents';
 
@@ -53,6 +57,8 @@ interface Slot {
   readonly pending: Map<number, Pending>;
   /** Deaths since this slot's worker last answered: a worker that cannot even start is not restarted forever. */
   deaths: number;
+  /** The fits sent to this slot's worker, oldest first, as it keeps them; `done` settles when it has fitted. */
+  fits: { readonly digest: string; readonly done: Promise<void> }[];
 }
 
 /** Deaths in a row, without one answer between them, after which a slot gives up (the pool answers with an error). */
@@ -72,7 +78,6 @@ export class WorkerEmbeddingProvider implements EmbeddingProvider {
   private readonly slots: Slot[] = [];
   private readonly scheduler: FairScheduler;
   private current: Fit | undefined;
-  private fitting: { readonly digest: string; readonly done: Promise<void> } | undefined;
   private nextId = 0;
   private closed = false;
   /** Set when a worker cannot be kept running: every task fails with it. */
@@ -88,7 +93,7 @@ export class WorkerEmbeddingProvider implements EmbeddingProvider {
       maxQueuedPerKey: options.maxQueuedPerKey,
     });
     for (let i = 0; i < options.workers; i++) {
-      const slot: Slot = { worker: undefined as unknown as Worker, pending: new Map(), deaths: 0 };
+      const slot: Slot = { worker: undefined as unknown as Worker, pending: new Map(), deaths: 0, fits: [] };
       this.start(slot);
       this.slots.push(slot);
     }
@@ -102,23 +107,48 @@ export class WorkerEmbeddingProvider implements EmbeddingProvider {
     return this.requireFit().model;
   }
 
-  /** Fits every worker on `corpus` (once per catalog; concurrent calls for the same catalog share the work). */
+  /**
+   * Makes `corpus` the catalog of the next tasks. Hashing it is the only part done here (a few milliseconds at
+   * the default catalog); each worker fits it before its first task for it (withFit).
+   */
   async fit(corpus: readonly ProductDocument[]): Promise<void> {
-    // Hashing the catalog is the only part done here: about a millisecond at the default catalog.
     const digest = corpusDigest(corpus, this.dimensions);
     if (this.current?.digest === digest) return;
-    if (this.fitting?.digest === digest) return this.fitting.done;
-    const done = (async () => {
-      const replies = await Promise.all(this.slots.map((slot) => this.post(slot, { type: 'fit', digest, dimensions: this.dimensions, corpus })));
-      const model = (replies[0] as { model: string }).model;
-      this.current = { digest, model, corpus };
-    })();
-    this.fitting = { digest, done };
-    try {
-      await done;
-    } finally {
-      if (this.fitting?.done === done) this.fitting = undefined;
+    this.current = { digest, model: localModelName(corpus, this.dimensions), corpus };
+  }
+
+  /**
+   * Runs `request` on the slot's worker once it holds `fit`: the first task of a catalog sends it to every
+   * worker that lacks it, so they fit side by side (messages are handled in order: a task sent later waits).
+   */
+  private async withFit(slot: Slot, fit: Fit, request: PoolRequest): Promise<PoolReply & { ok: true }> {
+    for (;;) {
+      for (const other of this.slots) if (!other.fits.some((f) => f.digest === fit.digest)) this.sendFit(other, fit);
+      const entry = slot.fits.find((f) => f.digest === fit.digest)!;
+      await entry.done; // a worker that dies meanwhile rejects it
+      // Still held: the worker was not replaced since (a replacement holds no fit, and is sent it again).
+      if (slot.fits.includes(entry)) return this.post(slot, request);
     }
+  }
+
+  private sendFit(slot: Slot, fit: Fit): void {
+    const worker = slot.worker;
+    const entry = {
+      digest: fit.digest,
+      done: this.post(slot, { type: 'fit', digest: fit.digest, dimensions: this.dimensions, corpus: fit.corpus }).then(
+        (reply) => {
+          if ('model' in reply && reply.model !== fit.model) throw new EmbeddingError(`the local model's worker named the model ${reply.model}, not ${fit.model}`);
+        },
+        (error: unknown) => {
+          // Not fitted: the next task for this catalog sends it again (a replaced worker starts with none).
+          if (slot.worker === worker) slot.fits = slot.fits.filter((f) => f !== entry);
+          throw error;
+        },
+      ),
+    };
+    entry.done.catch(() => undefined); // awaited by the slot's own tasks; a fit sent ahead for another slot's task may fail unseen
+    slot.fits.push(entry);
+    while (slot.fits.length > KEPT_FITS) slot.fits.shift();
   }
 
   async embedQuery(text: string, options: EmbedQueryOptions = {}): Promise<number[]> {
@@ -127,12 +157,12 @@ export class WorkerEmbeddingProvider implements EmbeddingProvider {
 
   async embedQueryWithCoverage(text: string, options: EmbedQueryOptions = {}): Promise<{ vector: number[]; coverage: number }> {
     // The fit is read now, with the model name the caller reads: a refit finishing meanwhile changes neither.
-    const { digest } = this.requireFit();
+    const fit = this.requireFit();
     try {
       return await this.scheduler.run(
         options.key ?? '',
         async () => {
-          const reply = await this.post(this.leastBusy(), { type: 'query', digest, text });
+          const reply = await this.withFit(this.leastBusy(), fit, { type: 'query', digest: fit.digest, text });
           return { vector: vectorsOf(reply, this.dimensions)[0]!, coverage: 'coverage' in reply && typeof reply.coverage === 'number' ? reply.coverage : 1 };
         },
         options.signal,
@@ -150,13 +180,13 @@ export class WorkerEmbeddingProvider implements EmbeddingProvider {
 
   /** Embeds documents in one chunk per worker, side by side, through the same scheduler as queries. */
   async embedDocuments(documents: readonly ProductDocument[]): Promise<number[][]> {
-    const { digest } = this.requireFit();
+    const fit = this.requireFit();
     const size = Math.ceil(documents.length / this.slots.length);
     const chunks: (readonly ProductDocument[])[] = [];
     for (let i = 0; i < documents.length; i += size) chunks.push(documents.slice(i, i + size));
     const parts = await Promise.all(
       chunks.map((chunk) =>
-        this.scheduler.run(DOCUMENTS_KEY, async () => vectorsOf(await this.post(this.leastBusy(), { type: 'documents', digest, documents: chunk }), this.dimensions)),
+        this.scheduler.run(DOCUMENTS_KEY, async () => vectorsOf(await this.withFit(this.leastBusy(), fit, { type: 'documents', digest: fit.digest, documents: chunk }), this.dimensions)),
       ),
     );
     return parts.flat();
@@ -182,6 +212,7 @@ export class WorkerEmbeddingProvider implements EmbeddingProvider {
   private start(slot: Slot): void {
     const worker = new Worker(WORKER_URL);
     slot.worker = worker;
+    slot.fits = []; // a new worker holds no fit: its first task sends the one it needs
     worker.unref(); // only pending tasks keep the process alive (see post)
     worker.on('message', (reply: PoolReply) => {
       const pending = slot.pending.get(reply.id);
@@ -204,10 +235,7 @@ export class WorkerEmbeddingProvider implements EmbeddingProvider {
         this.broken = new EmbeddingError(`the local model's worker threads keep stopping (${error.message}); restart the server`, { cause: error });
         return;
       }
-      this.start(slot);
-      // The replacement gets the current catalog before any task (messages are handled in order).
-      const fit = this.current;
-      if (fit) void this.post(slot, { type: 'fit', digest: fit.digest, dimensions: this.dimensions, corpus: fit.corpus }).catch(() => undefined);
+      this.start(slot); // fitted before its first task (withFit)
     };
     worker.on('error', died);
     worker.on('exit', (code) => died(new Error(`exited with code ${code}`)));

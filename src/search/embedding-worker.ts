@@ -4,6 +4,8 @@
 import { parentPort } from 'node:worker_threads';
 import { type LocalModel, fittedModel } from './local.js';
 import type { ProductDocument } from './provider.js';
+// Fits kept: the current one and the previous ones, for queries called just before a refit (the pool mirrors it).
+import { KEPT_FITS } from './embedding-pool.js';
 
 export type PoolRequest =
   | { readonly type: 'fit'; readonly digest: string; readonly dimensions: number; readonly corpus: readonly ProductDocument[] }
@@ -15,8 +17,6 @@ export type PoolReply =
   | { readonly id: number; readonly ok: true; readonly vectors: Float64Array<ArrayBuffer>; readonly count: number; readonly coverage?: number }
   | { readonly id: number; readonly ok: false; readonly message: string };
 
-/** Fits kept: the current one and the previous ones, for queries sent just before a refit finished. */
-const KEPT_FITS = 3;
 const models = new Map<string, LocalModel>();
 
 function model(digest: string): LocalModel {

@@ -23,7 +23,7 @@ import { type EmbeddingProvider, type ProductDocument, l2Normalize } from './pro
 import { remember } from './word-cache.js';
 import { editDistance, isContentPart, tokenize, wordParts } from './text.js';
 import { DIY_THESAURUS } from './diy-thesaurus.js';
-import { Thesaurus, thesaurusItems } from './thesaurus.js';
+import { Thesaurus, thesaurusFingerprint, thesaurusItems } from './thesaurus.js';
 import { DIY_TASKS } from './diy-tasks.js';
 import { TaskLexicon } from './tasks.js';
 import { type WordNet, type WordNetPos, sharedWordNet } from './wordnet.js';
@@ -434,14 +434,9 @@ export class LocalModel {
   constructor(corpus: readonly ProductDocument[], readonly dimensions: number) {
     this.documentCount = Math.max(1, corpus.length);
     this.corpus = corpus;
-    const fingerprint = createHash('sha256');
-    fingerprint.update(`${LOCAL_MODEL_VERSION}\n${dimensions}\n${this.thesaurus.fingerprint}\n`);
     const sorted = [...corpus].sort((a, b) => a.productId - b.productId);
     this.sortedCorpus = sorted;
-    for (const doc of sorted) {
-      fingerprint.update(`${doc.productId}\t${doc.name}\t${doc.typeName}\t${doc.categoryName}\t${doc.description}\n`);
-    }
-    this.model = `${LOCAL_MODEL_VERSION}-${dimensions}d-${fingerprint.digest('hex').slice(0, 10)}`;
+    this.model = localModelName(sorted, dimensions, this.thesaurus.fingerprint);
 
     // Pass 1: vocabulary and recurring word pairs.
     const pairCounts = new Map<string, number>();
@@ -877,6 +872,20 @@ export class LocalModel {
 export function corpusDigest(corpus: readonly ProductDocument[], dimensions: number): string {
   const key = `${dimensions}|${corpus.length}|${corpus.map((d) => `${d.productId}\t${d.name}\t${d.typeName}\t${d.categoryName}\t${d.description}`).join('\n')}`;
   return createHash('sha256').update(key).digest('hex');
+}
+
+/**
+ * The name of the model fitted on `corpus`, without fitting it (a hash of the catalog and the thesaurus): what
+ * the worker pool answers with before any worker has fitted, so a server whose embeddings are current starts
+ * without the fit.
+ */
+export function localModelName(corpus: readonly ProductDocument[], dimensions: number, thesaurus = thesaurusFingerprint(DIY_THESAURUS)): string {
+  const fingerprint = createHash('sha256');
+  fingerprint.update(`${LOCAL_MODEL_VERSION}\n${dimensions}\n${thesaurus}\n`);
+  for (const doc of [...corpus].sort((a, b) => a.productId - b.productId)) {
+    fingerprint.update(`${doc.productId}\t${doc.name}\t${doc.typeName}\t${doc.categoryName}\t${doc.description}\n`);
+  }
+  return `${LOCAL_MODEL_VERSION}-${dimensions}d-${fingerprint.digest('hex').slice(0, 10)}`;
 }
 
 const fitted = new Map<string, LocalModel>();

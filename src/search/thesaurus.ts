@@ -21,6 +21,11 @@ export function thesaurusItems(text: string, lemmaOf: (word: string) => string):
   return items;
 }
 
+/** What a thesaurus's groups are named by in a model name; computed without building the thesaurus. */
+export function thesaurusFingerprint(groups: readonly (readonly string[])[]): string {
+  return createHash('sha256').update(JSON.stringify(groups)).digest('hex').slice(0, 12);
+}
+
 export class Thesaurus {
   /** Item sequence (joined by a space) → the groups it belongs to. */
   private readonly terms = new Map<string, number[]>();
@@ -44,7 +49,7 @@ export class Thesaurus {
       }
     });
     this.longest = longest;
-    this.fingerprint = createHash('sha256').update(JSON.stringify(groups)).digest('hex').slice(0, 12);
+    this.fingerprint = thesaurusFingerprint(groups);
   }
 
   /**

@@ -78,6 +78,12 @@ export interface TestDatabaseOptions {
   readonly configOverrides?: Partial<Record<'statementTimeoutMs', number>>;
   /** More settings, as environment variables (ZAVA_EMBEDDED_READERS, ZAVA_TEMP_FILE_LIMIT, …). */
   readonly env?: Readonly<Record<string, string>>;
+  /**
+   * false: an embedded directory is only copied, not opened here (`db` throws), for suites whose spawned processes
+   * open it themselves: opening PGlite and checking the schema of a copy of a migrated entry cost seconds of CPU.
+   * The PostgreSQL service's databases are always opened.
+   */
+  readonly open?: boolean;
 }
 
 async function adminExec(sql: string): Promise<void> {
@@ -209,12 +215,18 @@ export async function createTestDatabase(kind: BackendKind, options: TestDatabas
     const dataDir = await embeddedDataDir(seeded, customers, seed, embeddings, options.catalog);
     let copies = 0;
     const config = loadConfig({ dataDir }, env);
-    const db = await openDatabase(config);
-    await prepareSchema(db, config);
+    let db: ManagedDatabase | undefined;
+    if (options.open !== false) {
+      db = await openDatabase(config);
+      await prepareSchema(db, config);
+    }
     return {
       kind,
       config,
-      db,
+      get db(): ManagedDatabase {
+        if (!db) throw new Error('this test database was created with open: false (its directory is for spawned processes)');
+        return db;
+      },
       flags: ['--data-dir', dataDir],
       flagsForAnotherProcess: async () => {
         const copy = path.join(path.dirname(dataDir), `pglite-${++copies}`);
@@ -222,7 +234,7 @@ export async function createTestDatabase(kind: BackendKind, options: TestDatabas
         return ['--data-dir', copy];
       },
       cleanup: async () => {
-        await db.close();
+        await db?.close();
         await rm(path.dirname(dataDir), { recursive: true, force: true });
       },
     };
