@@ -26,6 +26,8 @@ import { clusterSql, queryRoleBackends, SoakStack } from './soak-stack.js';
 import { PROBE_IDENTITY, readGroundTruth, SOAK_IDENTITIES, soakCalls, type SoakCall, type SoakIdentity } from './soak-workload.js';
 
 export const FAULTS = ['replica-kill', 'redis', 'primary', 'standby'] as const;
+/** The replica the replica-kill fault SIGKILLs. */
+export const KILLED_SLOT = 1;
 export type Fault = (typeof FAULTS)[number];
 /** When each fault starts, as a fraction of the run (they run one after another; a late one starts when the previous ends). */
 export const FAULT_SCHEDULE: ReadonlyArray<readonly [number, Fault]> = [
@@ -388,7 +390,7 @@ export async function runSoak(options: SoakOptions): Promise<SoakReport> {
         log(`[${fault}] ${line}`);
       };
       if (fault === 'replica-kill') {
-        const slot = 1;
+        const slot = KILLED_SLOT;
         const victim = stack.replicas[slot]!;
         note(`SIGKILL replica ${slot} (pid ${victim.process.pid}); ${inFlight} calls in flight across all replicas`);
         const killedAt = now();
