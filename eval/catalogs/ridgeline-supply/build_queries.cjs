@@ -1,21 +1,7 @@
 // Converts the hand-labelled src/queries.txt ("kind | query | SKU SKU ...") into queries.json.
-const fs = require('fs'), path = require('path');
-const lines = fs.readFileSync(path.join(__dirname, 'src', 'queries.txt'), 'utf8').split('\n')
-  .map(l => l.trim()).filter(l => l && !l.startsWith('#'));
-const queries = lines.map((l, i) => {
-  const parts = l.split('|').map(s => s.trim());
-  if (parts.length !== 3) throw new Error('bad line: ' + l);
-  const [kind, query, rel] = parts;
-  return { id: i + 1, query, kind, relevant: rel ? rel.split(/\s+/) : [] };
-});
-const out = {
-  description: 'Hand-written, blind evaluation query set for the fictional US home-improvement retailer "Ridgeline Supply Co." (catalog.json). ' +
+require('../feed-tools.cjs').buildQueries(__dirname,
+  'Hand-written, blind evaluation query set for the fictional US home-improvement retailer "Ridgeline Supply Co." (catalog.json). ' +
     'Both the catalog and the queries were written by an outsider from general knowledge only, without seeing the search engine\'s code, word lists, other catalogs or existing query sets. ' +
     'Queries imitate what American shoppers type (purpose/job, product kinds incl. synonyms and trade/slang names, measurements/specs, brand/SKU, misspellings, and items the store does not stock). ' +
     'Binary relevance: "relevant" lists every catalog SKU the writer judged a shopper would accept as an answer, checked against the whole catalog; accessories of the thing asked for do not count; ' +
-    'for job queries the products that do the job count, not generic tools that merely could help; an empty list means no product fits.',
-  catalog: 'catalog.json',
-  queries,
-};
-fs.writeFileSync(path.join(__dirname, 'queries.json'), JSON.stringify(out, null, 1) + '\n');
-console.log('wrote', queries.length, 'queries');
+    'for job queries the products that do the job count, not generic tools that merely could help; an empty list means no product fits.');
