@@ -3,7 +3,7 @@
 import { after, before, describe, test } from 'node:test';
 import assert from 'node:assert/strict';
 import { spawn } from 'node:child_process';
-import { existsSync, readFileSync } from 'node:fs';
+import { existsSync, readdirSync, readFileSync } from 'node:fs';
 import { mkdtemp, rm } from 'node:fs/promises';
 import { createServer, connect } from 'node:net';
 import { tmpdir } from 'node:os';
@@ -14,6 +14,8 @@ import { PG_ADMIN_URL, createServerDatabaseUrl, createTestDatabase, serverUnavai
 import { loadConfig } from '../src/infra/config.js';
 import { migrateDatabase, openDatabase } from '../src/db/open.js';
 import { runCli as run } from './support/cli.js';
+import { connectHttp, connectStdio, query, startHttpServer } from './mcp-harness.js';
+import { STORES } from '../src/data/stores.js';
 
 const ROOT = fileURLToPath(new URL('../..', import.meta.url));
 const VERSION = (JSON.parse(readFileSync(path.join(ROOT, 'package.json'), 'utf8')) as { version: string }).version;
@@ -136,6 +138,40 @@ describe('zava-mcp start-up on a database', () => {
     assert.equal(result.code, 1);
     assert.match(result.stderr, /unknown identity 11111111-2222-3333-4444-555555555555/);
     assert.doesNotMatch(result.stderr, NO_STACK);
+  });
+
+  test('a stdio server opens only its identity\'s share of the embedded readers; an HTTP server opens them all', { timeout: 120_000 }, async () => {
+    const dataDir = t.flags[1]!;
+    const readers = { ZAVA_EMBEDDED_READERS: '3', ZAVA_IDENTITY_CONCURRENCY: '2' };
+    // Reader directories are named reader-<slot>-<n> and live while their reader does.
+    const slots = () => new Set(existsSync(`${dataDir}.readers`) ? readdirSync(`${dataDir}.readers`).flatMap((name) => /^reader-(\d+)-/.exec(name)?.[1] ?? []) : []);
+    const until = async (check: () => boolean, what: string) => {
+      for (const deadline = Date.now() + 60_000; !check(); await new Promise((resolve) => setTimeout(resolve, 50))) {
+        if (Date.now() > deadline) assert.fail(`timed out waiting for ${what} (reader slots: ${[...slots()].join(', ')})`);
+      }
+    };
+
+    const stdio = await connectStdio(t.flags, STORES[0]!.managerId, readers);
+    try {
+      // Two calls at once: the identity's share is two readers, all of them usable by it (no spare kept).
+      const answers = await Promise.all([query(stdio.client, 'SELECT 1 AS one'), query(stdio.client, 'SELECT 2 AS two')]);
+      assert.deepEqual(answers.map((a) => a.result.r), [[[1]], [[2]]]);
+      await until(() => slots().size === 2, 'the stdio server\'s two readers');
+      await new Promise((resolve) => setTimeout(resolve, 1_000)); // warm-up has had time to open more, if it would
+      assert.deepEqual([...slots()].sort(), ['0', '1'], 'the spare reader is not opened for one identity');
+    } finally {
+      await stdio.close();
+    }
+
+    const http = await startHttpServer(t.flags, readers);
+    try {
+      const client = await connectHttp(http.url, STORES[0]!.managerId);
+      assert.deepEqual((await query(client, 'SELECT 1 AS one')).result.r, [[1]]);
+      await until(() => slots().size === 3, 'the HTTP server\'s three readers');
+      await client.close();
+    } finally {
+      assert.equal(await http.stop(), 0);
+    }
   });
 
   test('SIGTERM sent to npm stops the server `npm start` runs: the port and the data directory lock are freed', { timeout: 240_000 }, async () => {

@@ -13,7 +13,7 @@ import { startTracing } from '../infra/tracing.js';
 import { auditListener } from '../protocol/audit-listener.js';
 import { assertPortAvailable } from './port-check.js';
 import { consoleProgress, logProgress, type Progress } from '../infra/progress.js';
-import { openDatabase } from '../db/open.js';
+import { openDatabase, type OpenOptions } from '../db/open.js';
 import { prepareSchema } from './migrate.js';
 import type { ManagedDatabase } from '../db/types.js';
 import { salesSummary, seedDatabase } from '../data/seed.js';
@@ -50,9 +50,10 @@ export async function prepareDatabase(
   progress: Progress = consoleProgress(),
   /** How a first run seeds (serve's --customers, --seed, --end-date; else the environment's). */
   seedFlags: SeedFlags = {},
+  openOptions: OpenOptions = {},
 ): Promise<ManagedDatabase> {
   const started = Date.now();
-  const db = await openDatabase(config);
+  const db = await openDatabase(config, openOptions);
   try {
     const { migrations: report, searchFunctions: functions } = await prepareSchema(db, config);
     for (const step of report.applied) log(`applied migration ${step.version} (${step.name})`);
@@ -171,6 +172,8 @@ export async function runServe(config: Config, options: ServeOptions = {}): Prom
       options.stdio && config.auth.mode === 'dev' ? config.rlsUserId : undefined,
       progress,
       options.seed,
+      // A stdio process serves one identity: it opens no embedded reader that identity could not use.
+      { oneIdentity: options.stdio === true },
     );
   } catch (error) {
     await provider.close?.();

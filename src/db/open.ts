@@ -7,7 +7,12 @@ import { migrate, type MigrationReport } from './migrations.js';
 import { ServerDatabase } from './server/backend.js';
 import type { ManagedDatabase } from './types.js';
 
-export async function openDatabase(config: Config): Promise<ManagedDatabase> {
+export interface OpenOptions {
+  /** Only one identity will ever call (a stdio process): see EmbeddedOptions.oneIdentity. */
+  readonly oneIdentity?: boolean;
+}
+
+export async function openDatabase(config: Config, options: OpenOptions = {}): Promise<ManagedDatabase> {
   const log = createLogger(config.logLevel);
   if (config.databaseUrl) return ServerDatabase.open(config, (message) => log.warn(message));
   return EmbeddedDatabase.open({
@@ -15,6 +20,7 @@ export async function openDatabase(config: Config): Promise<ManagedDatabase> {
     statementTimeoutMs: config.statementTimeoutMs,
     maxRows: config.maxRows,
     readers: config.embeddedReaders,
+    oneIdentity: options.oneIdentity === true,
     identityConcurrency: config.identityConcurrency,
     queueTimeoutMs: config.queueTimeoutMs,
     identityQueueLimit: config.identityQueueLimit,

@@ -12,7 +12,7 @@
 //   Redis (the limits count in the process meanwhile: security/rate-limit.ts, one log line per outage).
 // - Shutdown: /ready answers 503 first (RunningHttpServer.withdraw), then after ZAVA_SHUTDOWN_DELAY_MS new requests
 //   get 503 with Retry-After and calls in progress drain (cli/serve.ts).
-import { Redis } from 'ioredis';
+import { createRedis, type Redis } from './redis.js';
 import { MIGRATIONS } from '../db/migrations.js';
 import type { Database } from '../db/types.js';
 
@@ -121,7 +121,7 @@ export function redisCheck(url: string): ComponentCheck & { close(): void } {
   let client: Redis | undefined;
   const check = async () => {
     if (!client) {
-      client = new Redis(url, { lazyConnect: true, enableOfflineQueue: false, maxRetriesPerRequest: 0, connectTimeout: COMPONENT_TIMEOUT_MS, retryStrategy: () => 1_000 });
+      client = createRedis(url, { lazyConnect: true, enableOfflineQueue: false, maxRetriesPerRequest: 0, connectTimeout: COMPONENT_TIMEOUT_MS, retryStrategy: () => 1_000 });
       client.on('error', () => undefined); // reported by the check, not as an unhandled event
     }
     if (client.status === 'wait') await client.connect();

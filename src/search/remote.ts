@@ -6,7 +6,8 @@
 // clear errors. The SDK's own retries are turned off (maxRetries 0) so ZAVA_EMBEDDING_MAX_RETRIES and
 // ZAVA_EMBEDDING_RETRY_BASE_MS mean the same thing for every provider.
 import { setTimeout as sleep } from 'node:timers/promises';
-import OpenAI, { AzureOpenAI } from 'openai';
+import type OpenAI from 'openai';
+import type { AzureOpenAI, ClientOptions } from 'openai';
 import { type EmbeddingProvider, EmbeddingError, type ProductDocument, type ProviderKind, documentText, l2Normalize } from './provider.js';
 
 export interface HttpOptions {
@@ -76,13 +77,22 @@ function networkCode(error: unknown): string {
   return cause?.code ?? cause?.errors?.find((e) => e.code)?.code ?? cause?.cause?.code ?? cause?.message ?? (error as Error).message;
 }
 
+/** The openai SDK, loaded on first use: about 80 ms of every start that only a hosted provider needs. */
+let openAiSdk: typeof import('openai') | undefined;
+
+async function loadOpenAiSdk(): Promise<typeof import('openai')> {
+  return (openAiSdk ??= await import('openai'));
+}
+
 function classify(error: unknown): Failure | undefined {
-  if (error instanceof OpenAI.APIConnectionTimeoutError) return { kind: 'timeout' };
-  if (error instanceof OpenAI.APIConnectionError) {
+  // The SDK's errors exist only once it is loaded, which a request through it has done.
+  const OpenAI = openAiSdk?.default;
+  if (OpenAI && error instanceof OpenAI.APIConnectionTimeoutError) return { kind: 'timeout' };
+  if (OpenAI && error instanceof OpenAI.APIConnectionError) {
     // The SDK reports a fetch abort of its own timer as a timeout; anything else is a connection failure.
     return /timed? ?out/i.test(`${error.message} ${String(error.cause)}`) ? { kind: 'timeout' } : { kind: 'network', code: networkCode(error) };
   }
-  if (error instanceof OpenAI.APIError && typeof error.status === 'number') {
+  if (OpenAI && error instanceof OpenAI.APIError && typeof error.status === 'number') {
     return { kind: 'http', status: error.status, detail: errorDetail(error.error, error.message), retryAfterMs: retryAfterMs(error.headers) };
   }
   if (error instanceof HttpFailure) {
@@ -216,7 +226,8 @@ function sdkOptions(http: HttpOptions) {
 
 export class OpenAIProvider extends RemoteProvider {
   readonly kind = 'openai' as const;
-  private readonly client: OpenAI;
+  private readonly options: ClientOptions;
+  private client: Promise<OpenAI> | undefined;
   private readonly where: string;
   constructor(
     settings: { apiKey: string; baseUrl: string; model: string; dimensions: number; batchSize: number; organization?: string; project?: string },
@@ -224,19 +235,20 @@ export class OpenAIProvider extends RemoteProvider {
   ) {
     super(settings.model, settings.dimensions, settings.batchSize, http);
     const baseURL = settings.baseUrl.replace(/\/+$/, '');
-    this.client = new OpenAI({
+    this.options = {
       apiKey: settings.apiKey,
       baseURL,
       organization: settings.organization ?? null,
       project: settings.project ?? null,
       ...sdkOptions(http),
-    });
+    };
     this.where = `OpenAI at ${redactUrl(`${baseURL}/embeddings`)}`;
   }
 
   protected async request(inputs: readonly string[]): Promise<number[][]> {
+    const client = await (this.client ??= loadOpenAiSdk().then((sdk) => new sdk.default(this.options)));
     const response = await withRetries(this.where, this.http, () =>
-      this.client.embeddings.create({ model: this.model, input: [...inputs], dimensions: this.dimensions, encoding_format: 'float' }),
+      client.embeddings.create({ model: this.model, input: [...inputs], dimensions: this.dimensions, encoding_format: 'float' }),
     );
     return openAiVectors('OpenAI', response.data, inputs.length, this.dimensions);
   }
@@ -244,7 +256,8 @@ export class OpenAIProvider extends RemoteProvider {
 
 export class AzureOpenAIProvider extends RemoteProvider {
   readonly kind = 'azure-openai' as const;
-  private readonly client: AzureOpenAI;
+  private readonly options: ConstructorParameters<typeof AzureOpenAI>[0];
+  private client: Promise<AzureOpenAI> | undefined;
   private readonly where: string;
   constructor(
     private readonly settings: {
@@ -261,19 +274,20 @@ export class AzureOpenAIProvider extends RemoteProvider {
     super(settings.model, settings.dimensions, settings.batchSize, http);
     // baseURL is given explicitly (not `endpoint`) so an OPENAI_BASE_URL in the environment cannot interfere.
     const baseURL = `${settings.endpoint.replace(/\/+$/, '')}/openai`;
-    this.client = new AzureOpenAI({
+    this.options = {
       apiKey: settings.apiKey,
       baseURL,
       apiVersion: settings.apiVersion,
       deployment: settings.deployment,
       ...sdkOptions(http),
-    });
+    };
     this.where = `Azure OpenAI at ${baseURL}/deployments/${encodeURIComponent(settings.deployment)}/embeddings?api-version=${encodeURIComponent(settings.apiVersion)}`;
   }
 
   protected async request(inputs: readonly string[]): Promise<number[][]> {
+    const client = await (this.client ??= loadOpenAiSdk().then((sdk) => new sdk.AzureOpenAI(this.options)));
     const response = await withRetries(this.where, this.http, () =>
-      this.client.embeddings.create({ model: this.settings.deployment, input: [...inputs], dimensions: this.dimensions, encoding_format: 'float' }),
+      client.embeddings.create({ model: this.settings.deployment, input: [...inputs], dimensions: this.dimensions, encoding_format: 'float' }),
     );
     return openAiVectors('Azure OpenAI', response.data, inputs.length, this.dimensions);
   }

@@ -8,7 +8,7 @@
 //   Redis down: the limiter falls back to counting in memory (insuranceLimiter) rather than failing every call
 //   or letting every call through.
 // - Checked before the call reaches the database: a refused call costs one counter update.
-import { Redis } from 'ioredis';
+import { createRedis } from '../infra/redis.js';
 import { BurstyRateLimiter, type RateLimiterAbstract, RateLimiterMemory, RateLimiterRedis, RateLimiterRes } from 'rate-limiter-flexible';
 import { RateLimitedError } from '../infra/errors.js';
 
@@ -67,7 +67,7 @@ export interface CounterStore {
  */
 export function counterStore(redisUrl: string | undefined, what: string, warn: (message: string) => void): CounterStore {
   if (!redisUrl) return { counter: (options) => new RateLimiterMemory(options), close: async () => undefined };
-  const redis = new Redis(redisUrl, { enableOfflineQueue: false, maxRetriesPerRequest: 1, lazyConnect: false });
+  const redis = createRedis(redisUrl, { enableOfflineQueue: false, maxRetriesPerRequest: 1, lazyConnect: false });
   let failing = false;
   redis.on('error', (error: Error) => {
     if (!failing) warn(`${what}: Redis unavailable (${error.message}); counting in this process until it is back`);

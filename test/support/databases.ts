@@ -1,7 +1,7 @@
 // Real databases for tests: an embedded PGlite in a temporary directory, and a uniquely named database on the
 // PostgreSQL service (dropped afterwards). With ZAVA_REQUIRE_SERVICES=1 (CI) a missing service fails the run;
 // otherwise suites that need it are skipped and say so.
-import { cp, mkdtemp, rename, rm, stat } from 'node:fs/promises';
+import { mkdtemp, rename, rm, stat } from 'node:fs/promises';
 import { tmpdir } from 'node:os';
 import path from 'node:path';
 import { createHash, randomBytes } from 'node:crypto';
@@ -10,6 +10,7 @@ import { loadConfig, type Config } from '../../src/infra/config.js';
 import { migrateDatabase, openDatabase } from '../../src/db/open.js';
 import { prepareSchema } from '../../src/cli/migrate.js';
 import { MIGRATIONS } from '../../src/db/migrations.js';
+import { copyDirectory } from '../../src/db/embedded/copy-dir.js';
 import type { ManagedDatabase } from '../../src/db/types.js';
 import { seedDatabase } from '../../src/data/seed.js';
 import { DEFAULT_CATALOG_URL, loadDefaultCatalog, type Catalog } from '../../src/data/catalog.js';
@@ -183,7 +184,7 @@ async function embeddedDataDir(seeded: boolean, customers: number, seed: number,
       await rename(building, cached).catch(async () => rm(building, { recursive: true, force: true }));
     });
   }
-  await cp(cached, dir, { recursive: true });
+  await copyDirectory(cached, dir);
   return dir;
 }
 
@@ -230,7 +231,7 @@ export async function createTestDatabase(kind: BackendKind, options: TestDatabas
       flags: ['--data-dir', dataDir],
       flagsForAnotherProcess: async () => {
         const copy = path.join(path.dirname(dataDir), `pglite-${++copies}`);
-        await cp(dataDir, copy, { recursive: true });
+        await copyDirectory(dataDir, copy);
         return ['--data-dir', copy];
       },
       cleanup: async () => {

@@ -37,6 +37,12 @@ export interface EmbeddedOptions {
   readonly readers?: number;
   /** Calls one identity may run at once; at most readers − 1, so one reader is always left for the others. */
   readonly identityConcurrency?: number;
+  /**
+   * Only one identity will ever call (a stdio process serves its own): no reader is kept for others, so the pool
+   * is that identity's share (identityConcurrency, at most readers − 1) and the readers it could never use are not
+   * opened (each a PGlite instance: about 0.8 s of CPU to open, and 115 MB at the reference dataset).
+   */
+  readonly oneIdentity?: boolean;
   readonly queueTimeoutMs?: number;
   readonly identityQueueLimit?: number;
   /** Largest row a tool query may return (db/bounded.ts); a larger one fails inside PostgreSQL. */
@@ -57,8 +63,13 @@ export interface EmbeddedOptions {
 export const READER_HEAP_MAX_BYTES = 384 * 1024 * 1024;
 /** A reader whose heap grew past this after a call is replaced, so memory returns to the baseline. */
 export const READER_RECYCLE_BYTES = 256 * 1024 * 1024;
-/** Readers share the OS page cache for the data; their own buffers can be small. */
-const READER_SHARED_BUFFERS = '32MB';
+/**
+ * Every PGlite instance reads through the OS page cache, which they share; their own buffers can be small. The
+ * writer too: bulk loads go through PostgreSQL's ring buffers, and seeding the reference dataset took as long with
+ * 32 MB as with initdb's 128 MB (41–43 s against 39–42 s, two runs each), while each open of an instance with 128 MB
+ * cost 0.4 s more CPU (PostgreSQL initializing the larger buffer pool inside WebAssembly).
+ */
+const SHARED_BUFFERS = '32MB';
 /**
  * Byte budget of a query that gives none (QueryOptions.maxBytes), as on the server backend: internal reads (the
  * search corpus) need more than a tool answer's cap, and still stay bounded per call.
@@ -87,10 +98,12 @@ export class EmbeddedDatabase implements ManagedDatabase {
   ) {
     this.location = `embedded database at ${options.dataDir}`;
     this.warn = options.warn ?? ((message) => process.stderr.write(`${JSON.stringify({ level: 'warn', msg: message })}\n`));
-    const readers = Math.max(1, options.readers ?? 2);
+    const configured = Math.max(1, options.readers ?? 2);
+    const share = Math.max(1, Math.min(options.identityConcurrency ?? configured, configured - 1));
+    const readers = options.oneIdentity ? share : configured;
     this.scheduler = new FairScheduler({
       capacity: readers,
-      perKey: Math.max(1, Math.min(options.identityConcurrency ?? readers, readers - 1)),
+      perKey: share,
       maxWaitMs: options.queueTimeoutMs ?? 10_000,
       maxQueuedPerKey: options.identityQueueLimit ?? 32,
     });
@@ -99,7 +112,7 @@ export class EmbeddedDatabase implements ManagedDatabase {
       size: readers,
       heapMaxBytes: READER_HEAP_MAX_BYTES,
       recycleAboveBytes: READER_RECYCLE_BYTES,
-      sharedBuffers: READER_SHARED_BUFFERS,
+      sharedBuffers: SHARED_BUFFERS,
       takeSnapshot: (target) => this.snapshot(target),
       warn: this.warn,
     });
@@ -125,7 +138,7 @@ export class EmbeddedDatabase implements ManagedDatabase {
 
   /** Opens the data directory in the writer; a writer that ends on its own (crash, stuck owner read) is reopened. */
   private startWriter(): Promise<EngineWorker> {
-    const starting = EngineWorker.start({ dataDir: this.options.dataDir }).catch((error: unknown) => {
+    const starting = EngineWorker.start({ dataDir: this.options.dataDir, sharedBuffers: SHARED_BUFFERS }).catch((error: unknown) => {
       throw new DatabaseUnavailableError(`cannot open the ${this.location}: ${error instanceof Error ? error.message : String(error)}`, {
         cause: error,
       });

@@ -49,13 +49,16 @@ export class EngineWorker {
     worker.on('exit', () => this.end('crashed', new DatabaseUnavailableError('embedded database worker stopped')));
   }
 
-  /** Starts a worker and opens `settings.dataDir` in it; a failure terminates the worker and rejects. */
-  static async start(settings: OpenSettings): Promise<EngineWorker> {
+  /**
+   * Starts a worker and opens `settings.dataDir` in it; a failure terminates the worker and rejects, and so does
+   * `signal` aborting while it opens (a pool that closes does not wait for a reader it will not use).
+   */
+  static async start(settings: OpenSettings, signal?: AbortSignal): Promise<EngineWorker> {
     const engine = new EngineWorker(
       new Worker(new URL('./worker.js', import.meta.url), { resourceLimits: { stackSizeMb: WORKER_STACK_MB } }),
     );
     try {
-      const opened = (await engine.call({ op: 'open', settings })) as { backendPid: number };
+      const opened = (await engine.call({ op: 'open', settings }, { signal })) as { backendPid: number };
       engine.backendPid = opened.backendPid;
       return engine;
     } catch (error) {

@@ -14,9 +14,10 @@
 //   statement it was running left behind.
 // - The directories live next to the data directory (`<dataDir>.readers/`), covered by its lock: a reader is
 //   part of the process that holds the lock, never a second process.
-import { cp, mkdir, rm } from 'node:fs/promises';
+import { mkdir, rm } from 'node:fs/promises';
 import path from 'node:path';
 import { CallCancelledError } from '../../infra/errors.js';
+import { copyDirectory } from './copy-dir.js';
 import { EngineWorker } from './engine.js';
 
 /** Writes come in bursts (seeding commits hundreds of batches): the snapshot waits for a pause. */
@@ -52,7 +53,7 @@ interface Slot {
 export async function copyDataDir(source: string, target: string): Promise<void> {
   const skip = new Set([path.join(source, 'base', 'pgsql_tmp'), path.join(source, 'postmaster.pid')]);
   await rm(target, { recursive: true, force: true });
-  await cp(source, target, { recursive: true, filter: (file) => !skip.has(file) });
+  await copyDirectory(source, target, skip);
 }
 
 export class ReaderPool {
@@ -67,6 +68,8 @@ export class ReaderPool {
   private readonly copying = new Map<string, number>();
   private readonly retired = new Set<string>();
   private closed = false;
+  /** Aborted by close(): readers still opening stop at once instead of being waited for. */
+  private readonly closing = new AbortController();
   private warmTimer: NodeJS.Timeout | undefined;
   private openSeq = 0;
   private active = false;
@@ -144,6 +147,7 @@ export class ReaderPool {
 
   async close(): Promise<void> {
     this.closed = true;
+    this.closing.abort();
     clearTimeout(this.warmTimer);
     const engines = await Promise.all(this.slots.map((slot) => slot.engine?.catch(() => undefined)));
     await Promise.all(engines.map((engine) => engine?.kill('stopped')));
@@ -185,7 +189,9 @@ export class ReaderPool {
       } finally {
         this.copyDone(source);
       }
-      return EngineWorker.start({ dataDir: dir, heapMaxBytes: this.options.heapMaxBytes, sharedBuffers: this.options.sharedBuffers });
+      if (this.closed) throw new Error('the reader pool is closed');
+      const settings = { dataDir: dir, heapMaxBytes: this.options.heapMaxBytes, sharedBuffers: this.options.sharedBuffers };
+      return EngineWorker.start(settings, this.closing.signal);
     })();
     if (slot.live?.alive) void slot.live.kill('stopped');
     slot.engine = opening;

@@ -16,7 +16,7 @@
 //   command waits in a queue while disconnected.
 // - The newest version cannot be read (database down): the cache is skipped and the call runs as without it.
 import { createHash } from 'node:crypto';
-import { Redis } from 'ioredis';
+import { createRedis, type Redis } from '../redis.js';
 import { LRUCache } from 'lru-cache';
 import type { CallToolResult } from '@modelcontextprotocol/server';
 import type { Identity } from '../../db/types.js';
@@ -90,7 +90,7 @@ export class ResultCache {
       },
     });
     if (settings.enabled && settings.redisUrl) {
-      const redis = new Redis(settings.redisUrl, {
+      const redis = createRedis(settings.redisUrl, {
         enableOfflineQueue: false,
         maxRetriesPerRequest: 1,
         commandTimeout: REDIS_COMMAND_TIMEOUT_MS,
