@@ -1,5 +1,6 @@
 #!/usr/bin/env node
 // The zava-mcp command line. Every flag has an environment variable of the same meaning (see README).
+import './v8-flags.js'; // first: before any module compiles WebAssembly
 import { parseArgs } from 'node:util';
 import { loadConfig, loadDotEnv } from '../infra/config.js';
 import { ZavaError } from '../infra/errors.js';
