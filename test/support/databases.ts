@@ -1,6 +1,8 @@
 // Real databases for tests: an embedded PGlite in a temporary directory, and a uniquely named database on the
 // PostgreSQL service (dropped afterwards). With ZAVA_REQUIRE_SERVICES=1 (CI) a missing service fails the run;
 // otherwise suites that need it are skipped and say so.
+// First: test processes host embedded databases and the SQL guard themselves, with the server's V8 settings.
+import '../../src/cli/v8-flags.js';
 import { mkdtemp, rename, rm, stat } from 'node:fs/promises';
 import { tmpdir } from 'node:os';
 import path from 'node:path';
