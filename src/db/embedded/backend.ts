@@ -168,12 +168,17 @@ export class EmbeddedDatabase implements ManagedDatabase {
     return toRowSet((await this.writerCall(request, options)) as WorkerRows);
   }
 
-  /** The readers' snapshot: a checkpoint puts every committed page in the files, which are then copied. */
+  /**
+   * The readers' snapshot: a checkpoint puts every committed page in the files, which are then copied, all but
+   * the other databases' (the templates): readers connect to this one only, and the WAL after the checkpoint
+   * touches nothing else, so recovery on a copy never looks for them.
+   */
   private snapshot(target: string): Promise<number> {
     return this.writeLock.run(async () => {
       const version = this.readers.version;
       await this.writerCall({ op: 'exec', sql: 'CHECKPOINT' });
-      await copyDataDir(this.options.dataDir, target);
+      const others = await this.writerRows({ op: 'query', sql: 'SELECT oid::text AS oid FROM pg_database WHERE datname <> current_database()', params: [] });
+      await copyDataDir(this.options.dataDir, target, others.rows.map((row) => String(row[0])));
       return version;
     });
   }
