@@ -20,6 +20,7 @@ import { OwnRedis } from './support/redis.js';
 import { runCli } from './support/cli.js';
 import { NO_EMBEDDING_ENV } from './support/tokens.js';
 import { connectHttp, startHttpServer, textOf, type Client, type HttpServerProcess } from './mcp-harness.js';
+import { waitFor } from './support/wait.js';
 
 const skip = (await serverUnavailableReason()) ?? false;
 
@@ -37,14 +38,8 @@ async function metric(server: HttpServerProcess, name: string): Promise<number> 
     .reduce((sum, line) => sum + Number(line.slice(line.lastIndexOf(' ') + 1)), 0);
 }
 
-async function waitFor(what: string, check: () => Promise<boolean>, ms = 20_000): Promise<void> {
-  const deadline = Date.now() + ms;
-  while (Date.now() < deadline) {
-    if (await check().catch(() => false)) return;
-    await new Promise((resolve) => setTimeout(resolve, 200));
-  }
-  assert.fail(`${what}: not within ${ms} ms`);
-}
+/** A check that throws (a service that is down) counts as "not yet". */
+const patiently = (ms = 20_000) => ({ ms, everyMs: 200, ignoreErrors: true });
 
 const COUNT_SQL = 'SELECT count(*)::int AS customers FROM retail.customers';
 const countLines = (text: string, pattern: RegExp) => text.split('\n').filter((line) => pattern.test(line)).length;
@@ -106,14 +101,14 @@ describe('two replicas, one database, one Redis: sharing, invalidation by a seed
       }
     }
     // The line comes when a replica's Redis client reports the lost connection, which may be just after these calls.
-    await waitFor('each replica logs the outage', async () => [a, b].every((server) => countLines(server.stderr(), warned) >= 1), 10_000);
+    await waitFor('each replica logs the outage', async () => [a, b].every((server) => countLines(server.stderr(), warned) >= 1), patiently(10_000));
     for (const server of [a, b]) assert.equal(countLines(server.stderr(), warned), 1, server.stderr().slice(-2000));
     assert.ok((await metric(a, 'zava_cache_redis_errors_total')) >= 1);
     await redis.start(); // the same port, empty
-    await waitFor('the replicas reconnect', async () => /Redis answers again/.test(a.stderr()) && /Redis answers again/.test(b.stderr()));
+    await waitFor('the replicas reconnect', async () => /Redis answers again/.test(a.stderr()) && /Redis answers again/.test(b.stderr()), patiently());
     const sql = 'SELECT store_id, sum(quantity)::int AS units FROM retail.order_items GROUP BY 1 ORDER BY 1';
     const stored = await ask(ca, sql);
-    await waitFor('the answer reaches the new Redis', async () => (await redis.keyNames(`${prefix}:*`)).length >= 1, 5_000);
+    await waitFor('the answer reaches the new Redis', async () => (await redis.keyNames(`${prefix}:*`)).length >= 1, patiently(5_000));
     assert.deepEqual(await ask(cb, sql), { rows: stored.rows, tier: 'redis' });
     for (const server of [a, b]) assert.equal(countLines(server.stderr(), warned), 1, 'still one line');
     const detail = (await (await fetch(new URL('/health?detail=1', a.url))).json()) as { cache: { hitRatio: number; redis: string } };
@@ -155,7 +150,7 @@ describe('replication lag: a standby that has not replayed the newest data versi
     await primary.seed();
     standby = await OwnCluster.standbyOf(primary);
     const expected = await version(primary.url());
-    await waitFor('the standby replays the seed', async () => (await version(standby.url())) === expected);
+    await waitFor('the standby replays the seed', async () => (await version(standby.url())) === expected, patiently());
     http = await startHttpServer(['--database-url', primary.url()], {
       ...NO_EMBEDDING_ENV,
       ZAVA_READ_REPLICA_URLS: standby.url('postgres', 'zava_query'),
@@ -195,7 +190,7 @@ describe('replication lag: a standby that has not replayed the newest data versi
     await sqlOn(primary.url(), `INSERT INTO zava_data.customers (first_name, last_name, email, primary_store_id) VALUES ('Lag', 'Test', 'lag@example.com', 1)`);
     const bumped = await version(primary.url());
     assert.ok(bumped > old);
-    await waitFor('replay is paused', async () => (await sqlOn(standby.url(), 'SELECT pg_get_wal_replay_pause_state() AS s'))[0]!.s === 'paused');
+    await waitFor('replay is paused', async () => (await sqlOn(standby.url(), 'SELECT pg_get_wal_replay_pause_state() AS s'))[0]!.s === 'paused', patiently());
     assert.equal(await version(standby.url()), old, 'the standby has not replayed the bump');
 
     const stale0 = await metric(http, 'zava_cache_stale_answers_total');
@@ -208,7 +203,7 @@ describe('replication lag: a standby that has not replayed the newest data versi
     assert.equal((await metric(http, 'zava_cache_stale_answers_total')) - stale0, 3);
 
     await sqlOn(standby.url(), 'SELECT pg_wal_replay_resume()');
-    await waitFor('the standby replays the change', async () => (await version(standby.url())) === bumped);
+    await waitFor('the standby replays the change', async () => (await version(standby.url())) === bumped, patiently());
     const fresh = await ask(client, COUNT_SQL);
     assert.deepEqual(fresh.rows, [[Number(before_.rows[0]![0]) + 1]]);
     assert.equal((await redisKeys(bumped)).length, 1, 'stored under the new version once computed at it');

@@ -16,6 +16,7 @@ import { migrateDatabase, openDatabase } from '../src/db/open.js';
 import { runCli as run } from './support/cli.js';
 import { connectHttp, connectStdio, query, startHttpServer } from './mcp-harness.js';
 import { STORES } from '../src/data/stores.js';
+import { waitFor } from './support/wait.js';
 
 const ROOT = fileURLToPath(new URL('../..', import.meta.url));
 const VERSION = (JSON.parse(readFileSync(path.join(ROOT, 'package.json'), 'utf8')) as { version: string }).version;
@@ -145,11 +146,7 @@ describe('zava-mcp start-up on a database', () => {
     const readers = { ZAVA_EMBEDDED_READERS: '3', ZAVA_IDENTITY_CONCURRENCY: '2' };
     // Reader directories are named reader-<slot>-<n> and live while their reader does.
     const slots = () => new Set(existsSync(`${dataDir}.readers`) ? readdirSync(`${dataDir}.readers`).flatMap((name) => /^reader-(\d+)-/.exec(name)?.[1] ?? []) : []);
-    const until = async (check: () => boolean, what: string) => {
-      for (const deadline = Date.now() + 60_000; !check(); await new Promise((resolve) => setTimeout(resolve, 50))) {
-        if (Date.now() > deadline) assert.fail(`timed out waiting for ${what} (reader slots: ${[...slots()].join(', ')})`);
-      }
-    };
+    const until = (check: () => boolean, what: string) => waitFor(() => `${what} (reader slots: ${[...slots()].join(', ')})`, check, { ms: 60_000 });
 
     const stdio = await connectStdio(t.flags, STORES[0]!.managerId, readers);
     try {

@@ -13,6 +13,7 @@ import { openDatabase } from '../src/db/open.js';
 import type { Identity, ManagedDatabase } from '../src/db/types.js';
 import { CallCancelledError, QueryError, QueryTimeoutError, ZavaError } from '../src/infra/errors.js';
 import { createTestDatabase, type TestDatabase } from './support/databases.js';
+import { waitFor } from './support/wait.js';
 
 const ONE_ROW = 'SELECT count(*) FROM retail.stores';
 
@@ -64,13 +65,6 @@ function rssSampler(): { stop: () => number } {
   };
 }
 
-async function until(check: () => Promise<boolean> | boolean, timeoutMs: number, what: string): Promise<void> {
-  const deadline = Date.now() + timeoutMs;
-  while (!(await check())) {
-    if (Date.now() > deadline) assert.fail(`timed out waiting for ${what}`);
-    await sleep(50);
-  }
-}
 
 /** Opens every reader (a call per reader, held long enough that each lands on its own). */
 async function warm(db: ManagedDatabase, identities: Identity[]): Promise<void> {
@@ -165,7 +159,7 @@ describe('hostile load on the embedded backend', () => {
       assert.equal(queuedRan, false, 'the cancelled waiting call never ran');
       // The readers that were cancelled are replaced: both identities keep answering.
       assert.equal(await orders(seattle), seattleOrders);
-      await until(async () => (await embedded(t.db).enginesForTests()).readers.length === 3, 30_000, 'the readers to be replaced');
+      await waitFor('the readers to be replaced', async () => (await embedded(t.db).enginesForTests()).readers.length === 3, { ms: 30_000 });
     });
 
     test('a query that forges the engine-overflow message restarts nothing', async () => {
@@ -190,13 +184,13 @@ describe('hostile load on the embedded backend', () => {
         (error: unknown) => error instanceof QueryError && error.sqlState === '54001',
       );
       assert.equal(await orders(seattle), seattleOrders);
-      await until(
+      await waitFor(
+        'exactly one reader to be replaced',
         async () => {
           const now = (await embedded(t.db).enginesForTests()).readers;
           return now.length === 3 && now.filter((engine) => !before_.has(engine)).length === 1;
         },
-        30_000,
-        'exactly one reader to be replaced',
+        { ms: 30_000 },
       );
     });
 
@@ -230,7 +224,7 @@ describe('hostile load on the embedded backend', () => {
       console.log(`killed ${kills} workers under load: ${ok} calls answered, errors ${JSON.stringify(Object.fromEntries(errors))}`);
       assert.ok(ok > 0);
       // Everything answers again, correctly, on the readers and the writer.
-      await until(async () => (await embedded(t.db).enginesForTests()).readers.length === 3, 30_000, 'the readers to be replaced');
+      await waitFor('the readers to be replaced', async () => (await embedded(t.db).enginesForTests()).readers.length === 3, { ms: 30_000 });
       assert.equal(await orders(seattle), seattleOrders);
       assert.equal(Number((await t.db.ownerQuery('SELECT count(*) FROM retail.orders WHERE store_id = 1')).rows[0]![0]), seattleOrders);
       const rows = await Promise.all([seattle, bellevue, headOffice].map((identity) => orders(identity)));
@@ -256,7 +250,7 @@ describe('hostile load on the embedded backend', () => {
       await assert.rejects(t.db.withIdentity(seattle, (s) => s.query(spill), { timeoutMs: 4_000 }), QueryTimeoutError);
       clearInterval(sampler);
       assert.ok(peak > 0, 'the statement did spill to temporary files');
-      await until(() => tempBytes(readersRoot, dataDir) === 0, 10_000, 'the temporary files to be removed');
+      await waitFor('the temporary files to be removed', () => tempBytes(readersRoot, dataDir) === 0, { ms: 10_000 });
       // Files left in the data directory by an earlier process (killed mid-statement) go when it reopens.
       await t.db.close();
       const tmp = path.join(dataDir, 'base', 'pgsql_tmp');
@@ -332,10 +326,10 @@ describe('hostile load on the embedded backend', () => {
       console.log(`oversized calls: ${JSON.stringify(outcomes)}; peak RSS ${(peak / 1e6).toFixed(0)} MB`);
       for (const outcome of outcomes) assert.doesNotMatch(outcome, /^unexpected/);
       assert.ok(peak < 1.5e9, `peak RSS ${(peak / 1e6).toFixed(0)} MB`);
-      await until(
-        async () => (await embedded(t.db).enginesForTests()).readers.every((engine) => engine.heapBytes <= READER_RECYCLE_BYTES),
-        30_000,
+      await waitFor(
         'grown readers to be recycled',
+        async () => (await embedded(t.db).enginesForTests()).readers.every((engine) => engine.heapBytes <= READER_RECYCLE_BYTES),
+        { ms: 30_000 },
       );
       global.gc?.();
       const rss = process.memoryUsage().rss;

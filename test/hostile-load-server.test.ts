@@ -18,6 +18,7 @@ import { createLogger } from '../src/infra/logger.js';
 import { CallCancelledError } from '../src/infra/errors.js';
 import { connectHttp, query, startHttpServer, type HttpServerProcess } from './mcp-harness.js';
 import { createTestDatabase, PG_ADMIN_URL, serverUnavailableReason, type TestDatabase } from './support/databases.js';
+import { waitFor } from './support/wait.js';
 
 const SEATTLE = STORES[0]!.managerId;
 const BELLEVUE = STORES[1]!.managerId;
@@ -53,14 +54,6 @@ async function activeStatements(database: string, marker: string): Promise<numbe
   });
 }
 
-async function until(check: () => Promise<boolean>, ms: number): Promise<boolean> {
-  const end = Date.now() + ms;
-  while (Date.now() < end) {
-    if (await check()) return true;
-    await new Promise((resolve) => setTimeout(resolve, 50));
-  }
-  return check();
-}
 
 describe('hostile load on the PostgreSQL backend', { skip: (await serverUnavailableReason()) ?? false }, () => {
   let t: TestDatabase;
@@ -196,11 +189,11 @@ describe('hostile load on the PostgreSQL backend', { skip: (await serverUnavaila
         body,
         signal: controller.signal,
       }).then((response) => response.text());
-      assert.ok(await until(async () => (await activeStatements(database, marker)) > 0, 3_000), 'the query started');
+      await waitFor('the query started', async () => (await activeStatements(database, marker)) > 0, { ms: 3_000 });
       controller.abort();
       await request.catch(() => undefined);
       const closedAt = Date.now();
-      assert.ok(await until(async () => (await activeStatements(database, marker)) === 0, 1_500), 'the query is gone from pg_stat_activity');
+      await waitFor('the query is gone from pg_stat_activity', async () => (await activeStatements(database, marker)) === 0, { ms: 1_500 });
       console.log(`# abandoned query gone ${Date.now() - closedAt} ms after the request closed`);
       await stillServes();
     });
@@ -229,7 +222,7 @@ describe('hostile load on the PostgreSQL backend', { skip: (await serverUnavaila
       assert.equal(http.process.exitCode, null, 'the server is still running');
       assert.ok(answered > 0);
       // Recovered: the pool reconnects, and answers are right again.
-      assert.ok(await until(async () => (await query(seattle, 'SELECT count(*) FROM retail.stores')).isError === false, 5_000));
+      await waitFor('Seattle is answered again', async () => (await query(seattle, 'SELECT count(*) FROM retail.stores')).isError === false, { ms: 5_000 });
       await stillServes();
     });
   });

@@ -29,6 +29,7 @@ import { identityFromClaims, type StoreEntry } from '../src/security/claims.js';
 import { backendsUnderTest, createTestDatabase, PG_ADMIN_URL, serverUnavailableReason, type TestDatabase } from './support/databases.js';
 import { NO_EMBEDDING_ENV, connectWithToken, newSigningKey, signTestToken, type SigningKey } from './support/tokens.js';
 import { startHttpServer, textOf, type Client, type HttpServerProcess } from './mcp-harness.js';
+import { waitFor } from './support/wait.js';
 
 const pgSkip = (await serverUnavailableReason()) ?? false;
 const redisSkip = await (async () => {
@@ -135,17 +136,17 @@ describe('the data version and the pipeline stage', { skip: pgSkip }, () => {
     }, t.config.databaseUrl);
     try {
       const first = await watch.newest();
-      await eventually('listening', async () => {
+      await waitFor('listening', async () => {
         const before_ = reads;
         await watch.newest();
         await watch.newest();
         return reads === before_;
-      });
+      }, { ms: 5_000 });
       const settled = reads;
       for (let i = 0; i < 20; i++) assert.equal(await watch.newest(), first);
       assert.equal(reads, settled, 'no read while listening and fresh');
       await t.db.withAdminTransaction((session) => session.exec('DELETE FROM retail.inventory WHERE false'));
-      await eventually('the change is seen', async () => (await watch.newest()) > first, 2_000);
+      await waitFor('the change is seen', async () => (await watch.newest()) > first, { ms: 2_000 });
     } finally {
       await watch.close();
     }
@@ -396,23 +397,14 @@ for (const { kind, skip } of await backendsUnderTest()) {
         await writer.write(`INSERT INTO zava_data.customers (first_name, last_name, email, primary_store_id) VALUES ('Cache', 'Test', 'cache-${randomBytes(4).toString('hex')}@example.com', 1)`);
         if (kind === 'embedded') return; // each embedded process has its own copy of the data: nothing is shared to change
         // Both learn of the change from its notification (milliseconds); never the old answer once they have.
-        await eventually('process a answers the new count', async () => (await ask(a)) === Number(before_) + 1);
-        await eventually('process b answers the new count', async () => (await ask(b)) === Number(before_) + 1);
+        await waitFor('process a answers the new count', async () => (await ask(a)) === Number(before_) + 1, { ms: 5_000 });
+        await waitFor('process b answers the new count', async () => (await ask(b)) === Number(before_) + 1, { ms: 5_000 });
         for (const server of [a, b]) assert.equal(await ask(server), Number(before_) + 1);
       } finally {
         await writer.close();
       }
     });
   });
-}
-
-async function eventually(what: string, check: () => Promise<boolean>, ms = 5_000): Promise<void> {
-  const deadline = Date.now() + ms;
-  while (Date.now() < deadline) {
-    if (await check()) return;
-    await new Promise((resolve) => setTimeout(resolve, 50));
-  }
-  assert.fail(`${what}: not within ${ms} ms`);
 }
 
 function scopeOf(identity: Identity) {

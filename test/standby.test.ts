@@ -11,6 +11,7 @@ import { ReadRouter } from '../src/db/server/read-router.js';
 import { DatabaseUnavailableError } from '../src/infra/errors.js';
 import { freePort, OwnCluster } from './support/cluster.js';
 import { connectHttp, query, startHttpServer, type HttpServerProcess } from './mcp-harness.js';
+import { waitFor } from './support/wait.js';
 
 async function sql<T extends Record<string, unknown>>(url: string, text: string): Promise<T[]> {
   const client = new pg.Client({ connectionString: url });
@@ -28,14 +29,8 @@ async function queryRoleBackends(cluster: OwnCluster): Promise<number> {
   return rows[0]!.n;
 }
 
-async function waitFor(what: string, check: () => Promise<boolean>, ms = 20_000): Promise<number> {
-  const started = Date.now();
-  while (Date.now() - started < ms) {
-    if (await check().catch(() => false)) return Date.now() - started;
-    await new Promise((resolve) => setTimeout(resolve, 100));
-  }
-  assert.fail(`${what}: not within ${ms} ms`);
-}
+/** A check that throws (a server that is down) counts as "not yet". */
+const patiently = (ms = 20_000) => ({ ms, everyMs: 100, ignoreErrors: true });
 
 describe('reads on a hot standby (own primary and standby)', { skip: (await serverUnavailableReason()) ?? false }, () => {
   let primary: OwnCluster;
@@ -50,7 +45,7 @@ describe('reads on a hot standby (own primary and standby)', { skip: (await serv
     // Ground truth from the primary, as its owner: each store's order count.
     const rows = await sql<{ store_id: number; n: string }>(primary.url(), 'SELECT store_id, count(*)::text AS n FROM retail.orders GROUP BY 1');
     truth = new Map(rows.map((r) => [r.store_id, r.n]));
-    await waitFor('the standby replays the seed', async () => (await sql<{ n: string }>(standby.url(), 'SELECT count(*)::text AS n FROM retail.orders'))[0]!.n === [...truth.values()].reduce((a, b) => String(Number(a) + Number(b))));
+    await waitFor('the standby replays the seed', async () => (await sql<{ n: string }>(standby.url(), 'SELECT count(*)::text AS n FROM retail.orders'))[0]!.n === [...truth.values()].reduce((a, b) => String(Number(a) + Number(b))), patiently());
     http = await startHttpServer(['--database-url', primary.url()], {
       ZAVA_READ_REPLICA_URLS: standby.url('postgres', 'zava_query'),
       ZAVA_POOL_CONNECT_TIMEOUT_MS: '1000',
@@ -98,7 +93,7 @@ describe('reads on a hot standby (own primary and standby)', { skip: (await serv
       assert.ok(await ask());
       standby.stop('fast');
       // The call that meets the dead standby is retried elsewhere; within seconds every call is answered by the primary.
-      const fellBack = await waitFor('reads answered by the primary', async () => (await ask()) && (await queryRoleBackends(primary)) >= 1, 10_000);
+      const fellBack = await waitFor('reads answered by the primary', async () => (await ask()) && (await queryRoleBackends(primary)) >= 1, patiently(10_000));
       let failures = 0;
       for (let i = 0; i < 10; i++) if (!(await ask())) failures++;
       assert.equal(failures, 0, 'no call fails while the primary answers');
@@ -109,7 +104,7 @@ describe('reads on a hot standby (own primary and standby)', { skip: (await serv
           await ask();
           return (await queryRoleBackends(standby)) >= 1;
         },
-        15_000,
+        patiently(15_000),
       );
       assert.ok(fellBack < 10_000 && back < 15_000, `fell back in ${fellBack} ms, back on the standby in ${back} ms`);
       assert.ok(await ask());
