@@ -205,6 +205,42 @@ for (const { kind, skip } of backends) {
       assert.equal((await ensureEmbeddings(t.db, { provider })).embedded, 0);
     });
 
+    if (kind === 'embedded') {
+      test('a large load builds its HNSW index once at the end, also after a failed batch; a missing index is built again', async () => {
+        const INDEX = 'retail.product_embeddings_hnsw_1024_idx';
+        const index = async () => (await t.db.ownerQuery(`SELECT to_regclass($1)::oid::int, pg_get_indexdef(to_regclass($1))`, [INDEX])).rows[0]!;
+        const [oid, definition] = await index();
+        assert.match(String(definition), /USING hnsw .*vector_ip_ops\) WITH \(m='32', ef_construction='128'\) WHERE \(dimensions = 1024\)/);
+        // The local model as fitted now, not refitted on the catalog (a refit is a new model: everything pending).
+        const fitted = (embedDocuments: EmbeddingProvider['embedDocuments']): EmbeddingProvider => ({
+          kind: provider.kind, model: provider.model, dimensions: provider.dimensions, batchSize: provider.batchSize, needsCorpus: false, fit() {},
+          embedDocuments, embedQuery: (text) => provider.embedQuery(text),
+        });
+        // A few stale products go into the index as they are stored: the same index.
+        await t.db.withAdminTransaction((session) => session.exec("UPDATE retail.products SET product_description = product_description || ' ' WHERE product_id IN (SELECT product_id FROM retail.products ORDER BY product_id LIMIT 3)"));
+        assert.equal((await ensureEmbeddings(t.db, { provider: fitted((documents) => provider.embedDocuments(documents)) })).embedded, 3);
+        assert.deepEqual(await index(), [oid, definition]);
+        // Re-embedding everything: dropped first, built once at the end, the same definition; and when the second
+        // batch fails, built again over what the first stored.
+        let calls = 0;
+        const failsSecond = fitted((documents) => (++calls === 2 ? Promise.reject(new EmbeddingError('provider down')) : provider.embedDocuments(documents)));
+        await assert.rejects(rebuildEmbeddings(t.db, { provider: failsSecond, batchSize: 20, force: true }), /provider down/);
+        const [afterFailure, failureDefinition] = await index();
+        assert.notEqual(afterFailure, oid, 'built again, not kept');
+        assert.equal(failureDefinition, definition);
+        assert.equal((await rebuildEmbeddings(t.db, { provider, force: true })).embedded, CATALOG_PRODUCTS);
+        const [rebuilt, rebuiltDefinition] = await index();
+        assert.notEqual(rebuilt, afterFailure);
+        assert.equal(rebuiltDefinition, definition);
+        // A process that stopped between the drop and the build: the next start's check builds it.
+        await t.db.withAdminTransaction((session) => session.exec(`DROP INDEX ${INDEX}`));
+        assert.equal((await ensureEmbeddings(t.db, { provider })).embedded, 0);
+        assert.equal((await index())[1], definition);
+        const hq = await t.db.resolveIdentity(HEAD_OFFICE);
+        assert.equal((await searchProducts(t.db, hq, { query: 'hammer', maxRows: 3 }, { provider })).results.length, 3);
+      });
+    }
+
     test('catalog import: a bad file is refused with its line; a failed import leaves nothing', async () => {
       const bad = JSON.stringify({ categories: [{ name: 'Pet Supplies', types: [{ name: 'Leashes', products: [{ name: 'Rope Leash', description: 'A leash.', price: 'cheap' }] }] }] }, null, 2);
       assert.throws(() => parseCatalogFile(bad, 'pets.json'), (e: unknown) => e instanceof DataLoadError && /^pets\.json:12: field categories\.0\.types\.0\.products\.0\.price: /.test(e.message));

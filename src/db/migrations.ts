@@ -400,15 +400,29 @@ export const SEARCH_INDEX_DIMENSIONS = [768, 1024, 1536] as const;
  */
 export const HNSW_BUILD = { m: 32, efConstruction: 128 } as const;
 
+type HnswOperatorClass = 'vector_cosine_ops' | 'vector_ip_ops';
+
+/** The product HNSW index of one dimension (schema-qualified). */
+export function hnswIndexName(dimensions: number): string {
+  return `retail.product_embeddings_hnsw_${dimensions}_idx`;
+}
+
+/**
+ * CREATE INDEX for the product HNSW index of one dimension, as the latest migration defines it (inner product:
+ * migration 6), for code that rebuilds it outside migrations (search/store.ts builds it after a bulk load).
+ */
+export function hnswIndexStatement(dimensions: number, operatorClass: HnswOperatorClass = 'vector_ip_ops'): string {
+  return `
+    CREATE INDEX IF NOT EXISTS product_embeddings_hnsw_${dimensions}_idx ON retail.product_description_embeddings
+      USING hnsw ((description_embedding::public.vector(${dimensions})) public.${operatorClass})
+      WITH (m = ${HNSW_BUILD.m}, ef_construction = ${HNSW_BUILD.efConstruction})
+      WHERE dimensions = ${dimensions}`;
+}
+
 /** Drops and rebuilds the product HNSW indexes (one partial index per dimension) with HNSW_BUILD parameters. */
-async function rebuildHnswIndexes(session: AdminSession, operatorClass: 'vector_cosine_ops' | 'vector_ip_ops'): Promise<void> {
+async function rebuildHnswIndexes(session: AdminSession, operatorClass: HnswOperatorClass): Promise<void> {
   for (const dimensions of SEARCH_INDEX_DIMENSIONS) {
-    await session.exec(`
-      DROP INDEX IF EXISTS retail.product_embeddings_hnsw_${dimensions}_idx;
-      CREATE INDEX product_embeddings_hnsw_${dimensions}_idx ON retail.product_description_embeddings
-        USING hnsw ((description_embedding::public.vector(${dimensions})) public.${operatorClass})
-        WITH (m = ${HNSW_BUILD.m}, ef_construction = ${HNSW_BUILD.efConstruction})
-        WHERE dimensions = ${dimensions}`);
+    await session.exec(`DROP INDEX IF EXISTS ${hnswIndexName(dimensions)}; ${hnswIndexStatement(dimensions, operatorClass)}`);
   }
 }
 
