@@ -107,6 +107,14 @@ async function counts(db: ManagedDatabase): Promise<unknown[]> {
 
 const backends = await backendsUnderTest();
 
+/** The product HNSW indexes (pgvector only: none on the PostgreSQL service): name, OID, definition. */
+async function hnswIndexes(db: TestDatabase['db']): Promise<string[][]> {
+  const rows = await db.ownerQuery(
+    "SELECT c.relname, c.oid::text, pg_get_indexdef(c.oid) FROM pg_class c JOIN pg_am a ON a.oid = c.relam WHERE a.amname = 'hnsw' ORDER BY 1",
+  );
+  return rows.rows.map((r) => r.map(String));
+}
+
 for (const { kind, skip } of backends) {
   describe(`catalog import on ${kind}`, { skip }, () => {
     let t: TestDatabase;
@@ -160,6 +168,7 @@ for (const { kind, skip } of backends) {
       const file = path.join(dir, 'product_data.json');
       await writeReferenceCatalog(file, REFERENCE, { shuffledKeys: true });
       const before = await counts(t.db);
+      const indexes = await hnswIndexes(t.db);
       const failing: EmbeddingProvider = {
         kind: 'openai', model: 'broken', dimensions: 1024, batchSize: 64, needsCorpus: false, fit() {},
         embedDocuments: async () => { throw new EmbeddingError('provider down'); },
@@ -167,14 +176,24 @@ for (const { kind, skip } of backends) {
       };
       await assert.rejects(importCatalog(t.db, await readCatalogFile(file, 'product_data.json'), { provider: failing }), /provider down/);
       assert.deepEqual(await counts(t.db), before, 'vectors, stock levels, categories: all rolled back');
+      assert.deepEqual(await hnswIndexes(t.db), indexes, 'the HNSW index dropped for the load is back as it was');
     });
 
     test('reference layout: keys out of order, no SKU, seasons, stock levels, vectors kept beside the local model and searched by model', async () => {
       const file = path.join(dir, 'product_data.json');
       await writeReferenceCatalog(file, REFERENCE, { shuffledKeys: true });
       const plan = await readCatalogFile(file, 'product_data.json');
+      const indexes = await hnswIndexes(t.db);
       const report = await importCatalog(t.db, plan, { provider: local });
       assert.equal(report.layout, 'reference');
+      // The local model refits and re-embeds the whole catalog: its index is built once, after the load, as defined.
+      const rebuilt = await hnswIndexes(t.db);
+      assert.deepEqual(rebuilt.map(([name, , definition]) => [name, definition]), indexes.map(([name, , definition]) => [name, definition]));
+      if (t.db.hasVector) {
+        assert.equal(indexes.length, 3);
+        const oid = (rows: string[][]) => rows.find(([name]) => name === 'product_embeddings_hnsw_1024_idx')?.[1];
+        assert.notEqual(oid(rebuilt), oid(indexes));
+      }
       assert.deepEqual([report.productsInserted, report.productsUpdated, report.categories, report.types], [4, 0, 1, 1], '"HAND TOOLS" and "HAMMERS & MALLETS" are the built-in ones');
       assert.deepEqual([report.importedEmbeddings, report.stockLevels, report.stores], [3, 3, 8]);
       assert.match(report.model, /^zava-local-/);

@@ -18,7 +18,17 @@ import { silentProgress, type Progress } from '../infra/progress.js';
 import type { ManagedDatabase } from '../db/types.js';
 import type { EmbeddingProvider } from './provider.js';
 import { createEmbeddingProvider } from './settings.js';
-import { contentHash, loadCorpus, noteEmbeddingsChanged, planEmbeddings, storeEmbeddings, storeVectors, type QueryFn } from './store.js';
+import {
+  buildMissingHnswIndexes,
+  contentHash,
+  dropHnswIndexForLoad,
+  loadCorpus,
+  noteEmbeddingsChanged,
+  planEmbeddings,
+  storeEmbeddings,
+  storeVectors,
+  type QueryFn,
+} from './store.js';
 import { refreshSalesRollup } from '../db/sales-rollup.js';
 
 /** 1-based line of the value at `path` in JSON text, or undefined if it cannot be found. */
@@ -209,6 +219,8 @@ interface ImportPlan {
   readonly rows: readonly ImportRow[];
   /** Stores the file's own vectors once the products exist (reference layout). */
   readonly vectors?: (write: (batch: readonly { sku: string; vector: Float32Array }[]) => Promise<void>) => Promise<void>;
+  /** How many products `vectors` stores. */
+  readonly vectorCount?: number;
 }
 
 const money = (cents: number) => (cents / 100).toFixed(2);
@@ -304,12 +316,13 @@ export function referencePlan(catalog: ReferenceCatalog, file: string, source: s
   });
   const plan = planRows(catalog.categories, products);
   const skuByIndex = plan.rows.map((r) => r.sku);
-  const withVectors = catalog.products.some((p) => p.hasEmbedding);
+  const vectorCount = catalog.products.filter((p) => p.hasEmbedding).length;
   return {
     layout: 'reference',
     ...plan,
-    ...(withVectors
+    ...(vectorCount > 0
       ? {
+          vectorCount,
           vectors: (write) =>
             readReferenceEmbeddings(file, source, 64, (batch) => write(batch.map((b) => ({ sku: skuByIndex[b.index]!, vector: b.vector })))),
         }
@@ -419,7 +432,9 @@ export async function importCatalog(
       // The file's own vectors, under their model; then drop imported vectors the products' text has outgrown.
       let importedEmbeddings = 0;
       const corpus = new Map((await loadCorpus(query)).map((doc) => [doc.sku, doc]));
+      // Large loads of vectors build their HNSW index once, at the end of this transaction (search/store.ts).
       if (plan.vectors) {
+        await dropHnswIndexForLoad(query, db.hasVector, REFERENCE_EMBEDDING_DIMENSIONS, plan.vectorCount ?? rows.length);
         await plan.vectors(async (batch) => {
           const vectors = batch.map((b) => {
             const doc = corpus.get(b.sku)!;
@@ -439,6 +454,7 @@ export async function importCatalog(
 
       // Embed new and changed products (the local provider refits on the merged catalog, so it re-embeds all).
       const embedding = await planEmbeddings(query, provider);
+      await dropHnswIndexForLoad(query, db.hasVector, embedding.dimensions, embedding.pending.length);
       let embedded = 0;
       for (let i = 0; i < embedding.pending.length; i += provider.batchSize) {
         const batch = embedding.pending.slice(i, i + provider.batchSize);
@@ -448,6 +464,7 @@ export async function importCatalog(
       }
       // As a complete rebuild does: computed embeddings of another model are stale (see rebuildEmbeddings).
       await query('DELETE FROM retail.product_description_embeddings WHERE model <> $1 AND NOT imported', [embedding.model]);
+      await buildMissingHnswIndexes(query, db.hasVector);
       await session.exec('ANALYZE retail.categories, retail.product_types, retail.products, retail.product_description_embeddings');
       // Product costs, categories or types (and, with --with-orders, orders) may have changed: the analytics roll-up
       // is rebuilt in the same transaction, so the typed tools keep reading it (stale, they would read order lines).

@@ -170,36 +170,45 @@ const HNSW_LOCK_KEY = 7_362_004; // arbitrary, constant: "zava embeddings hnsw i
  */
 const BULK_INDEX_MIN_ROWS = 32;
 
-/** Whether this plan's load is large enough to build its dimension's HNSW index afterwards; drops it if so. */
-async function deferHnswIndex(db: ManagedDatabase, plan: EmbeddingPlan): Promise<boolean> {
-  if (!db.hasVector || !(SEARCH_INDEX_DIMENSIONS as readonly number[]).includes(plan.dimensions) || plan.pending.length < BULK_INDEX_MIN_ROWS) {
-    return false;
-  }
-  const rows = Number((await db.ownerQuery('SELECT count(*) FROM retail.product_description_embeddings WHERE dimensions = $1', [plan.dimensions])).rows[0]![0]);
-  if (plan.pending.length * 4 < rows + plan.pending.length) return false;
-  await db.withAdminTransaction(async (session) => {
-    await session.query('SELECT pg_advisory_xact_lock($1::bigint)', [HNSW_LOCK_KEY]);
-    await session.exec(`DROP INDEX IF EXISTS ${hnswIndexName(plan.dimensions)}`);
-  });
-  return true;
+/** A load this size of embeddings of this size may build its HNSW index afterwards (before counting the index's rows). */
+function mayBuildHnswAfter(hasVector: boolean, dimensions: number, incoming: number): boolean {
+  return hasVector && (SEARCH_INDEX_DIMENSIONS as readonly number[]).includes(dimensions) && incoming >= BULK_INDEX_MIN_ROWS;
 }
 
 /**
- * Builds the product HNSW indexes that are missing: the one a bulk load dropped, or one a process that stopped
- * in the middle of such a load left missing (every server start comes through here). Replicas take turns.
+ * Inside the caller's transaction: drops the HNSW index of `dimensions` when storing `incoming` embeddings of
+ * that size is better done by one build afterwards (buildMissingHnswIndexes); returns whether it did. Writers
+ * take turns on an advisory lock. On PostgreSQL the drop locks the table until the transaction ends.
  */
-async function buildMissingHnswIndexes(db: ManagedDatabase): Promise<void> {
-  if (!db.hasVector) return;
-  const missing = async () => {
-    const names = SEARCH_INDEX_DIMENSIONS.map((dimensions) => hnswIndexName(dimensions));
-    const found = await db.ownerQuery('SELECT n FROM unnest($1::text[]) AS n WHERE to_regclass(n) IS NULL', [`{${names.join(',')}}`]);
-    return SEARCH_INDEX_DIMENSIONS.filter((dimensions) => found.rows.some((row) => row[0] === hnswIndexName(dimensions)));
-  };
-  if ((await missing()).length === 0) return;
-  await db.withAdminTransaction(async (session) => {
-    await session.query('SELECT pg_advisory_xact_lock($1::bigint)', [HNSW_LOCK_KEY]);
-    for (const dimensions of SEARCH_INDEX_DIMENSIONS) await session.exec(hnswIndexStatement(dimensions));
-  });
+export async function dropHnswIndexForLoad(query: QueryFn, hasVector: boolean, dimensions: number, incoming: number): Promise<boolean> {
+  if (!mayBuildHnswAfter(hasVector, dimensions, incoming)) return false;
+  const rows = Number((await query('SELECT count(*) FROM retail.product_description_embeddings WHERE dimensions = $1', [dimensions])).rows[0]![0]);
+  if (incoming * 4 < rows + incoming) return false;
+  await query('SELECT pg_advisory_xact_lock($1::bigint)', [HNSW_LOCK_KEY]);
+  await query(`DROP INDEX IF EXISTS ${hnswIndexName(dimensions)}`);
+  return true;
+}
+
+/** Whether a product HNSW index is missing (a bulk load dropped it, or stopped between its drop and its build). */
+async function hnswIndexMissing(query: QueryFn): Promise<boolean> {
+  const names = `{${SEARCH_INDEX_DIMENSIONS.map((dimensions) => hnswIndexName(dimensions)).join(',')}}`;
+  return (await query('SELECT bool_or(to_regclass(n) IS NULL) FROM unnest($1::text[]) AS n', [names])).rows[0]![0] === true;
+}
+
+/** Inside the caller's transaction: builds the product HNSW indexes that are missing, as the migrations define them. */
+export async function buildMissingHnswIndexes(query: QueryFn, hasVector: boolean): Promise<void> {
+  if (!hasVector || !(await hnswIndexMissing(query))) return;
+  await query('SELECT pg_advisory_xact_lock($1::bigint)', [HNSW_LOCK_KEY]);
+  for (const dimensions of SEARCH_INDEX_DIMENSIONS) await query(hnswIndexStatement(dimensions));
+}
+
+/**
+ * Builds missing HNSW indexes in a transaction of their own, which only opens when one is missing (every server
+ * start comes through here: an embedded write would make the readers copy a new snapshot).
+ */
+async function ensureHnswIndexes(db: ManagedDatabase): Promise<void> {
+  if (!db.hasVector || !(await hnswIndexMissing((sql, params) => db.ownerQuery(sql, params)))) return;
+  await db.withAdminTransaction((session) => buildMissingHnswIndexes((sql, params) => session.query(sql, params), true));
 }
 
 /** `zava-mcp embeddings rebuild`: embed what is missing or stale, one transaction per batch, resumable. */
@@ -213,7 +222,11 @@ export async function rebuildEmbeddings(db: ManagedDatabase, options: RebuildOpt
   let embedded = 0;
   let batches = 0;
   if (plan.pending.length > 0) progress.update(label, 0, plan.pending.length);
-  const indexAfter = await deferHnswIndex(db, plan);
+  const indexAfter =
+    mayBuildHnswAfter(db.hasVector, plan.dimensions, plan.pending.length) &&
+    (await db.withAdminTransaction((session) =>
+      dropHnswIndexForLoad((sql, params) => session.query(sql, params), db.hasVector, plan.dimensions, plan.pending.length),
+    ));
   try {
     for (let i = 0; i < plan.pending.length; i += batchSize) {
       if (options.maxBatches !== undefined && batches >= options.maxBatches) break;
@@ -227,10 +240,10 @@ export async function rebuildEmbeddings(db: ManagedDatabase, options: RebuildOpt
     }
   } catch (error) {
     // The index comes back over whatever was stored; the batch's error is the one to report.
-    if (indexAfter) await buildMissingHnswIndexes(db).catch(() => undefined);
+    if (indexAfter) await ensureHnswIndexes(db).catch(() => undefined);
     throw error;
   }
-  await buildMissingHnswIndexes(db);
+  await ensureHnswIndexes(db);
   if (embedded === plan.pending.length) {
     // Complete: computed embeddings of other models left on products that were already current for this one (by
     // an imported vector) would make the model check refuse; they are stale now.
