@@ -333,6 +333,14 @@ describe('similarity calibration', () => {
       assert.equal(fitted.foreignHead(query), undefined, query);
     }
     assert.equal(fitted.queryCoverage('a hammer for the garden'), 1);
+    // The DIY thesaurus knows these words, but this shop has nothing of their groups: foreign all the same.
+    assert.equal(fitted.foreignHead('refrigerator'), 'refrigerator');
+    assert.equal(fitted.foreignHead('sheetrock'), 'sheetrock');
+    // A shop that sells drywall understands the trade name the thesaurus puts beside it.
+    const drywall = new LocalEmbeddingProvider(256);
+    drywall.fit([{ productId: 1, sku: 'D-1', name: 'Drywall Panel, 4 x 8 ft', description: 'Gypsum board for interior walls.', typeName: 'Drywall', categoryName: 'Building Materials' }]);
+    assert.equal(drywall.fittedModel!.foreignHead('sheetrock'), undefined);
+    assert.equal(drywall.fittedModel!.queryCoverage('sheetrock'), 1);
   });
 
   test('shown similarities never rise down the list; each result keeps at least its own', () => {

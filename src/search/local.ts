@@ -550,7 +550,8 @@ export class LocalModel {
    * The head noun of a product query when the catalog has nothing of that kind: "dishwasher", "riding lawn mower",
    * "a mattress for the guest room" at a shop that sells none. The head is the last word of a plain noun phrase
    * (only content words, no numbers) or of the part before a purpose ("X for Y"); it is foreign when it is an
-   * English noun that no product's name, type, category or description uses, that no thesaurus term holds, and
+   * English noun that no product's name, type, category or description uses, that no thesaurus term of a group the
+   * catalog has anything of holds (the thesaurus knows "refrigerator", a tool shop sells none), and
    * whose WordNet senses (its first two) no product has, as a kind (a kettle is a container) or as a synonym or
    * ancestor of one of its words. Such a query otherwise returns whatever shares a modifier ("gas grill": gas
    * heaters). Limit: a trade or colloquial name WordNet knows but neither the catalog nor the thesaurus does
@@ -569,7 +570,9 @@ export class LocalModel {
     }
     const head = lemmas[lemmas.length - 1]?.lemma;
     if (!head || !this.lexicon.isNoun(head)) return undefined;
-    if (this.vocabulary.has(head) || this.idf(`w:${head}`) > 0 || this.thesaurus.words.has(this.lexicon.canonical(head))) return undefined;
+    if (this.vocabulary.has(head) || this.idf(`w:${head}`) > 0) return undefined;
+    // A thesaurus term only vouches for the head when the catalog has something of its group.
+    if (this.thesaurus.groupsOf(this.lexicon.canonical(head)).some((group) => this.idf(`t:${group}`) > 0)) return undefined;
     const sold = this.lexicon.ownKinds(head).some(([key]) => this.idf(`h:${key}`) > 0 || this.idf(`s:${key}`) > 0);
     return sold ? undefined : head;
   }

@@ -31,6 +31,8 @@ export class Thesaurus {
   private readonly terms = new Map<string, number[]>();
   /** Every word lemma of every term: words the model must not "correct" into catalog words. */
   readonly words = new Set<string>();
+  /** Word lemma → the groups of the terms it is part of. */
+  private readonly wordGroups = new Map<string, number[]>();
   readonly fingerprint: string;
   private readonly longest: number;
 
@@ -45,11 +47,22 @@ export class Thesaurus {
         if (!ids.includes(id)) ids.push(id);
         this.terms.set(key, ids);
         longest = Math.max(longest, items.length);
-        for (const item of items) if (!item.includes(':')) this.words.add(item);
+        for (const item of items) {
+          if (item.includes(':')) continue;
+          this.words.add(item);
+          const groups = this.wordGroups.get(item) ?? [];
+          if (!groups.includes(id)) groups.push(id);
+          this.wordGroups.set(item, groups);
+        }
       }
     });
     this.longest = longest;
     this.fingerprint = thesaurusFingerprint(groups);
+  }
+
+  /** The groups of every term that has `word` (a lemma) among its words. */
+  groupsOf(word: string): readonly number[] {
+    return this.wordGroups.get(word) ?? [];
   }
 
   /**
