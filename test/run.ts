@@ -87,6 +87,7 @@ const work = mkdtempSync(path.join(workRoot(), 'zava-test-work-'));
 chmodSync(work, 0o1777);
 const cacheDir = path.join(work, 'cache');
 const testEnv = { ...process.env, TMPDIR: work, ZAVA_TEST_CACHE_DIR: cacheDir, NODE_V8_COVERAGE: coverageDir };
+process.stdout.write(`# the test processes' temporary files: ${work}\n`);
 
 let current: ReturnType<typeof spawn> | undefined;
 let stopped = false;
