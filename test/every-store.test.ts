@@ -110,6 +110,46 @@ describe('head office reads as the every-store role (server)', { skip: (await se
     assert.doesNotMatch(manager, / OR /, "the whole_company policy does not apply to the query role (it is NOINHERIT)");
   });
 
+  test("the context checks are inlined into each policy's init plan, and a caller's search_path cannot redirect them", async () => {
+    const headOffice: Identity = { userId: HEAD_OFFICE_USER_ID, role: 'head_office', storeIds: 'all' };
+    // Migration 18: the policies' wrappers are inlined, so each init plan calls the one SECURITY DEFINER check.
+    const verbose = async (sql: string) => (await asRole(headOffice, everyStore, `EXPLAIN (VERBOSE, COSTS OFF) ${sql}`)).rows.map((r) => String(r[0])).join('\n');
+    const lookup = await verbose('SELECT product_name FROM retail.products WHERE product_id = 1');
+    assert.match(lookup, /Output: \(zava_ctx\.verified_parts\(\) IS NOT NULL\)/);
+    assert.doesNotMatch(lookup, /is_authenticated/);
+    const aggregate = await verbose('SELECT s.store_name, count(*) FROM retail.orders o JOIN retail.stores s USING (store_id) GROUP BY 1');
+    assert.match(aggregate, /COALESCE\(\(\(zava_ctx\.verified_parts\(\)\)\[4\] = '\*'::text\), false\)/);
+    assert.doesNotMatch(aggregate, /sees_every_store|is_authenticated/);
+
+    // Inlined code runs with the caller's settings. A standard SQL body is bound when it is created, so an operator
+    // of the caller's choosing earlier in search_path changes nothing: here an `=` that is true even for NULL,
+    // which would make a forged context's missing scope equal '*'.
+    await t.db.ownerQuery(`CREATE SCHEMA zava_test_evil`);
+    await t.db.ownerQuery(`CREATE FUNCTION zava_test_evil.always(a text, b text) RETURNS boolean LANGUAGE sql CALLED ON NULL INPUT AS 'SELECT true'`);
+    await t.db.ownerQuery(`CREATE OPERATOR zava_test_evil.= (LEFTARG = text, RIGHTARG = text, FUNCTION = zava_test_evil.always)`);
+    await t.db.ownerQuery(`GRANT USAGE ON SCHEMA zava_test_evil TO PUBLIC`);
+    try {
+      const forged = signContext(Buffer.alloc(32, 7), headOffice, pid);
+      await client.query('BEGIN READ ONLY');
+      try {
+        await client.query(`SELECT set_config('zava.ctx', $1, true), set_config('role', $2, true)`, [forged, everyStore]);
+        await client.query(`SET LOCAL search_path = zava_test_evil, pg_catalog, retail`);
+        const hijacked = await client.query({ text: `SELECT NULL::text = '*'`, rowMode: 'array' });
+        assert.equal(hijacked.rows[0]![0], true, "the caller's own expressions do use the planted operator");
+        const checks = await client.query({ text: `SELECT zava_ctx.sees_every_store(), zava_ctx.is_authenticated(), zava_ctx.manager_ids_clear(), zava_ctx.pii_clear()`, rowMode: 'array' });
+        assert.deepEqual(checks.rows[0], [false, false, false, false]);
+        for (const table of SCOPED) {
+          const rows = await client.query({ text: `SELECT count(*) FROM retail.${table}`, rowMode: 'array' });
+          assert.equal(Number(rows.rows[0]![0]), 0, `${table}: a forged context under a planted operator`);
+        }
+      } finally {
+        await client.query('ROLLBACK');
+      }
+    } finally {
+      await t.db.ownerQuery(`DROP SCHEMA zava_test_evil CASCADE`);
+    }
+  });
+
   test('the every-store role holds exactly the query role privileges', async () => {
     const privileges = async (role: string) =>
       (
