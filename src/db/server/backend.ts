@@ -76,6 +76,15 @@ function isConnectionFailure(sqlState: string): boolean {
 }
 
 /**
+ * A prepared statement whose tables changed shape since it was planned fails with 0A000 (feature_not_supported,
+ * "cached plan must not change result type"). By SQLSTATE alone: a reused statement that fails with 0A000 for
+ * another reason just runs once more, unprepared, and fails the same way.
+ */
+function isStalePlan(error: Error): boolean {
+  return error instanceof pg.DatabaseError && error.code === '0A000';
+}
+
+/**
  * What a caller may see of a failure. Decided by type and SQLSTATE, never by message text (a query controls the
  * text of its own errors). PostgreSQL's errors about the query keep their message, detail, hint and position
  * (mapped back into the caller's SQL when `sql` is given); anything about the connection becomes a generic
@@ -346,6 +355,10 @@ export class ServerDatabase implements ManagedDatabase {
       }
       if ('error' in outcome) {
         await this.recover(call, outcome.error);
+        // A statement prepared before its table changed shape (pipeline.ts forgot it): once more, parsed afresh.
+        if (exchange.reusedStatement && isStalePlan(outcome.error) && !call.discard) {
+          return await this.query(call, identity, key, sql, params, options, timeoutMs, signal);
+        }
         throw toPublicError(outcome.error, timeoutMs, (p) => positionInQuery(sql, p));
       }
       // The exchange ends with its own ROLLBACK: anything else means the connection is not what we think.
