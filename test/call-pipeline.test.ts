@@ -3,7 +3,7 @@
 import { after, before, describe, test } from 'node:test';
 import assert from 'node:assert/strict';
 import { HEAD_OFFICE_USER_ID, STORES } from '../src/data/stores.js';
-import { signContext } from '../src/db/context.js';
+import { CONTEXT_REUSE_MS, signContext, signContextReused } from '../src/db/context.js';
 import { fairShareKey } from '../src/db/types.js';
 import { AccessDeniedError } from '../src/infra/errors.js';
 import { createLogger } from '../src/infra/logger.js';
@@ -36,6 +36,21 @@ describe('claims → identity', () => {
     for (const identity of [admin, one, region]) assert.match(signContext(Buffer.alloc(32), identity, 1), /^v1\./);
     // A store_manager token's regions grant nothing.
     assert.throws(() => identityFromClaims({ sub: 'd', roles: ['store_manager'], allowed_regions: ['Online'] }, ENTRIES), AccessDeniedError);
+  });
+
+  test('a signed context is reused for one identity on one backend for a minute, and for nothing else', () => {
+    const key = Buffer.alloc(32, 3);
+    const now = 1_800_000_000_000;
+    const seattle = identityFromClaims({ sub: 's', roles: ['store_manager'], allowed_stores: [SEATTLE.name] }, ENTRIES);
+    const first = signContextReused(key, seattle, 10, now);
+    assert.equal(first, signContext(key, seattle, 10, now), 'the value a fresh signature gives');
+    assert.equal(signContextReused(key, seattle, 10, now + CONTEXT_REUSE_MS - 1), first);
+    assert.notEqual(signContextReused(key, seattle, 10, now + CONTEXT_REUSE_MS), first, 'signed again after a minute');
+    assert.notEqual(signContextReused(key, seattle, 11, now), first, 'another backend');
+    assert.notEqual(signContextReused(key, { ...seattle, storeIds: [SEATTLE.storeId, 2] }, 10, now), first, 'another scope');
+    assert.notEqual(signContextReused(key, { ...seattle, pii: true }, 10, now), first, 'the pii flag');
+    assert.notEqual(signContextReused(key, { ...seattle, userId: HEAD_OFFICE_USER_ID }, 10, now), first, 'another user');
+    assert.notEqual(signContextReused(Buffer.alloc(32, 4), seattle, 10, now), first, 'another key');
   });
 
   test('two holders of one store keep their own fair share (the queue keys on sub)', () => {

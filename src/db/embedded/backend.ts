@@ -8,7 +8,7 @@
 import { DatabaseUnavailableError, errorMessage, QueryError } from '../../infra/errors.js';
 import { Mutex } from '../../infra/mutex.js';
 import { BOUND_COLUMNS, boundedOutcome, boundedSelect, loadBoundedScanner, positionInQuery, type ResultBounds } from '../bounded.js';
-import { CONTEXT_SETTING, loadContextKey, signContext } from '../context.js';
+import { CONTEXT_SETTING, loadContextKey, signContextReused } from '../context.js';
 import { FairScheduler } from '../fair-scheduler.js';
 import { IdentityDirectory } from '../identity.js';
 import type {
@@ -208,7 +208,7 @@ export class EmbeddedDatabase implements ManagedDatabase {
           fairShareKey(identity),
           () =>
             this.readers.run(async (engine) => {
-              const token = signContext(key, identity, engine.backendPid);
+              const token = signContextReused(key, identity, engine.backendPid);
               // The token is ours (hex, digits, dots and dashes), safe as a literal, and no other session exists
               // in a reader that could see the statement text.
               if (!/^[0-9a-zA-Z.*-]+$/.test(token)) throw new Error('unexpected characters in the signed context');

@@ -15,7 +15,7 @@ import {
 } from '../../infra/errors.js';
 import type { Config } from '../../infra/config.js';
 import { redactUrl } from '../../infra/config.js';
-import { loadContextKey, signContext } from '../context.js';
+import { loadContextKey, signContextReused } from '../context.js';
 import { DatabaseResilience } from '../resilience.js';
 import { IdentityDirectory } from '../identity.js';
 import { VALUE_PARSERS } from '../values.js';
@@ -334,7 +334,7 @@ export class ServerDatabase implements ManagedDatabase {
     const pid = (client as unknown as { processID: number }).processID;
     // Head office reads as the every-store role, whose policy needs no per-row store check (migration 17).
     const role = identity.storeIds === 'all' && !options.queryRoleOnly ? this.everyStoreRole : 'none';
-    const exchange = new IdentityPipeline({ sql, params, context: signContext(key, identity, pid), role, timeoutMs, bounds, types });
+    const exchange = new IdentityPipeline({ sql, params, context: signContextReused(key, identity, pid), role, timeoutMs, bounds, types });
     client.query(exchange as unknown as pg.Submittable);
     // Backstop for a statement whose server-side timeout was switched off from inside, or a connection that
     // stopped answering; and the caller going away. Both cancel the statement in the database at once.
