@@ -4,7 +4,9 @@
 //   peers:   p50/p95 of a one-row lookup, a small aggregate, the top-20 revenue query over all order lines and
 //            get_current_utc_date (zava-mcp only), the targets interleaved call by call; then calls/s of the
 //            one-row lookup at 8 concurrent clients per target. Repeated in --rounds rounds (round-robin order),
-//            reported as the median of the rounds, next to the goals of issues 9 and 10.
+//            reported as the median of the rounds, next to the goals of issues 9 and 10. With --back-to-back each
+//            target makes all its calls of a query in one block instead (the order rotating per round): how each
+//            answers on its own, without the others' processes running between its calls (never written).
 //   load:    zava-mcp over HTTP alone: get_current_utc_date and a cached schema call at 1, 8 and 32 clients, and
 //            the server's peak RSS under that load (issue 3).
 //   profile: (--profile) zava-mcp over HTTP, then over stdio, under `node --cpu-prof`, one-row lookups from 8
@@ -13,7 +15,7 @@
 // (peers and load, every target, 3 or more rounds, a fresh database at the reference size) or with --write.
 // Usage: npm run bench -- [--customers N] [--rounds N] [--calls N] [--seconds S] [--clients N]
 //          [--only peers,load,profile] [--targets pg,pg-identity,server-postgres,dbhub,zava-http,zava-stdio]
-//          [--profile] [--write | --no-write] [--db NAME (an existing seeded database; kept)] [--keep]
+//          [--profile] [--back-to-back] [--write | --no-write] [--db NAME (an existing seeded database; kept)] [--keep]
 //          [--dbhub-readonly (dbhub read-only with a 1,000-row cap, as zava-mcp; default: dbhub's defaults)]
 // PostgreSQL at ZAVA_BENCH_PG_URL or postgres://postgres@127.0.0.1:5432/postgres.
 import { spawnSync } from 'node:child_process';
@@ -94,9 +96,10 @@ if (argv.includes('--profile')) parts.add('profile');
 const targetIds = list('targets', TARGET_IDS, TARGET_IDS);
 const EXISTING_DB = option('db');
 const DBHUB_READONLY = argv.includes('--dbhub-readonly');
+const BACK_TO_BACK = argv.includes('--back-to-back');
 const KEEP = argv.includes('--keep') || EXISTING_DB !== undefined;
-const FULL = EXISTING_DB === undefined && CUSTOMERS === REFERENCE_CUSTOMERS && ROUNDS >= 3 && parts.has('peers') && parts.has('load') && targetIds.length === TARGET_IDS.length;
-const WRITE = argv.includes('--no-write') ? false : argv.includes('--write') || FULL;
+const FULL = !BACK_TO_BACK && EXISTING_DB === undefined && CUSTOMERS === REFERENCE_CUSTOMERS && ROUNDS >= 3 && parts.has('peers') && parts.has('load') && targetIds.length === TARGET_IDS.length;
+const WRITE = argv.includes('--no-write') || BACK_TO_BACK ? false : argv.includes('--write') || FULL;
 
 const ADMIN_URL = process.env.ZAVA_BENCH_PG_URL ?? 'postgres://postgres@127.0.0.1:5432/postgres';
 const BENCHMARKS = fileURLToPath(new URL('../../BENCHMARKS.md', import.meta.url));
@@ -178,13 +181,25 @@ async function checkAnswers(callers: ReadonlyMap<TargetId, Caller>, owner: pg.Cl
 }
 
 /** One round of latency: for each query, every target that has it, interleaved call by call in rotating order. */
-async function latencyRound(callers: ReadonlyMap<TargetId, Caller>, warmUp: boolean): Promise<Map<QueryId, Map<TargetId, Latency>>> {
+async function latencyRound(callers: ReadonlyMap<TargetId, Caller>, warmUp: boolean, round: number): Promise<Map<QueryId, Map<TargetId, Latency>>> {
   const result = new Map<QueryId, Map<TargetId, Latency>>();
   for (const query of QUERIES) {
     const active = [...callers].filter(([, caller]) => query.sql !== undefined || caller.utcDate !== undefined);
     if (active.length === 0) continue;
     const samples = new Map<TargetId, number[]>(active.map(([id]) => [id, []]));
     const warm = warmUp ? Math.max(2, Math.round(query.calls / 8)) : 0;
+    if (BACK_TO_BACK) {
+      for (let k = 0; k < active.length; k++) {
+        const [id, caller] = active[(round + k) % active.length]!;
+        for (let i = 0; i < Math.max(warm, 20) + query.calls; i++) {
+          const t0 = performance.now();
+          await run(caller, query);
+          if (i >= Math.max(warm, 20)) samples.get(id)!.push(performance.now() - t0);
+        }
+      }
+      result.set(query.id, new Map([...samples].map(([id, s]) => [id, latency(s)])));
+      continue;
+    }
     for (let i = 0; i < warm + query.calls; i++) {
       for (let k = 0; k < active.length; k++) {
         const [id, caller] = active[(i + k) % active.length]!;
@@ -255,7 +270,7 @@ async function peers(targets: readonly Target[], owner: pg.Client): Promise<Peer
     await checkAnswers(callers, owner);
     for (let round = 0; round < ROUNDS; round++) {
       process.stderr.write(`Round ${round + 1}/${ROUNDS}: latency…\n`);
-      result.latency.push(await latencyRound(callers, round === 0));
+      result.latency.push(await latencyRound(callers, round === 0, round));
       const tput = new Map<TargetId, Throughput>();
       // Rotate which target goes first so that a slow patch of the machine does not always hit the same one.
       for (let k = 0; k < targets.length; k++) {
@@ -440,14 +455,14 @@ function report(peersResult: PeersResult | undefined, loadResult: LoadResult | u
   if (peersResult) {
     const n = peersResult.latency.length;
     lines.push(
-      `**Side by side** (median of ${n} interleaved round${n === 1 ? '' : 's'}): every MCP target is driven by the official SDK client`,
+      `**Side by side** (median of ${n} ${BACK_TO_BACK ? 'back-to-back' : 'interleaved'} round${n === 1 ? '' : 's'}): every MCP target is driven by the official SDK client`,
       '(`@modelcontextprotocol/sdk` `Client`), HTTP targets over `StreamableHTTPClientTransport` with keep-alive, stdio',
       'targets over `StdioClientTransport`. raw pg is one plain query on one connection as the owner; "identity',
       'transaction" is zava-mcp\'s data layer called in process (`withIdentity` as head office: pool checkout, identity',
       'context, the query, cleanup), the database part of a tool call. The peers connect as the owner (no RLS; dbhub',
       `${DBHUB_READONLY ? 'read-only with a 1,000-row cap, from a dbhub.toml' : 'with its defaults: neither read-only nor a row cap'}); zava-mcp serves head office through its`,
       'query role under RLS. In each round every query is called',
-      `${QUERIES.map((q) => `${q.calls}×`).join(' / ')} per target (${QUERIES.map((q) => q.id).join(' / ')}), the targets taking turns call by call; then each`,
+      `${QUERIES.map((q) => `${q.calls}×`).join(' / ')} per target (${QUERIES.map((q) => q.id).join(' / ')}), ${BACK_TO_BACK ? 'each target\'s calls in one block, after 20 of warm-up' : 'the targets taking turns call by call'}; then each`,
       `target answers one-row lookups from ${CLIENTS} concurrent clients for ${SECONDS} s (HTTP and raw pg: a connection per client;`,
       `stdio: the server's one connection with ${CLIENTS} calls in flight; the identity transaction: the data layer's pool).`,
       '',
