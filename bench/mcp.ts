@@ -180,7 +180,7 @@ async function checkAnswers(callers: ReadonlyMap<TargetId, Caller>, owner: pg.Cl
   }
 }
 
-/** One round of latency: for each query, every target that has it, interleaved call by call in rotating order. */
+/** One round of latency: for each query, every target that has it, interleaved call by call in rotating order (--back-to-back: in blocks). */
 async function latencyRound(callers: ReadonlyMap<TargetId, Caller>, warmUp: boolean, round: number): Promise<Map<QueryId, Map<TargetId, Latency>>> {
   const result = new Map<QueryId, Map<TargetId, Latency>>();
   for (const query of QUERIES) {

@@ -127,11 +127,6 @@ function statementCacheOf(connection: object): StatementCache {
   return cache;
 }
 
-/** How many tool statements a connection holds prepared (tests). */
-export function preparedStatementCount(connection: object): number {
-  return statementCaches.get(connection)?.names.size ?? 0;
-}
-
 export interface PipelineRequest {
   readonly sql: string;
   readonly params: readonly SqlParam[];
@@ -184,10 +179,10 @@ export class IdentityPipeline {
       connection.execute({});
       connection.bind({ statement: STATEMENTS.context.name, values: [context, String(timeoutMs), role] });
       connection.execute({});
+      for (const name of statementCaches.get(connection)?.closing.splice(0) ?? []) connection.close({ type: 'S', name });
       const text = boundedSelect(sql, bounds);
       if (values.length === 0 && text.length <= MAX_CACHED_STATEMENT_CHARS) {
         const cache = statementCacheOf(connection);
-        for (const name of cache.closing.splice(0)) connection.close({ type: 'S', name });
         const reused = cache.use(text);
         const name = reused ?? cache.newName();
         if (reused === undefined) connection.parse({ name, text });
