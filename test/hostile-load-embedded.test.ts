@@ -65,7 +65,6 @@ function rssSampler(): { stop: () => number } {
   };
 }
 
-
 /** Opens every reader (a call per reader, held long enough that each lands on its own). */
 async function warm(db: ManagedDatabase, identities: Identity[]): Promise<void> {
   await Promise.all(identities.map((identity) => db.withIdentity(identity, (s) => s.query('SELECT pg_sleep(0.3)::text'))));

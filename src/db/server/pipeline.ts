@@ -13,7 +13,7 @@
 // transaction aborted, so the caller sends ROLLBACK (and the unlock) then. The fixed statements are prepared
 // once per connection (named, parsed with the first exchange), so each call parses only its own query.
 //
-// The query itself is prepared too when the connection has run the same text before (StatementCache): parsing,
+// The query itself is prepared too when the connection has run the same text before (ConnectionStatements): parsing,
 // rewriting and planning a tool query costs PostgreSQL 0.07–0.15 ms a call (measured: a one-row lookup 0.33 →
 // 0.23 ms, an eight-row aggregate 0.51 → 0.35 ms per round trip), and assistants, dashboards and the typed tools
 // send the same statements again and again. What a cached plan may not change:
@@ -65,9 +65,6 @@ interface Field {
 
 type TypeParser = (text: string) => unknown;
 
-/** Connections whose fixed statements are prepared (parsed once, reused by every call on that connection). */
-const prepared = new WeakSet<object>();
-
 /**
  * Tool statements kept prepared on one connection; see the file comment. A plan's memory in PostgreSQL grows with
  * its text: up to ~300 bytes a character (measured: an 8,000-character UNION ALL of 65 joins holds 2.4 MB), so
@@ -77,7 +74,10 @@ export const STATEMENT_CACHE_SIZE = 64;
 export const STATEMENT_CACHE_CHARS = 16_384;
 export const MAX_CACHED_STATEMENT_CHARS = 4_096;
 
-class StatementCache {
+/** What one connection holds prepared: the fixed statements (parsed with its first exchange) and tool statements. */
+class ConnectionStatements {
+  /** Whether the fixed STATEMENTS are parsed on this connection. */
+  fixedParsed = false;
   /** Statement text → its name on the connection, least recently used first. */
   readonly names = new Map<string, string>();
   /** Statements to close with the connection's next exchange. */
@@ -119,12 +119,12 @@ class StatementCache {
   }
 }
 
-const statementCaches = new WeakMap<object, StatementCache>();
+const connectionStatements = new WeakMap<object, ConnectionStatements>();
 
-function statementCacheOf(connection: object): StatementCache {
-  let cache = statementCaches.get(connection);
-  if (!cache) statementCaches.set(connection, (cache = new StatementCache()));
-  return cache;
+function statementsOf(connection: object): ConnectionStatements {
+  let statements = connectionStatements.get(connection);
+  if (!statements) connectionStatements.set(connection, (statements = new ConnectionStatements()));
+  return statements;
 }
 
 export interface PipelineRequest {
@@ -158,7 +158,7 @@ export class IdentityPipeline {
   /** A backstop on what arrives, should the wrapper ever not hold: the budget plus one row, with room for framing. */
   private readonly receiveLimit: number;
   /** The named statement this exchange ran, and whether it was prepared by an earlier exchange. */
-  private statement: { cache: StatementCache; text: string; name: string; reused: boolean } | undefined;
+  private statement: { cache: ConnectionStatements; text: string; name: string; reused: boolean } | undefined;
 
   constructor(private readonly request: PipelineRequest) {
     this.done = new Promise((resolve) => (this.settle = resolve));
@@ -171,18 +171,18 @@ export class IdentityPipeline {
     const values = params.map((p) => (p === null ? null : String(p)));
     connection.stream.cork();
     try {
-      if (!prepared.has(connection)) {
+      const cache = statementsOf(connection);
+      if (!cache.fixedParsed) {
         for (const statement of Object.values(STATEMENTS)) connection.parse(statement);
-        prepared.add(connection);
+        cache.fixedParsed = true;
       }
       connection.bind({ statement: STATEMENTS.begin.name });
       connection.execute({});
       connection.bind({ statement: STATEMENTS.context.name, values: [context, String(timeoutMs), role] });
       connection.execute({});
-      for (const name of statementCaches.get(connection)?.closing.splice(0) ?? []) connection.close({ type: 'S', name });
+      for (const name of cache.closing.splice(0)) connection.close({ type: 'S', name });
       const text = boundedSelect(sql, bounds);
       if (values.length === 0 && text.length <= MAX_CACHED_STATEMENT_CHARS) {
-        const cache = statementCacheOf(connection);
         const reused = cache.use(text);
         const name = reused ?? cache.newName();
         if (reused === undefined) connection.parse({ name, text });
