@@ -81,6 +81,8 @@ export class ReaderPool {
   /** Aborted by close(): readers still opening stop at once instead of being waited for. */
   private readonly closing = new AbortController();
   private warmTimer: NodeJS.Timeout | undefined;
+  /** The background warm-up in progress, which tests wait for before looking at the readers' directories. */
+  private warming: Promise<void> | undefined;
   private openSeq = 0;
   private active = false;
 
@@ -116,13 +118,17 @@ export class ReaderPool {
    */
   warmUp(): void {
     if (this.closed || !this.active) return;
-    void (async () => {
+    const warming = (async () => {
       if (this.snapshotVersion < this.dataVersion) await this.refreshSnapshot();
       for (const slot of this.slots) {
         if (this.closed) return;
         if (!slot.busy && (slot.engine === undefined || slot.version !== this.snapshotVersion)) await this.open(slot).catch(() => undefined);
       }
     })().catch(() => undefined);
+    this.warming = warming;
+    void warming.finally(() => {
+      if (this.warming === warming) this.warming = undefined;
+    });
   }
 
   /** Removes what a previous process left (the caller holds the data directory's lock). */
@@ -149,8 +155,9 @@ export class ReaderPool {
     }
   }
 
-  /** Live reader engines, for tests that kill them. */
+  /** Live reader engines, for tests that kill them or read their directories: after any warm-up in progress. */
   async engines(): Promise<EngineWorker[]> {
+    while (this.warming) await this.warming;
     const engines = await Promise.all(this.slots.map((slot) => slot.engine?.catch(() => undefined)));
     return engines.filter((engine): engine is EngineWorker => engine?.alive === true);
   }
