@@ -59,6 +59,20 @@ for (const { kind, skip } of backends) {
       resultsByBackend.set(kind, all);
     });
 
+    test('a product sharing one word with the query does not outrank the closest one; a trade name means its thing', async () => {
+      const hq = await t.db.resolveIdentity(HEAD_OFFICE);
+      const first = async (query: string) => (await searchProducts(t.db, hq, { query, maxRows: 5 }, { provider })).results.map((r) => r.sku);
+      // Pliers whose description shares "cut" and "reach" used to come first by rank fusion; the pole pruner is
+      // the embedding's clear first.
+      const branches = await first('need to cut branches that are way too high to reach');
+      assert.equal(branches[0], 'GO-PRN-004', branches.join(' '));
+      // "weed whacker" is a string trimmer, not the sprayer "for weed control"; "channel locks" are pliers.
+      const trimmer = await first('weed whacker');
+      assert.equal(trimmer[0], 'GO-MOW-006', trimmer.join(' '));
+      const pliers = await first('channel locks');
+      assert.equal(pliers[0], 'HT-PLR-002', pliers.join(' '));
+    });
+
     test('similarity reads in rank order, and a description the model cannot read matches nothing', async () => {
       const hq = await t.db.resolveIdentity(HEAD_OFFICE);
       // Fused ranking puts full-text hits above products with a higher cosine; the percentages must not rise.
@@ -341,6 +355,27 @@ describe('similarity calibration', () => {
     drywall.fit([{ productId: 1, sku: 'D-1', name: 'Drywall Panel, 4 x 8 ft', description: 'Gypsum board for interior walls.', typeName: 'Drywall', categoryName: 'Building Materials' }]);
     assert.equal(drywall.fittedModel!.foreignHead('sheetrock'), undefined);
     assert.equal(drywall.fittedModel!.queryCoverage('sheetrock'), 1);
+  });
+
+  test('in a query, the words of a trade name count for less than the thing it names', () => {
+    const model = new LocalEmbeddingProvider(256);
+    const catalog = [
+      { productId: 1, sku: 'G-1', name: 'Cordless String Trimmer', description: 'Battery trimmer for edging lawns.', typeName: 'Trimmers', categoryName: 'Garden' },
+      { productId: 2, sku: 'G-2', name: 'Pump Sprayer, 2 gal', description: 'A tank sprayer for weed control and fertilizer.', typeName: 'Sprayers', categoryName: 'Garden' },
+      { productId: 3, sku: 'H-1', name: 'Keyed Entry Door Lock', description: 'A lock set for front and back doors.', typeName: 'Locks', categoryName: 'Hardware' },
+      { productId: 4, sku: 'H-2', name: 'Tongue-and-Groove Pliers', description: 'Adjustable jaws grip pipe and fittings.', typeName: 'Pliers', categoryName: 'Hand Tools' },
+    ];
+    model.fit(catalog);
+    const fitted = model.fittedModel!;
+    const documents = catalog.map((doc) => fitted.embedDocument(doc));
+    const cosine = (query: string, productIndex: number) => {
+      const q = fitted.embedQuery(query);
+      return q.reduce((sum, x, i) => sum + x * documents[productIndex]![i]!, 0);
+    };
+    assert.ok(cosine('weed whacker', 0) > cosine('weed whacker', 1), 'the trimmer, not the sprayer for weeds');
+    assert.ok(cosine('channel locks', 3) > cosine('channel locks', 2), 'the pliers, not the door lock');
+    // A word alone keeps its weight: "weed" still finds the sprayer for weeds.
+    assert.ok(cosine('weed', 1) > cosine('weed', 0));
   });
 
   test('shown similarities never rise down the list; each result keeps at least its own', () => {

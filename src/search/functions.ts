@@ -21,7 +21,7 @@ export const SEARCH_FUNCTION_DIMENSIONS: readonly number[] = [768, 1024, 1536];
 
 const RESULT_COLUMNS = `r_product_id integer, r_sku text, r_product_name text, r_category_name text, r_type_name text,
   r_base_price numeric, r_description text, r_similarity numeric, r_is_sku boolean, r_all_words boolean,
-  r_semantic boolean, r_stock_level integer, r_rrf numeric`;
+  r_semantic boolean, r_stock_level integer, r_score numeric`;
 
 function argumentTypes(hasVector: boolean): string {
   return `${hasVector ? 'integer[]' : 'real[]'}, text, text, numeric, integer, integer`;

@@ -49,6 +49,14 @@ const PRF_MAX_DOCUMENTS = 50_000;
 const HYPERNYM_DECAY = 0.5;
 /** Weight of a thesaurus group feature, relative to a word of the same field. */
 const THESAURUS_WEIGHT = 1;
+/**
+ * Weight, in a query, of a word that is part of a thesaurus term of two or more words: "weed whacker", "channel
+ * locks", "breaker box" name one thing (a string trimmer, pliers, a load center), not weeds, locks or breakers, and
+ * the term's group already stands for it. At full weight the part words pulled in sprayers "for weed control" and
+ * door locks. Products are unchanged (so are their stored embeddings). Chosen on the sets whose failures have been
+ * read (1, 0.5, 0.25 and 0 tried: BENCHMARKS.md, "Words of a trade name").
+ */
+const THESAURUS_PHRASE_WORD_WEIGHT = 0.25;
 /** Weight of the product kinds a named task adds to a query (shared among them by 1/√n). */
 const TASK_WEIGHT = 0.5;
 /**
@@ -814,10 +822,14 @@ export class LocalModel {
 
   private textFeatures(text: string, weight: number, features: Features, query: boolean): void {
     const items = thesaurusItems(text, (word) => this.lexicon.canonical(this.lemmaOf(word, query)));
-    for (const group of this.thesaurus.find(items)) add(features, `t:${group}`, weight * THESAURUS_WEIGHT);
+    // In a query, the items (thesaurus.ts: one per token or word part kept) inside a term of several words.
+    const inPhrase = query ? new Set<number>() : undefined;
+    for (const group of this.thesaurus.find(items, inPhrase)) add(features, `t:${group}`, weight * THESAURUS_WEIGHT);
+    let item = -1; // the index in `items` of the token or part at hand
     const tokens = tokenize(text);
     let previous: string | undefined;
     for (const token of tokens) {
+      if (token.kind !== 'word') item++;
       if (token.kind === 'measure') {
         add(features, `m:${token.text}`, weight * 1.5);
         previous = undefined;
@@ -844,13 +856,14 @@ export class LocalModel {
           if (!query) previous = undefined;
           continue;
         }
+        item++;
         if (/^\d/.test(part)) {
           add(features, `n:${part}`, weight * 0.5);
           previous = undefined;
           continue;
         }
         const lemma = this.lemmaOf(part, query);
-        const scale = lemma === this.lexicon.word(part).lemma ? 1 : 0.9;
+        const scale = (lemma === this.lexicon.word(part).lemma ? 1 : 0.9) * (inPhrase?.has(item) ? THESAURUS_PHRASE_WORD_WEIGHT : 1);
         this.wordFeatures(lemma, weight * scale, features);
         if (previous) {
           const pair = `${previous}_${lemma}`;

@@ -1,8 +1,9 @@
 // Hybrid product search: vector cosine similarity (pgvector HNSW where the extension exists; otherwise an exact
 // scan, in the server process over an in-memory copy of the embeddings where one is loaded (vector-memory.ts), else
-// in the database) fused with PostgreSQL full-text search over name, SKU, type, category and description by
-// reciprocal rank fusion (the statement: search-sql.ts). Runs inside the caller's identity-scoped, read-only
-// transaction; the query is embedded before it starts, so a hosted model's round trip holds no transaction.
+// in the database) fused with PostgreSQL full-text search over name, SKU, type, category and description: each
+// product scores its cosine plus a bonus for its full-text rank (the statement: search-sql.ts). Runs inside the
+// caller's identity-scoped, read-only transaction; the query is embedded before it starts, so a hosted model's
+// round trip holds no transaction.
 import type { Database, Identity } from '../db/types.js';
 import { CallCancelledError, ZavaError } from '../infra/errors.js';
 import { inSpan } from '../infra/tracing.js';
