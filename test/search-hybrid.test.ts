@@ -71,6 +71,9 @@ for (const { kind, skip } of backends) {
       assert.equal(trimmer[0], 'GO-MOW-006', trimmer.join(' '));
       const pliers = await first('channel locks');
       assert.equal(pliers[0], 'HT-PLR-002', pliers.join(' '));
+      // The term keeps weight through its group ("zero VOC" is a feature of paints, not of paint containers).
+      const paints = await first('zero VOC paint');
+      assert.deepEqual(new Set(paints.slice(0, 2)), new Set(['PS-INT-001', 'PS-INT-002']), paints.join(' '));
     });
 
     test('similarity reads in rank order, and a description the model cannot read matches nothing', async () => {

@@ -57,6 +57,12 @@ const THESAURUS_WEIGHT = 1;
  * read (1, 0.5, 0.25 and 0 tried: BENCHMARKS.md, "Words of a trade name").
  */
 const THESAURUS_PHRASE_WORD_WEIGHT = 0.25;
+/**
+ * The share of the weight those words lose that goes to their term's group instead, so the term keeps its place
+ * among the query's other features: without it the task lexicon's additions outweighed a named thing ("battery
+ * powered lawn mower" ranked extension cords first). 0, 0.5 and 1 tried on the same sets.
+ */
+const THESAURUS_PHRASE_GROUP_SHARE = 0.5;
 /** Weight of the product kinds a named task adds to a query (shared among them by 1/√n). */
 const TASK_WEIGHT = 0.5;
 /**
@@ -823,7 +829,7 @@ export class LocalModel {
   private textFeatures(text: string, weight: number, features: Features, query: boolean): void {
     const items = thesaurusItems(text, (word) => this.lexicon.canonical(this.lemmaOf(word, query)));
     // In a query, the items (thesaurus.ts: one per token or word part kept) inside a term of several words.
-    const inPhrase = query ? new Set<number>() : undefined;
+    const inPhrase = query ? new Map<number, number[]>() : undefined;
     for (const group of this.thesaurus.find(items, inPhrase)) add(features, `t:${group}`, weight * THESAURUS_WEIGHT);
     let item = -1; // the index in `items` of the token or part at hand
     const tokens = tokenize(text);
@@ -863,7 +869,13 @@ export class LocalModel {
           continue;
         }
         const lemma = this.lemmaOf(part, query);
-        const scale = (lemma === this.lexicon.word(part).lemma ? 1 : 0.9) * (inPhrase?.has(item) ? THESAURUS_PHRASE_WORD_WEIGHT : 1);
+        const termGroups = inPhrase?.get(item);
+        const formScale = lemma === this.lexicon.word(part).lemma ? 1 : 0.9;
+        const scale = formScale * (termGroups ? THESAURUS_PHRASE_WORD_WEIGHT : 1);
+        if (termGroups) {
+          const moved = (weight * formScale * (1 - THESAURUS_PHRASE_WORD_WEIGHT) * THESAURUS_PHRASE_GROUP_SHARE) / termGroups.length;
+          for (const group of termGroups) add(features, `t:${group}`, moved);
+        }
         this.wordFeatures(lemma, weight * scale, features);
         if (previous) {
           const pair = `${previous}_${lemma}`;

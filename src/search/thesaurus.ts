@@ -69,9 +69,10 @@ export class Thesaurus {
    * The groups of every term found in `items`, once per term found: "laminate flooring" reports its group twice
    * (for "laminate" and for the whole), so a text that names the thing precisely leans on it more. (Counting
    * overlapping terms once was tried: the development set did not change, the first held-out set lost 0.03.)
-   * `inPhrase`, when given, receives the index of every item inside a term of two or more items.
+   * `inPhrase`, when given, receives the index of every item inside a term of two or more items, with the groups
+   * of those terms.
    */
-  find(items: readonly string[], inPhrase?: Set<number>): number[] {
+  find(items: readonly string[], inPhrase?: Map<number, number[]>): number[] {
     const groups: number[] = [];
     for (let start = 0; start < items.length; start++) {
       let key = '';
@@ -79,7 +80,9 @@ export class Thesaurus {
         key = length === 1 ? items[start]! : `${key} ${items[start + length - 1]!}`;
         const found = this.terms.get(key);
         if (found) groups.push(...found);
-        if (found && length > 1 && inPhrase) for (let i = start; i < start + length; i++) inPhrase.add(i);
+        if (found && length > 1 && inPhrase) {
+          for (let i = start; i < start + length; i++) inPhrase.set(i, [...(inPhrase.get(i) ?? []), ...found]);
+        }
       }
     }
     return groups;
