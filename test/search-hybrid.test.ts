@@ -7,6 +7,7 @@ import { mkdtemp, rm, writeFile } from 'node:fs/promises';
 import { tmpdir } from 'node:os';
 import path from 'node:path';
 import { backendsUnderTest, createTestDatabase, sampleCatalog, type TestDatabase } from './support/databases.js';
+import { localCosines } from './support/embeddings.js';
 import { SAMPLE_QUERIES as QUERIES } from './support/search-queries.js';
 import { ensureEmbeddings, rebuildEmbeddings } from '../src/search/store.js';
 import { inRankOrder, searchProducts, SearchInputError, understoodShare, type ProductSearchResult } from '../src/search/search.js';
@@ -361,20 +362,13 @@ describe('similarity calibration', () => {
   });
 
   test('in a query, the words of a trade name count for less than the thing it names', () => {
-    const model = new LocalEmbeddingProvider(256);
-    const catalog = [
+    const cosines = localCosines([
       { productId: 1, sku: 'G-1', name: 'Cordless String Trimmer', description: 'Battery trimmer for edging lawns.', typeName: 'Trimmers', categoryName: 'Garden' },
       { productId: 2, sku: 'G-2', name: 'Pump Sprayer, 2 gal', description: 'A tank sprayer for weed control and fertilizer.', typeName: 'Sprayers', categoryName: 'Garden' },
       { productId: 3, sku: 'H-1', name: 'Keyed Entry Door Lock', description: 'A lock set for front and back doors.', typeName: 'Locks', categoryName: 'Hardware' },
       { productId: 4, sku: 'H-2', name: 'Tongue-and-Groove Pliers', description: 'Adjustable jaws grip pipe and fittings.', typeName: 'Pliers', categoryName: 'Hand Tools' },
-    ];
-    model.fit(catalog);
-    const fitted = model.fittedModel!;
-    const documents = catalog.map((doc) => fitted.embedDocument(doc));
-    const cosine = (query: string, productIndex: number) => {
-      const q = fitted.embedQuery(query);
-      return q.reduce((sum, x, i) => sum + x * documents[productIndex]![i]!, 0);
-    };
+    ]);
+    const cosine = (query: string, productIndex: number) => cosines(query)[productIndex]!;
     assert.ok(cosine('weed whacker', 0) > cosine('weed whacker', 1), 'the trimmer, not the sprayer for weeds');
     assert.ok(cosine('channel locks', 3) > cosine('channel locks', 2), 'the pliers, not the door lock');
     // A word alone keeps its weight: "weed" still finds the sprayer for weeds.

@@ -16,6 +16,7 @@ import { TaskLexicon } from '../src/search/tasks.js';
 import { DIY_TASKS } from '../src/search/diy-tasks.js';
 import { ConfigError } from '../src/infra/errors.js';
 import { catalogRows, loadDefaultCatalog } from '../src/data/catalog.js';
+import { localCosines } from './support/embeddings.js';
 
 type Handler = (req: IncomingMessage, body: any, res: ServerResponse) => void;
 
@@ -390,6 +391,31 @@ test('task lexicon: a task is named when all words of one of its phrases occur, 
   assert.deepEqual(lexicon.productsFor('Drains clogged again'), [['drain snake', 'plunger']], 'any order, any form');
   assert.deepEqual(lexicon.productsFor('paint for the kitchen'), [], 'one word of a two-word phrase is not the task');
   assert.deepEqual(lexicon.productsFor('paint removal: strip paint'), [['paint stripper', 'heat gun']], 'a task counts once');
+});
+
+test('task lexicon: each task named says how many of the request\'s words its phrases account for', () => {
+  const lexicon = new TaskLexicon(
+    [
+      { task: ['workshop power', 'garage workshop'], products: ['power strip', 'extension cord'] },
+      { task: ['heat garage', 'cold garage', 'heat workshop'], products: ['garage heater'] },
+    ],
+    (word) => [word],
+  );
+  assert.deepEqual(lexicon.tasksFor('heat a cold garage workshop'), [
+    { products: ['power strip', 'extension cord'], words: 2 },
+    { products: ['garage heater'], words: 4 },
+  ]);
+  assert.deepEqual(lexicon.tasksFor('a garage workshop'), [{ products: ['power strip', 'extension cord'], words: 2 }]);
+});
+
+test('local model: of several tasks a query names, the one that accounts for more of its words weighs more', () => {
+  const [cords, outdoorCords, garageHeater, propaneHeater] = localCosines([
+    { productId: 1, sku: 'C-1', name: 'Retractable Extension Cord Reel, 40 ft', description: 'A heavy-duty extension cord on a reel for the workshop.', typeName: 'Extension Cords', categoryName: 'Electrical' },
+    { productId: 2, sku: 'C-2', name: 'Outdoor Extension Cord, 50 ft', description: 'A heavy-duty outdoor extension cord.', typeName: 'Extension Cords', categoryName: 'Electrical' },
+    { productId: 3, sku: 'H-1', name: 'WarmHaven 5,000W 240V Garage Heater', description: 'A wall-mounted electric heater for garages and shops.', typeName: 'Space Heaters', categoryName: 'Heating' },
+    { productId: 4, sku: 'H-2', name: 'Propane Forced-Air Heater', description: 'A portable propane heater for job sites.', typeName: 'Space Heaters', categoryName: 'Heating' },
+  ])('heat a cold garage workshop') as [number, number, number, number];
+  assert.ok(Math.min(garageHeater, propaneHeater) > Math.max(cords, outdoorCords), [cords, outdoorCords, garageHeater, propaneHeater].join(' '));
 });
 
 test('local provider with the DIY task lexicon: a job in the customer\'s words finds the products that do it', async () => {

@@ -33,12 +33,24 @@ export class TaskLexicon {
 
   /** The product kinds of every task the request names (each task once, in lexicon order). */
   productsFor(request: string): string[][] {
-    const present = new Set<string>();
-    for (const word of contentWords(request)) for (const form of this.forms(word)) present.add(form);
-    const found: string[][] = [];
+    return this.tasksFor(request).map((task) => task.products);
+  }
+
+  /**
+   * Every task the request names (each once, in lexicon order), with how many of the request's words its named
+   * phrases account for: "heat a cold garage workshop" names heating a garage (heat, cold, garage, workshop: 4)
+   * and powering a workshop (garage, workshop: 2).
+   */
+  tasksFor(request: string): { products: string[]; words: number }[] {
+    const requestForms = contentWords(request).map((word) => this.forms(word));
+    const present = new Set<string>(requestForms.flat());
+    const found: { products: string[]; words: number }[] = [];
     for (const task of this.tasks) {
-      const named = task.phrases.some((words) => words.every((wordForms) => wordForms.some((form) => present.has(form))));
-      if (named) found.push([...task.products]);
+      const named = task.phrases.filter((words) => words.every((wordForms) => wordForms.some((form) => present.has(form))));
+      if (named.length === 0) continue;
+      const phraseForms = new Set(named.flat(2));
+      const words = requestForms.filter((forms) => forms.some((form) => phraseForms.has(form))).length;
+      found.push({ products: [...task.products], words });
     }
     return found;
   }

@@ -9,6 +9,7 @@ import { tmpdir } from 'node:os';
 import path from 'node:path';
 import { ForwardingEmbeddingProvider, type ProductDocument } from '../../src/search/provider.js';
 import { createEmbeddingProvider, embeddingSettings } from '../../src/search/settings.js';
+import { LocalEmbeddingProvider } from '../../src/search/local.js';
 import { withFileLock } from './file-lock.js';
 
 function cacheDir(): string {
@@ -72,4 +73,16 @@ export class CachedLocalProvider extends ForwardingEmbeddingProvider {
     writeFileSync(draft, JSON.stringify([...vectors]));
     renameSync(draft, file); // whole or not at all, for the next test file to read
   }
+}
+
+/** The local model fitted on `catalog` (256 dimensions): a query's cosine with each product, in catalog order. */
+export function localCosines(catalog: readonly ProductDocument[]): (query: string) => number[] {
+  const model = new LocalEmbeddingProvider(256);
+  model.fit(catalog);
+  const fitted = model.fittedModel!;
+  const documents = catalog.map((doc) => fitted.embedDocument(doc));
+  return (query) => {
+    const q = fitted.embedQuery(query);
+    return documents.map((doc) => doc.reduce((sum, x, i) => sum + x * q[i]!, 0));
+  };
 }
