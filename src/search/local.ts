@@ -54,7 +54,7 @@ const THESAURUS_WEIGHT = 1;
  * locks", "breaker box" name one thing (a string trimmer, pliers, a load center), not weeds, locks or breakers, and
  * the term's group already stands for it. At full weight the part words pulled in sprayers "for weed control" and
  * door locks. Products are unchanged (so are their stored embeddings). Chosen on the sets whose failures have been
- * read (1, 0.5, 0.25 and 0 tried: BENCHMARKS.md, "Words of a trade name").
+ * read (1, 0.5, 0.25 and 0 tried: BENCHMARKS.md, session 13, "The words of a trade name count for less").
  */
 const THESAURUS_PHRASE_WORD_WEIGHT = 0.25;
 /**

@@ -9,11 +9,12 @@ export const CANDIDATES = 100;
 /**
  * How the two lists are fused: a product scores its cosine plus a bonus for its place in the full-text list,
  * TEXT_BONUS · (TEXT_RANK_K + 1) / (TEXT_RANK_K + rank): 0.05 for the first text hit, 0.027 for the sixth, 0.003
- * for the hundredth. The bonus brings exact terms ("15 amp", a brand, a measurement) up and breaks ties, but a product
- * that only shares a common word with the query ("weed" in a sprayer "for weed control", asked "weed whacker")
- * no longer outranks one the embedding finds much closer. Reciprocal rank fusion of both lists, used before,
- * kept ranks only: the vector list's first and fifth products scored almost alike (k = 60), so any text hit
- * outvoted the embedding's best. Chosen on the sets whose failures have been read (BENCHMARKS.md, "Cosine fusion").
+ * for the hundredth. The bonus brings exact terms ("15 amp", a brand, a measurement) up and breaks ties, but a
+ * product that only shares a common word with the query ("cut" and "reach" in pliers, asked "cut branches that
+ * are way too high to reach") no longer outranks one the embedding finds much closer. Reciprocal rank fusion of
+ * both lists, used before, kept ranks only: the vector list's first and fifth products scored almost alike
+ * (k = 60), so any text hit outvoted the embedding's best. Chosen on the sets whose failures have been read
+ * (BENCHMARKS.md, session 13, "Cosine fusion").
  */
 const TEXT_BONUS = 0.05;
 const TEXT_RANK_K = 5;
