@@ -667,9 +667,10 @@ export class LocalModel {
     this.textFeatures(text, 1, features, true);
     this.queryKinds(text, features);
     const tasks = this.tasks.tasksFor(text);
-    const most = Math.max(0, ...tasks.map((task) => task.words));
+    // A named task accounts for at least one word, so `most` is at least 1 whenever there is a task.
+    const most = Math.max(...tasks.map((task) => task.words));
     for (const { products, words } of tasks) {
-      const weight = (TASK_WEIGHT / Math.sqrt(products.length)) * (most > 0 ? (words / most) ** TASK_COVERAGE_EXPONENT : 1);
+      const weight = (TASK_WEIGHT / Math.sqrt(products.length)) * (words / most) ** TASK_COVERAGE_EXPONENT;
       for (const product of products) this.textFeatures(product, weight, features, false);
     }
     return features;
